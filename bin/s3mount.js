@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// s3mount entry point: runs the compiled CLI (npm run build makes dist/).
+// the SDK warns on stderr that Node 20 support ends in 2027: not the user's concern
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const { main } = await import('../dist/cli/main.js');
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`s3mount: ${err && err.message ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

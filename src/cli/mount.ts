@@ -1,0 +1,137 @@
+// The mount command: preflight, then run the daemon here (--foreground) or in a detached
+// child that reports "ready" or its one-line error over IPC before the parent exits.
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { resolveConfig, type MountConfig, type RawOptions } from '../config/config.js';
+import { buildStore, checkAccess, startDaemon, type Daemon } from '../daemon.js';
+import { Logger, Redactor, type LogSink } from '../log/logger.js';
+import { findMount } from '../util/mountinfo.js';
+import { checkFuseAvailable, checkMountpoint, describeAccessError, displayEndpoint, UserError } from './preflight.js';
+import { logFile, pidFile } from './state-files.js';
+
+export const DAEMON_CHILD_FLAG = 'daemon-child';
+
+type ChildMessage = { type: 'ready' } | { type: 'error'; message: string };
+
+/** How often the daemon checks whether someone unmounted it (fusermount -u, umount). */
+const MOUNT_WATCH_INTERVAL_MS = 500;
+
+export async function mountCommand(bucketSpec: string, mountpoint: string, flags: RawOptions, env: NodeJS.ProcessEnv, argv: string[]): Promise<number> {
+  const cfg = resolveConfig(bucketSpec, mountpoint, flags, env);
+  const isChild = flags[DAEMON_CHILD_FLAG] === true;
+  if (!cfg.foreground && !isChild) return detach(cfg, env, argv);
+  return runDaemon(cfg, env, isChild);
+}
+
+/** Starts this command again as a detached daemon and waits for its verdict. */
+async function detach(cfg: MountConfig, env: NodeJS.ProcessEnv, argv: string[]): Promise<number> {
+  const log = cfg.logFile ?? logFile(cfg.mountpoint, env);
+  mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
+  const fd = openSync(log, 'a', 0o600);
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? "", ...argv, `--${DAEMON_CHILD_FLAG}`], {
+    detached: true,
+    stdio: ['ignore', fd, fd, 'ipc'],
+    env: { ...env, S3MOUNT_LOG_FILE: log },
+  });
+  closeSync(fd);
+  const verdict = await new Promise<ChildMessage>((resolve) => {
+    child.once('message', (m: ChildMessage) => resolve(m));
+    child.once('exit', (code, signal) => resolve({ type: 'error', message: `the daemon exited during start (${signal ?? `code ${code}`}); see ${log}` }));
+    child.once('error', (e) => resolve({ type: 'error', message: `cannot start the daemon: ${e.message}` }));
+  });
+  child.removeAllListeners();
+  if (child.connected) child.disconnect();
+  child.unref();
+  if (verdict.type === 'error') {
+    process.stderr.write(`s3mount: ${verdict.message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function makeLogger(cfg: MountConfig, isChild: boolean, redactor: Redactor): Logger {
+  let sink: LogSink = process.stderr;
+  if (isChild || cfg.logFile !== undefined) {
+    const path = cfg.logFile;
+    if (path !== undefined) {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      sink = createWriteStream(path, { flags: 'a', mode: 0o600 });
+    }
+  }
+  return new Logger(sink, cfg.logLevel, redactor, {});
+}
+
+async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: boolean): Promise<number> {
+  process.title = `s3mount ${cfg.bucket} ${cfg.mountpoint}`;
+  const redactor = new Redactor();
+  redactor.add(env.AWS_SECRET_ACCESS_KEY);
+  redactor.add(env.AWS_SESSION_TOKEN);
+  const logger = makeLogger(cfg, isChild, redactor);
+  const report = (m: ChildMessage) => {
+    if (isChild && process.send) {
+      process.send(m);
+      process.disconnect();
+    }
+  };
+  const store = buildStore(cfg);
+  let daemon: Daemon;
+  try {
+    await checkFuseAvailable();
+    await checkMountpoint(cfg.mountpoint);
+    try {
+      await checkAccess(store, redactor);
+    } catch (err) {
+      throw new UserError(describeAccessError(err, cfg.bucket, displayEndpoint(cfg.endpoint, cfg.region)));
+    }
+    daemon = await startDaemon(cfg, store, logger);
+  } catch (err) {
+    store.destroy();
+    const message = err instanceof UserError ? err.message : `mount failed: ${err instanceof Error ? err.message : String(err)}`;
+    logger.error(message);
+    if (isChild) report({ type: 'error', message: redactor.redact(message) });
+    else process.stderr.write(`s3mount: ${redactor.redact(message)}\n`);
+    return 1;
+  }
+
+  const pidPath = pidFile(cfg.mountpoint, env);
+  if (isChild) {
+    await mkdir(dirname(pidPath), { recursive: true, mode: 0o700 });
+    await writeFile(pidPath, `${process.pid}\n`, { mode: 0o600 });
+  }
+  logger.info('mounted', { bucket: cfg.bucket, prefix: cfg.prefix, mountpoint: cfg.mountpoint });
+  report({ type: 'ready' });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (why: string, unmountFirst: boolean) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(watch);
+      logger.info('stopping', { why, ...daemon.stats() });
+      let code = 0;
+      if (unmountFirst) {
+        try {
+          await daemon.unmount();
+        } catch (err) {
+          logger.error('unmount failed', { error: err instanceof Error ? err.message : String(err) });
+          code = 1;
+        }
+      }
+      daemon.close();
+      if (isChild) await rm(pidPath, { force: true });
+      resolve(code);
+    };
+    process.once('SIGINT', () => void stop('SIGINT', true));
+    process.once('SIGTERM', () => void stop('SIGTERM', true));
+    const watch = setInterval(() => {
+      findMount(cfg.mountpoint).then(
+        (m) => {
+          if (!m) void stop('unmounted', false);
+        },
+        (err: unknown) => logger.warn('cannot read the mount table', { error: String(err) }),
+      );
+    }, MOUNT_WATCH_INTERVAL_MS);
+  });
+}

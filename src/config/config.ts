@@ -1,0 +1,109 @@
+// MountConfig: the resolved, typed configuration of one mount (flags > env > defaults).
+// Built once in cli/ from the option table; everything downstream takes plain fields.
+import { resolve } from 'node:path';
+import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
+import { OPTIONS, type OptionDef } from './options.js';
+import { ConfigError, parseBoolean, parseBucketSpec, parseBytes, parseMode, parseNumber, parseSeconds } from './parse.js';
+
+export interface MountConfig {
+  bucket: string;
+  prefix: string;
+  mountpoint: string;
+  endpoint?: string;
+  region: string;
+  pathStyle: boolean;
+  profile?: string;
+  maxRequests: number;
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+  foreground: boolean;
+  readOnly: boolean;
+  allowOther: boolean;
+  uid: number;
+  gid: number;
+  fileMode: number;
+  dirMode: number;
+  cacheBytes: number;
+  blockBytes: number;
+  readAheadBytes: number;
+  requestBytes: number;
+  metadataTtlMs: number;
+  negativeTtlMs: number;
+  logLevel: LogLevel;
+  logFile?: string;
+}
+
+export type RawOptions = Record<string, string | number | boolean | undefined>;
+
+/** Picks each option's raw value: the flag if given, else its env var, else its default. */
+function raw(def: OptionDef, flags: RawOptions, env: NodeJS.ProcessEnv): string | undefined {
+  const v = flags[def.name];
+  if (v !== undefined) return String(v);
+  if (def.env !== undefined) {
+    const e = env[def.env];
+    if (e !== undefined && e !== '') return e;
+  }
+  return def.default === undefined ? undefined : String(def.default);
+}
+
+export function resolveConfig(bucketSpec: string, mountpoint: string, flags: RawOptions, env: NodeJS.ProcessEnv): MountConfig {
+  const values = new Map<string, string | undefined>(OPTIONS.map((d) => [d.name, raw(d, flags, env)]));
+  const str = (n: string) => values.get(n);
+  const req = (n: string): string => {
+    const v = str(n);
+    if (v === undefined) throw new ConfigError(`--${n} is required`);
+    return v;
+  };
+  const bool = (n: string) => parseBoolean(n, req(n));
+  const { bucket, prefix } = parseBucketSpec(bucketSpec);
+
+  const endpoint = str('endpoint');
+  if (endpoint !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(endpoint);
+    } catch {
+      throw new ConfigError(`--endpoint: "${endpoint}" is not a URL (example: http://s3.example.edu:8443)`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`--endpoint: "${endpoint}" must start with http:// or https://`);
+  }
+  const pathStyleRaw = str('path-style');
+  const logLevel = req('log-level');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+
+  const cfg: MountConfig = {
+    bucket,
+    prefix,
+    mountpoint: resolve(mountpoint),
+    region: req('region'),
+    pathStyle: pathStyleRaw === undefined ? endpoint !== undefined : parseBoolean('path-style', pathStyleRaw),
+    maxRequests: parseNumber('max-requests', req('max-requests'), 1),
+    requestTimeoutMs: parseSeconds('request-timeout', req('request-timeout')),
+    connectTimeoutMs: parseSeconds('connect-timeout', req('connect-timeout')),
+    foreground: bool('foreground'),
+    readOnly: bool('read-only'),
+    allowOther: bool('allow-other'),
+    uid: str('uid') === undefined ? (process.getuid?.() ?? 0) : parseNumber('uid', req('uid')),
+    gid: str('gid') === undefined ? (process.getgid?.() ?? 0) : parseNumber('gid', req('gid')),
+    fileMode: parseMode('file-mode', req('file-mode')),
+    dirMode: parseMode('dir-mode', req('dir-mode')),
+    cacheBytes: parseBytes('cache-size', req('cache-size')),
+    blockBytes: parseBytes('block-size', req('block-size')),
+    readAheadBytes: parseBytes('read-ahead', req('read-ahead')),
+    requestBytes: parseBytes('request-size', req('request-size')),
+    metadataTtlMs: parseSeconds('metadata-ttl', req('metadata-ttl')),
+    negativeTtlMs: parseSeconds('negative-ttl', req('negative-ttl')),
+    logLevel: logLevel as LogLevel,
+  };
+  if (endpoint !== undefined) cfg.endpoint = endpoint;
+  const profile = str('profile');
+  if (profile !== undefined) cfg.profile = profile;
+  const logFile = str('log-file');
+  if (logFile !== undefined) cfg.logFile = resolve(logFile);
+
+  if (cfg.blockBytes < 4096 || cfg.blockBytes > 64 * 1024 * 1024) throw new ConfigError('--block-size must be between 4K and 64M');
+  if (cfg.requestBytes < cfg.blockBytes) throw new ConfigError('--request-size must be at least --block-size');
+  if (cfg.cacheBytes < 4 * cfg.blockBytes) throw new ConfigError('--cache-size must hold at least 4 blocks');
+  if (cfg.requestTimeoutMs < 1000) throw new ConfigError('--request-timeout must be at least 1 second');
+  return cfg;
+}

@@ -1,0 +1,75 @@
+// The errno policy: every error the filesystem core can produce, mapped to one errno
+// and one log level, in this file only. The FUSE adapter just applies the result.
+import { constants } from 'node:os';
+import { isStoreError, type StoreErrorKind } from '../s3/errors.js';
+
+export type ErrnoCode =
+  | 'ENOENT' | 'EIO' | 'EACCES' | 'EPERM' | 'ESTALE' | 'ETIMEDOUT' | 'EISDIR' | 'ENOTDIR'
+  | 'EROFS' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'EBADF' | 'ENOSPC' | 'EFBIG' | 'ENOSYS'
+  | 'EOPNOTSUPP' | 'ENAMETOOLONG' | 'EXDEV' | 'ENOTSUP' | 'ENODATA' | 'EDQUOT' | 'EBUSY';
+
+export type LogLevelForError = 'debug' | 'info' | 'warn' | 'error';
+
+/** An error the core raises on purpose; `code` is what the caller of the syscall sees. */
+export class FsError extends Error {
+  constructor(
+    readonly code: ErrnoCode,
+    message: string,
+    readonly detail: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'FsError';
+  }
+}
+
+export function fsError(code: ErrnoCode, message: string, detail: Record<string, unknown> = {}, cause?: unknown): FsError {
+  return new FsError(code, message, detail, cause === undefined ? undefined : { cause });
+}
+
+const STORE_ERRNO: Record<StoreErrorKind, ErrnoCode> = {
+  NotFound: 'ENOENT',
+  NoSuchBucket: 'EIO',
+  AccessDenied: 'EACCES',
+  InvalidCredentials: 'EACCES',
+  PreconditionFailed: 'ESTALE',
+  InvalidRange: 'EIO',
+  Unreachable: 'EIO',
+  Timeout: 'ETIMEDOUT',
+  Throttled: 'EIO',
+  EntityTooLarge: 'EFBIG',
+  QuotaExceeded: 'ENOSPC',
+  NotImplemented: 'EOPNOTSUPP',
+  Other: 'EIO',
+};
+
+/** Expected outcomes of ordinary tool use: not worth more than a debug line. */
+const QUIET: ReadonlySet<ErrnoCode> = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'ENODATA', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EROFS']);
+
+export interface ErrnoDecision {
+  code: ErrnoCode;
+  /** negative errno number as FUSE wants it */
+  errno: number;
+  level: LogLevelForError;
+}
+
+export function errnoNumber(code: ErrnoCode): number {
+  const n = (constants.errno as Record<string, number | undefined>)[code];
+  return -(n ?? constants.errno.EIO);
+}
+
+export function toErrno(err: unknown): ErrnoDecision {
+  let code: ErrnoCode;
+  let level: LogLevelForError;
+  if (err instanceof FsError) {
+    code = err.code;
+    level = QUIET.has(code) ? 'debug' : 'warn';
+  } else if (isStoreError(err)) {
+    code = STORE_ERRNO[err.kind];
+    level = err.kind === 'NotFound' ? 'debug' : err.kind === 'PreconditionFailed' ? 'warn' : 'error';
+  } else {
+    code = 'EIO'; // a bug: say so loudly
+    level = 'error';
+  }
+  return { code, errno: errnoNumber(code), level };
+}

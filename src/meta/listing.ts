@@ -1,0 +1,41 @@
+// Directory listing merge: turns ListObjectsV2 pages (delimiter "/") into directory
+// entries. Pure. Rules are documented in docs/SEMANTICS.md ("Directories").
+import type { ListPage } from '../s3/store.js';
+import { isShowableName } from './paths.js';
+
+export type Node =
+  | { kind: 'dir' }
+  | { kind: 'file'; size: number; mtimeMs: number; etag: string };
+
+export interface Directory {
+  entries: Map<string, Node>;
+  /** keys/prefixes that exist under this directory but cannot be shown */
+  hidden: number;
+}
+
+export function emptyDirectory(): Directory {
+  return { entries: new Map(), hidden: 0 };
+}
+
+/** Adds one page of a listing of `prefix` to `dir`; a sub-directory shadows a same-named file. */
+export function mergePage(dir: Directory, prefix: string, page: ListPage): void {
+  for (const p of page.prefixes) {
+    const name = p.slice(prefix.length, -1);
+    if (!p.startsWith(prefix) || !isShowableName(name)) {
+      dir.hidden++;
+      continue;
+    }
+    dir.entries.set(name, { kind: 'dir' });
+  }
+  for (const o of page.objects) {
+    if (o.key === prefix) continue; // the directory's own marker object ("dir/")
+    const name = o.key.slice(prefix.length);
+    if (!o.key.startsWith(prefix) || !isShowableName(name)) {
+      dir.hidden++;
+      continue;
+    }
+    const existing = dir.entries.get(name);
+    if (existing?.kind === 'dir') continue; // directories shadow files
+    dir.entries.set(name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
+  }
+}

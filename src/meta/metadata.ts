@@ -1,0 +1,161 @@
+// MetadataCache: path → Node lookups and directory listings backed by S3, with TTLs,
+// a negative cache and single-flight remote lookups. Knows nothing of FUSE or errno.
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../log/logger.js';
+import { isStoreError } from '../s3/errors.js';
+import type { ObjectStore } from '../s3/store.js';
+import type { Clock } from '../util/clock.js';
+import { SingleFlight } from '../util/single-flight.js';
+import { emptyDirectory, mergePage, type Directory, type Node } from './listing.js';
+import { baseName, dirPrefix, fileKey, parentPath } from './paths.js';
+
+export type { Node } from './listing.js';
+
+export interface MetadataOptions {
+  store: ObjectStore;
+  prefix: string;
+  clock: Clock;
+  logger: Logger;
+  ttlMs: number;
+  negativeTtlMs: number;
+  /** most cached paths (stat + negative); listing entries count too */
+  maxEntries?: number;
+}
+
+interface Timed<T> { value: T; expiresAtMs: number }
+
+const DEFAULT_MAX_ENTRIES = 1_000_000;
+
+export class MetadataCache {
+  private readonly stats: LRUCache<string, Timed<Node>>;
+  private readonly negative: LRUCache<string, number>;
+  private readonly dirs: LRUCache<string, Timed<Directory>>;
+  private readonly lookups = new SingleFlight<Node | undefined>();
+  private readonly listings = new SingleFlight<Directory>();
+  /** bumped by every local change, so a remote answer that raced a change is not cached */
+  private generation = 0;
+  readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
+
+  constructor(private readonly o: MetadataOptions) {
+    const max = o.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.stats = new LRUCache({ max });
+    this.negative = new LRUCache({ max });
+    this.dirs = new LRUCache({ maxSize: max, sizeCalculation: (d) => Math.max(1, d.value.entries.size) });
+  }
+
+  private fresh<T>(t: Timed<T> | undefined): t is Timed<T> {
+    return t !== undefined && t.expiresAtMs > this.o.clock.nowMs();
+  }
+
+  private expiry(ttlMs: number): number {
+    return this.o.clock.nowMs() + ttlMs;
+  }
+
+  /** The node at `path`, or undefined if nothing is there. Throws StoreError on S3 failure. */
+  async lookup(path: string): Promise<Node | undefined> {
+    this.counters.lookups++;
+    if (path === '/') return { kind: 'dir' };
+    const cached = this.stats.get(path);
+    if (this.fresh(cached)) return cached.value;
+    const neg = this.negative.get(path);
+    if (neg !== undefined && neg > this.o.clock.nowMs()) return undefined;
+    const parent = this.dirs.get(parentPath(path));
+    if (this.fresh(parent)) return parent.value.entries.get(baseName(path));
+    return this.lookups.run(path, () => this.remoteLookup(path));
+  }
+
+  /**
+   * HEAD "name" and LIST "name/" (max 1) together. Any key below "name/" makes it a
+   * directory, which shadows an object of the same name.
+   */
+  private async remoteLookup(path: string): Promise<Node | undefined> {
+    this.counters.remoteLookups++;
+    const gen = this.generation;
+    const key = fileKey(this.o.prefix, path);
+    const [head, list] = await Promise.allSettled([
+      this.o.store.head(key),
+      this.o.store.list({ prefix: dirPrefix(this.o.prefix, path), maxKeys: 1 }),
+    ]);
+    if (list.status === 'rejected') throw list.reason;
+    let node: Node | undefined;
+    if (list.value.objects.length > 0 || list.value.prefixes.length > 0) {
+      node = { kind: 'dir' };
+    } else if (head.status === 'fulfilled') {
+      node = { kind: 'file', size: head.value.size, mtimeMs: head.value.lastModifiedMs, etag: head.value.etag };
+    } else if (!isStoreError(head.reason, 'NotFound')) {
+      throw head.reason;
+    }
+    if (gen === this.generation) {
+      if (node) this.remember(path, node);
+      else if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
+    }
+    this.o.logger.debug('lookup', { path, found: node?.kind ?? 'none' });
+    return node;
+  }
+
+  /** Entries of the directory at `path` (which must be a directory). */
+  async list(path: string): Promise<Map<string, Node>> {
+    const cached = this.dirs.get(path);
+    if (this.fresh(cached)) return cached.value.entries;
+    const dir = await this.listings.run(path, () => this.remoteList(path));
+    return dir.entries;
+  }
+
+  private async remoteList(path: string): Promise<Directory> {
+    const gen = this.generation;
+    const prefix = dirPrefix(this.o.prefix, path);
+    const dir = emptyDirectory();
+    let token: string | undefined;
+    do {
+      const page = await this.o.store.list({ prefix, delimiter: '/', ...(token !== undefined ? { continuationToken: token } : {}) });
+      this.counters.listPages++;
+      mergePage(dir, prefix, page);
+      token = page.nextToken;
+    } while (token !== undefined);
+    if (dir.hidden > 0) this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
+    if (gen === this.generation && this.o.ttlMs > 0) {
+      const expiresAtMs = this.expiry(this.o.ttlMs);
+      this.dirs.set(path, { value: dir, expiresAtMs });
+      for (const [name, node] of dir.entries) {
+        const child = path === '/' ? `/${name}` : `${path}/${name}`;
+        this.stats.set(child, { value: node, expiresAtMs });
+        this.negative.delete(child);
+      }
+    }
+    return dir;
+  }
+
+  private remember(path: string, node: Node): void {
+    if (this.o.ttlMs <= 0) return;
+    this.stats.set(path, { value: node, expiresAtMs: this.expiry(this.o.ttlMs) });
+    this.negative.delete(path);
+  }
+
+  /** Records a node this mount just created or changed (read-your-writes). */
+  put(path: string, node: Node): void {
+    this.generation++;
+    this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
+    this.negative.delete(path);
+    const parent = this.dirs.get(parentPath(path));
+    if (parent) parent.value.entries.set(baseName(path), node);
+  }
+
+  /** Records that this mount removed `path`. */
+  remove(path: string): void {
+    this.generation++;
+    this.stats.delete(path);
+    if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
+    const parent = this.dirs.get(parentPath(path));
+    if (parent) parent.value.entries.delete(baseName(path));
+    this.dirs.delete(path);
+  }
+
+  /** Forgets what is known about `path` (e.g. after ESTALE) so the next lookup asks S3. */
+  invalidate(path: string): void {
+    this.generation++;
+    this.stats.delete(path);
+    this.negative.delete(path);
+    this.dirs.delete(parentPath(path));
+    this.dirs.delete(path);
+  }
+}

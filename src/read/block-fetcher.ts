@@ -1,0 +1,119 @@
+// BlockFetcher: fills the block cache with ranged GETs pinned to an ETag. Consecutive
+// missing blocks are fetched as one request (up to requestBytes), each block resolving
+// as soon as its bytes have streamed in.
+import type { Logger } from '../log/logger.js';
+import { StoreError } from '../s3/errors.js';
+import type { ObjectStore } from '../s3/store.js';
+import { deferred, type Deferred } from '../util/deferred.js';
+import type { Semaphore } from '../util/semaphore.js';
+import type { BlockCache, BlockId } from './block-cache.js';
+
+export interface ObjectVersion {
+  key: string;
+  size: number;
+  etag: string;
+  /** etag, or size+mtime when the server sends no ETag */
+  version: string;
+}
+
+export interface BlockFetcherOptions {
+  store: ObjectStore;
+  cache: BlockCache;
+  requests: Semaphore;
+  blockBytes: number;
+  requestBytes: number;
+  logger: Logger;
+}
+
+export class BlockFetcher {
+  readonly counters = { requests: 0, bytes: 0 };
+
+  constructor(private readonly o: BlockFetcherOptions) {}
+
+  get blockBytes(): number {
+    return this.o.blockBytes;
+  }
+
+  blockCount(obj: ObjectVersion): number {
+    return Math.ceil(obj.size / this.o.blockBytes);
+  }
+
+  /** Starts fetches for the blocks [first, last] that are neither cached nor under way. */
+  ensure(obj: ObjectVersion, first: number, last: number): void {
+    const maxRun = Math.max(1, Math.floor(this.o.requestBytes / this.o.blockBytes));
+    let run: number[] = [];
+    const flush = () => {
+      if (run.length > 0) this.fetchRun(obj, run);
+      run = [];
+    };
+    for (let i = first; i <= last; i++) {
+      if (this.o.cache.has({ key: obj.key, version: obj.version, index: i })) {
+        flush();
+        continue;
+      }
+      run.push(i);
+      if (run.length >= maxRun) flush();
+    }
+    flush();
+  }
+
+  /** One block's bytes: from the cache, from a fetch under way, or by fetching it now. */
+  async block(obj: ObjectVersion, index: number): Promise<Buffer> {
+    const id: BlockId = { key: obj.key, version: obj.version, index };
+    const found = this.o.cache.lookup(id);
+    if (found) return found;
+    this.fetchRun(obj, [index]);
+    const started = this.o.cache.lookup(id);
+    if (!started) throw new StoreError('Other', 'block fetch was not registered', { key: obj.key });
+    return started;
+  }
+
+  private fetchRun(obj: ObjectVersion, indexes: number[]): void {
+    const B = this.o.blockBytes;
+    const first = indexes[0] as number;
+    const last = indexes[indexes.length - 1] as number;
+    const waiters: Deferred<Buffer>[] = indexes.map(() => deferred<Buffer>());
+    indexes.forEach((index, i) => {
+      const d = waiters[i] as Deferred<Buffer>;
+      // readers that never ask for a prefetched block must not see an unhandled rejection
+      d.promise.catch(() => undefined);
+      this.o.cache.track({ key: obj.key, version: obj.version, index }, d.promise);
+    });
+    const start = first * B;
+    const end = Math.min(obj.size, (last + 1) * B);
+    void this.o.requests
+      .run(() => this.stream(obj, start, end, waiters))
+      .catch((err: unknown) => {
+        for (const w of waiters) w.reject(err);
+      });
+  }
+
+  private async stream(obj: ObjectVersion, start: number, end: number, waiters: Deferred<Buffer>[]): Promise<void> {
+    const B = this.o.blockBytes;
+    this.counters.requests++;
+    const body = await this.o.store.getRange({ key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) });
+    let pos = start; // absolute offset of the next byte
+    let w = 0; // index into waiters of the block being filled
+    let buf = Buffer.allocUnsafe(Math.min(B, end - start));
+    let fill = 0;
+    for await (const chunk of body) {
+      let c = 0;
+      while (c < chunk.length) {
+        if (w >= waiters.length) throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
+        const n = Math.min(buf.length - fill, chunk.length - c);
+        buf.set(chunk.subarray(c, c + n), fill);
+        fill += n;
+        c += n;
+        pos += n;
+        if (fill === buf.length) {
+          (waiters[w] as Deferred<Buffer>).resolve(buf);
+          w++;
+          if (pos < end) buf = Buffer.allocUnsafe(Math.min(B, end - pos));
+          fill = 0;
+        }
+      }
+    }
+    this.counters.bytes += pos - start;
+    if (pos !== end) throw new StoreError('Other', `GetObject ended early at ${pos} of ${end}`, { key: obj.key, op: 'GetObject' });
+  }
+}

@@ -1,0 +1,63 @@
+// ObjectStore: the one seam between the filesystem and S3. Keys are full S3 keys.
+// Implemented on @aws-sdk/client-s3 in sdk-store.ts; every method throws StoreError only.
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string;          // as the server sent it, quotes removed
+  lastModifiedMs: number;
+  /** user metadata (x-amz-meta-*), lower-case names without the prefix; only from HEAD */
+  metadata?: Record<string, string>;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** common prefixes (with the trailing delimiter) */
+  prefixes: string[];
+  nextToken?: string;
+}
+
+export interface ListParams {
+  prefix: string;
+  delimiter?: string;
+  maxKeys?: number;
+  continuationToken?: string;
+}
+
+export interface RangeRequest {
+  key: string;
+  /** first byte, inclusive */
+  start: number;
+  /** last byte, exclusive; must be > start */
+  end: number;
+  /** the read fails with PreconditionFailed if the object no longer has this ETag */
+  etag?: string;
+  signal?: AbortSignal;
+}
+
+export interface PutParams {
+  key: string;
+  body: Uint8Array | NodeJS.ReadableStream;
+  contentLength: number;
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+export interface CompletedPart { partNumber: number; etag: string }
+
+export interface ObjectStore {
+  readonly bucket: string;
+  /** Fails with NoSuchBucket / AccessDenied / InvalidCredentials / Unreachable. */
+  checkBucket(): Promise<void>;
+  head(key: string, signal?: AbortSignal): Promise<ObjectInfo>;
+  list(params: ListParams, signal?: AbortSignal): Promise<ListPage>;
+  /** Streams bytes [start, end) of the object. */
+  getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>>;
+  put(params: PutParams): Promise<{ etag: string }>;
+  createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string>;
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart>;
+  completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }>;
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+  copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
+  delete(key: string): Promise<void>;
+}

@@ -89,9 +89,12 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
   } catch (err) {
     store.destroy();
     const message = err instanceof UserError ? err.message : `mount failed: ${err instanceof Error ? err.message : String(err)}`;
-    logger.error(message);
-    if (isChild) report({ type: 'error', message: redactor.redact(message) });
-    else process.stderr.write(`s3mount: ${redactor.redact(message)}\n`);
+    if (isChild) {
+      logger.error(message);
+      report({ type: 'error', message: redactor.redact(message) });
+    } else {
+      process.stderr.write(`s3mount: ${redactor.redact(message)}\n`);
+    }
     return 1;
   }
 

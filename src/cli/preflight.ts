@@ -58,7 +58,9 @@ export function describeAccessError(err: unknown, bucket: string, endpoint: stri
     case 'NotFound':
       return `bucket "${bucket}" does not exist at ${endpoint}`;
     case 'InvalidCredentials':
-      return `the S3 server at ${endpoint} rejected the credentials: ${err.message}`;
+      return err.detail.code && err.detail.code !== 'CredentialsProviderError'
+        ? `the S3 server at ${endpoint} rejected the credentials (${err.detail.code})`
+        : err.message;
     case 'AccessDenied':
       return `access to bucket "${bucket}" at ${endpoint} is denied for these credentials`;
     case 'Unreachable':

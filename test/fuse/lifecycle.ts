@@ -1,0 +1,81 @@
+// Mount lifecycle: detach once ready, clean unmount by `s3mount unmount`,
+// `fusermount -u`, SIGINT and SIGTERM, leaving no daemon and no mount behind.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createTestBucket, emptyAndDeleteBucket, makeS3Client, serverKindFromEnv, startServer } from '../fixtures/servers.js';
+import { mount, runS3mount, serverEnv, type Mounted } from '../fixtures/mount.js';
+
+const kind = serverKindFromEnv();
+
+async function mounted(dir: string): Promise<boolean> {
+  return (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[4] === dir);
+}
+
+function exitOf(m: Mounted, timeoutMs = 20_000): Promise<number | null | 'timeout'> {
+  if (m.child.exitCode !== null) return Promise.resolve(m.child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    m.child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+t.test(`lifecycle on ${kind}`, async (t) => {
+  const server = await startServer(kind);
+  t.teardown(() => server.stop());
+  const s3 = makeS3Client(server);
+  t.teardown(() => s3.destroy());
+  const bucket = await createTestBucket(server, 'life');
+  t.teardown(() => emptyAndDeleteBucket(server, bucket));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'f.txt', Body: 'hi\n' }));
+  const work = await mkdtemp(join(tmpdir(), 's3mount-life-'));
+  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const env = serverEnv(server, { XDG_STATE_HOME: join(work, 'state') });
+
+  for (const how of ['SIGTERM', 'SIGINT', 'fusermount -u', 's3mount unmount'] as const) {
+    t.test(`foreground mount stops cleanly on ${how}`, async (t) => {
+      const m = await mount(server, bucket);
+      t.teardown(() => m.unmount());
+      t.equal(await readFile(join(m.dir, 'f.txt'), 'utf8'), 'hi\n', 'mounted and readable');
+      if (how === 'SIGTERM' || how === 'SIGINT') m.child.kill(how);
+      else if (how === 'fusermount -u') t.equal(spawnSync('fusermount', ['-u', m.dir]).status, 0, 'fusermount -u succeeds');
+      else t.equal(runS3mount(['unmount', m.dir], env).status, 0, 's3mount unmount exits 0');
+      t.equal(await exitOf(m), 0, 'daemon exits with 0');
+      t.notOk(await mounted(m.dir), 'mount is gone');
+      t.same(await readdir(m.dir), [], 'mount point is an empty directory again');
+    });
+  }
+
+  t.test('default mode detaches once ready; unmount waits for the daemon', async (t) => {
+    const mp = join(work, 'mnt');
+    await mkdir(mp);
+    t.teardown(() => { if (spawnSync('mountpoint', ['-q', mp]).status === 0) spawnSync('fusermount', ['-u', mp]); });
+    const r = runS3mount([bucket, mp, '--endpoint', server.endpoint], env);
+    t.equal(r.status, 0, `mount command exits 0 ${r.stderr}`);
+    t.equal(r.stderr, '', 'and prints nothing');
+    t.ok(await mounted(mp), 'mounted when the command returns');
+    t.equal(await readFile(join(mp, 'f.txt'), 'utf8'), 'hi\n', 'readable');
+    const pid = Number(await readFile(join(work, 'state', 's3mount', `${mp.slice(1).replace(/[^A-Za-z0-9._-]+/g, '_')}.pid`), 'utf8'));
+    t.ok(pid > 0 && alive(pid), 'daemon runs with a pid file');
+    const ps = spawnSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).stdout;
+    t.notMatch(ps, server.secretAccessKey, 'no secret in the process title');
+    t.equal(runS3mount(['unmount', mp], env).status, 0, 'unmount exits 0');
+    t.notOk(await mounted(mp), 'mount is gone');
+    t.notOk(alive(pid), 'daemon has exited when unmount returns');
+  });
+});

@@ -1,0 +1,56 @@
+// Large directories through a real mount: a prefix of 2,500 objects needs several
+// ListObjectsV2 pages (1,000 keys each); every entry is listed once with its size.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createTestBucket, emptyAndDeleteBucket, makeS3Client, serverKindFromEnv, startServer } from '../fixtures/servers.js';
+import { mount } from '../fixtures/mount.js';
+
+const kind = serverKindFromEnv();
+const COUNT = 2500;
+const PUT_CONCURRENCY = 32;
+
+t.test(`listing on ${kind}`, async (t) => {
+  const server = await startServer(kind);
+  t.teardown(() => server.stop());
+  const s3 = makeS3Client(server);
+  t.teardown(() => s3.destroy());
+  const bucket = await createTestBucket(server, 'list');
+  t.teardown(() => emptyAndDeleteBucket(server, bucket));
+
+  const names = Array.from({ length: COUNT }, (_, i) => `obj-${String(i).padStart(5, '0')}-${'x'.repeat(i % 7)}`);
+  for (let i = 0; i < names.length; i += PUT_CONCURRENCY) {
+    await Promise.all(names.slice(i, i + PUT_CONCURRENCY).map((n, j) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `many/${n}`, Body: 'y'.repeat((i + j) % 13) }))));
+  }
+
+  const m = await mount(server, `${bucket}`);
+  t.teardown(() => m.unmount());
+
+  t.test('readdir returns all 2,500 entries across pages, once each', async (t) => {
+    const listed = await readdir(join(m.dir, 'many'));
+    t.equal(listed.length, COUNT, 'entry count');
+    t.equal(new Set(listed).size, COUNT, 'no duplicates');
+    t.same([...listed].sort(), [...names].sort(), 'same names');
+  });
+
+  t.test('ls -l shows every size from the listing', async (t) => {
+    const out = execFileSync('ls', ['-l', '--time-style=+', join(m.dir, 'many')], { encoding: 'utf8', maxBuffer: 32 << 20 });
+    const lines = out.split('\n').filter((l) => l.startsWith('-'));
+    t.equal(lines.length, COUNT, 'ls -l prints every file');
+    const sizes = new Map(lines.map((l) => { const f = l.trim().split(/\s+/); return [f[f.length - 1], Number(f[4])]; }));
+    let wrong = 0;
+    names.forEach((n, i) => { if (sizes.get(n) !== i % 13) wrong++; });
+    t.equal(wrong, 0, 'every size matches the object');
+    t.equal((await stat(join(m.dir, 'many', names[1234] as string))).size, 1234 % 13, 'stat after listing');
+  });
+
+  t.test('a mount of BUCKET:PREFIX shows only that prefix', async (t) => {
+    const sub = await mount(server, `${bucket}:many`);
+    t.teardown(() => sub.unmount());
+    const listed = await readdir(sub.dir);
+    t.equal(listed.length, COUNT, 'prefix mount lists the prefix');
+    t.ok(listed.includes(names[0] as string), 'first name present');
+  });
+});

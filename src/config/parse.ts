@@ -45,7 +45,7 @@ export function parseBucketSpec(spec: string): { bucket: string; prefix: string 
   const i = spec.indexOf(':');
   const bucket = i < 0 ? spec : spec.slice(0, i);
   let prefix = i < 0 ? '' : spec.slice(i + 1);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(bucket)) {
     throw new ConfigError(`"${bucket}" is not a valid bucket name`);
   }
   prefix = prefix.replace(/^\/+/, '');

@@ -34,13 +34,18 @@ export class BlockFetcher {
     return this.o.blockBytes;
   }
 
+  /** most blocks one ranged GET carries */
+  get requestBlocks(): number {
+    return Math.max(1, Math.floor(this.o.requestBytes / this.o.blockBytes));
+  }
+
   blockCount(obj: ObjectVersion): number {
     return Math.ceil(obj.size / this.o.blockBytes);
   }
 
   /** Starts fetches for the blocks [first, last] that are neither cached nor under way. */
   ensure(obj: ObjectVersion, first: number, last: number): void {
-    const maxRun = Math.max(1, Math.floor(this.o.requestBytes / this.o.blockBytes));
+    const maxRun = this.requestBlocks;
     let run: number[] = [];
     const flush = () => {
       if (run.length > 0) this.fetchRun(obj, run);

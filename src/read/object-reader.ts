@@ -5,6 +5,8 @@ import { PrefetchWindow } from './window.js';
 
 export class ObjectReader {
   private readonly window: PrefetchWindow;
+  /** last block index a prefetch has been issued for */
+  private issuedTo = -1;
 
   constructor(
     readonly object: ObjectVersion,
@@ -25,9 +27,8 @@ export class ObjectReader {
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
     const ahead = this.window.onRead(offset, end - offset);
-    const lastBlock = this.fetcher.blockCount(this.object) - 1;
-    const prefetchLast = Math.min(lastBlock, Math.floor((end + ahead - 1) / B));
-    this.fetcher.ensure(this.object, first, Math.max(last, prefetchLast));
+    this.fetcher.ensure(this.object, first, last);
+    this.prefetch(last, ahead);
     let copied = 0;
     for (let i = first; i <= last; i++) {
       const block = await this.fetcher.block(this.object, i);
@@ -38,5 +39,26 @@ export class ObjectReader {
       copied += to - from;
     }
     return copied;
+  }
+
+  /**
+   * Keeps `ahead` bytes past block `last` in flight, topping the window up only when
+   * at least half of it (or one full request) is missing, so that prefetch goes out as
+   * large ranged GETs rather than one block at a time.
+   */
+  private prefetch(last: number, ahead: number): void {
+    if (ahead <= 0) {
+      this.issuedTo = last; // a seek: start counting again from here
+      return;
+    }
+    const B = this.fetcher.blockBytes;
+    const windowBlocks = Math.ceil(ahead / B);
+    const target = Math.min(this.fetcher.blockCount(this.object) - 1, last + windowBlocks);
+    const from = Math.max(last + 1, this.issuedTo + 1);
+    const minBatch = Math.max(1, Math.min(this.fetcher.requestBlocks, Math.floor(windowBlocks / 2)));
+    if (target - from + 1 >= minBatch || (target === this.fetcher.blockCount(this.object) - 1 && from <= target)) {
+      this.fetcher.ensure(this.object, from, target);
+      this.issuedTo = target;
+    }
   }
 }

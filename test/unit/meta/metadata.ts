@@ -1,0 +1,70 @@
+import t from 'tap';
+import { MetadataCache } from '../../../src/meta/metadata.js';
+import { nullLogger } from '../../../src/log/logger.js';
+import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { ManualClock } from '../../../src/util/clock.js';
+
+function setup(prefix = '') {
+  const store = new MemoryObjectStore();
+  const clock = new ManualClock(1_000_000);
+  const meta = new MetadataCache({ store, prefix, clock, logger: nullLogger(), ttlMs: 10_000, negativeTtlMs: 2_000 });
+  return { store, clock, meta };
+}
+
+t.test('lookup: HEAD name and LIST name/ together; directories shadow files', async (t) => {
+  const { store, meta } = setup();
+  store.putBytes('f', 'abc');
+  store.putBytes('d/x', '1');
+  store.putBytes('both', 'file');
+  store.putBytes('both/y', 'dir');
+  store.putBytes('marker/', '');
+  t.match(await meta.lookup('/f'), { kind: 'file', size: 3 });
+  t.same(await meta.lookup('/d'), { kind: 'dir' });
+  t.same(await meta.lookup('/both'), { kind: 'dir' });
+  t.same(await meta.lookup('/marker'), { kind: 'dir' });
+  t.equal(await meta.lookup('/none'), undefined);
+});
+
+t.test('ls -l costs LIST pages, not a HEAD per entry', async (t) => {
+  const { store, meta } = setup();
+  for (let i = 0; i < 2500; i++) store.putBytes(`big/o${i}`, 'x'.repeat(i % 5));
+  store.putBytes('big/sub/z', '');
+  await meta.lookup('/big');
+  const before = { ...store.calls };
+  const entries = await meta.list('/big');
+  t.equal(entries.size, 2501);
+  for (const name of entries.keys()) await meta.lookup(`/big/${name}`);
+  t.equal((store.calls.list ?? 0) - (before.list ?? 0), 3, '3 LIST pages for 2,501 entries');
+  t.equal((store.calls.head ?? 0) - (before.head ?? 0), 0, 'no HEAD per entry');
+});
+
+t.test('TTL, negative cache and invalidation', async (t) => {
+  const { store, clock, meta } = setup();
+  t.equal(await meta.lookup('/late'), undefined);
+  store.putBytes('late', 'now here');
+  t.equal(await meta.lookup('/late'), undefined, 'negative entry still fresh');
+  clock.advance(2_001);
+  t.match(await meta.lookup('/late'), { kind: 'file', size: 8 }, 'seen after the negative TTL');
+  store.putBytes('late', 'changed!!');
+  t.match(await meta.lookup('/late'), { size: 8 }, 'cached within the TTL');
+  meta.invalidate('/late');
+  t.match(await meta.lookup('/late'), { size: 9 }, 'invalidate forces a new lookup');
+  store.putBytes('late', 'x');
+  clock.advance(10_001);
+  t.match(await meta.lookup('/late'), { size: 1 }, 'expired after the TTL');
+});
+
+t.test('concurrent lookups of one path share one remote lookup', async (t) => {
+  const { store, meta } = setup();
+  store.putBytes('f', 'abc');
+  await Promise.all([meta.lookup('/f'), meta.lookup('/f'), meta.lookup('/f')]);
+  t.equal(store.calls.head, 1);
+});
+
+t.test('prefix mounts look below the prefix only', async (t) => {
+  const { store, meta } = setup('p/');
+  store.putBytes('p/a', '1');
+  store.putBytes('a', 'outside');
+  t.same([...(await meta.list('/')).keys()], ['a']);
+  t.match(await meta.lookup('/a'), { size: 1 });
+});

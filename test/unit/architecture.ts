@@ -1,0 +1,56 @@
+// Keeps the architecture's arrows honest (docs/ARCHITECTURE.md): which src/ module may
+// import which, and one importer per external dependency.
+import t from 'tap';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+const ALLOWED: Record<string, string[]> = {
+  cli: ['config', 'daemon', 'log', 's3', 'util'],
+  daemon: ['config', 'fuse', 'fs', 'meta', 'read', 'write', 's3', 'log', 'util'],
+  fuse: ['fs', 'log', 'util'],
+  fs: ['meta', 'read', 'write', 's3', 'log', 'util'],
+  meta: ['s3', 'log', 'util'],
+  read: ['s3', 'log', 'util'],
+  write: ['s3', 'log', 'util'],
+  s3: ['log', 'util'],
+  config: ['log'],
+  log: [],
+  util: [],
+};
+const EXTERNAL_HOME: Record<string, string> = { '@aws-sdk': 's3', 'fuse-native': 'fuse', yargs: 'cli' };
+
+async function files(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await files(p)));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+const moduleOf = (file: string) => relative(SRC, file).split('/')[0]?.replace(/\.ts$/, '') ?? '';
+
+t.test('imports follow the arrows', async (t) => {
+  const all = await files(SRC);
+  t.ok(all.length > 10, 'found the sources');
+  for (const f of all) {
+    const from = moduleOf(f);
+    const text = await readFile(f, 'utf8');
+    for (const m of text.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)) {
+      const spec = m[1] as string;
+      if (spec.startsWith('.')) {
+        const to = moduleOf(join(f, '..', spec.replace(/\.js$/, '.ts')));
+        if (to === from) continue;
+        t.ok(ALLOWED[from]?.includes(to), `${relative(SRC, f)} → ${to}`);
+      } else if (!spec.startsWith('node:')) {
+        const pkg = spec.startsWith('@') ? spec.split('/')[0] as string : spec.split('/')[0] as string;
+        const home = EXTERNAL_HOME[pkg];
+        if (home) t.equal(from, home, `${spec} is imported only in src/${home}/ (${relative(SRC, f)})`);
+      }
+    }
+  }
+});

@@ -92,6 +92,6 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     fs,
     unmount: () => mounted.unmount(),
     close: () => store.destroy(),
-    stats: () => ({ meta: meta.counters, cache: cache.counters, fetch: fetcher.counters, cachedBytes: cache.cachedBytes }),
+    stats: () => ({ requests: { ...store.requestCounts }, meta: meta.counters, cache: cache.counters, fetch: fetcher.counters, cachedBytes: cache.cachedBytes }),
   };
 }

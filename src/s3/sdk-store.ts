@@ -43,6 +43,8 @@ export function normalizeEtag(etag: string | undefined): string {
 export class SdkObjectStore implements ObjectStore {
   readonly bucket: string;
   private readonly client: S3Client;
+  /** requests sent, by S3 operation name (reported in the daemon's stop log line) */
+  readonly requestCounts: Record<string, number> = {};
 
   constructor(private readonly opts: SdkStoreOptions) {
     this.bucket = opts.bucket;
@@ -80,6 +82,12 @@ export class SdkObjectStore implements ObjectStore {
     this.client.destroy();
   }
 
+  private send: S3Client['send'] = ((command: { constructor: { name: string } }, options?: unknown) => {
+    const op = command.constructor.name.replace(/Command$/, '');
+    this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
+    return (this.client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
+  }) as S3Client['send'];
+
   private signal(extra?: AbortSignal): AbortSignal {
     const deadline = AbortSignal.timeout(this.opts.requestDeadlineMs);
     return extra ? AbortSignal.any([extra, deadline]) : deadline;
@@ -87,7 +95,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async checkBucket(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: this.signal() });
+      await this.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: this.signal() });
     } catch (err) {
       const e = classifyError(err, 'HeadBucket');
       if (e.kind === 'NotFound') throw new StoreError('NoSuchBucket', 'no such bucket', e.detail, { cause: err });
@@ -98,7 +106,7 @@ export class SdkObjectStore implements ObjectStore {
       // a ListObjectsV2 with max-keys 0 has an error code that does.
       if (e.kind === 'AccessDenied') {
         try {
-          await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), { abortSignal: this.signal() });
+          await this.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), { abortSignal: this.signal() });
           return;
         } catch (err2) {
           throw classifyError(err2, 'ListObjectsV2');
@@ -110,7 +118,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal(signal) });
+      const r = await this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal(signal) });
       return {
         key,
         size: r.ContentLength ?? 0,
@@ -125,7 +133,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async list(params: ListParams, signal?: AbortSignal): Promise<ListPage> {
     try {
-      const r = await this.client.send(
+      const r = await this.send(
         new ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: params.prefix,
@@ -150,7 +158,7 @@ export class SdkObjectStore implements ObjectStore {
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {
     if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
     try {
-      const r = await this.client.send(
+      const r = await this.send(
         new GetObjectCommand({
           Bucket: this.bucket,
           Key: req.key,
@@ -174,7 +182,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async put(p: PutParams): Promise<{ etag: string }> {
     try {
-      const r = await this.client.send(
+      const r = await this.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: p.key,
@@ -193,7 +201,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string> {
     try {
-      const r = await this.client.send(
+      const r = await this.send(
         new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...(metadata ? { Metadata: metadata } : {}), ...(contentType ? { ContentType: contentType } : {}) }),
         { abortSignal: this.signal() },
       );
@@ -206,7 +214,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart> {
     try {
-      const r = await this.client.send(
+      const r = await this.send(
         new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body as UploadPartCommand['input']['Body'], ContentLength: contentLength }),
         { abortSignal: this.signal() },
       );
@@ -218,7 +226,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }> {
     try {
-      const r = await this.client.send(
+      const r = await this.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
           Key: key,
@@ -235,7 +243,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: this.signal() });
+      await this.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: this.signal() });
     } catch (err) {
       throw classifyError(err, 'AbortMultipartUpload', key);
     }
@@ -243,7 +251,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
     try {
-      const r = await this.client.send(
+      const r = await this.send(
         new CopyObjectCommand({
           Bucket: this.bucket,
           Key: toKey,
@@ -260,7 +268,7 @@ export class SdkObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal() });
+      await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal() });
     } catch (err) {
       throw classifyError(err, 'DeleteObject', key);
     }

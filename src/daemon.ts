@@ -1,6 +1,10 @@
 // Composition root: builds the store, caches, filesystem and FUSE mount for one
 // MountConfig and hands back a running Daemon. No option parsing, no process exit.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
+import { Namespace } from './fs/namespace.js';
+import { OpenFiles } from './fs/open-files.js';
 import { mountFuse, type MountedFuse } from './fuse/adapter.js';
 import { S3FileSystem } from './fs/filesystem.js';
 import type { Logger, Redactor } from './log/logger.js';
@@ -10,17 +14,31 @@ import { BlockFetcher } from './read/block-fetcher.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
 import { Semaphore } from './util/semaphore.js';
+import { StagingArea } from './write/staging.js';
+import { UploadQueue } from './write/upload-queue.js';
+import { Uploader } from './write/uploader.js';
 
 export interface Daemon {
   fs: S3FileSystem;
   unmount(): Promise<void>;
-  /** releases S3 connections; after unmount */
+  /** waits until every staged write is in S3 (retrying); after unmount */
+  drain(onWait: (pending: number) => void): Promise<void>;
+  /** releases S3 connections and stops retries; after unmount (and drain) */
   close(): void;
   stats(): Record<string, unknown>;
 }
 
 /** fuse-native fails an op it has waited on this long beyond the core's own deadline. */
 const FUSE_TIMEOUT_MARGIN_MS = 10_000;
+/** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, forever */
+const UPLOAD_RETRY_BASE_MS = 1000;
+const UPLOAD_RETRY_MAX_MS = 60_000;
+
+/** Names a mount's staging subdirectory: the same endpoint, bucket and prefix find it again. */
+export function mountId(cfg: MountConfig): string {
+  const h = createHash('sha256').update(`${cfg.endpoint ?? `aws:${cfg.region}`}\n${cfg.bucket}\n${cfg.prefix}`).digest('hex').slice(0, 16);
+  return `${cfg.bucket}-${h}`;
+}
 
 export function buildStore(cfg: MountConfig): SdkObjectStore {
   return new SdkObjectStore({
@@ -63,11 +81,35 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     requestBytes: cfg.requestBytes,
     logger: logger.child({ mod: 'read' }),
   });
+  const id = mountId(cfg);
+  const staging = new StagingArea(join(cfg.stagingDir, id), id, logger.child({ mod: 'staging' }));
+  await staging.init();
+  const uploader = new Uploader({ store, requests, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
+  const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid });
+  const queue = new UploadQueue({
+    uploader,
+    logger: logger.child({ mod: 'upload' }),
+    onUploaded: (file, result) => openFiles.onUploaded(file, result),
+    retryBaseMs: UPLOAD_RETRY_BASE_MS,
+    retryMaxMs: UPLOAD_RETRY_MAX_MS,
+  });
+  openFiles.attachQueue(queue);
+  const namespace = new Namespace({
+    store,
+    meta,
+    prefix: cfg.prefix,
+    requests,
+    copy: { store, requests, thresholdBytes: cfg.copyThresholdBytes, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency },
+    logger: logger.child({ mod: 'namespace' }),
+  });
   // keep prefetch within a quarter of the cache, so prefetched blocks are not evicted unread
   const readAheadBytes = Math.min(cfg.readAheadBytes, Math.floor(cfg.cacheBytes / 4));
   const fs = new S3FileSystem({
     meta,
     fetcher,
+    openFiles,
+    namespace,
+    objectMetadata: cfg.objectMetadata,
     prefix: cfg.prefix,
     logger: logger.child({ mod: 'fs' }),
     uid: cfg.uid,
@@ -88,10 +130,16 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     },
     logger,
   );
+  const recovered = await openFiles.recover();
+  if (recovered > 0) logger.warn('found files staged by an earlier run; uploading them', { count: recovered });
   return {
     fs,
     unmount: () => mounted.unmount(),
-    close: () => store.destroy(),
-    stats: () => ({ requests: { ...store.requestCounts }, meta: meta.counters, cache: cache.counters, fetch: fetcher.counters, cachedBytes: cache.cachedBytes }),
+    drain: (onWait) => queue.drain(onWait),
+    close: () => {
+      queue.stop();
+      store.destroy();
+    },
+    stats: () => ({ requests: { ...store.requestCounts }, upload: uploader.counters, meta: meta.counters, cache: cache.counters, fetch: fetcher.counters, cachedBytes: cache.cachedBytes }),
   };
 }

@@ -112,7 +112,7 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       if (stopping) return;
       stopping = true;
       clearInterval(watch);
-      logger.info('stopping', { why, ...daemon.stats() });
+      logger.info('stopping', { why });
       let code = 0;
       if (unmountFirst) {
         try {
@@ -122,12 +122,25 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
           code = 1;
         }
       }
+      // everything written must reach S3 before the daemon goes; a second signal
+      // leaves the rest staged for the next mount of this bucket
+      await daemon.drain((pending) => logger.warn('waiting for uploads before exit (send the signal again to leave them staged)', { pending }));
       daemon.close();
       if (isChild) await rm(pidPath, { force: true });
+      logger.info('stopped', daemon.stats());
       resolve(code);
     };
-    process.once('SIGINT', () => void stop('SIGINT', true));
-    process.once('SIGTERM', () => void stop('SIGTERM', true));
+    const onSignal = (sig: string) => {
+      if (stopping) {
+        logger.warn('exiting with uploads still staged; they are uploaded at the next mount', { signal: sig });
+        daemon.close();
+        resolve(1);
+        return;
+      }
+      void stop(sig, true);
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
     const watch = setInterval(() => {
       findMount(cfg.mountpoint).then(
         (m) => {

@@ -1,6 +1,7 @@
 // MountConfig: the resolved, typed configuration of one mount (flags > env > defaults).
 // Built once in cli/ from the option table; everything downstream takes plain fields.
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
 import { OPTIONS, type OptionDef } from './options.js';
 import { ConfigError, parseBoolean, parseBucketSpec, parseBytes, parseMode, parseNumber, parseSeconds } from './parse.js';
@@ -29,6 +30,12 @@ export interface MountConfig {
   requestBytes: number;
   metadataTtlMs: number;
   negativeTtlMs: number;
+  objectMetadata: boolean;
+  stagingDir: string;
+  writeBack: boolean;
+  partBytes: number;
+  uploadConcurrency: number;
+  copyThresholdBytes: number;
   logLevel: LogLevel;
   logFile?: string;
 }
@@ -93,6 +100,12 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
     requestBytes: parseBytes('request-size', req('request-size')),
     metadataTtlMs: parseSeconds('metadata-ttl', req('metadata-ttl')),
     negativeTtlMs: parseSeconds('negative-ttl', req('negative-ttl')),
+    objectMetadata: bool('object-metadata'),
+    stagingDir: resolve(str('staging-dir') ?? defaultStagingRoot(env)),
+    writeBack: bool('write-back'),
+    partBytes: parseBytes('part-size', req('part-size')),
+    uploadConcurrency: parseNumber('upload-concurrency', req('upload-concurrency'), 1),
+    copyThresholdBytes: parseBytes('copy-threshold', req('copy-threshold')),
     logLevel: logLevel as LogLevel,
   };
   if (endpoint !== undefined) cfg.endpoint = endpoint;
@@ -104,6 +117,13 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
   if (cfg.blockBytes < 4096 || cfg.blockBytes > 64 * 1024 * 1024) throw new ConfigError('--block-size must be between 4K and 64M');
   if (cfg.requestBytes < cfg.blockBytes) throw new ConfigError('--request-size must be at least --block-size');
   if (cfg.cacheBytes < 4 * cfg.blockBytes) throw new ConfigError('--cache-size must hold at least 4 blocks');
+  if (cfg.partBytes < 5 * 1024 * 1024) throw new ConfigError('--part-size must be at least 5M (the S3 minimum part size)');
+  if (cfg.copyThresholdBytes < 5 * 1024 * 1024) throw new ConfigError('--copy-threshold must be at least 5M');
   if (cfg.requestTimeoutMs < 1000) throw new ConfigError('--request-timeout must be at least 1 second');
   return cfg;
+}
+
+function defaultStagingRoot(env: NodeJS.ProcessEnv): string {
+  const cache = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(cache, 's3mount', 'staging');
 }

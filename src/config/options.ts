@@ -38,6 +38,14 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'metadata-ttl', type: 'seconds', default: '30', env: 'S3MOUNT_METADATA_TTL', group: 'Cache and reads', describe: 'How long file sizes, directory listings and existence are trusted before S3 is asked again. 0 asks every time.' },
   { name: 'negative-ttl', type: 'seconds', default: '5', group: 'Cache and reads', describe: 'How long "no such file" is remembered. 0 disables the negative cache.' },
 
+  { name: 'object-metadata', type: 'boolean', default: false, group: 'Cache and reads', describe: 'Show mode, owner, mtime and symlinks stored in object metadata (x-amz-meta-mode/-uid/-gid/-mtime, as s3fs and rclone write them) for every file, at the cost of one HEAD per file when a directory is listed. Off: files known from a listing show --file-mode, the mounting user and LastModified; metadata is still written, and shown for files looked up by name.' },
+
+  { name: 'staging-dir', type: 'string', env: 'S3MOUNT_STAGING_DIR', group: 'Writes', describe: 'Where written data waits until S3 has it (mode 0700, files 0600). Each mount uses a subdirectory named after endpoint, bucket and prefix, so a restarted mount finds and uploads what a crashed one left. Default: $XDG_CACHE_HOME/s3mount/staging (~/.cache/s3mount/staging).' },
+  { name: 'write-back', type: 'boolean', default: false, group: 'Writes', describe: 'close() returns once the data is staged on local disk; uploads run in the background and are retried until they succeed. fsync() and unmount still wait for them. Off: close() returns when the object is in S3, or fails with the upload error.' },
+  { name: 'part-size', type: 'bytes', default: '8M', group: 'Writes', describe: 'Files up to this size are uploaded with one PutObject, larger ones as multipart uploads in parts of this size (at least 5M, and grown so that 10,000 parts reach 5 TiB).' },
+  { name: 'upload-concurrency', type: 'number', default: '4', group: 'Writes', describe: 'Parts of one file uploaded at once.' },
+  { name: 'copy-threshold', type: 'bytes', default: '5G', group: 'Writes', describe: 'Objects larger than this are copied (rename, metadata changes) with a multipart copy (UploadPartCopy) instead of CopyObject, whose limit is 5 GiB.' },
+
   { name: 'log-level', type: 'string', default: 'warn', env: 'S3MOUNT_LOG_LEVEL', group: 'Logging', describe: 'One of error, warn, info, debug. Secrets are never logged.' },
   { name: 'log-file', type: 'string', env: 'S3MOUNT_LOG_FILE', group: 'Logging', describe: 'Where the daemon logs. Default: stderr in the foreground; $XDG_STATE_HOME/s3mount/<mountpoint>.log (~/.local/state/...) when detached.' },
 ];

@@ -1,7 +1,8 @@
 // S3FileSystem: the POSIX operations of the mount, FUSE-free. Wires metadata (meta/),
-// reads (read/) and the handle table; every failure leaves as an FsError or StoreError.
+// reads (read/), staged writes (open-files.ts) and namespace changes (namespace.ts).
 import { constants } from 'node:fs';
 import type { Logger } from '../log/logger.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
 import { fileKey } from '../meta/paths.js';
 import type { BlockFetcher } from '../read/block-fetcher.js';
@@ -9,6 +10,8 @@ import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
 import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
+import type { Namespace } from './namespace.js';
+import type { OpenFile, OpenFiles } from './open-files.js';
 
 export interface Attr {
   mode: number;
@@ -38,6 +41,8 @@ export interface StatFs {
 export interface FileSystemOptions {
   meta: MetadataCache;
   fetcher: BlockFetcher;
+  openFiles: OpenFiles;
+  namespace: Namespace;
   prefix: string;
   logger: Logger;
   uid: number;
@@ -45,6 +50,8 @@ export interface FileSystemOptions {
   fileMode: number;
   dirMode: number;
   readOnly: boolean;
+  /** HEAD files known only from listings, to show mode/owner/mtime from object metadata */
+  objectMetadata: boolean;
   readAheadBytes: number;
   /** directories have no timestamp in S3: they show the mount time */
   mountTimeMs: number;
@@ -63,57 +70,91 @@ export class S3FileSystem {
   constructor(private readonly o: FileSystemOptions) {}
 
   private async node(path: string): Promise<Node> {
-    const n = await this.o.meta.lookup(path);
+    const n = this.o.objectMetadata ? await this.o.meta.lookupWithAttrs(path) : await this.o.meta.lookup(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     return n;
   }
 
+  private writable(path: string): void {
+    if (this.o.readOnly) throw fsError('EROFS', 'mounted read-only', { path });
+  }
+
   private attr(n: Node): Attr {
-    const base = { uid: this.o.uid, gid: this.o.gid, blksize: this.o.fetcher.blockBytes };
+    const a: FileAttrs = n.attrs ?? {};
+    const base = { uid: a.uid ?? this.o.uid, gid: a.gid ?? this.o.gid, blksize: this.o.fetcher.blockBytes };
     if (n.kind === 'dir') {
-      const t = this.o.mountTimeMs;
-      return { ...base, mode: constants.S_IFDIR | this.o.dirMode, size: DIR_SIZE, nlink: 2, mtimeMs: t, atimeMs: t, ctimeMs: t, blocks: 8 };
+      const t = a.mtimeMs ?? this.o.mountTimeMs;
+      const perm = a.mode !== undefined ? a.mode & 0o7777 : this.o.dirMode;
+      return { ...base, mode: S_IFDIR | perm, size: DIR_SIZE, nlink: 2, mtimeMs: t, atimeMs: t, ctimeMs: t, blocks: 8 };
     }
-    return {
-      ...base,
-      mode: constants.S_IFREG | this.o.fileMode,
-      size: n.size,
-      nlink: 1,
-      mtimeMs: n.mtimeMs,
-      atimeMs: n.mtimeMs,
-      ctimeMs: n.mtimeMs,
-      blocks: Math.ceil(n.size / 512),
-    };
+    const t = a.mtimeMs ?? n.mtimeMs;
+    const type = n.kind === 'symlink' ? S_IFLNK : S_IFREG;
+    const perm = n.kind === 'symlink' ? 0o777 : a.mode !== undefined ? a.mode & 0o7777 : this.o.fileMode;
+    return { ...base, mode: type | perm, size: n.size, nlink: 1, mtimeMs: t, atimeMs: t, ctimeMs: t, blocks: Math.ceil(n.size / 512) };
   }
 
   async getattr(path: string): Promise<Attr> {
+    const of = this.o.openFiles.get(path);
+    if (of) return this.attr(this.o.openFiles.nodeOf(of));
     return this.attr(await this.node(path));
   }
 
   async readdir(path: string): Promise<string[]> {
     const n = await this.node(path);
     if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', { path });
-    const entries = await this.o.meta.list(path);
-    return ['.', '..', ...entries.keys()];
+    const names = new Set((await this.o.meta.list(path)).keys());
+    for (const name of this.o.openFiles.childrenOf(path)) names.add(name); // written, not yet uploaded
+    return ['.', '..', ...names];
   }
 
   async open(path: string, flags: number): Promise<number> {
     const access = flags & O_ACCMODE;
-    if (access !== constants.O_RDONLY || flags & constants.O_TRUNC) {
-      throw fsError('EROFS', this.o.readOnly ? 'mounted read-only' : 'writing is not supported yet', { path });
+    const wantsWrite = access !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
+    const existing = this.o.openFiles.get(path);
+    if (!wantsWrite) {
+      if (existing) return this.addStaged(path, existing, false);
+      const n = await this.node(path);
+      if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
+      const key = fileKey(this.o.prefix, path);
+      const version = n.etag !== '' ? n.etag : `${n.size}@${n.mtimeMs}`;
+      const reader = new ObjectReader({ key, size: n.size, etag: n.etag, version }, this.o.fetcher, this.o.readAheadBytes);
+      return this.handles.add({ kind: 'object', path, reader });
     }
-    const n = await this.node(path);
+    this.writable(path);
+    const truncate = (flags & constants.O_TRUNC) !== 0;
+    if (existing) {
+      if (truncate) await this.o.openFiles.truncate(existing, 0);
+      return this.addStaged(path, existing, true);
+    }
+    const n = await this.o.meta.lookupWithAttrs(path);
+    if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
-    const key = fileKey(this.o.prefix, path);
-    const version = n.etag !== '' ? n.etag : `${n.size}@${n.mtimeMs}`;
-    const reader = new ObjectReader({ key, size: n.size, etag: n.etag, version }, this.o.fetcher, this.o.readAheadBytes);
-    return this.handles.add({ kind: 'read', path, reader });
+    const head = await this.o.namespace.currentMetadata(path, n);
+    const of = await this.o.openFiles.openExisting(path, n, truncate, head);
+    return this.addStaged(path, of, true);
+  }
+
+  private addStaged(path: string, file: OpenFile, writable: boolean): number {
+    file.handles++;
+    return this.handles.add({ kind: 'staged', path, file, writable });
+  }
+
+  async create(path: string, mode: number): Promise<number> {
+    this.writable(path);
+    await this.o.namespace.requireParentDir(path);
+    const existing = this.o.openFiles.get(path);
+    if (existing) {
+      await this.o.openFiles.truncate(existing, 0);
+      return this.addStaged(path, existing, true);
+    }
+    const of = await this.o.openFiles.create(path, { mode: S_IFREG | (mode & 0o7777), uid: this.o.uid, gid: this.o.gid });
+    return this.addStaged(path, of, true);
   }
 
   async read(fh: number, dest: Buffer, length: number, offset: number): Promise<number> {
     const h = this.handles.get(fh);
     switch (h.kind) {
-      case 'read':
+      case 'object':
         try {
           return await h.reader.read(dest, offset, length);
         } catch (err) {
@@ -121,13 +162,113 @@ export class S3FileSystem {
           if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound')) this.o.meta.invalidate(h.path);
           throw err;
         }
+      case 'staged':
+        return h.file.staged.read(dest, offset, length);
       default:
-        return exhaustive(h.kind);
+        return exhaustive(h);
     }
   }
 
+  async write(fh: number, buf: Buffer, length: number, offset: number): Promise<number> {
+    const h = this.handles.get(fh);
+    if (h.kind !== 'staged' || !h.writable) throw fsError('EBADF', 'file not open for writing', { path: h.path });
+    return this.o.openFiles.write(h.file, length === buf.length ? buf : buf.subarray(0, length), offset);
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (h.kind !== 'staged' || !h.writable) throw fsError('EBADF', 'file not open for writing', { path: h.path });
+    await this.o.openFiles.truncate(h.file, size);
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    this.writable(path);
+    const open = this.o.openFiles.get(path);
+    if (open) return this.o.openFiles.truncate(open, size);
+    // not open: stage it, change it, upload it (like open + ftruncate + close)
+    const fh = await this.open(path, constants.O_WRONLY | (size === 0 ? constants.O_TRUNC : 0));
+    try {
+      await this.ftruncate(fh, size);
+      await this.flush(fh);
+    } finally {
+      await this.release(fh);
+    }
+  }
+
+  async flush(fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (h.kind === 'staged' && h.writable) await this.o.openFiles.flush(h.file);
+  }
+
+  async fsync(fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (h.kind === 'staged' && h.writable) await this.o.openFiles.fsync(h.file);
+  }
+
   async release(fh: number): Promise<void> {
-    this.handles.remove(fh);
+    const h = this.handles.remove(fh);
+    if (h?.kind === 'staged') await this.o.openFiles.release(h.file);
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.writable(path);
+    const open = this.o.openFiles.get(path);
+    const n = open ? undefined : await this.node(path);
+    if (n?.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
+    await this.o.namespace.removeObject(path);
+    await this.o.openFiles.unlinked(path);
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    this.writable(path);
+    await this.o.namespace.mkdir(path, { mode: S_IFDIR | (mode & 0o7777), uid: this.o.uid, gid: this.o.gid });
+  }
+
+  async rmdir(path: string): Promise<void> {
+    this.writable(path);
+    if (this.o.openFiles.childrenOf(path).length > 0) throw fsError('ENOTEMPTY', 'directory not empty', { path });
+    await this.o.namespace.rmdir(path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.writable(from);
+    await this.o.openFiles.beforeRename(from);
+    await this.o.namespace.rename(from, to);
+    await this.o.openFiles.renamed(from, to);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    this.writable(path);
+    await this.o.namespace.symlink(target, path, { mode: S_IFLNK | 0o777, uid: this.o.uid, gid: this.o.gid });
+  }
+
+  async readlink(path: string): Promise<string> {
+    const n = await this.o.meta.lookupWithAttrs(path);
+    if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
+    if (n.kind !== 'symlink') throw fsError('EINVAL', 'not a symbolic link', { path });
+    return this.o.namespace.readlink(path, n);
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.setAttrs(path, (n) => ({ mode: ((n.kind === 'dir' ? S_IFDIR : n.kind === 'symlink' ? S_IFLNK : S_IFREG) & S_IFMT) | (mode & 0o7777) }));
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    // -1 (as unsigned 32-bit) means "leave unchanged"
+    const keep = 0xffffffff;
+    await this.setAttrs(path, () => ({ ...(uid !== keep && uid !== -1 ? { uid } : {}), ...(gid !== keep && gid !== -1 ? { gid } : {}) }));
+  }
+
+  async utimens(path: string, _atimeMs: number, mtimeMs: number): Promise<void> {
+    await this.setAttrs(path, () => ({ mtimeMs }));
+  }
+
+  private async setAttrs(path: string, change: (n: Node) => FileAttrs): Promise<void> {
+    this.writable(path);
+    const open = this.o.openFiles.get(path);
+    if (open) return this.o.openFiles.setAttrs(open, change(this.o.openFiles.nodeOf(open)));
+    const n = await this.node(path);
+    await this.o.namespace.setAttrs(path, n, change(n));
   }
 
   async statfs(): Promise<StatFs> {
@@ -150,5 +291,6 @@ export class S3FileSystem {
 }
 
 function exhaustive(x: never): never {
-  throw new Error(`unhandled case ${String(x)}`);
+  throw new Error(`unhandled case ${JSON.stringify(x)}`);
 }
+

@@ -1,8 +1,12 @@
-// Handle table: open file handles by number. A handle is a reader or a writer, never both.
+// Handle table: open file handles by number. A handle reads an object pinned to its
+// ETag, or works on a staged local copy (reading, and writing if opened for it).
 import type { ObjectReader } from '../read/object-reader.js';
 import { fsError } from './errno.js';
+import type { OpenFile } from './open-files.js';
 
-export type Handle = { kind: 'read'; path: string; reader: ObjectReader };
+export type Handle =
+  | { kind: 'object'; path: string; reader: ObjectReader }
+  | { kind: 'staged'; path: string; file: OpenFile; writable: boolean };
 
 export class HandleTable<H extends { path: string }> {
   private next = 1; // 0 tells fuse-native "no handle"
@@ -29,9 +33,5 @@ export class HandleTable<H extends { path: string }> {
 
   get size(): number {
     return this.open.size;
-  }
-
-  values(): IterableIterator<H> {
-    return this.open.values();
   }
 }

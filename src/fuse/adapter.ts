@@ -29,6 +29,15 @@ function toStat(a: Attr): StatLike {
   return { mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, mtime: a.mtimeMs, atime: a.atimeMs, ctime: a.ctimeMs, blocks: a.blocks, blksize: a.blksize };
 }
 
+/**
+ * fuse-native turns each timespec into whole milliseconds, so UTIME_NOW and UTIME_OMIT
+ * (tv_sec 0, tv_nsec 2^30-1 or 2^30-2) both arrive as 1073 ms: take them as "now".
+ */
+const UTIME_SPECIAL_MS = 1073;
+function fromUtime(ms: number): number {
+  return ms === UTIME_SPECIAL_MS ? Date.now() : ms;
+}
+
 export interface MountedFuse {
   unmount(): Promise<void>;
 }
@@ -59,14 +68,32 @@ export function buildOps(fs: S3FileSystem, logger: Logger): Ops {
     open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh)),
     read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, len, pos), cb),
     release: (path, fd, cb) => run('release', path, () => fs.release(fd), (res) => cb(res)),
+    create: (path, mode, cb) => run('create', path, () => fs.create(path, mode), (res, fh) => cb(res, fh)),
+    write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, len, pos), cb),
+    flush: (path, fd, cb) => run('flush', path, () => fs.flush(fd), (res) => cb(res)),
+    fsync: (path, _datasync, fd, cb) => run('fsync', path, () => fs.fsync(fd), (res) => cb(res)),
+    truncate: (path, size, cb) => run('truncate', path, () => fs.truncate(path, size), (res) => cb(res)),
+    ftruncate: (path, fd, size, cb) => run('ftruncate', path, () => fs.ftruncate(fd, size), (res) => cb(res)),
+    unlink: (path, cb) => run('unlink', path, () => fs.unlink(path), (res) => cb(res)),
+    mkdir: (path, mode, cb) => run('mkdir', path, () => fs.mkdir(path, mode), (res) => cb(res)),
+    rmdir: (path, cb) => run('rmdir', path, () => fs.rmdir(path), (res) => cb(res)),
+    rename: (from, to, cb) => run('rename', from, () => fs.rename(from, to), (res) => cb(res)),
+    symlink: (target, path, cb) => run('symlink', path, () => fs.symlink(target, path), (res) => cb(res)),
+    readlink: (path, cb) => run('readlink', path, () => fs.readlink(path), (res, v) => cb(res, v)),
+    chmod: (path, mode, cb) => run('chmod', path, () => fs.chmod(path, mode), (res) => cb(res)),
+    chown: (path, uid, gid, cb) => run('chown', path, () => fs.chown(path, uid, gid), (res) => cb(res)),
+    utimens: (path, atime, mtime, cb) => run('utimens', path, () => fs.utimens(path, fromUtime(atime), fromUtime(mtime)), (res) => cb(res)),
   };
 }
 
 /** Mounts; resolves once the kernel has sent INIT (the mount is usable). */
 export async function mountFuse(fs: S3FileSystem, opts: FuseMountOptions, logger: Logger): Promise<MountedFuse> {
-  // Every op that can wait on S3 is bounded by the core's deadlines; readdir of a
-  // huge directory is many LIST pages, each bounded, so it gets no overall limit.
-  const timeout: OpTimeouts = { default: opts.opTimeoutMs, readdir: false };
+  // Quick ops get fuse-native's timeout, set above the core's S3 deadline. Ops whose
+  // duration grows with the data (uploads at close/fsync, staging an object on open,
+  // copying a directory on rename, a huge listing) are made of many bounded S3 calls
+  // and get no overall limit: cutting them off would report a failure that is not one.
+  const unbounded = ['readdir', 'open', 'create', 'flush', 'fsync', 'release', 'truncate', 'ftruncate', 'rename', 'chmod', 'chown', 'utimens', 'rmdir'] as const;
+  const timeout: OpTimeouts = { default: opts.opTimeoutMs, ...Object.fromEntries(unbounded.map((op) => [op, false])) };
   const fuse = new S3Fuse(opts.mountpoint, buildOps(fs, logger.child({ mod: 'fuse' })), {
     timeout,
     fsname: opts.fsname,

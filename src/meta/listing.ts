@@ -1,11 +1,17 @@
 // Directory listing merge: turns ListObjectsV2 pages (delimiter "/") into directory
 // entries. Pure. Rules are documented in docs/SEMANTICS.md ("Directories").
 import type { ListPage } from '../s3/store.js';
+import type { FileAttrs } from './attrs.js';
 import { isShowableName } from './paths.js';
 
+/**
+ * What is known of one path. `attrs` holds attributes from object metadata: present
+ * (maybe empty) when a HEAD or this mount's own write told them, absent when the node
+ * came from a listing, which carries no metadata.
+ */
 export type Node =
-  | { kind: 'dir' }
-  | { kind: 'file'; size: number; mtimeMs: number; etag: string };
+  | { kind: 'dir'; attrs?: FileAttrs }
+  | { kind: 'file' | 'symlink'; size: number; mtimeMs: number; etag: string; attrs?: FileAttrs };
 
 export interface Directory {
   entries: Map<string, Node>;

@@ -3,9 +3,10 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.js';
 import { isStoreError } from '../s3/errors.js';
-import type { ObjectStore } from '../s3/store.js';
+import type { ObjectInfo, ObjectStore } from '../s3/store.js';
 import type { Clock } from '../util/clock.js';
 import { SingleFlight } from '../util/single-flight.js';
+import { attrsFromMetadata, isSymlinkMode } from './attrs.js';
 import { emptyDirectory, mergePage, type Directory, type Node } from './listing.js';
 import { baseName, dirPrefix, fileKey, parentPath } from './paths.js';
 
@@ -32,6 +33,7 @@ export class MetadataCache {
   private readonly dirs: LRUCache<string, Timed<Directory>>;
   private readonly lookups = new SingleFlight<Node | undefined>();
   private readonly listings = new SingleFlight<Directory>();
+  private readonly heads = new SingleFlight<Node | undefined>();
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
   readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
@@ -81,7 +83,7 @@ export class MetadataCache {
     if (list.value.objects.length > 0 || list.value.prefixes.length > 0) {
       node = { kind: 'dir' };
     } else if (head.status === 'fulfilled') {
-      node = { kind: 'file', size: head.value.size, mtimeMs: head.value.lastModifiedMs, etag: head.value.etag };
+      node = nodeFromHead(head.value);
     } else if (!isStoreError(head.reason, 'NotFound')) {
       throw head.reason;
     }
@@ -91,6 +93,29 @@ export class MetadataCache {
     }
     this.o.logger.debug('lookup', { path, found: node?.kind ?? 'none' });
     return node;
+  }
+
+  /**
+   * Like lookup, but a file known only from a listing is completed with a HEAD, so that
+   * its attributes from object metadata (mode, owner, mtime, symlink) are known.
+   */
+  async lookupWithAttrs(path: string): Promise<Node | undefined> {
+    const node = await this.lookup(path);
+    if (!node || node.kind === 'dir' || node.attrs !== undefined) return node;
+    return this.heads.run(path, async () => {
+      const gen = this.generation;
+      try {
+        const full = nodeFromHead(await this.o.store.head(fileKey(this.o.prefix, path)));
+        if (gen === this.generation) this.remember(path, full);
+        return full;
+      } catch (err) {
+        if (isStoreError(err, 'NotFound')) {
+          this.invalidate(path);
+          return undefined;
+        }
+        throw err;
+      }
+    });
   }
 
   /** Entries of the directory at `path` (which must be a directory). */
@@ -150,6 +175,17 @@ export class MetadataCache {
     this.dirs.delete(path);
   }
 
+  /** Forgets `path` and everything below it (after a directory rename or removal). */
+  invalidateTree(path: string): void {
+    this.generation++;
+    const below = path === '/' ? '/' : `${path}/`;
+    const hit = (k: string) => k === path || k.startsWith(below);
+    for (const k of [...this.stats.keys()]) if (hit(k)) this.stats.delete(k);
+    for (const k of [...this.negative.keys()]) if (hit(k)) this.negative.delete(k);
+    for (const k of [...this.dirs.keys()]) if (hit(k)) this.dirs.delete(k);
+    this.dirs.delete(parentPath(path));
+  }
+
   /** Forgets what is known about `path` (e.g. after ESTALE) so the next lookup asks S3. */
   invalidate(path: string): void {
     this.generation++;
@@ -158,4 +194,9 @@ export class MetadataCache {
     this.dirs.delete(parentPath(path));
     this.dirs.delete(path);
   }
+}
+
+function nodeFromHead(info: ObjectInfo): Node {
+  const attrs = attrsFromMetadata(info.metadata);
+  return { kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file', size: info.size, mtimeMs: info.lastModifiedMs, etag: info.etag, attrs };
 }

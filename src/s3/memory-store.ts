@@ -124,6 +124,16 @@ export class MemoryObjectStore implements ObjectStore {
     return { etag: this.putBytes(toKey, o.data, metadata ?? o.metadata) };
   }
 
+  async uploadPartCopy(fromKey: string, _toKey: string, uploadId: string, partNumber: number, start: number, end: number): Promise<CompletedPart> {
+    this.count('uploadPartCopy');
+    const o = this.objects.get(fromKey);
+    const u = this.uploads.get(uploadId);
+    if (!o || !u) throw new StoreError('NotFound', 'no such key or upload', { key: fromKey });
+    const part = o.data.subarray(start, end);
+    u.set(partNumber, Buffer.from(part));
+    return { partNumber, etag: createHash('md5').update(part).digest('hex') };
+  }
+
   async delete(key: string): Promise<void> {
     this.count('delete');
     this.objects.delete(key);

@@ -15,6 +15,7 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
@@ -255,7 +256,7 @@ export class SdkObjectStore implements ObjectStore {
         new CopyObjectCommand({
           Bucket: this.bucket,
           Key: toKey,
-          CopySource: `${this.bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}`,
+          CopySource: this.copySource(fromKey),
           ...(metadata ? { Metadata: metadata, MetadataDirective: 'REPLACE' } : {}),
         }),
         { abortSignal: this.signal() },
@@ -264,6 +265,29 @@ export class SdkObjectStore implements ObjectStore {
     } catch (err) {
       throw classifyError(err, 'CopyObject', fromKey);
     }
+  }
+
+  async uploadPartCopy(fromKey: string, toKey: string, uploadId: string, partNumber: number, start: number, end: number): Promise<CompletedPart> {
+    try {
+      const r = await this.send(
+        new UploadPartCopyCommand({
+          Bucket: this.bucket,
+          Key: toKey,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: this.copySource(fromKey),
+          CopySourceRange: `bytes=${start}-${end - 1}`,
+        }),
+        { abortSignal: this.signal() },
+      );
+      return { partNumber, etag: normalizeEtag(r.CopyPartResult?.ETag) };
+    } catch (err) {
+      throw classifyError(err, 'UploadPartCopy', fromKey);
+    }
+  }
+
+  private copySource(key: string): string {
+    return `${this.bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
   }
 
   async delete(key: string): Promise<void> {

@@ -58,6 +58,9 @@ export interface ObjectStore {
   uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart>;
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
+  /** Server-side copy (up to 5 GiB); with metadata, replaces the object's metadata. */
   copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
+  /** Server-side copy of one byte range [start, end) into a multipart upload part. */
+  uploadPartCopy(fromKey: string, toKey: string, uploadId: string, partNumber: number, start: number, end: number): Promise<CompletedPart>;
   delete(key: string): Promise<void>;
 }

@@ -1,0 +1,232 @@
+// OpenFiles: files being written through this mount, by path. Each has one staged copy
+// shared by all its handles; it is uploaded on flush/fsync (or in the background with
+// write-back) and removed from local disk only once S3 has it and no handle is open.
+import type { Logger } from '../log/logger.js';
+import { metadataFromAttrs, S_IFREG, type FileAttrs } from '../meta/attrs.js';
+import type { MetadataCache, Node } from '../meta/metadata.js';
+import { fileKey } from '../meta/paths.js';
+import type { ObjectStore } from '../s3/store.js';
+import type { StagedFile, StagingArea } from '../write/staging.js';
+import type { UploadQueue } from '../write/upload-queue.js';
+import type { UploadResult } from '../write/uploader.js';
+
+export interface OpenFile {
+  path: string;
+  staged: StagedFile;
+  handles: number;
+  /** unlinked while open: keep serving handles, never upload */
+  unlinked: boolean;
+  /** local mtime: the last write, or what utimens set */
+  mtimeMs: number;
+  /** whether mtime was set explicitly (utimens) rather than by a write */
+  mtimeSet: boolean;
+}
+
+export interface OpenFilesOptions {
+  staging: StagingArea;
+  store: ObjectStore;
+  meta: MetadataCache;
+  prefix: string;
+  writeBack: boolean;
+  logger: Logger;
+  uid: number;
+  gid: number;
+}
+
+export class OpenFiles {
+  private readonly byPath = new Map<string, OpenFile>();
+  private readonly byStaged = new Map<StagedFile, OpenFile>();
+  private queue!: UploadQueue;
+
+  constructor(private readonly o: OpenFilesOptions) {}
+
+  /** The queue calls back into onUploaded, so it is attached after construction. */
+  attachQueue(q: UploadQueue): void {
+    this.queue = q;
+  }
+
+  get(path: string): OpenFile | undefined {
+    return this.byPath.get(path);
+  }
+
+  /** Paths of open files directly inside directory `dir` (shown by readdir before upload). */
+  childrenOf(dir: string): string[] {
+    const out: string[] = [];
+    const prefix = dir === '/' ? '/' : `${dir}/`;
+    for (const p of this.byPath.keys()) {
+      if (p.startsWith(prefix) && !p.slice(prefix.length).includes('/')) out.push(p.slice(prefix.length));
+    }
+    return out;
+  }
+
+  private track(path: string, staged: StagedFile, mtimeMs: number): OpenFile {
+    const of: OpenFile = { path, staged, handles: 0, unlinked: false, mtimeMs, mtimeSet: false };
+    this.byPath.set(path, of);
+    this.byStaged.set(staged, of);
+    return of;
+  }
+
+  /** A new, empty file (create, or open with O_TRUNC of a missing one). */
+  async create(path: string, attrs: FileAttrs): Promise<OpenFile> {
+    const now = Date.now();
+    const staged = await this.o.staging.create(fileKey(this.o.prefix, path), metadataFromAttrs({ ...attrs, mtimeMs: now }));
+    staged.generation++; // a new file is dirty even if nothing is written: close creates the object
+    const of = this.track(path, staged, now);
+    this.o.meta.put(path, this.nodeOf(of));
+    return of;
+  }
+
+  /** Stages an existing object for writing: its bytes are copied in unless truncating. */
+  async openExisting(path: string, node: Extract<Node, { kind: 'file' | 'symlink' }>, truncate: boolean, metadata: Record<string, string>): Promise<OpenFile> {
+    const key = fileKey(this.o.prefix, path);
+    const staged = await this.o.staging.create(key, metadata);
+    try {
+      if (!truncate && node.size > 0) {
+        const body = await this.o.store.getRange({ key, start: 0, end: node.size, ...(node.etag ? { etag: node.etag } : {}) });
+        let pos = 0;
+        for await (const chunk of body) pos += await staged.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), pos);
+      }
+    } catch (err) {
+      await staged.remove();
+      throw err;
+    }
+    // the staged copy equals the object: no upload needed unless it was truncated
+    staged.uploadedGeneration = staged.generation;
+    if (truncate && node.size > 0) staged.generation++;
+    const of = this.track(path, staged, truncate ? Date.now() : node.attrs?.mtimeMs ?? node.mtimeMs);
+    if (truncate) this.o.meta.put(path, this.nodeOf(of));
+    return of;
+  }
+
+  nodeOf(of: OpenFile): Node {
+    return { kind: 'file', size: of.staged.size, mtimeMs: of.mtimeMs, etag: '', attrs: { ...this.attrsOf(of), mtimeMs: of.mtimeMs } };
+  }
+
+  attrsOf(of: OpenFile): FileAttrs {
+    const md = of.staged.record.metadata;
+    return {
+      mode: md.mode !== undefined ? Number(md.mode) : S_IFREG | 0o644,
+      uid: md.uid !== undefined ? Number(md.uid) : this.o.uid,
+      gid: md.gid !== undefined ? Number(md.gid) : this.o.gid,
+      mtimeMs: of.mtimeMs,
+    };
+  }
+
+  async write(of: OpenFile, buf: Buffer, offset: number): Promise<number> {
+    const n = await of.staged.write(buf, offset);
+    if (!of.mtimeSet) of.mtimeMs = Date.now();
+    return n;
+  }
+
+  async truncate(of: OpenFile, size: number): Promise<void> {
+    await of.staged.truncate(size);
+    if (!of.mtimeSet) of.mtimeMs = Date.now();
+  }
+
+  async setAttrs(of: OpenFile, attrs: FileAttrs): Promise<void> {
+    if (attrs.mtimeMs !== undefined) {
+      of.mtimeMs = attrs.mtimeMs;
+      of.mtimeSet = true;
+    }
+    await of.staged.setMetadata(metadataFromAttrs(attrs));
+  }
+
+  /** close(): upload if dirty; waits for S3 unless write-back. */
+  async flush(of: OpenFile): Promise<void> {
+    if (of.unlinked || !of.staged.dirty) return;
+    await of.staged.setMetadata({ mtime: String(Math.floor(of.mtimeMs / 1000)) });
+    if (this.o.writeBack) {
+      await of.staged.sync(); // durable locally before close returns
+      this.queue.schedule(of.staged);
+    } else {
+      await this.queue.uploadNow(of.staged);
+    }
+  }
+
+  /** fsync(): the data is in S3 when this returns, in both modes. */
+  async fsync(of: OpenFile): Promise<void> {
+    if (of.unlinked || !of.staged.dirty) return;
+    await of.staged.setMetadata({ mtime: String(Math.floor(of.mtimeMs / 1000)) });
+    await this.queue.settle(of.staged);
+  }
+
+  async release(of: OpenFile): Promise<void> {
+    of.handles--;
+    await this.maybeForget(of);
+  }
+
+  /** Drops the local copy once nothing needs it: no handle open and S3 has the content. */
+  private async maybeForget(of: OpenFile): Promise<void> {
+    if (of.handles > 0) return;
+    if (of.staged.dirty && !of.unlinked) {
+      // an upload that failed (retried by the queue) or runs in the background keeps it
+      return;
+    }
+    if (this.byPath.get(of.path) === of) this.byPath.delete(of.path);
+    this.byStaged.delete(of.staged);
+    await of.staged.remove();
+  }
+
+  async onUploaded(staged: StagedFile, result: UploadResult): Promise<void> {
+    const of = this.byStaged.get(staged);
+    if (!of) {
+      // recovered from an earlier run: nothing else refers to it
+      if (!staged.dirty) await staged.remove();
+      return;
+    }
+    if (!of.unlinked) {
+      const node = this.nodeOf(of);
+      if (node.kind !== 'dir') {
+        node.etag = result.etag;
+        node.size = result.size;
+      }
+      if (!staged.dirty) this.o.meta.put(of.path, node);
+    }
+    if (of.handles === 0 && !staged.dirty) await this.maybeForget(of);
+  }
+
+  /** unlink of an open file: it stays readable by its handles and is never uploaded. */
+  async unlinked(path: string): Promise<void> {
+    const of = this.byPath.get(path);
+    if (!of) return;
+    of.unlinked = true;
+    this.byPath.delete(path);
+    this.queue.forget(of.staged);
+    if (of.handles === 0) {
+      this.byStaged.delete(of.staged);
+      await of.staged.remove();
+    }
+  }
+
+  /** rename of a path that has an open or pending file: upload first, then move it. */
+  async beforeRename(path: string): Promise<void> {
+    const of = this.byPath.get(path);
+    if (of && !of.unlinked && of.staged.dirty) await this.queue.uploadNow(of.staged);
+  }
+
+  async renamed(from: string, to: string): Promise<void> {
+    const of = this.byPath.get(from);
+    if (!of) return;
+    this.byPath.delete(from);
+    if (of.handles === 0 && !of.staged.dirty) {
+      this.byStaged.delete(of.staged);
+      await of.staged.remove();
+      return;
+    }
+    of.path = to;
+    of.staged.record.key = fileKey(this.o.prefix, to);
+    await of.staged.setMetadata({}); // rewrites the record with the new key
+    this.byPath.set(to, of);
+  }
+
+  /** Staged files left by a crashed run: upload them (in the background). */
+  async recover(): Promise<number> {
+    const files = await this.o.staging.recover();
+    for (const f of files) {
+      f.uploadedGeneration = -1;
+      this.o.logger.warn('uploading a file staged by an earlier run', { key: f.key, bytes: f.size });
+      this.queue.schedule(f);
+    }
+    return files.length;
+  }
+}

@@ -1,0 +1,138 @@
+// StagingArea: local files that hold written data until S3 has it. Each staged file has
+// a data file and a manifest record (<id>.json) so a restarted daemon finds and uploads
+// what a crashed one left. Directory 0700, files 0600; a file is removed only after upload.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+
+export interface StagedRecord {
+  version: 1;
+  id: string;
+  /** identifies the mount: endpoint, bucket and prefix */
+  mountId: string;
+  key: string;
+  metadata: Record<string, string>;
+  createdMs: number;
+}
+
+export class StagedFile {
+  /** bumped by every change; an upload is current if it uploaded this generation */
+  generation = 0;
+  uploadedGeneration = -1;
+  private sizeBytes: number;
+
+  constructor(
+    readonly record: StagedRecord,
+    readonly dataPath: string,
+    private readonly recordPath: string,
+    private readonly fh: FileHandle,
+    size: number,
+  ) {
+    this.sizeBytes = size;
+  }
+
+  get key(): string { return this.record.key; }
+  get size(): number { return this.sizeBytes; }
+  get dirty(): boolean { return this.uploadedGeneration !== this.generation; }
+
+  async write(buf: Buffer, offset: number): Promise<number> {
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, offset + done);
+      done += bytesWritten;
+    }
+    this.sizeBytes = Math.max(this.sizeBytes, offset + buf.length);
+    this.generation++;
+    return done;
+  }
+
+  async read(dest: Buffer, offset: number, length: number): Promise<number> {
+    if (offset >= this.sizeBytes) return 0;
+    const n = Math.min(length, this.sizeBytes - offset);
+    let done = 0;
+    while (done < n) {
+      const { bytesRead } = await this.fh.read(dest, done, n - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.fh.truncate(size);
+    this.sizeBytes = size;
+    this.generation++;
+  }
+
+  /** Records metadata to upload with the data (mode, uid, gid, mtime). */
+  async setMetadata(metadata: Record<string, string>): Promise<void> {
+    Object.assign(this.record.metadata, metadata);
+    this.generation++;
+    await writeRecord(this.recordPath, this.record);
+  }
+
+  async sync(): Promise<void> {
+    await this.fh.sync();
+  }
+
+  /** Deletes data and record: only once S3 has the data, or when the file was unlinked. */
+  async remove(): Promise<void> {
+    await this.fh.close().catch(() => undefined); // already closed: nothing to release
+    await rm(this.recordPath, { force: true });
+    await rm(this.dataPath, { force: true });
+  }
+}
+
+async function writeRecord(path: string, record: StagedRecord): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+export class StagingArea {
+  constructor(
+    readonly dir: string,
+    private readonly mountId: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  async create(key: string, metadata: Record<string, string>): Promise<StagedFile> {
+    const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+    const record: StagedRecord = { version: 1, id, mountId: this.mountId, key, metadata: { ...metadata }, createdMs: Date.now() };
+    const dataPath = join(this.dir, `${id}.data`);
+    const recordPath = join(this.dir, `${id}.json`);
+    const fh = await open(dataPath, 'w+', 0o600);
+    await writeRecord(recordPath, record);
+    return new StagedFile(record, dataPath, recordPath, fh, 0);
+  }
+
+  /** Staged files a previous run of this mount left behind, oldest first. */
+  async recover(): Promise<StagedFile[]> {
+    const out: StagedFile[] = [];
+    for (const name of (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort()) {
+      const recordPath = join(this.dir, name);
+      let record: StagedRecord;
+      try {
+        record = JSON.parse(await readFile(recordPath, 'utf8')) as StagedRecord;
+      } catch (err) {
+        this.logger.error('unreadable staging record left in place', { file: recordPath, error: String(err) });
+        continue;
+      }
+      if (record.mountId !== this.mountId) continue;
+      const dataPath = join(this.dir, `${record.id}.data`);
+      try {
+        const fh = await open(dataPath, 'r+');
+        const { size } = await fh.stat();
+        out.push(new StagedFile(record, dataPath, recordPath, fh, size));
+      } catch (err) {
+        this.logger.error('staging record without data left in place', { file: recordPath, error: String(err) });
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,154 @@
+// UploadQueue: runs uploads of staged files one at a time per file, retries failures
+// with backoff until they succeed (nothing written is dropped), and lets callers wait:
+// flush/fsync wait for one file, unmount drains them all.
+import type { Logger } from '../log/logger.js';
+import type { StagedFile } from './staging.js';
+import type { UploadResult, Uploader } from './uploader.js';
+
+export interface UploadQueueOptions {
+  uploader: Uploader;
+  logger: Logger;
+  onUploaded: (file: StagedFile, result: UploadResult) => Promise<void>;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+interface FileState {
+  running?: Promise<void>;
+  timer?: NodeJS.Timeout;
+  failures: number;
+  lastError?: unknown;
+}
+
+export class UploadQueue {
+  private readonly files = new Map<StagedFile, FileState>();
+  private stopped = false;
+
+  constructor(private readonly o: UploadQueueOptions) {}
+
+  get pending(): number {
+    return [...this.files.keys()].filter((f) => f.dirty).length;
+  }
+
+  private state(file: StagedFile): FileState {
+    let st = this.files.get(file);
+    if (!st) {
+      st = { failures: 0 };
+      this.files.set(file, st);
+    }
+    return st;
+  }
+
+  /** One upload attempt of the file's current content (after any attempt under way). */
+  private async attempt(file: StagedFile): Promise<void> {
+    const st = this.state(file);
+    while (st.running) await st.running.catch(() => undefined); // its error went to its own caller
+    if (!file.dirty) return;
+    const run = (async () => {
+      const result = await this.o.uploader.upload(file);
+      if (result.generation > file.uploadedGeneration) file.uploadedGeneration = result.generation;
+      st.failures = 0;
+      delete st.lastError;
+      await this.o.onUploaded(file, result);
+    })();
+    st.running = run;
+    try {
+      await run;
+    } catch (err) {
+      st.failures++;
+      st.lastError = err;
+      throw err;
+    } finally {
+      if (st.running === run) delete st.running;
+      if (!file.dirty && !st.timer) this.files.delete(file);
+    }
+  }
+
+  /** Uploads until the file is clean; a failure is thrown to the caller and retried in the background. */
+  async uploadNow(file: StagedFile): Promise<void> {
+    this.cancelRetry(file);
+    try {
+      // writes through other handles may land during an upload: go again until clean
+      while (file.dirty) await this.attempt(file);
+    } catch (err) {
+      this.retryLater(file);
+      throw err;
+    }
+  }
+
+  /** Write-back: upload in the background, retrying until it succeeds. */
+  schedule(file: StagedFile): void {
+    this.cancelRetry(file);
+    this.attempt(file).then(
+      () => {
+        if (file.dirty) this.schedule(file);
+      },
+      () => this.retryLater(file),
+    );
+  }
+
+  private retryLater(file: StagedFile): void {
+    if (this.stopped) return;
+    const st = this.state(file);
+    if (st.timer) return;
+    const delay = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.max(0, st.failures - 1));
+    this.o.logger.warn('upload failed; will retry', { key: file.key, inMs: delay, failures: st.failures, error: describe(st.lastError) });
+    st.timer = setTimeout(() => {
+      delete st.timer;
+      this.attempt(file).then(
+        () => {
+          if (file.dirty) this.retryLater(file);
+          else this.o.logger.info('upload succeeded after retry', { key: file.key });
+        },
+        () => this.retryLater(file),
+      );
+    }, delay);
+  }
+
+  private cancelRetry(file: StagedFile): void {
+    const st = this.files.get(file);
+    if (st?.timer) {
+      clearTimeout(st.timer);
+      delete st.timer;
+    }
+  }
+
+  /** Forgets a file (it was unlinked): no more uploads of it. */
+  forget(file: StagedFile): void {
+    this.cancelRetry(file);
+    this.files.delete(file);
+  }
+
+  /** Waits until the file is in S3 (write-back fsync); throws the latest failure. */
+  async settle(file: StagedFile): Promise<void> {
+    return this.uploadNow(file);
+  }
+
+  /** Waits until every known file is uploaded, retrying with backoff (unmount). */
+  async drain(onWait?: (pending: number) => void): Promise<void> {
+    for (;;) {
+      const dirty = [...this.files.keys()].filter((f) => f.dirty);
+      if (dirty.length === 0) return;
+      onWait?.(dirty.length);
+      const results = await Promise.allSettled(dirty.map((f) => { this.cancelRetry(f); return this.uploadNowQuiet(f); }));
+      if (results.some((r) => r.status === 'rejected')) {
+        const st = dirty.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
+        await new Promise((r) => setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (st - 1))));
+      }
+    }
+  }
+
+  private async uploadNowQuiet(file: StagedFile): Promise<void> {
+    while (file.dirty) await this.attempt(file);
+  }
+
+  /** Stops background retries (daemon exit); staged files stay for the next run. */
+  stop(): void {
+    this.stopped = true;
+    for (const f of this.files.keys()) this.cancelRetry(f);
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -60,7 +60,7 @@ export class Namespace {
     await this.requireAbsent(path);
     const md = metadataFromAttrs({ ...attrs, mtimeMs: Date.now() });
     await this.o.requests.run(() => this.o.store.put({ key: dirPrefix(this.o.prefix, path), body: Buffer.alloc(0), contentLength: 0, metadata: md }));
-    this.o.meta.put(path, { kind: 'dir', attrs: { ...attrs, mtimeMs: Date.now() } });
+    this.o.meta.putNewDir(path, { kind: 'dir', attrs: { ...attrs, mtimeMs: Date.now() } });
   }
 
   async rmdir(path: string): Promise<void> {
@@ -124,7 +124,7 @@ export class Namespace {
     const now = Date.now();
     const md = metadataFromAttrs({ ...attrs, mtimeMs: now });
     const { etag } = await this.o.requests.run(() => this.o.store.put({ key: this.key(path), body, contentLength: body.length, metadata: md }));
-    this.o.meta.put(path, { kind: 'symlink', size: body.length, mtimeMs: now, etag, attrs: { ...attrs, mtimeMs: now } });
+    this.o.meta.put(path, { kind: 'symlink', size: body.length, mtimeMs: now, etag, attrs: { ...attrs, mtimeMs: now }, metadata: md });
   }
 
   async readlink(path: string, n: FileNode): Promise<string> {
@@ -154,9 +154,11 @@ export class Namespace {
       return;
     }
     const key = this.key(path);
-    const info = await this.o.store.head(key);
+    // the metadata to keep: known from this mount's own write or an earlier HEAD, else ask
+    const current = n.metadata !== undefined && n.attrs !== undefined ? { size: n.size, metadata: n.metadata, etag: n.etag } : await this.o.store.head(key);
     const attrs = { ...(n.attrs ?? {}), ...change };
-    const etag = await copyObject(this.o.copy, key, key, info.size, { ...(info.metadata ?? {}), ...metadataFromAttrs(attrs) });
-    this.o.meta.put(path, { ...n, size: info.size, etag: etag || info.etag, attrs });
+    const metadata = { ...(current.metadata ?? {}), ...metadataFromAttrs(attrs) };
+    const etag = await copyObject(this.o.copy, key, key, current.size, metadata);
+    this.o.meta.put(path, { ...n, size: current.size, etag: etag || current.etag, attrs, metadata });
   }
 }

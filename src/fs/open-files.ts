@@ -179,6 +179,7 @@ export class OpenFiles {
       if (node.kind !== 'dir') {
         node.etag = result.etag;
         node.size = result.size;
+        node.metadata = { ...staged.record.metadata };
       }
       if (!staged.dirty) this.o.meta.put(of.path, node);
     }

@@ -11,7 +11,15 @@ import { isShowableName } from './paths.js';
  */
 export type Node =
   | { kind: 'dir'; attrs?: FileAttrs }
-  | { kind: 'file' | 'symlink'; size: number; mtimeMs: number; etag: string; attrs?: FileAttrs };
+  | {
+      kind: 'file' | 'symlink';
+      size: number;
+      mtimeMs: number;
+      etag: string;
+      attrs?: FileAttrs;
+      /** the object's whole user metadata, when known (HEAD or this mount's write) */
+      metadata?: Record<string, string>;
+    };
 
 export interface Directory {
   entries: Map<string, Node>;

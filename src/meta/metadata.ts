@@ -141,8 +141,10 @@ export class MetadataCache {
     if (gen === this.generation && this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
       this.dirs.set(path, { value: dir, expiresAtMs });
-      for (const [name, node] of dir.entries) {
+      for (const [name, listed] of dir.entries) {
         const child = path === '/' ? `/${name}` : `${path}/${name}`;
+        const node = keepKnownAttrs(listed, this.stats.peek(child)?.value);
+        if (node !== listed) dir.entries.set(name, node);
         this.stats.set(child, { value: node, expiresAtMs });
         this.negative.delete(child);
       }
@@ -163,6 +165,13 @@ export class MetadataCache {
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));
     if (parent) parent.value.entries.set(baseName(path), node);
+  }
+
+  /** Records a directory this mount just made: it is known to be empty, so lookups of
+   *  new names in it (every file a `cp -r` creates) need not ask S3. */
+  putNewDir(path: string, node: Node): void {
+    this.put(path, node);
+    if (this.o.ttlMs > 0) this.dirs.set(path, { value: emptyDirectory(), expiresAtMs: this.expiry(this.o.ttlMs) });
   }
 
   /** Records that this mount removed `path`. */
@@ -198,5 +207,16 @@ export class MetadataCache {
 
 function nodeFromHead(info: ObjectInfo): Node {
   const attrs = attrsFromMetadata(info.metadata);
-  return { kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file', size: info.size, mtimeMs: info.lastModifiedMs, etag: info.etag, attrs };
+  return { kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file', size: info.size, mtimeMs: info.lastModifiedMs, etag: info.etag, attrs, metadata: info.metadata ?? {} };
+}
+
+/**
+ * A listing carries no metadata: keep the attributes already known for the same object
+ * version (same ETag; directories have none), so a re-listing does not forget them.
+ */
+function keepKnownAttrs(listed: Node, known: Node | undefined): Node {
+  if (!known?.attrs || listed.attrs !== undefined) return listed;
+  if (listed.kind === 'dir') return known.kind === 'dir' ? { ...listed, attrs: known.attrs } : listed;
+  if (known.kind === 'dir' || known.etag === '' || known.etag !== listed.etag) return listed;
+  return { ...listed, kind: known.kind, attrs: known.attrs };
 }

@@ -56,7 +56,7 @@ export class MetadataCache {
   /** The node at `path`, or undefined if nothing is there. Throws StoreError on S3 failure. */
   async lookup(path: string): Promise<Node | undefined> {
     this.counters.lookups++;
-    if (path === '/') return { kind: 'dir' };
+    if (path === '/') return { kind: 'dir', attrs: {} }; // the mount root keeps no attributes
     const cached = this.stats.get(path);
     if (this.fresh(cached)) return cached.value;
     const neg = this.negative.get(path);
@@ -88,7 +88,7 @@ export class MetadataCache {
       throw head.reason;
     }
     if (gen === this.generation) {
-      if (node) this.remember(path, node);
+      if (node) this.remember(path, (node = keepKnownAttrs(node, this.stats.peek(path)?.value)));
       else if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     }
     this.o.logger.debug('lookup', { path, found: node?.kind ?? 'none' });
@@ -101,7 +101,8 @@ export class MetadataCache {
    */
   async lookupWithAttrs(path: string): Promise<Node | undefined> {
     const node = await this.lookup(path);
-    if (!node || node.kind === 'dir' || node.attrs !== undefined) return node;
+    if (!node || node.attrs !== undefined) return node;
+    if (node.kind === 'dir') return this.heads.run(path, () => this.dirAttrs(path));
     return this.heads.run(path, async () => {
       const gen = this.generation;
       try {
@@ -116,6 +117,20 @@ export class MetadataCache {
         throw err;
       }
     });
+  }
+
+  /** A directory's attributes live on its "dir/" marker, if it has one. */
+  private async dirAttrs(path: string): Promise<Node> {
+    const gen = this.generation;
+    let attrs = {};
+    try {
+      attrs = attrsFromMetadata((await this.o.store.head(dirPrefix(this.o.prefix, path))).metadata);
+    } catch (err) {
+      if (!isStoreError(err, 'NotFound')) throw err; // an implicit directory: no attributes
+    }
+    const node: Node = { kind: 'dir', attrs };
+    if (gen === this.generation) this.remember(path, node);
+    return node;
   }
 
   /** Entries of the directory at `path` (which must be a directory). */

@@ -1,0 +1,62 @@
+import t from 'tap';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nullLogger } from '../../../src/log/logger.js';
+import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { StoreError } from '../../../src/s3/errors.js';
+import { Semaphore } from '../../../src/util/semaphore.js';
+import { StagingArea } from '../../../src/write/staging.js';
+import { UploadQueue } from '../../../src/write/upload-queue.js';
+import { Uploader } from '../../../src/write/uploader.js';
+
+async function setup(t: { teardown(f: () => unknown): void }) {
+  const dir = await mkdtemp(join(tmpdir(), 's3mount-unit-staging-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new MemoryObjectStore();
+  const staging = new StagingArea(dir, 'm1', nullLogger());
+  await staging.init();
+  const uploader = new Uploader({ store, requests: new Semaphore(4), partBytes: 5 * 1024 * 1024, partConcurrency: 2, logger: nullLogger() });
+  const uploaded: string[] = [];
+  const queue = new UploadQueue({ uploader, logger: nullLogger(), retryBaseMs: 10, retryMaxMs: 40, onUploaded: async (f) => { uploaded.push(f.key); if (!f.dirty) await f.remove(); } });
+  return { dir, store, staging, uploader, queue, uploaded };
+}
+
+t.test('a failed upload is reported, kept, and retried until it succeeds', async (t) => {
+  const { dir, store, staging, queue } = await setup(t);
+  const f = await staging.create('k', { mode: '33188' });
+  await f.write(Buffer.from('hello'), 0);
+  const realPut = store.put.bind(store);
+  let fail = 2;
+  store.put = async (p) => { if (fail-- > 0) throw new StoreError('Unreachable', 'down'); return realPut(p); };
+  await t.rejects(queue.uploadNow(f), { kind: 'Unreachable' }, 'the caller sees the failure');
+  t.ok((await readdir(dir)).some((n) => n.endsWith('.data')), 'still staged');
+  await queue.drain();
+  t.equal(store.objects.get('k')?.data.toString(), 'hello', 'uploaded by the retries');
+  t.equal(store.objects.get('k')?.metadata.mode, '33188', 'with its metadata');
+  t.same(await readdir(dir), [], 'removed after upload');
+});
+
+t.test('multipart above the part size, parts in order', async (t) => {
+  const { store, staging, queue } = await setup(t);
+  const f = await staging.create('big', {});
+  const data = Buffer.alloc(12 * 1024 * 1024 + 3);
+  for (let i = 0; i < data.length; i += 4096) data[i] = i % 251;
+  await f.write(data, 0);
+  await queue.uploadNow(f);
+  t.equal(store.calls.uploadPart, 3);
+  t.ok(store.objects.get('big')?.data.equals(data), 'byte-exact');
+});
+
+t.test('a restarted daemon finds staged files of its mount only', async (t) => {
+  const { dir, staging } = await setup(t);
+  const f = await staging.create('left/behind', {});
+  await f.write(Buffer.from('data'), 0);
+  const other = new StagingArea(dir, 'another-mount', nullLogger());
+  t.same((await other.recover()).length, 0, 'another mount does not take it');
+  const again = new StagingArea(dir, 'm1', nullLogger());
+  const found = await again.recover();
+  t.equal(found.length, 1);
+  t.equal(found[0]?.key, 'left/behind');
+  t.equal(found[0]?.size, 4);
+});

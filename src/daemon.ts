@@ -34,6 +34,27 @@ const FUSE_TIMEOUT_MARGIN_MS = 10_000;
 const UPLOAD_RETRY_BASE_MS = 1000;
 const UPLOAD_RETRY_MAX_MS = 60_000;
 
+export interface MemoryPlan {
+  cacheBytes: number;
+  /** ranged GETs in flight at once: each holds up to request-size bytes */
+  getSlots: number;
+  /** upload parts in flight at once, over all files: each holds a part in memory */
+  partSlots: number;
+}
+
+/**
+ * Splits --memory-limit: the block cache (half, or --cache-size), ranged GETs in flight
+ * and upload parts in flight (a quarter each, at least one of each).
+ */
+export function planMemory(cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes'>): MemoryPlan {
+  const quarter = Math.floor(cfg.memoryLimitBytes / 4);
+  return {
+    cacheBytes: cfg.cacheBytes,
+    getSlots: Math.max(1, Math.floor(quarter / cfg.requestBytes)),
+    partSlots: Math.max(1, Math.floor(quarter / cfg.partBytes)),
+  };
+}
+
 /** Names a mount's staging subdirectory: the same endpoint, bucket and prefix find it again. */
 export function mountId(cfg: MountConfig): string {
   const h = createHash('sha256').update(`${cfg.endpoint ?? `aws:${cfg.region}`}\n${cfg.bucket}\n${cfg.prefix}`).digest('hex').slice(0, 16);
@@ -64,6 +85,8 @@ export async function checkAccess(store: SdkObjectStore, redactor: Redactor): Pr
 export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logger: Logger): Promise<Daemon> {
   const clock = systemClock;
   const requests = new Semaphore(cfg.maxRequests);
+  const memory = planMemory(cfg);
+  logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...memory });
   const meta = new MetadataCache({
     store,
     prefix: cfg.prefix,
@@ -72,11 +95,12 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     ttlMs: cfg.metadataTtlMs,
     negativeTtlMs: cfg.negativeTtlMs,
   });
-  const cache = new BlockCache(cfg.cacheBytes);
+  const cache = new BlockCache(memory.cacheBytes);
   const fetcher = new BlockFetcher({
     store,
     cache,
     requests,
+    getSlots: new Semaphore(memory.getSlots),
     blockBytes: cfg.blockBytes,
     requestBytes: cfg.requestBytes,
     logger: logger.child({ mod: 'read' }),
@@ -84,7 +108,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
   const id = mountId(cfg);
   const staging = new StagingArea(join(cfg.stagingDir, id), id, logger.child({ mod: 'staging' }));
   await staging.init();
-  const uploader = new Uploader({ store, requests, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
+  const uploader = new Uploader({ store, requests, partSlots: new Semaphore(memory.partSlots), partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
   const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid });
   const queue = new UploadQueue({
     uploader,

@@ -24,6 +24,8 @@ export interface MountConfig {
   gid: number;
   fileMode: number;
   dirMode: number;
+  memoryLimitBytes: number;
+  /** block cache; the rest of the memory budget is planned in daemon.ts */
   cacheBytes: number;
   blockBytes: number;
   readAheadBytes: number;
@@ -94,7 +96,8 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
     gid: str('gid') === undefined ? (process.getgid?.() ?? 0) : parseNumber('gid', req('gid')),
     fileMode: parseMode('file-mode', req('file-mode')),
     dirMode: parseMode('dir-mode', req('dir-mode')),
-    cacheBytes: parseBytes('cache-size', req('cache-size')),
+    memoryLimitBytes: parseBytes('memory-limit', req('memory-limit')),
+    cacheBytes: 0, // below: from --cache-size or the memory limit
     blockBytes: parseBytes('block-size', req('block-size')),
     readAheadBytes: parseBytes('read-ahead', req('read-ahead')),
     requestBytes: parseBytes('request-size', req('request-size')),
@@ -114,6 +117,10 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
   const logFile = str('log-file');
   if (logFile !== undefined) cfg.logFile = resolve(logFile);
 
+  const cacheRaw = str('cache-size');
+  cfg.cacheBytes = cacheRaw !== undefined ? parseBytes('cache-size', cacheRaw) : Math.floor(cfg.memoryLimitBytes / 2);
+  if (cfg.cacheBytes > cfg.memoryLimitBytes) throw new ConfigError('--cache-size cannot exceed --memory-limit');
+  if (cfg.memoryLimitBytes < 64 * 1024 * 1024) throw new ConfigError('--memory-limit must be at least 64M');
   if (cfg.blockBytes < 4096 || cfg.blockBytes > 64 * 1024 * 1024) throw new ConfigError('--block-size must be between 4K and 64M');
   if (cfg.requestBytes < cfg.blockBytes) throw new ConfigError('--request-size must be at least --block-size');
   if (cfg.cacheBytes < 4 * cfg.blockBytes) throw new ConfigError('--cache-size must hold at least 4 blocks');

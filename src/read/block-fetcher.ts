@@ -20,6 +20,8 @@ export interface BlockFetcherOptions {
   store: ObjectStore;
   cache: BlockCache;
   requests: Semaphore;
+  /** memory budget: ranged GETs whose bytes may be in flight at once */
+  getSlots: Semaphore;
   blockBytes: number;
   requestBytes: number;
   logger: Logger;
@@ -86,8 +88,8 @@ export class BlockFetcher {
     });
     const start = first * B;
     const end = Math.min(obj.size, (last + 1) * B);
-    void this.o.requests
-      .run(() => this.stream(obj, start, end, waiters))
+    void this.o.getSlots
+      .run(() => this.o.requests.run(() => this.stream(obj, start, end, waiters)))
       .catch((err: unknown) => {
         for (const w of waiters) w.reject(err);
       });

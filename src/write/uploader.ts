@@ -10,6 +10,8 @@ import type { StagedFile } from './staging.js';
 export interface UploaderOptions {
   store: ObjectStore;
   requests: Semaphore;
+  /** memory budget: parts (or single-put bodies) held in memory at once, over all files */
+  partSlots: Semaphore;
   partBytes: number;
   /** parts of one file in flight at once */
   partConcurrency: number;
@@ -35,8 +37,10 @@ export class Uploader {
     const partBytes = partSizeFor(size, this.o.partBytes);
     let etag: string;
     if (size <= partBytes) {
-      const body = await readRange(file, 0, size);
-      etag = (await this.o.requests.run(() => this.o.store.put({ key: file.key, body, contentLength: size, metadata: file.record.metadata }))).etag;
+      etag = await this.o.partSlots.run(async () => {
+        const body = await readRange(file, 0, size);
+        return (await this.o.requests.run(() => this.o.store.put({ key: file.key, body, contentLength: size, metadata: file.record.metadata }))).etag;
+      });
       this.counters.puts++;
     } else {
       etag = await this.multipart(file, size, partBytes);
@@ -57,8 +61,12 @@ export class Uploader {
         while (next < parts.length) {
           const p = parts[next++];
           if (!p) break;
-          const body = await readRange(file, p.start, p.end - p.start);
-          done.push(await this.o.requests.run(() => this.o.store.uploadPart(key, uploadId, p.partNumber, body, body.length)));
+          done.push(
+            await this.o.partSlots.run(async () => {
+              const body = await readRange(file, p.start, p.end - p.start);
+              return this.o.requests.run(() => this.o.store.uploadPart(key, uploadId, p.partNumber, body, body.length));
+            }),
+          );
           this.counters.parts++;
         }
       };

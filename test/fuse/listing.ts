@@ -22,7 +22,7 @@ t.test(`listing on ${kind}`, async (t) => {
 
   const names = Array.from({ length: COUNT }, (_, i) => `obj-${String(i).padStart(5, '0')}-${'x'.repeat(i % 7)}`);
   for (let i = 0; i < names.length; i += PUT_CONCURRENCY) {
-    await Promise.all(names.slice(i, i + PUT_CONCURRENCY).map((n, j) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `many/${n}`, Body: 'y'.repeat((i + j) % 13) }))));
+    await Promise.all(names.slice(i, i + PUT_CONCURRENCY).map((n, j) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `many/${n}`, Body: Buffer.from('y'.repeat((i + j) % 13)) }))));
   }
 
   const m = await mount(server, `${bucket}`);

@@ -31,3 +31,15 @@ t.test('flags > env > defaults; path-style follows the endpoint', async (t) => {
   t.throws(() => resolveConfig('b', '/mnt', { endpoint: 'ftp://x' }, {}), /must start with http/);
   t.throws(() => resolveConfig('b', '/mnt', { 'log-level': 'loud' }, {}), /log-level/);
 });
+
+t.test('one memory budget', async (t) => {
+  const { planMemory } = await import('../../../src/daemon.js');
+  const c = resolveConfig('b', '/mnt', {}, {});
+  t.equal(c.memoryLimitBytes, 512 * 1024 * 1024);
+  t.equal(c.cacheBytes, 256 * 1024 * 1024, 'cache: half the limit by default');
+  const plan = planMemory(c);
+  t.equal(plan.getSlots, 16, '128 MiB of 8 MiB GETs in flight');
+  t.equal(plan.partSlots, 16, '128 MiB of 8 MiB parts in flight');
+  t.equal(resolveConfig('b', '/mnt', { 'memory-limit': '1G' }, {}).cacheBytes, 512 * 1024 * 1024);
+  t.throws(() => resolveConfig('b', '/mnt', { 'memory-limit': '128M', 'cache-size': '256M' }, {}), /cannot exceed/);
+});

@@ -16,7 +16,7 @@ async function setup(t: { teardown(f: () => unknown): void }) {
   const store = new MemoryObjectStore();
   const staging = new StagingArea(dir, 'm1', nullLogger());
   await staging.init();
-  const uploader = new Uploader({ store, requests: new Semaphore(4), partBytes: 5 * 1024 * 1024, partConcurrency: 2, logger: nullLogger() });
+  const uploader = new Uploader({ store, requests: new Semaphore(4), partSlots: new Semaphore(2), partBytes: 5 * 1024 * 1024, partConcurrency: 2, logger: nullLogger() });
   const uploaded: string[] = [];
   const queue = new UploadQueue({ uploader, logger: nullLogger(), retryBaseMs: 10, retryMaxMs: 40, onUploaded: async (f) => { uploaded.push(f.key); if (!f.dirty) await f.remove(); } });
   return { dir, store, staging, uploader, queue, uploaded };

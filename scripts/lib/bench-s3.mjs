@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import {
-  CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand,
+  CreateBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 
@@ -79,6 +79,10 @@ export async function hashObject(s3, Bucket, Key) {
   let size = 0;
   for await (const chunk of r.Body) { h.update(chunk); size += chunk.length; }
   return { size, sha256: h.digest('hex') };
+}
+
+export async function deleteObject(s3, Bucket, Key) {
+  await s3.send(new DeleteObjectCommand({ Bucket, Key }));
 }
 
 export async function putSmall(s3, Bucket, Key, Body) {

@@ -33,7 +33,7 @@ export const OPTIONS: readonly OptionDef[] = [
 
   { name: 'memory-limit', type: 'bytes', default: '512M', env: 'S3MOUNT_MEMORY_LIMIT', group: 'Cache and reads', describe: 'One memory budget for the daemon\'s data buffers: the block cache gets half, ranged GETs in flight (prefetch) a quarter, upload parts in flight a quarter. The process uses about this plus 100 MiB.' },
   { name: 'cache-size', type: 'bytes', env: 'S3MOUNT_CACHE_SIZE', group: 'Cache and reads', describe: 'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.' },
-  { name: 'block-size', type: 'bytes', default: '1M', group: 'Cache and reads', describe: 'Unit of the block cache; reads are fetched and cached in whole blocks.' },
+  { name: 'block-size', type: 'bytes', default: '256K', group: 'Cache and reads', describe: 'Unit of the block cache: a random read fetches the blocks it touches (so small blocks keep random reads cheap); sequential reads fetch many blocks per request.' },
   { name: 'read-ahead', type: 'bytes', default: '64M', env: 'S3MOUNT_READ_AHEAD', group: 'Cache and reads', describe: 'Largest sequential prefetch window per open file. The window starts at 1 block and doubles while reads stay sequential; a seek resets it. 0 disables prefetch.' },
   { name: 'request-size', type: 'bytes', default: '8M', group: 'Cache and reads', describe: 'Largest ranged GET; a prefetch window is fetched as several such requests in parallel.' },
   { name: 'metadata-ttl', type: 'seconds', default: '30', env: 'S3MOUNT_METADATA_TTL', group: 'Cache and reads', describe: 'How long file sizes, directory listings and existence are trusted before S3 is asked again. 0 asks every time.' },

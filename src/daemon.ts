@@ -14,6 +14,7 @@ import { BlockFetcher } from './read/block-fetcher.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
 import { Semaphore } from './util/semaphore.js';
+import { EagerUpload } from './write/eager-upload.js';
 import { StagingArea } from './write/staging.js';
 import { UploadQueue } from './write/upload-queue.js';
 import { Uploader } from './write/uploader.js';
@@ -108,8 +109,11 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
   const id = mountId(cfg);
   const staging = new StagingArea(join(cfg.stagingDir, id), id, logger.child({ mod: 'staging' }));
   await staging.init();
-  const uploader = new Uploader({ store, requests, partSlots: new Semaphore(memory.partSlots), partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
-  const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid });
+  const partSlots = new Semaphore(memory.partSlots);
+  const uploader = new Uploader({ store, requests, partSlots, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
+  const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid,
+    startEager: (staged) => new EagerUpload(staged, cfg.partBytes, { store, requests, partSlots, logger: logger.child({ mod: 'upload' }) }),
+  });
   const queue = new UploadQueue({
     uploader,
     logger: logger.child({ mod: 'upload' }),

@@ -223,6 +223,7 @@ async function mount(tool) {
       RCLONE_CONFIG_BENCH_ENDPOINT: toolEndpoint, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
       RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY, RCLONE_CONFIG_BENCH_REGION: env.AWS_REGION || 'us-east-1',
     });
+    delete env.AWS_CA_BUNDLE; // rclone 1.60 fails on it ("unsupported transport") even for http://
     cmd = 'rclone';
     args = ['mount', `bench:${BUCKET}`, mnt, '--cache-dir', join(dir, 'cache'), ...RCLONE_OPTS, '--log-level', 'NOTICE', '--config', '/dev/null'];
   } else throw new Error(`no mount for ${tool}`);
@@ -584,7 +585,8 @@ const W = {
     const prefix = `small-${tool}/`;
     const allInS3 = async () => {
       const objs = await listAll(s3, BUCKET, prefix);
-      return objs.length === n && objs.every((o) => o.size === SIZES.smallSize);
+      const files = objs.filter((o) => !o.key.endsWith('/')); // not a directory marker
+      return files.length === n && files.every((o) => o.size === SIZES.smallSize);
     };
     await deletePrefix(s3, BUCKET, prefix);
     try {
@@ -743,7 +745,6 @@ function method() {
   ].join('\n');
 }
 
-const sh = (cmd, args) => { try { return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString(); } catch (e) { return undefined; } };
 
 function chart(tools, rows, png) {
   const peers = tools.filter((t) => t !== 'raw');
@@ -776,8 +777,8 @@ set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb '#000000' dt 2
 plot ${[...plots, ...labels].join(', \\\n  ')}
 `;
   writeFileSync(join(WORK, 'chart.gp'), gp);
-  const r = sh('gnuplot', [join(WORK, 'chart.gp')]);
-  return r !== undefined && existsSync(png);
+  try { execFileSync('gnuplot', [join(WORK, 'chart.gp')], { stdio: ['ignore', 'pipe', 'pipe'] }); } catch (e) { log(`gnuplot failed: ${e.stderr}`); return false; }
+  return existsSync(png);
 }
 
 function replaceSection(file, name, content, intro) {

@@ -6,6 +6,7 @@ import { metadataFromAttrs, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
 import { fileKey } from '../meta/paths.js';
 import type { ObjectStore } from '../s3/store.js';
+import type { EagerUpload } from '../write/eager-upload.js';
 import type { StagedFile, StagingArea } from '../write/staging.js';
 import type { UploadQueue } from '../write/upload-queue.js';
 import type { UploadResult } from '../write/uploader.js';
@@ -31,6 +32,8 @@ export interface OpenFilesOptions {
   logger: Logger;
   uid: number;
   gid: number;
+  /** starts uploading parts of a file written front to back while it is written */
+  startEager?: (staged: StagedFile) => EagerUpload;
 }
 
 export class OpenFiles {
@@ -69,8 +72,10 @@ export class OpenFiles {
   /** A new, empty file (create, or open with O_TRUNC of a missing one). */
   async create(path: string, attrs: FileAttrs): Promise<OpenFile> {
     const now = Date.now();
-    const staged = await this.o.staging.create(fileKey(this.o.prefix, path), metadataFromAttrs({ ...attrs, mtimeMs: now }));
+    // no x-amz-meta-mtime unless utimens sets one: a new object's mtime is its LastModified
+    const staged = await this.o.staging.create(fileKey(this.o.prefix, path), metadataFromAttrs(attrs));
     staged.generation++; // a new file is dirty even if nothing is written: close creates the object
+    staged.eager = this.o.startEager?.(staged);
     const of = this.track(path, staged, now);
     this.o.meta.put(path, this.nodeOf(of));
     return of;
@@ -93,6 +98,7 @@ export class OpenFiles {
     // the staged copy equals the object: no upload needed unless it was truncated
     staged.uploadedGeneration = staged.generation;
     if (truncate && node.size > 0) staged.generation++;
+    if (truncate) staged.eager = this.o.startEager?.(staged);
     const of = this.track(path, staged, truncate ? Date.now() : node.attrs?.mtimeMs ?? node.mtimeMs);
     if (truncate) this.o.meta.put(path, this.nodeOf(of));
     return of;
@@ -132,9 +138,14 @@ export class OpenFiles {
   }
 
   /** close(): upload if dirty; waits for S3 unless write-back. */
+  /** Before an upload of changed content: an mtime carried over from the old object is stale. */
+  private async freshMtime(of: OpenFile): Promise<void> {
+    if (!of.mtimeSet) await of.staged.dropMetadata('mtime');
+  }
+
   async flush(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
-    await of.staged.setMetadata({ mtime: String(Math.floor(of.mtimeMs / 1000)) });
+    await this.freshMtime(of);
     if (this.o.writeBack) {
       await of.staged.sync(); // durable locally before close returns
       this.queue.schedule(of.staged);
@@ -146,7 +157,7 @@ export class OpenFiles {
   /** fsync(): the data is in S3 when this returns, in both modes. */
   async fsync(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
-    await of.staged.setMetadata({ mtime: String(Math.floor(of.mtimeMs / 1000)) });
+    await this.freshMtime(of);
     await this.queue.settle(of.staged);
   }
 
@@ -193,6 +204,8 @@ export class OpenFiles {
     of.unlinked = true;
     this.byPath.delete(path);
     this.queue.forget(of.staged);
+    of.staged.eager?.cancel();
+    of.staged.eager = undefined;
     if (of.handles === 0) {
       this.byStaged.delete(of.staged);
       await of.staged.remove();

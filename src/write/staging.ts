@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import type { EagerUpload } from './eager-upload.js';
 
 export interface StagedRecord {
   version: 1;
@@ -20,6 +21,8 @@ export class StagedFile {
   /** bumped by every change; an upload is current if it uploaded this generation */
   generation = 0;
   uploadedGeneration = -1;
+  /** parts uploaded while the file is being written front to back, if any */
+  eager: EagerUpload | undefined;
   private sizeBytes: number;
 
   constructor(
@@ -44,6 +47,7 @@ export class StagedFile {
     }
     this.sizeBytes = Math.max(this.sizeBytes, offset + buf.length);
     this.generation++;
+    this.eager?.onWrite(offset, buf.length);
     return done;
   }
 
@@ -63,6 +67,7 @@ export class StagedFile {
     await this.fh.truncate(size);
     this.sizeBytes = size;
     this.generation++;
+    this.eager?.onTruncate(size);
   }
 
   /** Records metadata to upload with the data (mode, uid, gid, mtime). */
@@ -72,12 +77,21 @@ export class StagedFile {
     await writeRecord(this.recordPath, this.record);
   }
 
+  /** Removes one metadata entry (e.g. a stale mtime once the content changed). */
+  async dropMetadata(name: string): Promise<void> {
+    if (!(name in this.record.metadata)) return;
+    delete this.record.metadata[name];
+    await writeRecord(this.recordPath, this.record);
+  }
+
   async sync(): Promise<void> {
     await this.fh.sync();
   }
 
   /** Deletes data and record: only once S3 has the data, or when the file was unlinked. */
   async remove(): Promise<void> {
+    this.eager?.cancel();
+    this.eager = undefined;
     await this.fh.close().catch(() => undefined); // already closed: nothing to release
     await rm(this.recordPath, { force: true });
     await rm(this.dataPath, { force: true });

@@ -4,7 +4,8 @@ import type { Logger } from '../log/logger.js';
 import { StoreError } from '../s3/errors.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
-import { MAX_OBJECT_BYTES, partSizeFor, planParts } from './part-plan.js';
+import { copyObject, DEFAULT_COPY_THRESHOLD_BYTES } from './copier.js';
+import { MAX_OBJECT_BYTES, MAX_PARTS, MIB, partSizeFor, planParts } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
 export interface UploaderOptions {
@@ -34,6 +35,11 @@ export class Uploader {
     const size = file.size;
     if (size > MAX_OBJECT_BYTES) throw new StoreError('EntityTooLarge', 'larger than 5 TiB', { key: file.key });
     await file.sync(); // the staged copy is durable before S3 is asked to take it
+    const eager = file.eager ? await this.finishEager(file, size) : undefined;
+    if (eager !== undefined) {
+      this.counters.bytes += size;
+      return { etag: eager, size, generation };
+    }
     const partBytes = partSizeFor(size, this.o.partBytes);
     let etag: string;
     if (size <= partBytes) {
@@ -49,29 +55,56 @@ export class Uploader {
     return { etag, size, generation };
   }
 
+  /** Completes an upload whose first parts went out while the file was written. */
+  private async finishEager(file: StagedFile, size: number): Promise<string | undefined> {
+    const eager = file.eager;
+    if (!eager) return undefined;
+    file.eager = undefined; // used once; a later change starts a new one
+    const done = await eager.finish(async (uploadId, firstPart, start) => {
+      // the tail: same part size, grown if the 10,000-part limit needs it
+      const left = MAX_PARTS - (firstPart - 1);
+      const partBytes = Math.max(this.o.partBytes, Math.ceil(Math.ceil((size - start) / left) / MIB) * MIB);
+      return this.uploadParts(file, uploadId, planParts(size - start, partBytes).map((p) => ({ partNumber: p.partNumber + firstPart - 1, start: p.start + start, end: p.end + start })));
+    });
+    if (!done) return undefined;
+    this.counters.multipart++;
+    let etag = done.etag !== '' ? done.etag : (await this.o.store.head(file.key)).etag; // RGW: empty ETag
+    if (done.metadataChanged) {
+      // chmod/chown/utimens while the parts were going out: metadata is fixed at create
+      etag = await copyObject(
+        { store: this.o.store, requests: this.o.requests, thresholdBytes: DEFAULT_COPY_THRESHOLD_BYTES, partBytes: this.o.partBytes, partConcurrency: this.o.partConcurrency },
+        file.key, file.key, size, { ...file.record.metadata },
+      );
+    }
+    return etag;
+  }
+
+  private async uploadParts(file: StagedFile, uploadId: string, parts: Array<{ partNumber: number; start: number; end: number }>): Promise<CompletedPart[]> {
+    const done: CompletedPart[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < parts.length) {
+        const p = parts[next++];
+        if (!p) break;
+        done.push(
+          await this.o.partSlots.run(async () => {
+            const body = await readRange(file, p.start, p.end - p.start);
+            return this.o.requests.run(() => this.o.store.uploadPart(file.key, uploadId, p.partNumber, body, body.length));
+          }),
+        );
+        this.counters.parts++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.partConcurrency, parts.length) }, worker));
+    return done.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
   private async multipart(file: StagedFile, size: number, partBytes: number): Promise<string> {
     const key = file.key;
     const uploadId = await this.o.requests.run(() => this.o.store.createMultipart(key, file.record.metadata));
     this.counters.multipart++;
     try {
-      const parts = planParts(size, partBytes);
-      const done: CompletedPart[] = [];
-      let next = 0;
-      const worker = async () => {
-        while (next < parts.length) {
-          const p = parts[next++];
-          if (!p) break;
-          done.push(
-            await this.o.partSlots.run(async () => {
-              const body = await readRange(file, p.start, p.end - p.start);
-              return this.o.requests.run(() => this.o.store.uploadPart(key, uploadId, p.partNumber, body, body.length));
-            }),
-          );
-          this.counters.parts++;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.o.partConcurrency, parts.length) }, worker));
-      done.sort((a, b) => a.partNumber - b.partNumber);
+      const done = await this.uploadParts(file, uploadId, planParts(size, partBytes));
       const { etag } = await this.o.requests.run(() => this.o.store.completeMultipart(key, uploadId, done));
       if (etag !== '') return etag;
       // Ceph RGW answers CompleteMultipartUpload with an empty ETag; HEAD has the real one

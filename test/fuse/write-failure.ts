@@ -77,6 +77,20 @@ t.test(`write failures on ${kind}`, async (t) => {
     t.same(await stagedData(staging), [], 'and then removed from the staging directory');
   });
 
+  t.test('S3 lost in the middle of a large sequential write (parts already going out)', async (t) => {
+    const m = await mount(server, bucket, [...quick, '--part-size', '5M'], {}, { endpoint: proxy.endpoint });
+    t.teardown(() => m.unmount());
+    const data = randomBytes(23 * 1024 * 1024);
+    const fh = await open(join(m.dir, 'big-during-outage.bin'), 'w');
+    await fh.write(data, 0, 12 * 1024 * 1024, 0); // two parts fill up and go out
+    await new Promise((r) => setTimeout(r, 300));
+    await proxy.down();
+    await fh.write(data, 12 * 1024 * 1024, data.length - 12 * 1024 * 1024, 12 * 1024 * 1024);
+    await t.rejects(fh.close(), { code: 'EIO' }, 'close reports the failed upload');
+    await proxy.up();
+    t.ok(await eventually(s3, bucket, 'big-during-outage.bin', data), 'the whole file arrives by a retry');
+  });
+
   t.test('daemon killed with staged data: the next mount uploads it', async (t) => {
     const staging = await mkdtemp(join(tmpdir(), 's3mount-staging-'));
     t.teardown(() => rm(staging, { recursive: true, force: true }));

@@ -60,3 +60,30 @@ t.test('a restarted daemon finds staged files of its mount only', async (t) => {
   t.equal(found[0]?.key, 'left/behind');
   t.equal(found[0]?.size, 4);
 });
+
+t.test('parts of a file written front to back go out while it is written', async (t) => {
+  const { store, staging, uploader, queue } = await setup(t);
+  const { EagerUpload } = await import('../../../src/write/eager-upload.js');
+  const P = 5 * 1024 * 1024;
+  const deps = { store, requests: new Semaphore(4), partSlots: new Semaphore(2), logger: nullLogger() };
+  const f = await staging.create('seq', {});
+  f.eager = new EagerUpload(f, P, deps);
+  const data = Buffer.alloc(3 * P + 123);
+  for (let i = 0; i < data.length; i += 1000) data[i] = (i / 1000) % 251;
+  for (let off = 0; off < data.length; off += 128 * 1024) await f.write(data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(store.calls.uploadPart, 3, 'three full parts uploaded before close');
+  await queue.uploadNow(f);
+  t.equal(store.calls.uploadPart, 4, 'close sends only the tail');
+  t.ok(store.objects.get('seq')?.data.equals(data), 'byte-exact');
+  void uploader;
+
+  const g = await staging.create('rewritten', {});
+  g.eager = new EagerUpload(g, P, deps);
+  await g.write(data, 0);
+  await g.write(Buffer.from('CHANGED'), 10); // behind the uploaded parts: abandons them
+  await queue.uploadNow(g);
+  const want = Buffer.from(data);
+  want.write('CHANGED', 10);
+  t.ok(store.objects.get('rewritten')?.data.equals(want), 'a write into an uploaded part falls back to a whole upload');
+});

@@ -1,0 +1,120 @@
+// EagerUpload: while a file is written front to back, its completed parts are uploaded
+// as they fill up, so close() only waits for the tail. Any write behind the uploaded
+// region (or a truncate into it) abandons the eager upload; close then uploads the file
+// whole. The staged copy stays authoritative throughout.
+import type { Logger } from '../log/logger.js';
+import type { CompletedPart, ObjectStore } from '../s3/store.js';
+import type { Semaphore } from '../util/semaphore.js';
+import { MAX_PARTS } from './part-plan.js';
+import type { StagedFile } from './staging.js';
+
+export interface EagerDeps {
+  store: ObjectStore;
+  requests: Semaphore;
+  partSlots: Semaphore;
+  logger: Logger;
+}
+
+export class EagerUpload {
+  private uploadId?: Promise<string>;
+  private readonly parts: Array<Promise<CompletedPart>> = [];
+  /** bytes [0, coveredBytes) are in started parts and must not change */
+  private coveredBytes = 0;
+  private abandoned = false;
+  /** the metadata sent with CreateMultipartUpload */
+  private sentMetadata = '';
+
+  constructor(
+    private readonly file: StagedFile,
+    private readonly partBytes: number,
+    private readonly d: EagerDeps,
+  ) {}
+
+  get active(): boolean {
+    return !this.abandoned && this.uploadId !== undefined;
+  }
+
+  get covered(): number {
+    return this.coveredBytes;
+  }
+
+  /** After a write of [offset, offset+length): start parts that are now complete. */
+  onWrite(offset: number, length: number): void {
+    if (this.abandoned) return;
+    if (offset < this.coveredBytes) return this.abandon('write into an uploaded part');
+    // the last part is uploaded at close; keep one part back so it is never empty
+    while (this.file.size - this.coveredBytes > this.partBytes && this.parts.length < MAX_PARTS - 1) this.startPart();
+    void length;
+  }
+
+  onTruncate(size: number): void {
+    if (!this.abandoned && size < this.coveredBytes) this.abandon('truncated into an uploaded part');
+  }
+
+  private startPart(): void {
+    const key = this.file.key;
+    if (!this.uploadId) {
+      this.sentMetadata = JSON.stringify(this.file.record.metadata);
+      this.uploadId = this.d.requests.run(() => this.d.store.createMultipart(key, { ...this.file.record.metadata }));
+      this.uploadId.catch(() => undefined); // seen by finish()
+    }
+    const start = this.coveredBytes;
+    const end = start + this.partBytes;
+    const partNumber = this.parts.length + 1;
+    this.coveredBytes = end;
+    const uploadId = this.uploadId;
+    const p = this.d.partSlots.run(async () => {
+      const id = await uploadId;
+      const body = Buffer.allocUnsafe(end - start);
+      const n = await this.file.read(body, start, end - start);
+      if (n !== end - start) throw new Error('staged file shorter than an uploaded part');
+      return this.d.requests.run(() => this.d.store.uploadPart(key, id, partNumber, body, body.length));
+    });
+    p.catch((err: unknown) => this.abandon(`part ${partNumber} failed: ${String(err)}`));
+    this.parts.push(p);
+  }
+
+  /** The file was unlinked or is gone: give the parts up. */
+  cancel(): void {
+    this.abandon('cancelled');
+  }
+
+  private abandon(why: string): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.d.logger.debug('eager upload abandoned; the file is uploaded whole at close', { key: this.file.key, why });
+    const id = this.uploadId;
+    if (!id) return;
+    void Promise.allSettled(this.parts)
+      .then(() => id)
+      .then((uploadId) => this.d.store.abortMultipart(this.file.key, uploadId))
+      .catch(() => undefined); // nothing to abort, or the server will expire it
+  }
+
+  /**
+   * Completes the upload with the tail [covered, size). Returns the ETag, or undefined
+   * if the eager upload cannot be used (the caller then uploads the file whole).
+   */
+  async finish(uploadTail: (uploadId: string, partNumber: number, start: number) => Promise<CompletedPart[]>): Promise<{ etag: string; metadataChanged: boolean } | undefined> {
+    if (this.abandoned || !this.uploadId) return undefined;
+    let done: CompletedPart[];
+    let uploadId: string;
+    try {
+      uploadId = await this.uploadId;
+      done = await Promise.all(this.parts);
+    } catch {
+      this.abandon('a part failed');
+      return undefined;
+    }
+    if (this.abandoned) return undefined;
+    this.abandoned = true; // one use only
+    try {
+      done.push(...(await uploadTail(uploadId, done.length + 1, this.coveredBytes)));
+      const { etag } = await this.d.requests.run(() => this.d.store.completeMultipart(this.file.key, uploadId, done));
+      return { etag, metadataChanged: JSON.stringify(this.file.record.metadata) !== this.sentMetadata };
+    } catch (err) {
+      await this.d.store.abortMultipart(this.file.key, uploadId).catch(() => undefined); // the upload error matters more
+      throw err;
+    }
+  }
+}

@@ -751,14 +751,17 @@ function chart(tools, rows, png) {
   const rowsWith = rows.filter((r) => peers.some((t) => ratio(r, t) !== undefined));
   if (!rowsWith.length || !which('gnuplot')) return false;
   const dat = join(WORK, 'chart.dat');
-  const lines = [`label ${peers.map((t) => `"${t}"`).join(' ')}`];
+  const lines = [`# label ${peers.join(' ')}`];
+  const all = rowsWith.flatMap((r) => peers.map((t) => ratio(r, t))).filter((x) => x > 0);
+  const ymin = Math.min(0.1, ...all.map((x) => x / 2.5));
+  const ymax = Math.max(2.5, ...all.map((x) => x * 4));
   for (const r of rowsWith) lines.push(`"${r.chart}" ${peers.map((t) => { const x = ratio(r, t); return x === undefined ? 'NaN' : x.toPrecision(4); }).join(' ')}`);
   writeFileSync(dat, lines.join('\n') + '\n');
   const colors = { s3mount: '#1f77b4', 's3mount-wb': '#6baed6', s3fs: '#d62728', rclone: '#2ca02c' };
   const n = peers.length;
   const w = 1 / (n + 1.5);
   const plots = peers.map((t, j) => `'${dat}' using ${j + 2}:xtic(1) title '${t}' lc rgb '${colors[t] ?? '#888888'}'`);
-  const labels = peers.map((t, j) => `'${dat}' using ($0 + ${((j - (n - 1) / 2) * w).toFixed(4)}):(column(${j + 2})):(sprintf(column(${j + 2}) >= 0.1 ? '%.2f' : '%.3f', column(${j + 2}))) with labels rotate by 90 left offset 0,0.3 font ',8' notitle`);
+  const labels = peers.map((t, j) => `'${dat}' using ($0 + ${((j - (n - 1) / 2) * w).toFixed(4)}):(column(${j + 2})):(sprintf(column(${j + 2}) >= 10 ? '%.0f' : column(${j + 2}) >= 0.1 ? '%.2f' : '%.3f', column(${j + 2}))) with labels rotate by 90 left offset 0,0.3 font ',8' notitle`);
   const gp = `
 set terminal pngcairo size 1400,650 font 'DejaVu Sans,11'
 set output '${png}'
@@ -768,8 +771,8 @@ set style histogram clustered gap 1.5
 set style fill solid 0.9 border -1
 set boxwidth 1
 set logscale y
-set yrange [0.001:20]
-set ytics ('0.001' 0.001, '0.01' 0.01, '0.1' 0.1, '0.5' 0.5, '1' 1, '2' 2, '5' 5, '10' 10)
+set yrange [${ymin}:${ymax}]
+set ytics ('0.001' 0.001, '0.01' 0.01, '0.1' 0.1, '0.2' 0.2, '0.5' 0.5, '1' 1, '2' 2, '5' 5, '10' 10, '100' 100, '1000' 1000)
 set grid ytics
 set key top right
 set xtics nomirror

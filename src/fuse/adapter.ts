@@ -64,7 +64,8 @@ export function buildOps(fs: S3FileSystem, logger: Logger): Ops {
     init: (cb) => cb(0),
     statfs: (path, cb) => run('statfs', path, () => fs.statfs(), (res, v) => cb(res, v)),
     getattr: (path, cb) => run('getattr', path, () => fs.getattr(path), (res, v) => cb(res, v && toStat(v))),
-    readdir: (path, cb) => run('readdir', path, () => fs.readdir(path), (res, v) => cb(res, v)),
+    readdir: (path, cb) =>
+      run('readdir', path, () => fs.readdir(path), (res, v) => (v ? cb(res, v.map((e) => e.name), v.map((e) => toStat(e.attr))) : cb(res))),
     open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh)),
     read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, len, pos), cb),
     release: (path, fd, cb) => run('release', path, () => fs.release(fd), (res) => cb(res)),

@@ -14,7 +14,7 @@ declare module 'fuse-native' {
     statfs?(path: string, cb: Cb<[StatFsLike?]>): void;
     getattr?(path: string, cb: Cb<[StatLike?]>): void;
     fgetattr?(path: string, fd: number, cb: Cb<[StatLike?]>): void;
-    readdir?(path: string, cb: Cb<[string[]?]>): void;
+    readdir?(path: string, cb: Cb<[string[]?, StatLike[]?]>): void;
     open?(path: string, flags: number, cb: Cb<[number?]>): void;
     create?(path: string, mode: number, cb: Cb<[number?]>): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (res: number) => void): void;

@@ -9,7 +9,7 @@ import {
   writeFileSync, writeSync, createReadStream,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { totalmem, cpus, release } from 'node:os';
+import { totalmem, cpus, release, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -52,6 +52,7 @@ function die(msg) { process.stderr.write(`bench: ${msg}\n`); process.exit(2); }
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 
 const opt = parseArgs(process.argv.slice(2));
+const LOAD0 = loadavg();
 const WORK = resolve(opt.work);
 const SMOKE = opt.smoke;
 const SIZES = SMOKE
@@ -442,7 +443,7 @@ const W = {
   async seqread(tool) {
     const size = SIZES.seq;
     if (tool === 'raw') {
-      const r = await raw('seqread', { key: 'seq/read.bin', size, inflight: 16, hash: SMOKE });
+      const r = await raw('seqread', { key: 'seq/read.bin', size, inflight: 8, hash: SMOKE });
       if (r.bytes !== size) throw new Error(`read ${r.bytes} bytes, not ${size}`);
       if (SMOKE && r.sha256 !== expect.seq) throw new Error('wrong bytes read (sha256 differs)');
       noteRss('seqread', 'raw', r.rss);
@@ -465,7 +466,7 @@ const W = {
     const total = n * size;
     const keys = Array.from({ length: n }, (_, i) => `multi/r${i}.bin`);
     if (tool === 'raw') {
-      const r = await raw('multiread', { keys, size, inflight: 2, hash: SMOKE });
+      const r = await raw('multiread', { keys, size, inflight: 1, hash: SMOKE });
       if (r.bytes !== total) throw new Error(`read ${r.bytes} bytes, not ${total}`);
       if (SMOKE && r.sha256s.some((s, i) => s !== expect.multi[i])) throw new Error('wrong bytes read (sha256 differs)');
       noteRss('multiread', 'raw', r.rss);
@@ -726,7 +727,7 @@ function versions() {
     `- fio: ${firstLine('fio', ['--version'])}`,
     `- server: ${server.kind === 'rgw' ? `Ceph RGW (test/fixtures/ceph-rgw, memstore OSD), ${firstLine('ceph', ['--version'])}` : server.kind === 's3rver' ? 's3rver 3.7.1 (test/fixtures/s3rver-server.mjs)' : `${server.endpoint} (from S3_ENDPOINT)`}`,
     `- machine: ${cpus().length} CPUs (nproc ${firstLine('nproc', [])}; ${cpu}), ${(totalmem() / GiB).toFixed(1)} GiB RAM, Linux ${release()}`,
-    `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+    `- date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; load average before the run ${LOAD0.map((x) => x.toFixed(2)).join(' ')} (other work on the machine skews the figures)`,
   ].join('\n');
 }
 
@@ -738,7 +739,7 @@ function method() {
     `- **s3mount**: \`bin/s3mount.js BUCKET MNT --endpoint URL -f --staging-dir TMP --log-level info${opt.s3mountArgs.length ? ' ' + opt.s3mountArgs.join(' ') : ''}\` (defaults: close() returns when the object is in S3). **s3mount-wb**: the same plus \`--write-back\`, only for the write workloads.`,
     `- **s3fs**: \`s3fs BUCKET MNT -f -o url=URL,use_path_request_style,passwd_file=FILE,tmpdir=TMP,${S3FS_OPTS.join(',')}\` (complement_stat: directories that exist only as prefixes get proper modes; enable_noobj_cache: fewer HEADs for names that do not exist).`,
     `- **rclone**: \`rclone mount bench:BUCKET MNT --cache-dir TMP ${RCLONE_OPTS.join(' ')}\` with the remote configured by RCLONE_CONFIG_BENCH_* (type s3, provider ${server.kind === 'rgw' ? 'Ceph' : 'Other'}). \`--vfs-cache-mode writes\` is needed for ordinary writes; \`--vfs-write-back 0s\` starts uploads at close; \`--use-server-modtime\` shows LastModified as s3mount does (otherwise rclone sends a HEAD per file to read its mtime metadata for \`ls -l\`).`,
-    `- **raw**: @aws-sdk/client-s3 in one node process (scripts/lib/bench-raw.mjs): sequential read = 8 MiB ranged GETs, 16 in flight; 8 readers = the same, 2 in flight per reader (16 in all); write = lib-storage Upload, 8 MiB parts, queueSize 8; random reads = 1 or 8 workers each doing one 4 KiB ranged GET at a time; ls = ListObjectsV2 pages (1,000 keys) of the prefix with delimiter "/"; find = ListObjectsV2 pages of the whole tree/ prefix without delimiter (one listing for all directories); small files = PutObject / ListObjectsV2 + GetObject, 32 in flight.`,
+    `- **raw**: @aws-sdk/client-s3 in one node process (scripts/lib/bench-raw.mjs): sequential read = 8 MiB ranged GETs, 8 in flight (4-16 measured about the same here); 8 readers = the same with 1 in flight per reader (8 in all); write = lib-storage Upload, 8 MiB parts, queueSize 8; random reads = 1 or 8 workers each doing one 4 KiB ranged GET at a time; ls = ListObjectsV2 pages (1,000 keys) of the prefix with delimiter "/"; find = ListObjectsV2 pages of the whole tree/ prefix without delimiter (one listing for all directories); small files = PutObject / ListObjectsV2 + GetObject, 32 in flight.`,
     `- Reads use \`dd bs=1M of=/dev/null\` (8 at once for the concurrent readers), random reads \`fio --ioengine=psync --direct=0 --rw=randread --bs=4k --time_based --runtime=${SIZES.fio} --numjobs=1|8 --randrepeat=0\` on a ${fmtSize(SIZES.rand)} object, writes \`dd if=<random file in /dev/shm> bs=1M\`, small files \`cp -r\` of a local directory (one process) and \`cat DIR/* | sha256sum\` on a fresh mount. "Until in S3": timed until a HEAD (a listing for small files) shows the object(s) with the right size; for tools whose close() returns earlier the time close returned is noted.`,
     `- Checked on every run: byte counts, SHA-256 of what is read through the mounts (after the timed part) and of written objects as stored in S3, file and path counts of ls/find.`,
     `- Peak RSS: VmHWM of the daemon (raw: of its node process) just before unmount; the max over the workload's mounts.`,
@@ -776,7 +777,7 @@ set ytics ('0.001' 0.001, '0.01' 0.01, '0.1' 0.1, '0.2' 0.2, '0.5' 0.5, '1' 1, '
 set grid ytics
 set key top right
 set xtics nomirror
-set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb '#000000' dt 2 lw 1.5
+set arrow from graph 0, first 1 to graph 1, first 1 nohead back lc rgb '#000000' dt 2 lw 1.5
 plot ${[...plots, ...labels].join(', \\\n  ')}
 `;
   writeFileSync(join(WORK, 'chart.gp'), gp);

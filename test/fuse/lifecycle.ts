@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createTestBucket, emptyAndDeleteBucket, makeS3Client, serverKindFromEnv, startServer } from '../fixtures/servers.js';
+import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount, runS3mount, serverEnv, type Mounted } from '../fixtures/mount.js';
 
 const kind = serverKindFromEnv();
@@ -36,12 +36,7 @@ function alive(pid: number): boolean {
 }
 
 t.test(`lifecycle on ${kind}`, async (t) => {
-  const server = await startServer(kind);
-  t.teardown(() => server.stop());
-  const s3 = makeS3Client(server);
-  t.teardown(() => s3.destroy());
-  const bucket = await createTestBucket(server, 'life');
-  t.teardown(() => emptyAndDeleteBucket(server, bucket));
+  const { server, s3, bucket } = await serverWithBucket(t, 'life');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'f.txt', Body: 'hi\n' }));
   const work = await mkdtemp(join(tmpdir(), 's3mount-life-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createTestBucket, emptyAndDeleteBucket, makeS3Client, serverKindFromEnv, startServer } from '../fixtures/servers.js';
+import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount } from '../fixtures/mount.js';
 
 const kind = serverKindFromEnv();
@@ -13,12 +13,7 @@ const COUNT = 2500;
 const PUT_CONCURRENCY = 32;
 
 t.test(`listing on ${kind}`, async (t) => {
-  const server = await startServer(kind);
-  t.teardown(() => server.stop());
-  const s3 = makeS3Client(server);
-  t.teardown(() => s3.destroy());
-  const bucket = await createTestBucket(server, 'list');
-  t.teardown(() => emptyAndDeleteBucket(server, bucket));
+  const { server, s3, bucket } = await serverWithBucket(t, 'list');
 
   const names = Array.from({ length: COUNT }, (_, i) => `obj-${String(i).padStart(5, '0')}-${'x'.repeat(i % 7)}`);
   for (let i = 0; i < names.length; i += PUT_CONCURRENCY) {

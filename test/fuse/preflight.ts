@@ -1,7 +1,6 @@
 // Bad input gets one clear line, a non-zero exit, and nothing mounted or hung:
 // wrong bucket, bad credentials, unreachable endpoint, every bad mount point.
-import t, * as tapNs from 'tap';
-const tap = tapNs.t;
+import t, { type Test } from 'tap';
 
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -37,7 +36,7 @@ t.test(`preflight on ${kind}`, async (t) => {
   const env = serverEnv(server, { XDG_STATE_HOME: join(work, 'state') });
 
   /** Runs a mount that must fail: one line on stderr, exit != 0, nothing mounted. */
-  const fails = (t: Parameters<Parameters<typeof tap.test>[1]>[0], args: string[], want: RegExp, e: NodeJS.ProcessEnv = env, mp = empty) => {
+  const fails = (t: Test, args: string[], want: RegExp, e: NodeJS.ProcessEnv = env, mp = empty) => {
     const r = runS3mount(args, e, 90_000);
     t.not(r.status, 0, 'non-zero exit');
     t.not(r.status, null, 'exited (not killed by the timeout)');

@@ -8,7 +8,7 @@ import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createTestBucket, emptyAndDeleteBucket, makeS3Client, serverKindFromEnv, startServer } from '../fixtures/servers.js';
+import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount } from '../fixtures/mount.js';
 import { startProxy } from '../fixtures/proxy.js';
 
@@ -46,12 +46,7 @@ async function stagedData(dir: string): Promise<Buffer[]> {
 }
 
 t.test(`write failures on ${kind}`, async (t) => {
-  const server = await startServer(kind);
-  t.teardown(() => server.stop());
-  const s3 = makeS3Client(server);
-  t.teardown(() => s3.destroy());
-  const bucket = await createTestBucket(server, 'fail');
-  t.teardown(() => emptyAndDeleteBucket(server, bucket));
+  const { server, s3, bucket } = await serverWithBucket(t, 'fail');
   const proxy = await startProxy(server.endpoint);
   t.teardown(() => proxy.close());
   // fail fast while the network is down: short deadlines, no long SDK retries

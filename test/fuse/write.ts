@@ -7,7 +7,7 @@ import { appendFile, chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createTestBucket, emptyAndDeleteBucket, makeS3Client, serverKindFromEnv, startServer } from '../fixtures/servers.js';
+import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount } from '../fixtures/mount.js';
 
 const kind = serverKindFromEnv();
@@ -33,12 +33,7 @@ async function keysUnder(s3: S3Client, Bucket: string, Prefix: string): Promise<
 }
 
 t.test(`write path on ${kind}`, async (t) => {
-  const server = await startServer(kind);
-  t.teardown(() => server.stop());
-  const s3 = makeS3Client(server);
-  t.teardown(() => s3.destroy());
-  const bucket = await createTestBucket(server, 'write');
-  t.teardown(() => emptyAndDeleteBucket(server, bucket));
+  const { server, s3, bucket } = await serverWithBucket(t, 'write');
   const m = await mount(server, bucket, ['--part-size', '5M']);
   t.teardown(() => m.unmount());
   const p = (rel: string) => join(m.dir, rel);

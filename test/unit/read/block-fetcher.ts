@@ -67,7 +67,7 @@ t.test('a changed object fails the read instead of mixing versions', async (t) =
   const r = new ObjectReader({ key: 'k', size: v1.length, etag, version: etag }, fetcher, 0);
   await r.read(Buffer.alloc(10), 0, 10);
   store.putBytes('k', randomBytes(8 * B));
-  await t.rejects(r.read(Buffer.alloc(10), 5 * B, 10), { kind: 'PreconditionFailed' });
+  await t.rejects(r.read(Buffer.alloc(10), 5 * B, 10), { name: 'StoreError', kind: 'PreconditionFailed' });
 });
 
 t.test('a failed GET reaches the reader and is not cached', async (t) => {

@@ -29,7 +29,7 @@ t.test('a failed upload is reported, kept, and retried until it succeeds', async
   const realPut = store.put.bind(store);
   let fail = 2;
   store.put = async (p) => { if (fail-- > 0) throw new StoreError('Unreachable', 'down'); return realPut(p); };
-  await t.rejects(queue.uploadNow(f), { kind: 'Unreachable' }, 'the caller sees the failure');
+  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'Unreachable' }, 'the caller sees the failure');
   t.ok((await readdir(dir)).some((n) => n.endsWith('.data')), 'still staged');
   await queue.drain();
   t.equal(store.objects.get('k')?.data.toString(), 'hello', 'uploaded by the retries');

@@ -71,6 +71,8 @@ export class UploadQueue {
       // writes through other handles may land during an upload: go again until clean
       while (file.dirty) await this.attempt(file);
     } catch (err) {
+      // the data now waits on local disk for a retry: make it survive a power cut
+      await file.sync().catch(() => undefined); // a closed (unlinked) file has nothing to sync
       this.retryLater(file);
       throw err;
     }

@@ -34,7 +34,8 @@ export class Uploader {
     const generation = file.generation;
     const size = file.size;
     if (size > MAX_OBJECT_BYTES) throw new StoreError('EntityTooLarge', 'larger than 5 TiB', { key: file.key });
-    await file.sync(); // the staged copy is durable before S3 is asked to take it
+    // no fsync here: with close() waiting for S3 the data is either uploaded or the
+    // caller is told; the queue makes a failed file durable before it waits to retry
     const eager = file.eager ? await this.finishEager(file, size) : undefined;
     if (eager !== undefined) {
       this.counters.bytes += size;

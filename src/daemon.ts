@@ -104,6 +104,8 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     getSlots: new Semaphore(memory.getSlots),
     blockBytes: cfg.blockBytes,
     requestBytes: cfg.requestBytes,
+    // prefetched blocks live in the cache until read: let them fill at most half of it
+    prefetchBudgetBytes: Math.floor(memory.cacheBytes / 2),
     logger: logger.child({ mod: 'read' }),
   });
   const id = mountId(cfg);

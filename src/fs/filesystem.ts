@@ -216,6 +216,7 @@ export class S3FileSystem {
   async release(fh: number): Promise<void> {
     const h = this.handles.remove(fh);
     if (h?.kind === 'staged') await this.o.openFiles.release(h.file);
+    else h?.reader.close();
   }
 
   async unlink(path: string): Promise<void> {

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { isStoreError } from '../s3/errors.js';
 import type { ObjectInfo, ObjectStore } from '../s3/store.js';
 import type { Clock } from '../util/clock.js';
+import { Semaphore } from '../util/semaphore.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { attrsFromMetadata, isSymlinkMode } from './attrs.js';
 import { emptyDirectory, mergePage, type Directory, type Node } from './listing.js';
@@ -26,6 +27,9 @@ export interface MetadataOptions {
 interface Timed<T> { value: T; expiresAtMs: number }
 
 const DEFAULT_MAX_ENTRIES = 1_000_000;
+/** siblings listed ahead of a directory walk, and how many of those LISTs run at once */
+const SIBLING_PREFETCH = 32;
+const SIBLING_PREFETCH_CONCURRENCY = 8;
 
 export class MetadataCache {
   private readonly stats: LRUCache<string, Timed<Node>>;
@@ -34,6 +38,7 @@ export class MetadataCache {
   private readonly lookups = new SingleFlight<Node | undefined>();
   private readonly listings = new SingleFlight<Directory>();
   private readonly heads = new SingleFlight<Node | undefined>();
+  private readonly siblingSlots = new Semaphore(SIBLING_PREFETCH_CONCURRENCY);
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
   readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
@@ -138,7 +143,38 @@ export class MetadataCache {
     const cached = this.dirs.get(path);
     if (this.fresh(cached)) return cached.value.entries;
     const dir = await this.listings.run(path, () => this.remoteList(path));
+    this.prefetchSiblings(path);
     return dir.entries;
+  }
+
+  /**
+   * A directory walk (find, ls -R, du, rsync) lists sibling directories one after
+   * another, each a LIST round trip. When one sub-directory is listed, list the next
+   * few siblings in the background, so the walk finds them ready. `ls` of a single
+   * directory triggers nothing.
+   */
+  private prefetchSiblings(path: string): void {
+    if (path === '/' || this.o.ttlMs <= 0) return;
+    const parentPath_ = parentPath(path);
+    const parent = this.dirs.get(parentPath_);
+    if (!this.fresh(parent)) return;
+    const me = baseName(path);
+    let seen = false;
+    let started = 0;
+    for (const [name, node] of parent.value.entries) {
+      if (!seen) {
+        seen = name === me;
+        continue;
+      }
+      if (started >= SIBLING_PREFETCH) break;
+      if (node.kind !== 'dir') continue;
+      const sibling = parentPath_ === '/' ? `/${name}` : `${parentPath_}/${name}`;
+      if (this.fresh(this.dirs.get(sibling)) || this.listings.has(sibling)) continue;
+      started++;
+      void this.listings
+        .run(sibling, () => this.siblingSlots.run(() => this.remoteList(sibling)))
+        .catch((err: unknown) => this.o.logger.debug('sibling prefetch failed', { path: sibling, error: String(err) }));
+    }
   }
 
   private async remoteList(path: string): Promise<Directory> {

@@ -24,13 +24,36 @@ export interface BlockFetcherOptions {
   getSlots: Semaphore;
   blockBytes: number;
   requestBytes: number;
+  /** prefetched-but-unread bytes all readers together may keep (part of the cache) */
+  prefetchBudgetBytes: number;
   logger: Logger;
 }
 
 export class BlockFetcher {
   readonly counters = { requests: 0, bytes: 0 };
+  /** readers currently prefetching: they share the prefetch budget */
+  private readonly prefetching = new Set<object>();
 
   constructor(private readonly o: BlockFetcherOptions) {}
+
+  /**
+   * How far ahead `reader` may prefetch: what its window asks, but no more than its
+   * share of the budget, so that many sequential readers do not evict each other's
+   * prefetched blocks before they are read.
+   */
+  prefetchAllowance(reader: object, wantedBytes: number): number {
+    if (wantedBytes <= 0) {
+      this.prefetching.delete(reader);
+      return 0;
+    }
+    this.prefetching.add(reader);
+    return Math.min(wantedBytes, Math.floor(this.o.prefetchBudgetBytes / this.prefetching.size));
+  }
+
+  /** The reader is closed. */
+  forget(reader: object): void {
+    this.prefetching.delete(reader);
+  }
 
   get blockBytes(): number {
     return this.o.blockBytes;
@@ -45,12 +68,15 @@ export class BlockFetcher {
     return Math.ceil(obj.size / this.o.blockBytes);
   }
 
-  /** Starts fetches for the blocks [first, last] that are neither cached nor under way. */
-  ensure(obj: ObjectVersion, first: number, last: number): void {
+  /**
+   * Starts fetches for the blocks [first, last] that are neither cached nor under way.
+   * Demand fetches (a reader waits for them) go ahead of prefetches.
+   */
+  ensure(obj: ObjectVersion, first: number, last: number, prefetch = false): void {
     const maxRun = this.requestBlocks;
     let run: number[] = [];
     const flush = () => {
-      if (run.length > 0) this.fetchRun(obj, run);
+      if (run.length > 0) this.fetchRun(obj, run, prefetch);
       run = [];
     };
     for (let i = first; i <= last; i++) {
@@ -69,13 +95,13 @@ export class BlockFetcher {
     const id: BlockId = { key: obj.key, version: obj.version, index };
     const found = this.o.cache.lookup(id);
     if (found) return found;
-    this.fetchRun(obj, [index]);
+    this.fetchRun(obj, [index], false);
     const started = this.o.cache.lookup(id);
     if (!started) throw new StoreError('Other', 'block fetch was not registered', { key: obj.key });
     return started;
   }
 
-  private fetchRun(obj: ObjectVersion, indexes: number[]): void {
+  private fetchRun(obj: ObjectVersion, indexes: number[], prefetch: boolean): void {
     const B = this.o.blockBytes;
     const first = indexes[0] as number;
     const last = indexes[indexes.length - 1] as number;
@@ -88,8 +114,9 @@ export class BlockFetcher {
     });
     const start = first * B;
     const end = Math.min(obj.size, (last + 1) * B);
-    void this.o.getSlots
-      .run(() => this.o.requests.run(() => this.stream(obj, start, end, waiters)))
+    // prefetch waits for a memory slot; a demand fetch (small, someone waits) does not
+    const run = () => this.o.requests.run(() => this.stream(obj, start, end, waiters));
+    void (prefetch ? this.o.getSlots.run(run) : run())
       .catch((err: unknown) => {
         for (const w of waiters) w.reject(err);
       });

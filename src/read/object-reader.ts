@@ -26,7 +26,7 @@ export class ObjectReader {
     const B = this.fetcher.blockBytes;
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
-    const ahead = this.window.onRead(offset, end - offset);
+    const ahead = this.fetcher.prefetchAllowance(this, this.window.onRead(offset, end - offset));
     this.fetcher.ensure(this.object, first, last);
     this.prefetch(last, ahead);
     let copied = 0;
@@ -39,6 +39,11 @@ export class ObjectReader {
       copied += to - from;
     }
     return copied;
+  }
+
+  /** The handle is closed: stop counting it among the prefetching readers. */
+  close(): void {
+    this.fetcher.forget(this);
   }
 
   /**
@@ -57,7 +62,7 @@ export class ObjectReader {
     const from = Math.max(last + 1, this.issuedTo + 1);
     const minBatch = Math.max(1, Math.min(this.fetcher.requestBlocks, Math.floor(windowBlocks / 2)));
     if (target - from + 1 >= minBatch || (target === this.fetcher.blockCount(this.object) - 1 && from <= target)) {
-      this.fetcher.ensure(this.object, from, target);
+      this.fetcher.ensure(this.object, from, target, true);
       this.issuedTo = target;
     }
   }

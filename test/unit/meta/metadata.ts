@@ -68,3 +68,18 @@ t.test('prefix mounts look below the prefix only', async (t) => {
   t.same([...(await meta.list('/')).keys()], ['a']);
   t.match(await meta.lookup('/a'), { size: 1 });
 });
+
+t.test('listing one sub-directory lists the next siblings ahead (directory walks)', async (t) => {
+  const { store, meta } = setup();
+  for (let d = 0; d < 50; d++) store.putBytes(`tree/d${String(d).padStart(2, '0')}/f`, 'x');
+  await meta.list('/tree');
+  const before = store.calls.list ?? 0;
+  await meta.list('/tree');
+  t.equal(store.calls.list ?? 0, before, 'listing a directory alone prefetches nothing');
+  await meta.list('/tree/d00');
+  await new Promise((r) => setTimeout(r, 20));
+  const afterFirst = store.calls.list ?? 0;
+  t.equal(afterFirst - before, 1 + 32, 'one listing plus 32 siblings ahead');
+  for (let d = 1; d <= 32; d++) await meta.list(`/tree/d${String(d).padStart(2, '0')}`);
+  t.ok((store.calls.list ?? 0) - afterFirst <= 32, 'the walk finds them ready (only new prefetches go out)');
+});

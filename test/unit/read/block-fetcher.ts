@@ -12,7 +12,7 @@ const B = 64 * 1024;
 function setup(cacheBytes = 64 * B, requestBytes = 4 * B) {
   const store = new MemoryObjectStore();
   const cache = new BlockCache(cacheBytes);
-  const fetcher = new BlockFetcher({ store, cache, requests: new Semaphore(4), getSlots: new Semaphore(4), blockBytes: B, requestBytes, logger: nullLogger() });
+  const fetcher = new BlockFetcher({ store, cache, requests: new Semaphore(4), getSlots: new Semaphore(4), blockBytes: B, requestBytes, prefetchBudgetBytes: cacheBytes / 2, logger: nullLogger() });
   return { store, cache, fetcher };
 }
 

@@ -82,7 +82,7 @@ const ops = {
   },
   async find() {
     const r = await listAll(s3, Bucket, a.prefix);
-    return { count: r.length };
+    return { count: r.filter((o) => !o.key.endsWith('/')).length }; // not directory markers
   },
   async smallput() {
     const names = readdirSync(a.dir).sort();
@@ -111,4 +111,4 @@ const t0 = process.hrtime.bigint();
 const r = await op();
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 s3.destroy();
-process.stdout.write(JSON.stringify({ ...r, seconds, rss: selfPeakRss() }) + '\n');
+process.stdout.write(JSON.stringify({ ...r, seconds, rss: selfPeakRss(), cpu: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 }) + '\n');

@@ -5,19 +5,12 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { findMount } from '../util/mountinfo.js';
+import { processAlive } from '../util/process.js';
 import { UserError } from './preflight.js';
 import { pidFile } from './state-files.js';
 
 const run = promisify(execFile);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function fusermount(mp: string): Promise<void> {
   let last: unknown;
@@ -49,7 +42,7 @@ export async function unmountCommand(mountpoint: string, env: NodeJS.ProcessEnv,
   await fusermount(mp);
   if (pid === undefined) return;
   const deadline = Date.now() + waitMs;
-  while (alive(pid)) {
+  while (processAlive(pid)) {
     if (Date.now() > deadline) throw new UserError(`unmounted ${mp}, but its daemon (pid ${pid}) has not exited yet`);
     await new Promise((r) => setTimeout(r, 100));
   }

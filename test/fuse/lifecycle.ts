@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount, runS3mount, serverEnv, type Mounted } from '../fixtures/mount.js';
+import { processAlive } from '../../src/util/process.js';
 
 const kind = serverKindFromEnv();
 
@@ -26,14 +27,6 @@ function exitOf(m: Mounted, timeoutMs = 20_000): Promise<number | null | 'timeou
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 t.test(`lifecycle on ${kind}`, async (t) => {
   const { server, s3, bucket } = await serverWithBucket(t, 'life');
@@ -66,11 +59,11 @@ t.test(`lifecycle on ${kind}`, async (t) => {
     t.ok(await mounted(mp), 'mounted when the command returns');
     t.equal(await readFile(join(mp, 'f.txt'), 'utf8'), 'hi\n', 'readable');
     const pid = Number(await readFile(join(work, 'state', 's3mount', `${mp.slice(1).replace(/[^A-Za-z0-9._-]+/g, '_')}.pid`), 'utf8'));
-    t.ok(pid > 0 && alive(pid), 'daemon runs with a pid file');
+    t.ok(pid > 0 && processAlive(pid), 'daemon runs with a pid file');
     const ps = spawnSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).stdout;
     t.notMatch(ps, server.secretAccessKey, 'no secret in the process title');
     t.equal(runS3mount(['unmount', mp], env).status, 0, 'unmount exits 0');
     t.notOk(await mounted(mp), 'mount is gone');
-    t.notOk(alive(pid), 'daemon has exited when unmount returns');
+    t.notOk(processAlive(pid), 'daemon has exited when unmount returns');
   });
 });

@@ -145,10 +145,12 @@ export class OpenFiles {
 
   async flush(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
+    this.o.logger.debug('upload on close', { path: of.path, bytes: of.staged.size, writeBack: this.o.writeBack });
     await this.freshMtime(of);
     if (this.o.writeBack) {
-      await of.staged.sync(); // durable locally before close returns
-      this.queue.schedule(of.staged);
+      // durable locally before close returns; the upload starts at the last release,
+      // not here: programs close dup'ed descriptors early (dd does, right after open)
+      await of.staged.sync();
     } else {
       await this.queue.uploadNow(of.staged);
     }
@@ -163,6 +165,7 @@ export class OpenFiles {
 
   async release(of: OpenFile): Promise<void> {
     of.handles--;
+    if (this.o.writeBack && of.handles === 0 && of.staged.dirty && !of.unlinked) this.queue.schedule(of.staged);
     await this.maybeForget(of);
   }
 

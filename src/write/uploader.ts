@@ -59,8 +59,10 @@ export class Uploader {
   /** Completes an upload whose first parts went out while the file was written. */
   private async finishEager(file: StagedFile, size: number): Promise<string | undefined> {
     const eager = file.eager;
-    if (!eager) return undefined;
-    file.eager = undefined; // used once; a later change starts a new one
+    // not started (the file is still small, e.g. an early close of a dup'ed fd):
+    // keep it, so that the parts of what is written next still go out early
+    if (!eager?.active) return undefined;
+    file.eager = undefined; // used once
     const done = await eager.finish(async (uploadId, firstPart, start) => {
       // the tail: same part size, grown if the 10,000-part limit needs it
       const left = MAX_PARTS - (firstPart - 1);

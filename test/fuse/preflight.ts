@@ -94,6 +94,25 @@ t.test(`preflight on ${kind}`, async (t) => {
     t.equal(r.status, 2);
     t.match(r.stderr, /Unknown argument/);
   });
+  t.test('credentials from a profile in ~/.aws/credentials (--profile)', async (t) => {
+    const home = join(work, 'home');
+    await mkdir(join(home, '.aws'), { recursive: true });
+    await writeFile(join(home, '.aws', 'credentials'), `[tier2]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`, { mode: 0o600 });
+    const noKeys: NodeJS.ProcessEnv = { ...env, HOME: home, XDG_STATE_HOME: join(work, 'state2') };
+    delete noKeys.AWS_ACCESS_KEY_ID;
+    delete noKeys.AWS_SECRET_ACCESS_KEY;
+    delete noKeys.AWS_SHARED_CREDENTIALS_FILE;
+    delete noKeys.AWS_CONFIG_FILE;
+    const mp = join(work, 'profile-mnt');
+    await mkdir(mp);
+    const r = runS3mount([bucket, mp, '--endpoint', server.endpoint, '--profile', 'tier2'], noKeys, 90_000);
+    t.equal(r.status, 0, `mounted with the profile's keys ${r.stderr}`);
+    t.teardown(() => { if (spawnSync('mountpoint', ['-q', mp]).status === 0) spawnSync('fusermount', ['-u', mp]); });
+    await t.resolves(readdir(mp), 'the mount answers');
+    t.equal(runS3mount(['unmount', mp], noKeys).status, 0, 'unmounted');
+    await fails(t, [bucket, empty, '--endpoint', server.endpoint, '--profile', 'no-such-profile'], /credentials|profile/i, noKeys);
+  });
+
   t.test('unmount of something not mounted', async (t) => {
     const r = runS3mount(['unmount', empty], env);
     t.equal(r.status, 1);

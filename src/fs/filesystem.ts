@@ -137,7 +137,7 @@ export class S3FileSystem {
     const n = await this.o.meta.lookupWithAttrs(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
-    const head = await this.o.namespace.currentMetadata(path, n);
+    const head = await this.o.namespace.currentMetadata(path);
     const of = await this.o.openFiles.openExisting(path, n, truncate, head);
     return this.addStaged(path, of, true);
   }
@@ -292,10 +292,6 @@ export class S3FileSystem {
       favail: STATFS_LARGE,
       namemax: 255,
     };
-  }
-
-  get openHandles(): number {
-    return this.handles.size;
   }
 }
 

@@ -41,7 +41,7 @@ export class Namespace {
   }
 
   /** The object's user metadata, to keep when its content or attributes change. */
-  async currentMetadata(path: string, _n: FileNode): Promise<Record<string, string>> {
+  async currentMetadata(path: string): Promise<Record<string, string>> {
     try {
       return (await this.o.store.head(this.key(path))).metadata ?? {};
     } catch (err) {

@@ -160,7 +160,7 @@ export class OpenFiles {
   async fsync(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
     await this.freshMtime(of);
-    await this.queue.settle(of.staged);
+    await this.queue.uploadNow(of.staged);
   }
 
   async release(of: OpenFile): Promise<void> {

@@ -155,8 +155,8 @@ export class MetadataCache {
    */
   private prefetchSiblings(path: string): void {
     if (path === '/' || this.o.ttlMs <= 0) return;
-    const parentPath_ = parentPath(path);
-    const parent = this.dirs.get(parentPath_);
+    const dirPath = parentPath(path);
+    const parent = this.dirs.get(dirPath);
     if (!this.fresh(parent)) return;
     const me = baseName(path);
     let seen = false;
@@ -168,7 +168,7 @@ export class MetadataCache {
       }
       if (started >= SIBLING_PREFETCH) break;
       if (node.kind !== 'dir') continue;
-      const sibling = parentPath_ === '/' ? `/${name}` : `${parentPath_}/${name}`;
+      const sibling = dirPath === '/' ? `/${name}` : `${dirPath}/${name}`;
       if (this.fresh(this.dirs.get(sibling)) || this.listings.has(sibling)) continue;
       started++;
       void this.listings

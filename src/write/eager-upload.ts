@@ -38,13 +38,12 @@ export class EagerUpload {
     return this.coveredBytes;
   }
 
-  /** After a write of [offset, offset+length): start parts that are now complete. */
-  onWrite(offset: number, length: number): void {
+  /** After a write at `offset`: start the parts that are now complete. */
+  onWrite(offset: number): void {
     if (this.abandoned) return;
     if (offset < this.coveredBytes) return this.abandon('write into an uploaded part');
     // the last part is uploaded at close; keep one part back so it is never empty
     while (this.file.size - this.coveredBytes > this.partBytes && this.parts.length < MAX_PARTS - 1) this.startPart();
-    void length;
   }
 
   onTruncate(size: number): void {

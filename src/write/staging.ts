@@ -47,7 +47,7 @@ export class StagedFile {
     }
     this.sizeBytes = Math.max(this.sizeBytes, offset + buf.length);
     this.generation++;
-    this.eager?.onWrite(offset, buf.length);
+    this.eager?.onWrite(offset);
     return done;
   }
 

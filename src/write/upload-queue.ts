@@ -121,11 +121,6 @@ export class UploadQueue {
     this.files.delete(file);
   }
 
-  /** Waits until the file is in S3 (write-back fsync); throws the latest failure. */
-  async settle(file: StagedFile): Promise<void> {
-    return this.uploadNow(file);
-  }
-
   /** Waits until every known file is uploaded, retrying with backoff (unmount). */
   async drain(onWait?: (pending: number) => void): Promise<void> {
     for (;;) {

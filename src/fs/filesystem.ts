@@ -137,7 +137,8 @@ export class S3FileSystem {
     const n = await this.o.meta.lookupWithAttrs(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
-    const head = await this.o.namespace.currentMetadata(path);
+    // lookupWithAttrs has the object's metadata when it sent a HEAD: do not send another
+    const head = n.metadata ?? (await this.o.namespace.currentMetadata(path));
     const of = await this.o.openFiles.openExisting(path, n, truncate, head);
     return this.addStaged(path, of, true);
   }

@@ -104,7 +104,7 @@ export class OpenFiles {
     return of;
   }
 
-  nodeOf(of: OpenFile): Node {
+  nodeOf(of: OpenFile): Extract<Node, { kind: 'file' | 'symlink' }> {
     return { kind: 'file', size: of.staged.size, mtimeMs: of.mtimeMs, etag: '', attrs: { ...this.attrsOf(of), mtimeMs: of.mtimeMs } };
   }
 
@@ -190,11 +190,9 @@ export class OpenFiles {
     }
     if (!of.unlinked) {
       const node = this.nodeOf(of);
-      if (node.kind !== 'dir') {
-        node.etag = result.etag;
-        node.size = result.size;
-        node.metadata = { ...staged.record.metadata };
-      }
+      node.etag = result.etag;
+      node.size = result.size;
+      node.metadata = { ...staged.record.metadata };
       if (!staged.dirty) this.o.meta.put(of.path, node);
     }
     if (of.handles === 0 && !staged.dirty) await this.maybeForget(of);

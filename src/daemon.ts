@@ -11,6 +11,8 @@ import type { Logger, Redactor } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache } from './read/block-cache.js';
 import { BlockFetcher } from './read/block-fetcher.js';
+import { DiskCache } from './read/disk-cache.js';
+import { loadNativeFastPaths } from './fuse/native.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
 import { Semaphore } from './util/semaphore.js';
@@ -24,13 +26,13 @@ export interface Daemon {
   unmount(): Promise<void>;
   /** waits until every staged write is in S3 (retrying); after unmount */
   drain(onWait: (pending: number) => void): Promise<void>;
-  /** releases S3 connections and stops retries; after unmount (and drain) */
-  close(): void;
+  /** releases S3 connections, stops retries, removes the disk cache; after unmount (and drain) */
+  close(): Promise<void>;
   stats(): Record<string, unknown>;
 }
 
-/** fuse-native fails an op it has waited on this long beyond the core's own deadline. */
-const FUSE_TIMEOUT_MARGIN_MS = 10_000;
+/** the native attribute cache lives at most this long (like the kernel's attr_timeout, 1 s) */
+const ATTR_FAST_TTL_MS = 1000;
 /** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, forever */
 const UPLOAD_RETRY_BASE_MS = 1000;
 const UPLOAD_RETRY_MAX_MS = 60_000;
@@ -97,6 +99,14 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     negativeTtlMs: cfg.negativeTtlMs,
   });
   const cache = new BlockCache(memory.cacheBytes);
+  const native = loadNativeFastPaths();
+  if (!native) logger.warn('fuse-native was built without s3mount\'s fast paths (scripts/patch-fuse-native could not compile it): reads and stat are slower');
+  const id = mountId(cfg);
+  let diskCache: DiskCache | undefined;
+  if (native && cfg.diskCacheBytes > 0) {
+    diskCache = new DiskCache({ root: cfg.cacheDir, name: id, maxBytes: cfg.diskCacheBytes, blockBytes: cfg.blockBytes, port: native.reads, logger: logger.child({ mod: 'disk-cache' }) });
+    await diskCache.init();
+  }
   const fetcher = new BlockFetcher({
     store,
     cache,
@@ -106,9 +116,9 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     requestBytes: cfg.requestBytes,
     // prefetched blocks live in the cache until read: let them fill at most half of it
     prefetchBudgetBytes: Math.floor(memory.cacheBytes / 2),
+    ...(diskCache ? { disk: diskCache } : {}),
     logger: logger.child({ mod: 'read' }),
   });
-  const id = mountId(cfg);
   const staging = new StagingArea(join(cfg.stagingDir, id), id, logger.child({ mod: 'staging' }));
   await staging.init();
   const partSlots = new Semaphore(memory.partSlots);
@@ -137,6 +147,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
   const fs = new S3FileSystem({
     meta,
     fetcher,
+    ...(diskCache ? { diskCache } : {}),
     openFiles,
     namespace,
     objectMetadata: cfg.objectMetadata,
@@ -156,7 +167,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
       mountpoint: cfg.mountpoint,
       fsname: `s3mount:${cfg.bucket}`,
       allowOther: cfg.allowOther,
-      opTimeoutMs: 2 * cfg.requestTimeoutMs + FUSE_TIMEOUT_MARGIN_MS,
+      ...(native && cfg.metadataTtlMs > 0 && !cfg.objectMetadata ? { attrs: { fast: native.attrs, ttlMs: Math.min(cfg.metadataTtlMs, ATTR_FAST_TTL_MS) } } : {}),
     },
     logger,
   );
@@ -166,10 +177,20 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     fs,
     unmount: () => mounted.unmount(),
     drain: (onWait) => queue.drain(onWait),
-    close: () => {
+    close: async () => {
       queue.stop();
       store.destroy();
+      await diskCache?.close();
     },
-    stats: () => ({ requests: { ...store.requestCounts }, upload: uploader.counters, meta: meta.counters, cache: cache.counters, fetch: fetcher.counters, cachedBytes: cache.cachedBytes }),
+    stats: () => ({
+      requests: { ...store.requestCounts },
+      upload: uploader.counters,
+      meta: meta.counters,
+      cache: cache.counters,
+      fetch: fetcher.counters,
+      cachedBytes: cache.cachedBytes,
+      ...(diskCache ? { disk: diskCache.counters, diskBytes: diskCache.storedBytes } : {}),
+      ...(native ? { fastReads: native.served().reads, fastReadBytes: native.served().bytes } : {}),
+    }),
   };
 }

@@ -6,6 +6,7 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileAttrs } from '../meta/attrs
 import type { MetadataCache, Node } from '../meta/metadata.js';
 import { fileKey } from '../meta/paths.js';
 import type { BlockFetcher } from '../read/block-fetcher.js';
+import type { DiskCache } from '../read/disk-cache.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
 import { fsError } from './errno.js';
@@ -41,6 +42,8 @@ export interface StatFs {
 export interface FileSystemOptions {
   meta: MetadataCache;
   fetcher: BlockFetcher;
+  /** local disk cache that FUSE threads read from; absent when off or unavailable */
+  diskCache?: DiskCache;
   openFiles: OpenFiles;
   namespace: Namespace;
   prefix: string;
@@ -125,8 +128,12 @@ export class S3FileSystem {
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
       const key = fileKey(this.o.prefix, path);
       const version = n.etag !== '' ? n.etag : `${n.size}@${n.mtimeMs}`;
-      const reader = new ObjectReader({ key, size: n.size, etag: n.etag, version }, this.o.fetcher, this.o.readAheadBytes);
-      return this.handles.add({ kind: 'object', path, reader });
+      const object = { key, size: n.size, etag: n.etag, version };
+      const reader = new ObjectReader(object, this.o.fetcher, this.o.readAheadBytes);
+      const file = this.o.diskCache ? await this.o.diskCache.acquire(object) : undefined;
+      const fh = this.handles.add({ kind: 'object', path, reader });
+      if (file && this.o.diskCache) reader.attachFast(this.o.diskCache, file, fh);
+      return fh;
     }
     this.writable(path);
     const truncate = (flags & constants.O_TRUNC) !== 0;

@@ -1,16 +1,18 @@
 // FUSE adapter: the only importer of fuse-native. Translates each op into a call on
 // S3FileSystem, logs a failure once at the level the errno policy gives, replies.
-import Fuse, { type Ops, type OpTimeouts, type StatLike } from 'fuse-native';
+import { constants } from 'node:fs';
+import Fuse, { type Ops, type StatLike } from 'fuse-native';
 import type { Attr, S3FileSystem } from '../fs/filesystem.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
+import type { AttrFastPath } from './native.js';
 
 export interface FuseMountOptions {
   mountpoint: string;
   fsname: string;
   allowOther: boolean;
-  /** fuse-native's per-op timeout for quick ops; must exceed the core's S3 deadline */
-  opTimeoutMs: number;
+  /** native attribute cache filled from readdir, and how long its entries live */
+  attrs?: { fast: AttrFastPath; ttlMs: number };
 }
 
 /**
@@ -29,6 +31,35 @@ function toStat(a: Attr): StatLike {
   return { mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, mtime: a.mtimeMs, atime: a.atimeMs, ctime: a.ctimeMs, blocks: a.blocks, blksize: a.blksize };
 }
 
+const STAT_INTS = 18;
+const TWO32 = 2 ** 32;
+
+/** Attrs in fuse-native's stat layout (its getStatArray), 18 uint32 each, for the native cache. */
+export function encodeStats(attrs: Attr[]): Uint32Array {
+  const out = new Uint32Array(attrs.length * STAT_INTS);
+  const dbl = (i: number, n: number) => {
+    out[i] = n % TWO32;
+    out[i + 1] = Math.floor(n / TWO32);
+  };
+  attrs.forEach((a, k) => {
+    const o = k * STAT_INTS;
+    out[o] = a.mode;
+    out[o + 1] = a.uid;
+    out[o + 2] = a.gid;
+    dbl(o + 3, a.size);
+    out[o + 6] = a.nlink;
+    out[o + 9] = a.blksize;
+    dbl(o + 10, a.blocks);
+    dbl(o + 12, Math.floor(a.atimeMs));
+    dbl(o + 14, Math.floor(a.mtimeMs));
+    dbl(o + 16, Math.floor(a.ctimeMs));
+  });
+  return out;
+}
+
+/** Ops that never change what getattr answers; every other op drops the native attribute cache. */
+const READ_ONLY_OPS = new Set(['init', 'statfs', 'getattr', 'readdir', 'read', 'readlink', 'open']);
+
 /**
  * fuse-native turns each timespec into whole milliseconds, so UTIME_NOW and UTIME_OMIT
  * (tv_sec 0, tv_nsec 2^30-1 or 2^30-2) both arrive as 1073 ms: take them as "now".
@@ -42,18 +73,37 @@ export interface MountedFuse {
   unmount(): Promise<void>;
 }
 
-export function buildOps(fs: S3FileSystem, logger: Logger): Ops {
+export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOptions['attrs']): Ops {
+  const fast = attrs && attrs.ttlMs > 0 ? attrs.fast : undefined;
   /** Runs one op: success → reply(0, value), failure → logged once, reply(-errno). */
-  function run<T>(op: string, path: string, work: () => Promise<T>, reply: (res: number, value?: T) => void): void {
+  function run<T>(op: string, path: string, work: () => Promise<T>, reply: (res: number, value?: T) => void, mutates = !READ_ONLY_OPS.has(op)): void {
+    // a change drops cached attributes before it starts and again once it is done
+    if (mutates) fast?.invalidate();
     work().then(
-      (v) => reply(0, v),
+      (v) => {
+        if (mutates) fast?.invalidate();
+        reply(0, v);
+      },
       (err: unknown) => {
+        if (mutates) fast?.invalidate();
         const d = toErrno(err);
         const msg = err instanceof Error ? err.message : String(err);
         logger[d.level](`${op} failed`, { path, errno: d.code, error: msg });
         reply(d.errno);
       },
     );
+  }
+  /** readdir's entries feed the native attribute cache, unless something changed meanwhile. */
+  function readdir(path: string, cb: (err: number, names?: string[], stats?: StatLike[]) => void): void {
+    const gen = fast?.gen();
+    run('readdir', path, () => fs.readdir(path), (res, v) => {
+      if (!v) return cb(res);
+      if (fast && gen !== undefined) {
+        const listed = v.filter((e) => e.name !== '.' && e.name !== '..');
+        fast.put(path, listed.map((e) => e.name), encodeStats(listed.map((e) => e.attr)), attrs?.ttlMs ?? 0, gen);
+      }
+      cb(res, v.map((e) => e.name), v.map((e) => toStat(e.attr)));
+    });
   }
   /** read/write reply with a byte count or a negative errno in the first argument. */
   function count(op: string, path: string, work: () => Promise<number>, cb: (res: number) => void): void {
@@ -64,9 +114,8 @@ export function buildOps(fs: S3FileSystem, logger: Logger): Ops {
     init: (cb) => cb(0),
     statfs: (path, cb) => run('statfs', path, () => fs.statfs(), (res, v) => cb(res, v)),
     getattr: (path, cb) => run('getattr', path, () => fs.getattr(path), (res, v) => cb(res, v && toStat(v))),
-    readdir: (path, cb) =>
-      run('readdir', path, () => fs.readdir(path), (res, v) => (v ? cb(res, v.map((e) => e.name), v.map((e) => toStat(e.attr))) : cb(res))),
-    open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh)),
+    readdir,
+    open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh), (flags & 3) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0),
     read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, len, pos), cb),
     release: (path, fd, cb) => run('release', path, () => fs.release(fd), (res) => cb(res)),
     create: (path, mode, cb) => run('create', path, () => fs.create(path, mode), (res, fh) => cb(res, fh)),
@@ -89,14 +138,12 @@ export function buildOps(fs: S3FileSystem, logger: Logger): Ops {
 
 /** Mounts; resolves once the kernel has sent INIT (the mount is usable). */
 export async function mountFuse(fs: S3FileSystem, opts: FuseMountOptions, logger: Logger): Promise<MountedFuse> {
-  // Quick ops get fuse-native's timeout, set above the core's S3 deadline. Ops whose
-  // duration grows with the data (uploads at close/fsync, staging an object on open,
-  // copying a directory on rename, a huge listing) are made of many bounded S3 calls
-  // and get no overall limit: cutting them off would report a failure that is not one.
-  const unbounded = ['readdir', 'open', 'create', 'flush', 'fsync', 'release', 'truncate', 'ftruncate', 'rename', 'chmod', 'chown', 'utimens', 'rmdir'] as const;
-  const timeout: OpTimeouts = { default: opts.opTimeoutMs, ...Object.fromEntries(unbounded.map((op) => [op, false])) };
-  const fuse = new S3Fuse(opts.mountpoint, buildOps(fs, logger.child({ mod: 'fuse' })), {
-    timeout,
+  // No fuse-native timeouts: every S3 call the core makes has its own deadline
+  // (--request-timeout), ops whose length grows with the data (uploads at close, a
+  // directory rename, a huge listing) must not be cut off, and fuse-native's timer costs
+  // a setTimeout/clearTimeout per op (about a third of a no-op's cost, measured).
+  const fuse = new S3Fuse(opts.mountpoint, buildOps(fs, logger.child({ mod: 'fuse' }), opts.attrs), {
+    timeout: false,
     fsname: opts.fsname,
     subtype: 's3mount',
     allowOther: opts.allowOther,

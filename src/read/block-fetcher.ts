@@ -7,6 +7,7 @@ import type { ObjectStore } from '../s3/store.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
+import type { DiskCache } from './disk-cache.js';
 
 export interface ObjectVersion {
   key: string;
@@ -26,6 +27,8 @@ export interface BlockFetcherOptions {
   requestBytes: number;
   /** prefetched-but-unread bytes all readers together may keep (part of the cache) */
   prefetchBudgetBytes: number;
+  /** local disk cache: fetched blocks are written to it, and read back from it */
+  disk?: DiskCache;
   logger: Logger;
 }
 
@@ -80,7 +83,7 @@ export class BlockFetcher {
       run = [];
     };
     for (let i = first; i <= last; i++) {
-      if (this.o.cache.has({ key: obj.key, version: obj.version, index: i })) {
+      if (this.o.cache.has({ key: obj.key, version: obj.version, index: i }) || this.o.disk?.has(obj, i)) {
         flush();
         continue;
       }
@@ -95,10 +98,24 @@ export class BlockFetcher {
     const id: BlockId = { key: obj.key, version: obj.version, index };
     const found = this.o.cache.lookup(id);
     if (found) return found;
+    const fromDisk = this.o.disk?.read(obj, index);
+    if (fromDisk) {
+      const p = fromDisk.catch(() => this.fetchOne(obj, index));
+      this.o.cache.track(id, p);
+      return p;
+    }
     this.fetchRun(obj, [index], false);
     const started = this.o.cache.lookup(id);
     if (!started) throw new StoreError('Other', 'block fetch was not registered', { key: obj.key });
     return started;
+  }
+
+  /** One block, fetched for a caller that already registered it (a failed disk read). */
+  private fetchOne(obj: ObjectVersion, index: number): Promise<Buffer> {
+    const d = deferred<Buffer>();
+    const B = this.o.blockBytes;
+    void this.o.requests.run(() => this.stream(obj, index * B, Math.min(obj.size, (index + 1) * B), [d])).catch((err: unknown) => d.reject(err));
+    return d.promise;
   }
 
   private fetchRun(obj: ObjectVersion, indexes: number[], prefetch: boolean): void {
@@ -141,6 +158,7 @@ export class BlockFetcher {
         pos += n;
         if (fill === buf.length) {
           (waiters[w] as Deferred<Buffer>).resolve(buf);
+          this.o.disk?.store(obj, start / B + w, buf);
           w++;
           if (pos < end) buf = Buffer.allocUnsafe(Math.min(B, end - pos));
           fill = 0;

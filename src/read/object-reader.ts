@@ -1,12 +1,18 @@
 // ObjectReader: reads of one open file, pinned to the object version seen at open.
 // Serves reads from the block cache and keeps a prefetch window of blocks in flight.
 import type { BlockFetcher, ObjectVersion } from './block-fetcher.js';
+import type { CacheFile, DiskCache, FastReader } from './disk-cache.js';
 import { PrefetchWindow } from './window.js';
 
-export class ObjectReader {
+/** "never wake me": beyond any object size */
+const NO_TRIGGER = Number.MAX_SAFE_INTEGER;
+
+export class ObjectReader implements FastReader {
   private readonly window: PrefetchWindow;
   /** last block index a prefetch has been issued for */
   private issuedTo = -1;
+  /** when FUSE threads serve this handle from the disk cache */
+  private fast: { cache: DiskCache; file: CacheFile; fh: number } | undefined;
 
   constructor(
     readonly object: ObjectVersion,
@@ -29,6 +35,7 @@ export class ObjectReader {
     const ahead = this.fetcher.prefetchAllowance(this, this.window.onRead(offset, end - offset));
     this.fetcher.ensure(this.object, first, last);
     this.prefetch(last, ahead);
+    this.rearm(end, ahead);
     let copied = 0;
     for (let i = first; i <= last; i++) {
       const block = await this.fetcher.block(this.object, i);
@@ -41,9 +48,38 @@ export class ObjectReader {
     return copied;
   }
 
+  /**
+   * Handle `fh` may be served by FUSE threads from `file` (blocks in the disk cache);
+   * they wake this reader as it passes the middle of its prefetch window.
+   */
+  attachFast(cache: DiskCache, file: CacheFile, fh: number): void {
+    this.fast = { cache, file, fh };
+    cache.attach(fh, file, this, NO_TRIGGER);
+  }
+
+  /** FUSE threads served reads up to `end`: keep the prefetch window ahead of them. */
+  advance(end: number): void {
+    if (end <= 0) return;
+    const last = Math.floor((Math.min(end, this.object.size) - 1) / this.fetcher.blockBytes);
+    const ahead = this.fetcher.prefetchAllowance(this, this.window.onAdvance(end));
+    this.prefetch(last, ahead);
+    this.rearm(end, ahead);
+  }
+
   /** The handle is closed: stop counting it among the prefetching readers. */
   close(): void {
     this.fetcher.forget(this);
+    if (this.fast) this.fast.cache.release(this.fast.fh, this.fast.file);
+    this.fast = undefined;
+  }
+
+  /** Next wake-up: once half of what is issued ahead of `end` has been read. */
+  private rearm(end: number, ahead: number): void {
+    if (!this.fast) return;
+    const B = this.fetcher.blockBytes;
+    const lastBlock = this.fetcher.blockCount(this.object) - 1;
+    const trigger = ahead <= 0 || this.issuedTo >= lastBlock ? NO_TRIGGER : Math.max(end + 1, (this.issuedTo + 1) * B - Math.floor(ahead / 2));
+    this.fast.cache.arm(this.fast.fh, trigger);
   }
 
   /**

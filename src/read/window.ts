@@ -45,6 +45,19 @@ export class PrefetchWindow {
     return 0;
   }
 
+  /**
+   * The reader was served up to `end` without this window seeing the reads (FUSE threads
+   * answered them from the disk cache): progress as if read sequentially.
+   */
+  onAdvance(end: number): number {
+    if (this.maxBytes <= 0) return 0;
+    if (end > this.nextOffset) {
+      this.windowBytes = Math.min(this.windowBytes * 2, this.maxBytes);
+      this.nextOffset = end;
+    }
+    return this.windowBytes;
+  }
+
   get currentBytes(): number {
     return this.windowBytes;
   }

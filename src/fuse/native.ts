@@ -1,0 +1,78 @@
+// The fast paths compiled into fuse-native by scripts/patch-fuse-native
+// (src/fuse/native/s3mount-fast.h): typed wrappers, or undefined when the binding in use
+// lacks them (the prebuilt one, if building from source was not possible).
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import type { FastReadPort } from '../read/disk-cache.js';
+
+/** Attributes of listed names, answered by FUSE threads until JS invalidates them. */
+export interface AttrFastPath {
+  /** the generation a later put must match */
+  gen(): number;
+  /** stores entries of `dir` (stats: 18 uint32 per name); ignored if `gen` is stale */
+  put(dir: string, names: string[], stats: Uint32Array, ttlMs: number, gen: number): number;
+  /** drops every entry */
+  invalidate(): void;
+}
+
+export interface NativeFastPaths {
+  attrs: AttrFastPath;
+  reads: FastReadPort;
+  /** reads FUSE threads answered from the disk cache, and their bytes */
+  served(): { reads: number; bytes: number };
+}
+
+interface Binding {
+  s3m_version?: number;
+  s3m_attr_put(dir: string, names: string[], stats: Uint32Array, ttl: number, gen: number): number;
+  s3m_attr_invalidate(): number;
+  s3m_attr_gen(): number;
+  s3m_file_open(fd: number, lo: number, hi: number, shift: number): number;
+  s3m_file_close(id: number): void;
+  s3m_file_mark(id: number, first: number, count: number, present: number): void;
+  s3m_punch(fd: number, lo: number, hi: number, len: number): number;
+  s3m_attach(fh: number, id: number, lo: number, hi: number): number;
+  s3m_detach(fh: number): void;
+  s3m_arm(fh: number, lo: number, hi: number): void;
+  s3m_take(fh: number): number;
+  s3m_stats(): [number, number];
+  s3m_on_trigger(fn: () => void): void;
+}
+
+const TWO32 = 2 ** 32;
+const lo = (n: number) => n % TWO32;
+const hi = (n: number) => Math.floor(n / TWO32);
+
+export function loadNativeFastPaths(): NativeFastPaths | undefined {
+  let b: Binding;
+  try {
+    const require = createRequire(import.meta.url);
+    const dir = dirname(require.resolve('fuse-native/package.json'));
+    b = (require('node-gyp-build') as (dir: string) => Binding)(dir);
+  } catch {
+    return undefined;
+  }
+  if (b.s3m_version !== 1) return undefined;
+  return {
+    attrs: {
+      gen: () => b.s3m_attr_gen(),
+      put: (dir, names, stats, ttlMs, gen) => b.s3m_attr_put(dir, names, stats, Math.max(0, Math.min(ttlMs, TWO32 - 1)), gen),
+      invalidate: () => void b.s3m_attr_invalidate(),
+    },
+    reads: {
+      openFile: (fd, size, shift) => b.s3m_file_open(fd, lo(size), hi(size), shift),
+      closeFile: (id) => b.s3m_file_close(id),
+      mark: (id, first, count, present) => b.s3m_file_mark(id, first, count, present ? 1 : 0),
+      punch: (fd, offset, length) => void b.s3m_punch(fd, lo(offset), hi(offset), length),
+      attach: (fh, id, trigger) => b.s3m_attach(fh, id, lo(trigger), hi(trigger)) === 1,
+      detach: (fh) => b.s3m_detach(fh),
+      arm: (fh, trigger) => b.s3m_arm(fh, lo(trigger), hi(trigger)),
+      take: (fh) => b.s3m_take(fh),
+      onTrigger: (fn) => b.s3m_on_trigger(fn),
+    },
+    served: () => {
+      const [reads, bytes] = b.s3m_stats();
+      return { reads, bytes };
+    },
+  };
+}

@@ -1,0 +1,461 @@
+// s3mount-fast.h: s3mount's fast paths inside fuse-native. scripts/patch-fuse-native
+// copies this file next to fuse-native.c, includes it just before fuse_native_mount and
+// points ops.getattr / ops.read at the functions below.
+//
+// fuse-native hands every FUSE op to the JavaScript thread and makes the FUSE thread
+// wait for the answer: about 100-200 us per op however little JavaScript does. Two
+// caches let FUSE threads answer the commonest ops themselves, in parallel:
+//
+//  - attributes: names a readdir has just listed, with their stat, for a short TTL.
+//    Any change JavaScript makes bumps a generation number, which drops them all at
+//    once (s3m_attr_invalidate). `ls -l` of a big directory is then one LOOKUP per name
+//    answered here.
+//  - reads: an open handle can be attached to a local cache file holding some of the
+//    object's blocks (a presence map per file). A read whose blocks are all present is
+//    a pread() on the FUSE thread; anything else goes to JavaScript as before. When a
+//    served read passes the handle's trigger offset, JavaScript is woken (not waited
+//    for) so that it can keep prefetching ahead of the reader.
+//
+// JavaScript owns both: it fills them, empties them and decides what is valid. Nothing
+// here talks to S3.
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/syscall.h>
+
+// fallocate(2) by number: fuse-native.c is not built with _GNU_SOURCE
+#define S3M_FALLOC_FL_KEEP_SIZE 0x01
+#define S3M_FALLOC_FL_PUNCH_HOLE 0x02
+
+static pthread_rwlock_t s3m_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static uint64_t s3m_now_ms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+// ---- attributes ----
+
+#define S3M_ATTR_BUCKETS 65536
+#define S3M_ATTR_MAX 300000
+
+typedef struct s3m_attr {
+  struct s3m_attr *next;
+  uint32_t hash;
+  uint32_t gen;
+  uint64_t expires;
+  struct stat st;
+  char path[];
+} s3m_attr_t;
+
+static s3m_attr_t *s3m_attrs[S3M_ATTR_BUCKETS];
+static uint32_t s3m_attr_count = 0;
+static uint32_t s3m_gen = 1;
+
+static uint32_t s3m_hash (const char *s, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t) s[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static void s3m_attr_free_all (void) {
+  for (uint32_t b = 0; b < S3M_ATTR_BUCKETS; b++) {
+    s3m_attr_t *e = s3m_attrs[b];
+    while (e) {
+      s3m_attr_t *next = e->next;
+      free(e);
+      e = next;
+    }
+    s3m_attrs[b] = NULL;
+  }
+  s3m_attr_count = 0;
+}
+
+static int s3m_getattr (const char *path, struct stat *st) {
+  size_t n = strlen(path);
+  uint32_t h = s3m_hash(path, n);
+  int hit = 0;
+  pthread_rwlock_rdlock(&s3m_lock);
+  uint32_t gen = __atomic_load_n(&s3m_gen, __ATOMIC_ACQUIRE);
+  for (s3m_attr_t *e = s3m_attrs[h & (S3M_ATTR_BUCKETS - 1)]; e != NULL; e = e->next) {
+    if (e->hash == h && strcmp(e->path, path) == 0) {
+      if (e->gen == gen && e->expires > s3m_now_ms()) {
+        *st = e->st;
+        hit = 1;
+      }
+      break;
+    }
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  if (hit) return 0;
+  return fuse_native_getattr(path, st);
+}
+
+// s3m_attr_put(dir: string, names: string[], stats: Uint32Array (18 per name, the
+// layout of fuse-native's getStatArray), ttlMs: number, gen: number): stores the entries
+// unless the generation has moved on since JavaScript read `gen`. Returns the count stored.
+NAPI_METHOD(s3m_attr_put) {
+  NAPI_ARGV(5)
+  NAPI_ARGV_UTF8_MALLOC(dir, 0)
+  napi_value names = argv[1];
+  NAPI_ARGV_BUFFER_CAST(uint32_t *, ints, 2)
+  NAPI_ARGV_UINT32(ttl, 3)
+  NAPI_ARGV_UINT32(gen, 4)
+
+  uint32_t stored = 0;
+  size_t dlen = strlen(dir);
+  const char *sep = (dlen > 0 && dir[dlen - 1] == '/') ? "" : "/";
+  uint64_t expires = s3m_now_ms() + ttl;
+  char name[1024];
+  pthread_rwlock_wrlock(&s3m_lock);
+  if (gen == s3m_gen) {
+    NAPI_FOR_EACH(names, element) {
+      if ((size_t) (i + 1) * 18 * sizeof(uint32_t) > ints_len) break;
+      size_t name_len = 0;
+      if (napi_get_value_string_utf8(env, element, name, sizeof(name), &name_len) != napi_ok) continue;
+      if (name_len + 1 >= sizeof(name)) continue;
+      if (s3m_attr_count >= S3M_ATTR_MAX) s3m_attr_free_all();
+      size_t plen = dlen + strlen(sep) + name_len;
+      s3m_attr_t *e = malloc(sizeof(s3m_attr_t) + plen + 1);
+      if (e == NULL) break;
+      memcpy(e->path, dir, dlen);
+      memcpy(e->path + dlen, sep, strlen(sep));
+      memcpy(e->path + dlen + strlen(sep), name, name_len);
+      e->path[plen] = '\0';
+      e->hash = s3m_hash(e->path, plen);
+      e->gen = gen;
+      e->expires = expires;
+      memset(&e->st, 0, sizeof(e->st));
+      populate_stat(ints + (size_t) i * 18, &e->st);
+      // replace an older entry for the same path
+      s3m_attr_t **pp = &s3m_attrs[e->hash & (S3M_ATTR_BUCKETS - 1)];
+      while (*pp != NULL) {
+        if ((*pp)->hash == e->hash && strcmp((*pp)->path, e->path) == 0) {
+          s3m_attr_t *old = *pp;
+          *pp = old->next;
+          free(old);
+          s3m_attr_count--;
+          break;
+        }
+        pp = &(*pp)->next;
+      }
+      e->next = s3m_attrs[e->hash & (S3M_ATTR_BUCKETS - 1)];
+      s3m_attrs[e->hash & (S3M_ATTR_BUCKETS - 1)] = e;
+      s3m_attr_count++;
+      stored++;
+    }
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  free(dir);
+  NAPI_RETURN_UINT32(stored)
+}
+
+// s3m_attr_invalidate(): drops every cached attribute (O(1): a new generation); returns it.
+NAPI_METHOD(s3m_attr_invalidate) {
+  pthread_rwlock_wrlock(&s3m_lock);
+  uint32_t gen = __atomic_add_fetch(&s3m_gen, 1, __ATOMIC_ACQ_REL);
+  if (s3m_attr_count > S3M_ATTR_MAX / 2) s3m_attr_free_all();
+  pthread_rwlock_unlock(&s3m_lock);
+  NAPI_RETURN_UINT32(gen)
+}
+
+// s3m_attr_gen(): the current generation, for a later s3m_attr_put.
+NAPI_METHOD(s3m_attr_gen) {
+  uint32_t gen = __atomic_load_n(&s3m_gen, __ATOMIC_ACQUIRE);
+  NAPI_RETURN_UINT32(gen)
+}
+
+// ---- reads from local cache files ----
+
+#define S3M_FILES 4096
+#define S3M_SLOTS 4096
+
+typedef struct {
+  int used;
+  int fd;
+  uint64_t size;
+  uint32_t shift;     // block size = 1 << shift
+  uint64_t nblocks;
+  uint8_t *present;   // one byte per block
+} s3m_file_t;
+
+typedef struct {
+  uint64_t fh;        // 0 = free
+  uint32_t file;
+  uint64_t pos;       // end of the last read served here
+  uint64_t trigger;   // wake JavaScript when a served read ends past this
+  int fired;
+} s3m_slot_t;
+
+static s3m_file_t s3m_files[S3M_FILES];
+static s3m_slot_t s3m_slots[S3M_SLOTS];
+static uv_async_t s3m_notify_async;
+static int s3m_notify_ready = 0;
+static napi_env s3m_notify_env;
+static napi_ref s3m_notify_fn;
+static uint64_t s3m_served_reads = 0;
+static uint64_t s3m_served_bytes = 0;
+
+// -1: not served here (go to JavaScript); otherwise the byte count.
+static int s3m_try_read (uint64_t fh, char *buf, size_t len, off_t offset) {
+  if (fh == 0) return -1;
+  int res = -1;
+  int wake = 0;
+  pthread_rwlock_rdlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh) {
+    s3m_file_t *f = &s3m_files[slot->file];
+    if (f->used && f->fd >= 0) {
+      uint64_t off = (uint64_t) offset;
+      if (off >= f->size) {
+        res = 0;
+      } else {
+        uint64_t end = off + len;
+        if (end > f->size) end = f->size;
+        uint64_t first = off >> f->shift;
+        uint64_t last = (end - 1) >> f->shift;
+        int all = 1;
+        for (uint64_t b = first; b <= last; b++) {
+          if (!__atomic_load_n(&f->present[b], __ATOMIC_ACQUIRE)) { all = 0; break; }
+        }
+        if (all) {
+          size_t want = (size_t) (end - off);
+          size_t done = 0;
+          while (done < want) {
+            ssize_t n = pread(f->fd, buf + done, want - done, (off_t) (off + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            done += (size_t) n;
+          }
+          if (done == want) {
+            res = (int) done;
+            __atomic_add_fetch(&s3m_served_reads, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&s3m_served_bytes, done, __ATOMIC_RELAXED);
+            // several FUSE threads may race here: the largest end wins often enough
+            if (end > __atomic_load_n(&slot->pos, __ATOMIC_RELAXED)) __atomic_store_n(&slot->pos, end, __ATOMIC_RELAXED);
+            if (end >= __atomic_load_n(&slot->trigger, __ATOMIC_RELAXED) && !__atomic_exchange_n(&slot->fired, 1, __ATOMIC_ACQ_REL)) wake = 1;
+          }
+        }
+      }
+    }
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  if (wake && s3m_notify_ready) uv_async_send(&s3m_notify_async);
+  return res;
+}
+
+static int s3m_read (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info) {
+  int res = s3m_try_read(info->fh, buf, len, offset);
+  if (res >= 0) return res;
+  return fuse_native_read(path, buf, len, offset, info);
+}
+
+// s3m_file_open(fd, sizeLow, sizeHigh, blockShift) -> id (or -1 when the table is full)
+NAPI_METHOD(s3m_file_open) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_INT32(fd, 0)
+  NAPI_ARGV_UINT32(size_lo, 1)
+  NAPI_ARGV_UINT32(size_hi, 2)
+  NAPI_ARGV_UINT32(shift, 3)
+  uint64_t size = ((uint64_t) size_hi << 32) | size_lo;
+  uint64_t nblocks = size == 0 ? 1 : ((size - 1) >> shift) + 1;
+  uint8_t *present = calloc(nblocks, 1);
+  int32_t id = -1;
+  if (present == NULL) { NAPI_RETURN_INT32(id) }
+  pthread_rwlock_wrlock(&s3m_lock);
+  for (int32_t i = 0; i < S3M_FILES; i++) {
+    if (!s3m_files[i].used) {
+      s3m_files[i].used = 1;
+      s3m_files[i].fd = fd;
+      s3m_files[i].size = size;
+      s3m_files[i].shift = shift;
+      s3m_files[i].nblocks = nblocks;
+      s3m_files[i].present = present;
+      id = i;
+      break;
+    }
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  if (id < 0) free(present);
+  NAPI_RETURN_INT32(id)
+}
+
+// s3m_file_close(id): detaches every handle still on it and forgets it (JS closes the fd).
+NAPI_METHOD(s3m_file_close) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(id, 0)
+  if (id >= S3M_FILES) return NULL;
+  pthread_rwlock_wrlock(&s3m_lock);
+  for (int i = 0; i < S3M_SLOTS; i++) {
+    if (s3m_slots[i].fh != 0 && s3m_slots[i].file == id) s3m_slots[i].fh = 0;
+  }
+  uint8_t *present = s3m_files[id].present;
+  s3m_files[id].used = 0;
+  s3m_files[id].fd = -1;
+  s3m_files[id].present = NULL;
+  pthread_rwlock_unlock(&s3m_lock);
+  free(present);
+  return NULL;
+}
+
+// s3m_file_mark(id, first, count, present): blocks [first, first+count) are (or are no
+// longer) in the cache file. Clearing takes the write lock, so once it returns no FUSE
+// thread is reading those blocks and the caller may punch them out of the file.
+NAPI_METHOD(s3m_file_mark) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_UINT32(id, 0)
+  NAPI_ARGV_UINT32(first, 1)
+  NAPI_ARGV_UINT32(count, 2)
+  NAPI_ARGV_UINT32(value, 3)
+  if (id >= S3M_FILES) return NULL;
+  if (value) {
+    pthread_rwlock_rdlock(&s3m_lock);
+  } else {
+    pthread_rwlock_wrlock(&s3m_lock);
+  }
+  s3m_file_t *f = &s3m_files[id];
+  if (f->used) {
+    for (uint64_t b = first; b < (uint64_t) first + count && b < f->nblocks; b++) {
+      __atomic_store_n(&f->present[b], value ? 1 : 0, __ATOMIC_RELEASE);
+    }
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_punch(fd, offLow, offHigh, len): frees that range of a cache file (keeps its size).
+NAPI_METHOD(s3m_punch) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_INT32(fd, 0)
+  NAPI_ARGV_UINT32(off_lo, 1)
+  NAPI_ARGV_UINT32(off_hi, 2)
+  NAPI_ARGV_UINT32(len, 3)
+  off_t off = (off_t) (((uint64_t) off_hi << 32) | off_lo);
+  int32_t res = syscall(SYS_fallocate, fd, S3M_FALLOC_FL_PUNCH_HOLE | S3M_FALLOC_FL_KEEP_SIZE, off, (off_t) len) == 0 ? 0 : -errno;
+  NAPI_RETURN_INT32(res)
+}
+
+// s3m_attach(fh, id, triggerLow, triggerHigh) -> 1 if attached (0: slot taken by another handle)
+NAPI_METHOD(s3m_attach) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_UINT32(fh, 0)
+  NAPI_ARGV_UINT32(id, 1)
+  NAPI_ARGV_UINT32(trig_lo, 2)
+  NAPI_ARGV_UINT32(trig_hi, 3)
+  uint32_t ok = 0;
+  if (fh == 0 || id >= S3M_FILES) { NAPI_RETURN_UINT32(ok) }
+  pthread_rwlock_wrlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if ((slot->fh == 0 || slot->fh == fh) && s3m_files[id].used) {
+    slot->fh = fh;
+    slot->file = id;
+    slot->pos = 0;
+    slot->trigger = ((uint64_t) trig_hi << 32) | trig_lo;
+    slot->fired = 0;
+    ok = 1;
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  NAPI_RETURN_UINT32(ok)
+}
+
+// s3m_detach(fh)
+NAPI_METHOD(s3m_detach) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(fh, 0)
+  pthread_rwlock_wrlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh) slot->fh = 0;
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_arm(fh, triggerLow, triggerHigh): wake JavaScript once a served read ends past it.
+NAPI_METHOD(s3m_arm) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_UINT32(fh, 0)
+  NAPI_ARGV_UINT32(trig_lo, 1)
+  NAPI_ARGV_UINT32(trig_hi, 2)
+  pthread_rwlock_rdlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh) {
+    __atomic_store_n(&slot->trigger, ((uint64_t) trig_hi << 32) | trig_lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->fired, 0, __ATOMIC_RELEASE);
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_take(fh) -> end of the last served read if the trigger fired since the last arm, else -1
+NAPI_METHOD(s3m_take) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(fh, 0)
+  double res = -1;
+  pthread_rwlock_rdlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh && __atomic_load_n(&slot->fired, __ATOMIC_ACQUIRE)) res = (double) __atomic_load_n(&slot->pos, __ATOMIC_RELAXED);
+  pthread_rwlock_unlock(&s3m_lock);
+  napi_value out;
+  napi_create_double(env, res, &out);
+  return out;
+}
+
+// s3m_stats() -> [reads served here, bytes served here]
+NAPI_METHOD(s3m_stats) {
+  napi_value out, a, b;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, (double) __atomic_load_n(&s3m_served_reads, __ATOMIC_RELAXED), &a);
+  napi_create_double(env, (double) __atomic_load_n(&s3m_served_bytes, __ATOMIC_RELAXED), &b);
+  napi_set_element(env, out, 0, a);
+  napi_set_element(env, out, 1, b);
+  return out;
+}
+
+static void s3m_on_notify (uv_async_t *handle) {
+  napi_env env = s3m_notify_env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value fn, global;
+  napi_get_reference_value(env, s3m_notify_fn, &fn);
+  napi_get_global(env, &global);
+  NAPI_MAKE_CALLBACK(env, NULL, global, fn, 0, NULL, NULL)
+  napi_close_handle_scope(env, scope);
+}
+
+// s3m_on_trigger(fn): fn() runs on the JavaScript thread after a trigger fired.
+NAPI_METHOD(s3m_on_trigger) {
+  NAPI_ARGV(1)
+  if (s3m_notify_ready) {
+    napi_delete_reference(env, s3m_notify_fn);
+  } else {
+    uv_async_init(uv_default_loop(), &s3m_notify_async, s3m_on_notify);
+    uv_unref((uv_handle_t *) &s3m_notify_async);
+  }
+  s3m_notify_env = env;
+  napi_create_reference(env, argv[0], 1, &s3m_notify_fn);
+  s3m_notify_ready = 1;
+  return NULL;
+}
+
+#define S3M_EXPORTS \
+  NAPI_EXPORT_FUNCTION(s3m_attr_put) \
+  NAPI_EXPORT_FUNCTION(s3m_attr_invalidate) \
+  NAPI_EXPORT_FUNCTION(s3m_attr_gen) \
+  NAPI_EXPORT_FUNCTION(s3m_file_open) \
+  NAPI_EXPORT_FUNCTION(s3m_file_close) \
+  NAPI_EXPORT_FUNCTION(s3m_file_mark) \
+  NAPI_EXPORT_FUNCTION(s3m_punch) \
+  NAPI_EXPORT_FUNCTION(s3m_attach) \
+  NAPI_EXPORT_FUNCTION(s3m_detach) \
+  NAPI_EXPORT_FUNCTION(s3m_arm) \
+  NAPI_EXPORT_FUNCTION(s3m_take) \
+  NAPI_EXPORT_FUNCTION(s3m_stats) \
+  NAPI_EXPORT_FUNCTION(s3m_on_trigger) \
+  { napi_value v; napi_create_uint32(env, 1, &v); napi_set_named_property(env, exports, "s3m_version", v); }

@@ -11,7 +11,7 @@ import type { Logger, Redactor } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache } from './read/block-cache.js';
 import { BlockFetcher } from './read/block-fetcher.js';
-import { DiskCache } from './read/disk-cache.js';
+import { FastReads } from './read/fast-reads.js';
 import { loadNativeFastPaths } from './fuse/native.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
@@ -26,7 +26,7 @@ export interface Daemon {
   unmount(): Promise<void>;
   /** waits until every staged write is in S3 (retrying); after unmount */
   drain(onWait: (pending: number) => void): Promise<void>;
-  /** releases S3 connections, stops retries, removes the disk cache; after unmount (and drain) */
+  /** releases S3 connections and stops retries; after unmount (and drain) */
   close(): Promise<void>;
   stats(): Record<string, unknown>;
 }
@@ -98,15 +98,11 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     ttlMs: cfg.metadataTtlMs,
     negativeTtlMs: cfg.negativeTtlMs,
   });
-  const cache = new BlockCache(memory.cacheBytes);
   const native = loadNativeFastPaths();
   if (!native) logger.warn('fuse-native was built without s3mount\'s fast paths (scripts/patch-fuse-native could not compile it): reads and stat are slower');
+  const cache = new BlockCache(memory.cacheBytes, cfg.blockBytes, native?.reads);
+  const fastReads = native ? new FastReads(native.reads, cache) : undefined;
   const id = mountId(cfg);
-  let diskCache: DiskCache | undefined;
-  if (native && cfg.diskCacheBytes > 0) {
-    diskCache = new DiskCache({ root: cfg.cacheDir, name: id, maxBytes: cfg.diskCacheBytes, blockBytes: cfg.blockBytes, port: native.reads, logger: logger.child({ mod: 'disk-cache' }) });
-    await diskCache.init();
-  }
   const fetcher = new BlockFetcher({
     store,
     cache,
@@ -116,7 +112,6 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     requestBytes: cfg.requestBytes,
     // prefetched blocks live in the cache until read: let them fill at most half of it
     prefetchBudgetBytes: Math.floor(memory.cacheBytes / 2),
-    ...(diskCache ? { disk: diskCache } : {}),
     logger: logger.child({ mod: 'read' }),
   });
   const staging = new StagingArea(join(cfg.stagingDir, id), id, logger.child({ mod: 'staging' }));
@@ -147,7 +142,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
   const fs = new S3FileSystem({
     meta,
     fetcher,
-    ...(diskCache ? { diskCache } : {}),
+    ...(fastReads ? { fastReads } : {}),
     openFiles,
     namespace,
     objectMetadata: cfg.objectMetadata,
@@ -180,7 +175,6 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     close: async () => {
       queue.stop();
       store.destroy();
-      await diskCache?.close();
     },
     stats: () => ({
       requests: { ...store.requestCounts },
@@ -189,7 +183,6 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
       cache: cache.counters,
       fetch: fetcher.counters,
       cachedBytes: cache.cachedBytes,
-      ...(diskCache ? { disk: diskCache.counters, diskBytes: diskCache.storedBytes } : {}),
       ...(native ? { fastReads: native.served().reads, fastReadBytes: native.served().bytes } : {}),
     }),
   };

@@ -30,9 +30,6 @@ export interface MountConfig {
   blockBytes: number;
   readAheadBytes: number;
   requestBytes: number;
-  /** local disk cache of blocks; 0 = off */
-  diskCacheBytes: number;
-  cacheDir: string;
   metadataTtlMs: number;
   negativeTtlMs: number;
   objectMetadata: boolean;
@@ -104,8 +101,6 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
     blockBytes: parseBytes('block-size', req('block-size')),
     readAheadBytes: parseBytes('read-ahead', req('read-ahead')),
     requestBytes: parseBytes('request-size', req('request-size')),
-    diskCacheBytes: parseBytes('disk-cache-size', req('disk-cache-size')),
-    cacheDir: resolve(str('cache-dir') ?? join(cacheHome(env), 's3mount', 'cache')),
     metadataTtlMs: parseSeconds('metadata-ttl', req('metadata-ttl')),
     negativeTtlMs: parseSeconds('negative-ttl', req('negative-ttl')),
     objectMetadata: bool('object-metadata'),
@@ -128,7 +123,6 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
   if (cfg.memoryLimitBytes < 64 * 1024 * 1024) throw new ConfigError('--memory-limit must be at least 64M');
   if (cfg.blockBytes < 4096 || cfg.blockBytes > 64 * 1024 * 1024) throw new ConfigError('--block-size must be between 4K and 64M');
   if ((cfg.blockBytes & (cfg.blockBytes - 1)) !== 0) throw new ConfigError('--block-size must be a power of two (e.g. 64K, 256K, 1M)');
-  if (cfg.diskCacheBytes > 0 && cfg.diskCacheBytes < 4 * cfg.blockBytes) throw new ConfigError('--disk-cache-size must be 0 or hold at least 4 blocks');
   if (cfg.requestBytes < cfg.blockBytes) throw new ConfigError('--request-size must be at least --block-size');
   if (cfg.cacheBytes < 4 * cfg.blockBytes) throw new ConfigError('--cache-size must hold at least 4 blocks');
   if (cfg.partBytes < 5 * 1024 * 1024) throw new ConfigError('--part-size must be at least 5M (the S3 minimum part size)');

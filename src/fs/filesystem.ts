@@ -6,7 +6,7 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileAttrs } from '../meta/attrs
 import type { MetadataCache, Node } from '../meta/metadata.js';
 import { fileKey } from '../meta/paths.js';
 import type { BlockFetcher } from '../read/block-fetcher.js';
-import type { DiskCache } from '../read/disk-cache.js';
+import type { FastReads } from '../read/fast-reads.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
 import { fsError } from './errno.js';
@@ -42,8 +42,8 @@ export interface StatFs {
 export interface FileSystemOptions {
   meta: MetadataCache;
   fetcher: BlockFetcher;
-  /** local disk cache that FUSE threads read from; absent when off or unavailable */
-  diskCache?: DiskCache;
+  /** reads FUSE threads answer from cached blocks; absent without the native fast path */
+  fastReads?: FastReads;
   openFiles: OpenFiles;
   namespace: Namespace;
   prefix: string;
@@ -130,9 +130,8 @@ export class S3FileSystem {
       const version = n.etag !== '' ? n.etag : `${n.size}@${n.mtimeMs}`;
       const object = { key, size: n.size, etag: n.etag, version };
       const reader = new ObjectReader(object, this.o.fetcher, this.o.readAheadBytes);
-      const file = this.o.diskCache ? await this.o.diskCache.acquire(object) : undefined;
       const fh = this.handles.add({ kind: 'object', path, reader });
-      if (file && this.o.diskCache) reader.attachFast(this.o.diskCache, file, fh);
+      if (this.o.fastReads) reader.attachFast(this.o.fastReads, fh);
       return fh;
     }
     this.writable(path);

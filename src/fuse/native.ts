@@ -3,7 +3,7 @@
 // lacks them (the prebuilt one, if building from source was not possible).
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import type { FastReadPort } from '../read/disk-cache.js';
+import type { ArenaPort } from '../read/block-cache.js';
 
 /** Attributes of listed names, answered by FUSE threads until JS invalidates them. */
 export interface AttrFastPath {
@@ -17,7 +17,7 @@ export interface AttrFastPath {
 
 export interface NativeFastPaths {
   attrs: AttrFastPath;
-  reads: FastReadPort;
+  reads: ArenaPort;
   /** reads FUSE threads answered from the disk cache, and their bytes */
   served(): { reads: number; bytes: number };
 }
@@ -27,10 +27,11 @@ interface Binding {
   s3m_attr_put(dir: string, names: string[], stats: Uint32Array, ttl: number, gen: number): number;
   s3m_attr_invalidate(): number;
   s3m_attr_gen(): number;
-  s3m_file_open(fd: number, lo: number, hi: number, shift: number): number;
+  s3m_arena(slots: number, shift: number): Buffer;
+  s3m_file_open(lo: number, hi: number): number;
   s3m_file_close(id: number): void;
-  s3m_file_mark(id: number, first: number, count: number, present: number): void;
-  s3m_punch(fd: number, lo: number, hi: number, len: number): number;
+  s3m_map(id: number, block: number, slot: number): void;
+  s3m_unmap(id: number, block: number): void;
   s3m_attach(fh: number, id: number, lo: number, hi: number): number;
   s3m_detach(fh: number): void;
   s3m_arm(fh: number, lo: number, hi: number): void;
@@ -52,7 +53,7 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
   } catch {
     return undefined;
   }
-  if (b.s3m_version !== 1) return undefined;
+  if (b.s3m_version !== 2) return undefined;
   return {
     attrs: {
       gen: () => b.s3m_attr_gen(),
@@ -60,10 +61,11 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
       invalidate: () => void b.s3m_attr_invalidate(),
     },
     reads: {
-      openFile: (fd, size, shift) => b.s3m_file_open(fd, lo(size), hi(size), shift),
+      arena: (slots, shift) => b.s3m_arena(slots, shift),
+      openFile: (size) => b.s3m_file_open(lo(size), hi(size)),
       closeFile: (id) => b.s3m_file_close(id),
-      mark: (id, first, count, present) => b.s3m_file_mark(id, first, count, present ? 1 : 0),
-      punch: (fd, offset, length) => void b.s3m_punch(fd, lo(offset), hi(offset), length),
+      map: (id, block, slot) => b.s3m_map(id, block, slot),
+      unmap: (id, block) => b.s3m_unmap(id, block),
       attach: (fh, id, trigger) => b.s3m_attach(fh, id, lo(trigger), hi(trigger)) === 1,
       detach: (fh) => b.s3m_detach(fh),
       arm: (fh, trigger) => b.s3m_arm(fh, lo(trigger), hi(trigger)),

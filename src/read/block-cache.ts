@@ -1,5 +1,10 @@
 // BlockCache: object bytes in fixed-size blocks, an LRU bounded in bytes, plus the
 // in-flight fetches so that concurrent readers of the same block share one GET.
+//
+// With an ArenaPort (the FUSE layer's native fast path) the blocks live in one arena of
+// slots the port allocated, and each complete block is mapped in the port's table, so
+// FUSE threads answer reads of cached blocks themselves. A slot is unmapped (no FUSE
+// thread reads it any more) before it is reused.
 import { LRUCache } from 'lru-cache';
 
 export interface BlockId {
@@ -9,21 +14,79 @@ export interface BlockId {
   index: number;
 }
 
+/** The FUSE layer's native table of arena slots, object versions and open handles. */
+export interface ArenaPort {
+  /** allocates the arena: `slots` blocks of 2^blockShift bytes */
+  arena(slots: number, blockShift: number): Buffer;
+  /** registers an object version of `size` bytes; its id, or -1 when the table is full */
+  openFile(size: number): number;
+  /** forgets it (its blocks are unmapped already) and detaches its handles */
+  closeFile(id: number): void;
+  map(id: number, block: number, slot: number): void;
+  /** once this returns no FUSE thread reads that block's slot */
+  unmap(id: number, block: number): void;
+  /** FUSE threads serve reads on handle `fh` from file `id`; JS is woken past `trigger` */
+  attach(fh: number, id: number, trigger: number): boolean;
+  detach(fh: number): void;
+  arm(fh: number, trigger: number): void;
+  /** end of the last read served on `fh` if its trigger fired since the last arm, else -1 */
+  take(fh: number): number;
+  /** `fn` runs on the JS thread after some handle's trigger fired */
+  onTrigger(fn: () => void): void;
+}
+
 export function blockCacheKey(id: BlockId): string {
   return `${id.version}\n${id.index}\n${id.key}`;
 }
 
+function fileKey(id: { key: string; version: string }): string {
+  return `${id.version}\n${id.key}`;
+}
+
+interface FileRef {
+  id: number;
+  /** mapped blocks plus attached handles */
+  refs: number;
+}
+
+interface Entry {
+  buf: Buffer;
+  /** arena slot, or -1 for a block in ordinary memory */
+  slot: number;
+  index: number;
+  file: FileRef | undefined;
+  fileKey: string;
+}
+
 export class BlockCache {
-  private readonly lru: LRUCache<string, Buffer>;
+  private readonly lru: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<Buffer>>();
+  /** arena slots of blocks being fetched, by block key */
+  private readonly filling = new Map<string, number>();
+  private readonly arena: Buffer | undefined;
+  private readonly free: number[] = [];
+  private readonly files = new Map<string, FileRef>();
   readonly counters = { hits: 0, misses: 0, joined: 0 };
 
-  constructor(readonly maxBytes: number) {
-    this.lru = new LRUCache<string, Buffer>({ maxSize: maxBytes, sizeCalculation: (b) => Math.max(1, b.length) });
+  constructor(
+    readonly maxBytes: number,
+    private readonly blockBytes = 0,
+    private readonly port?: ArenaPort,
+  ) {
+    this.lru = new LRUCache<string, Entry>({
+      maxSize: maxBytes,
+      sizeCalculation: (e) => Math.max(1, e.buf.length),
+      dispose: (e) => this.drop(e),
+    });
+    if (port && blockBytes > 0) {
+      const slots = Math.floor(maxBytes / blockBytes);
+      this.arena = port.arena(slots, Math.log2(blockBytes));
+      for (let i = slots - 1; i >= 0; i--) this.free.push(i);
+    }
   }
 
   get(id: BlockId): Buffer | undefined {
-    return this.lru.get(blockCacheKey(id));
+    return this.lru.get(blockCacheKey(id))?.buf;
   }
 
   has(id: BlockId): boolean {
@@ -34,31 +97,87 @@ export class BlockCache {
   /** A cached block, a fetch already under way, or undefined. */
   lookup(id: BlockId): Buffer | Promise<Buffer> | undefined {
     const k = blockCacheKey(id);
-    const b = this.lru.get(k);
-    if (b) {
+    const e = this.lru.get(k);
+    if (e) {
       this.counters.hits++;
-      return b;
+      return e.buf;
     }
     const p = this.inflight.get(k);
     if (p) this.counters.joined++;
     return p;
   }
 
-  /** Registers a fetch under way; it is cached when it resolves and forgotten when it settles. */
-  track(id: BlockId, fetch: Promise<Buffer>): void {
+  /**
+   * Memory for a block being fetched: an arena slot when there is one (evicting the least
+   * recently used block if need be), else ordinary memory.
+   */
+  allocate(id: BlockId, length: number): Buffer {
+    if (this.arena && length <= this.blockBytes) {
+      if (this.free.length === 0 && this.lru.size > 0) this.lru.pop();
+      const slot = this.free.pop();
+      if (slot !== undefined) {
+        this.filling.set(blockCacheKey(id), slot);
+        return this.arena.subarray(slot * this.blockBytes, slot * this.blockBytes + length);
+      }
+    }
+    return Buffer.allocUnsafe(length);
+  }
+
+  /**
+   * Registers a fetch under way; it is cached when it resolves and forgotten when it
+   * settles. `objectSize` lets FUSE threads serve the block once it is cached.
+   */
+  track(id: BlockId, fetch: Promise<Buffer>, objectSize?: number): void {
     const k = blockCacheKey(id);
     this.counters.misses++;
     this.inflight.set(k, fetch);
     fetch.then(
       (buf) => {
         if (this.inflight.get(k) === fetch) this.inflight.delete(k);
-        this.lru.set(k, buf);
+        const slot = this.takeSlot(k, buf);
+        if (this.lru.has(k)) {
+          // fetched twice (a failed read-back retried): keep the cached copy
+          if (slot >= 0) this.free.push(slot);
+          return;
+        }
+        const file = slot >= 0 && objectSize !== undefined ? this.openFile(id, objectSize) : undefined;
+        if (file) this.port?.map(file.id, id.index, slot);
+        const entry: Entry = { buf, slot, index: id.index, file, fileKey: fileKey(id) };
+        this.lru.set(k, entry);
+        if (!this.lru.has(k)) this.drop(entry); // larger than the whole cache: never added
       },
       () => {
         // the error reaches whoever awaits this block; nothing is cached
         if (this.inflight.get(k) === fetch) this.inflight.delete(k);
+        const slot = this.filling.get(k);
+        if (slot !== undefined) {
+          this.filling.delete(k);
+          this.free.push(slot);
+        }
       },
     );
+  }
+
+  /**
+   * An open handle reads this object version: registers it in the port (refcounted with
+   * its cached blocks) and returns its id for attaching; undefined without a port.
+   */
+  openFile(obj: { key: string; version: string }, size: number): FileRef | undefined {
+    if (!this.port || !this.arena) return undefined;
+    const fk = fileKey(obj);
+    let f = this.files.get(fk);
+    if (!f) {
+      const id = this.port.openFile(size);
+      if (id < 0) return undefined;
+      f = { id, refs: 0 };
+      this.files.set(fk, f);
+    }
+    f.refs++;
+    return f;
+  }
+
+  closeFile(obj: { key: string; version: string }, file: FileRef): void {
+    this.unref(fileKey(obj), file);
   }
 
   get inflightCount(): number {
@@ -67,5 +186,31 @@ export class BlockCache {
 
   get cachedBytes(): number {
     return this.lru.calculatedSize;
+  }
+
+  /** the slot `buf` was filled in, if it is one */
+  private takeSlot(k: string, buf: Buffer): number {
+    const slot = this.filling.get(k);
+    if (slot === undefined) return -1;
+    this.filling.delete(k);
+    if (this.arena && buf.buffer === this.arena.buffer && buf.byteOffset === this.arena.byteOffset + slot * this.blockBytes) return slot;
+    this.free.push(slot); // not the block's memory after all
+    return -1;
+  }
+
+  private drop(e: Entry): void {
+    if (e.slot < 0) return;
+    if (e.file) {
+      this.port?.unmap(e.file.id, e.index);
+      this.unref(e.fileKey, e.file);
+    }
+    this.free.push(e.slot);
+  }
+
+  private unref(fk: string, f: FileRef): void {
+    f.refs--;
+    if (f.refs > 0) return;
+    if (this.files.get(fk) === f) this.files.delete(fk);
+    this.port?.closeFile(f.id);
   }
 }

@@ -7,7 +7,6 @@ import type { ObjectStore } from '../s3/store.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
-import type { DiskCache } from './disk-cache.js';
 
 export interface ObjectVersion {
   key: string;
@@ -27,8 +26,6 @@ export interface BlockFetcherOptions {
   requestBytes: number;
   /** prefetched-but-unread bytes all readers together may keep (part of the cache) */
   prefetchBudgetBytes: number;
-  /** local disk cache: fetched blocks are written to it, and read back from it */
-  disk?: DiskCache;
   logger: Logger;
 }
 
@@ -83,7 +80,7 @@ export class BlockFetcher {
       run = [];
     };
     for (let i = first; i <= last; i++) {
-      if (this.o.cache.has({ key: obj.key, version: obj.version, index: i }) || this.o.disk?.has(obj, i)) {
+      if (this.o.cache.has({ key: obj.key, version: obj.version, index: i })) {
         flush();
         continue;
       }
@@ -93,29 +90,18 @@ export class BlockFetcher {
     flush();
   }
 
-  /** One block's bytes: from the cache, from a fetch under way, or by fetching it now. */
-  async block(obj: ObjectVersion, index: number): Promise<Buffer> {
+  /**
+   * One block's bytes: from the cache (returned at once: copy them before yielding, an
+   * arena slot may be reused later), from a fetch under way, or by fetching it now.
+   */
+  block(obj: ObjectVersion, index: number): Buffer | Promise<Buffer> {
     const id: BlockId = { key: obj.key, version: obj.version, index };
     const found = this.o.cache.lookup(id);
     if (found) return found;
-    const fromDisk = this.o.disk?.read(obj, index);
-    if (fromDisk) {
-      const p = fromDisk.catch(() => this.fetchOne(obj, index));
-      this.o.cache.track(id, p);
-      return p;
-    }
     this.fetchRun(obj, [index], false);
     const started = this.o.cache.lookup(id);
-    if (!started) throw new StoreError('Other', 'block fetch was not registered', { key: obj.key });
+    if (!started) return Promise.reject(new StoreError('Other', 'block fetch was not registered', { key: obj.key }));
     return started;
-  }
-
-  /** One block, fetched for a caller that already registered it (a failed disk read). */
-  private fetchOne(obj: ObjectVersion, index: number): Promise<Buffer> {
-    const d = deferred<Buffer>();
-    const B = this.o.blockBytes;
-    void this.o.requests.run(() => this.stream(obj, index * B, Math.min(obj.size, (index + 1) * B), [d])).catch((err: unknown) => d.reject(err));
-    return d.promise;
   }
 
   private fetchRun(obj: ObjectVersion, indexes: number[], prefetch: boolean): void {
@@ -127,7 +113,7 @@ export class BlockFetcher {
       const d = waiters[i] as Deferred<Buffer>;
       // readers that never ask for a prefetched block must not see an unhandled rejection
       d.promise.catch(() => undefined);
-      this.o.cache.track({ key: obj.key, version: obj.version, index }, d.promise);
+      this.o.cache.track({ key: obj.key, version: obj.version, index }, d.promise, obj.size);
     });
     const start = first * B;
     const end = Math.min(obj.size, (last + 1) * B);
@@ -145,7 +131,9 @@ export class BlockFetcher {
     const body = await this.o.store.getRange({ key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) });
     let pos = start; // absolute offset of the next byte
     let w = 0; // index into waiters of the block being filled
-    let buf = Buffer.allocUnsafe(Math.min(B, end - start));
+    const first = start / B;
+    const alloc = (at: number) => this.o.cache.allocate({ key: obj.key, version: obj.version, index: first + w }, Math.min(B, end - at));
+    let buf = alloc(start);
     let fill = 0;
     for await (const chunk of body) {
       let c = 0;
@@ -158,9 +146,8 @@ export class BlockFetcher {
         pos += n;
         if (fill === buf.length) {
           (waiters[w] as Deferred<Buffer>).resolve(buf);
-          this.o.disk?.store(obj, start / B + w, buf);
           w++;
-          if (pos < end) buf = Buffer.allocUnsafe(Math.min(B, end - pos));
+          if (pos < end) buf = alloc(pos);
           fill = 0;
         }
       }

@@ -1,7 +1,7 @@
 // ObjectReader: reads of one open file, pinned to the object version seen at open.
 // Serves reads from the block cache and keeps a prefetch window of blocks in flight.
 import type { BlockFetcher, ObjectVersion } from './block-fetcher.js';
-import type { CacheFile, DiskCache, FastReader } from './disk-cache.js';
+import type { FastReader, FastReads } from './fast-reads.js';
 import { PrefetchWindow } from './window.js';
 
 /** "never wake me": beyond any object size */
@@ -12,7 +12,7 @@ export class ObjectReader implements FastReader {
   /** last block index a prefetch has been issued for */
   private issuedTo = -1;
   /** when FUSE threads serve this handle from the disk cache */
-  private fast: { cache: DiskCache; file: CacheFile; fh: number } | undefined;
+  private fast: { reads: FastReads; fh: number } | undefined;
 
   constructor(
     readonly object: ObjectVersion,
@@ -38,7 +38,9 @@ export class ObjectReader implements FastReader {
     this.rearm(end, ahead);
     let copied = 0;
     for (let i = first; i <= last; i++) {
-      const block = await this.fetcher.block(this.object, i);
+      const got = this.fetcher.block(this.object, i);
+      // a cached block is copied before anything else runs (its arena slot may be reused)
+      const block = got instanceof Promise ? await got : got;
       const blockStart = i * B;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + block.length) - blockStart;
@@ -49,12 +51,11 @@ export class ObjectReader implements FastReader {
   }
 
   /**
-   * Handle `fh` may be served by FUSE threads from `file` (blocks in the disk cache);
-   * they wake this reader as it passes the middle of its prefetch window.
+   * Handle `fh` may be served by FUSE threads from cached blocks; they wake this reader
+   * as it passes the middle of its prefetch window.
    */
-  attachFast(cache: DiskCache, file: CacheFile, fh: number): void {
-    this.fast = { cache, file, fh };
-    cache.attach(fh, file, this, NO_TRIGGER);
+  attachFast(reads: FastReads, fh: number): void {
+    if (reads.attach(fh, this.object, this, NO_TRIGGER)) this.fast = { reads, fh };
   }
 
   /** FUSE threads served reads up to `end`: keep the prefetch window ahead of them. */
@@ -69,7 +70,7 @@ export class ObjectReader implements FastReader {
   /** The handle is closed: stop counting it among the prefetching readers. */
   close(): void {
     this.fetcher.forget(this);
-    if (this.fast) this.fast.cache.release(this.fast.fh, this.fast.file);
+    if (this.fast) this.fast.reads.detach(this.fast.fh);
     this.fast = undefined;
   }
 
@@ -79,7 +80,7 @@ export class ObjectReader implements FastReader {
     const B = this.fetcher.blockBytes;
     const lastBlock = this.fetcher.blockCount(this.object) - 1;
     const trigger = ahead <= 0 || this.issuedTo >= lastBlock ? NO_TRIGGER : Math.max(end + 1, (this.issuedTo + 1) * B - Math.floor(ahead / 2));
-    this.fast.cache.arm(this.fast.fh, trigger);
+    this.fast.reads.arm(this.fast.fh, trigger);
   }
 
   /**

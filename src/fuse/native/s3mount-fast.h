@@ -10,11 +10,12 @@
 //    Any change JavaScript makes bumps a generation number, which drops them all at
 //    once (s3m_attr_invalidate). `ls -l` of a big directory is then one LOOKUP per name
 //    answered here.
-//  - reads: an open handle can be attached to a local cache file holding some of the
-//    object's blocks (a presence map per file). A read whose blocks are all present is
-//    a pread() on the FUSE thread; anything else goes to JavaScript as before. When a
-//    served read passes the handle's trigger offset, JavaScript is woken (not waited
-//    for) so that it can keep prefetching ahead of the reader.
+//  - reads: the block cache's memory is one arena allocated here, and a hash maps
+//    (object version, block) to the arena slot holding it. An open handle attached to
+//    its object version has reads whose blocks are all mapped answered with memcpy on
+//    the FUSE thread; anything else goes to JavaScript as before. When a served read
+//    passes the handle's trigger offset, JavaScript is woken (not waited for) so that
+//    it can keep prefetching ahead of the reader.
 //
 // JavaScript owns both: it fills them, empties them and decides what is valid. Nothing
 // here talks to S3.
@@ -25,11 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <sys/syscall.h>
-
-// fallocate(2) by number: fuse-native.c is not built with _GNU_SOURCE
-#define S3M_FALLOC_FL_KEEP_SIZE 0x01
-#define S3M_FALLOC_FL_PUNCH_HOLE 0x02
+#include <sys/mman.h>
 
 static pthread_rwlock_t s3m_lock = PTHREAD_RWLOCK_INITIALIZER;
 
@@ -173,18 +170,18 @@ NAPI_METHOD(s3m_attr_gen) {
   NAPI_RETURN_UINT32(gen)
 }
 
-// ---- reads from local cache files ----
+// ---- reads from the block arena ----
 
-#define S3M_FILES 4096
+// JavaScript's block cache lives in one arena allocated here: slot i holds one block.
+// A hash maps (file, block) to the slot holding it; JavaScript maps a slot once its bytes
+// are complete and unmaps it (under the write lock) before reusing it.
+
+#define S3M_FILES 65536
 #define S3M_SLOTS 4096
 
 typedef struct {
   int used;
-  int fd;
   uint64_t size;
-  uint32_t shift;     // block size = 1 << shift
-  uint64_t nblocks;
-  uint8_t *present;   // one byte per block
 } s3m_file_t;
 
 typedef struct {
@@ -197,12 +194,69 @@ typedef struct {
 
 static s3m_file_t s3m_files[S3M_FILES];
 static s3m_slot_t s3m_slots[S3M_SLOTS];
+static uint8_t *s3m_arena_mem = NULL;
+static uint32_t s3m_shift = 0;
+static uint64_t *s3m_hkeys = NULL;  // ((file + 1) << 40) | block; 0 = empty
+static uint32_t *s3m_hvals = NULL;
+static uint32_t s3m_hmask = 0;
 static uv_async_t s3m_notify_async;
 static int s3m_notify_ready = 0;
 static napi_env s3m_notify_env;
 static napi_ref s3m_notify_fn;
 static uint64_t s3m_served_reads = 0;
 static uint64_t s3m_served_bytes = 0;
+
+static uint64_t s3m_key (uint32_t file, uint64_t block) {
+  return ((uint64_t) (file + 1) << 40) | (block & 0xffffffffffULL);
+}
+
+static uint32_t s3m_hidx (uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  return (uint32_t) k & s3m_hmask;
+}
+
+static int64_t s3m_hget (uint64_t k) {
+  if (s3m_hkeys == NULL) return -1;
+  for (uint32_t i = s3m_hidx(k);; i = (i + 1) & s3m_hmask) {
+    if (s3m_hkeys[i] == 0) return -1;
+    if (s3m_hkeys[i] == k) return s3m_hvals[i];
+  }
+}
+
+static void s3m_hput (uint64_t k, uint32_t v) {
+  for (uint32_t i = s3m_hidx(k);; i = (i + 1) & s3m_hmask) {
+    if (s3m_hkeys[i] == 0 || s3m_hkeys[i] == k) {
+      s3m_hkeys[i] = k;
+      s3m_hvals[i] = v;
+      return;
+    }
+  }
+}
+
+static void s3m_hdel (uint64_t k) {
+  uint32_t i = s3m_hidx(k);
+  for (;; i = (i + 1) & s3m_hmask) {
+    if (s3m_hkeys[i] == 0) return;
+    if (s3m_hkeys[i] == k) break;
+  }
+  s3m_hkeys[i] = 0;
+  // backward-shift deletion keeps every probe chain unbroken
+  uint32_t j = i;
+  for (;;) {
+    j = (j + 1) & s3m_hmask;
+    if (s3m_hkeys[j] == 0) return;
+    uint32_t h = s3m_hidx(s3m_hkeys[j]);
+    int stays = (i <= j) ? (i < h && h <= j) : (i < h || h <= j);
+    if (!stays) {
+      s3m_hkeys[i] = s3m_hkeys[j];
+      s3m_hvals[i] = s3m_hvals[j];
+      s3m_hkeys[j] = 0;
+      i = j;
+    }
+  }
+}
 
 // -1: not served here (go to JavaScript); otherwise the byte count.
 static int s3m_try_read (uint64_t fh, char *buf, size_t len, off_t offset) {
@@ -211,39 +265,35 @@ static int s3m_try_read (uint64_t fh, char *buf, size_t len, off_t offset) {
   int wake = 0;
   pthread_rwlock_rdlock(&s3m_lock);
   s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
-  if (slot->fh == fh) {
+  if (slot->fh == fh && s3m_arena_mem != NULL) {
     s3m_file_t *f = &s3m_files[slot->file];
-    if (f->used && f->fd >= 0) {
-      uint64_t off = (uint64_t) offset;
-      if (off >= f->size) {
-        res = 0;
-      } else {
-        uint64_t end = off + len;
-        if (end > f->size) end = f->size;
-        uint64_t first = off >> f->shift;
-        uint64_t last = (end - 1) >> f->shift;
-        int all = 1;
-        for (uint64_t b = first; b <= last; b++) {
-          if (!__atomic_load_n(&f->present[b], __ATOMIC_ACQUIRE)) { all = 0; break; }
-        }
-        if (all) {
-          size_t want = (size_t) (end - off);
-          size_t done = 0;
-          while (done < want) {
-            ssize_t n = pread(f->fd, buf + done, want - done, (off_t) (off + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            done += (size_t) n;
-          }
-          if (done == want) {
-            res = (int) done;
-            __atomic_add_fetch(&s3m_served_reads, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&s3m_served_bytes, done, __ATOMIC_RELAXED);
-            // several FUSE threads may race here: the largest end wins often enough
-            if (end > __atomic_load_n(&slot->pos, __ATOMIC_RELAXED)) __atomic_store_n(&slot->pos, end, __ATOMIC_RELAXED);
-            if (end >= __atomic_load_n(&slot->trigger, __ATOMIC_RELAXED) && !__atomic_exchange_n(&slot->fired, 1, __ATOMIC_ACQ_REL)) wake = 1;
-          }
-        }
+    uint64_t off = (uint64_t) offset;
+    if (!f->used) {
+      res = -1;
+    } else if (off >= f->size) {
+      res = 0;
+    } else {
+      uint64_t end = off + len;
+      if (end > f->size) end = f->size;
+      uint64_t bsize = (uint64_t) 1 << s3m_shift;
+      uint64_t pos = off;
+      while (pos < end) {
+        uint64_t b = pos >> s3m_shift;
+        int64_t at = s3m_hget(s3m_key(slot->file, b));
+        if (at < 0) break;
+        uint64_t in = pos - (b << s3m_shift);
+        uint64_t n = bsize - in;
+        if (n > end - pos) n = end - pos;
+        memcpy(buf + (pos - off), s3m_arena_mem + ((uint64_t) at << s3m_shift) + in, n);
+        pos += n;
+      }
+      if (pos == end) {
+        res = (int) (end - off);
+        __atomic_add_fetch(&s3m_served_reads, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&s3m_served_bytes, end - off, __ATOMIC_RELAXED);
+        // several FUSE threads may race here: the largest end wins often enough
+        if (end > __atomic_load_n(&slot->pos, __ATOMIC_RELAXED)) __atomic_store_n(&slot->pos, end, __ATOMIC_RELAXED);
+        if (end >= __atomic_load_n(&slot->trigger, __ATOMIC_RELAXED) && !__atomic_exchange_n(&slot->fired, 1, __ATOMIC_ACQ_REL)) wake = 1;
       }
     }
   }
@@ -258,37 +308,71 @@ static int s3m_read (const char *path, char *buf, size_t len, off_t offset, stru
   return fuse_native_read(path, buf, len, offset, info);
 }
 
-// s3m_file_open(fd, sizeLow, sizeHigh, blockShift) -> id (or -1 when the table is full)
+static void s3m_arena_finalize (napi_env env, void *data, void *hint) {
+  munmap(data, (size_t) (uintptr_t) hint);
+}
+
+// s3m_arena(slots, blockShift) -> Buffer of slots << blockShift bytes (pages are touched
+// only when used). A new arena replaces the previous one and forgets every mapping.
+NAPI_METHOD(s3m_arena) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_UINT32(nslots, 0)
+  NAPI_ARGV_UINT32(shift, 1)
+  size_t bytes = (size_t) nslots << shift;
+  void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    napi_throw_error(env, NULL, "cannot allocate the block arena");
+    return NULL;
+  }
+  uint32_t hsize = 1024;
+  while (hsize < nslots * 4) hsize <<= 1;
+  uint64_t *keys = calloc(hsize, sizeof(uint64_t));
+  uint32_t *vals = calloc(hsize, sizeof(uint32_t));
+  if (keys == NULL || vals == NULL) {
+    free(keys);
+    free(vals);
+    munmap(mem, bytes);
+    napi_throw_error(env, NULL, "cannot allocate the block map");
+    return NULL;
+  }
+  pthread_rwlock_wrlock(&s3m_lock);
+  uint64_t *old_keys = s3m_hkeys;
+  uint32_t *old_vals = s3m_hvals;
+  s3m_arena_mem = mem;
+  s3m_shift = shift;
+  s3m_hkeys = keys;
+  s3m_hvals = vals;
+  s3m_hmask = hsize - 1;
+  for (int i = 0; i < S3M_SLOTS; i++) s3m_slots[i].fh = 0;
+  for (int i = 0; i < S3M_FILES; i++) s3m_files[i].used = 0;
+  pthread_rwlock_unlock(&s3m_lock);
+  free(old_keys);
+  free(old_vals);
+  napi_value buf;
+  NAPI_STATUS_THROWS(napi_create_external_buffer(env, bytes, mem, s3m_arena_finalize, (void *) (uintptr_t) bytes, &buf))
+  return buf;
+}
+
+// s3m_file_open(sizeLow, sizeHigh) -> id (or -1 when the table is full)
 NAPI_METHOD(s3m_file_open) {
-  NAPI_ARGV(4)
-  NAPI_ARGV_INT32(fd, 0)
-  NAPI_ARGV_UINT32(size_lo, 1)
-  NAPI_ARGV_UINT32(size_hi, 2)
-  NAPI_ARGV_UINT32(shift, 3)
-  uint64_t size = ((uint64_t) size_hi << 32) | size_lo;
-  uint64_t nblocks = size == 0 ? 1 : ((size - 1) >> shift) + 1;
-  uint8_t *present = calloc(nblocks, 1);
+  NAPI_ARGV(2)
+  NAPI_ARGV_UINT32(size_lo, 0)
+  NAPI_ARGV_UINT32(size_hi, 1)
   int32_t id = -1;
-  if (present == NULL) { NAPI_RETURN_INT32(id) }
   pthread_rwlock_wrlock(&s3m_lock);
   for (int32_t i = 0; i < S3M_FILES; i++) {
     if (!s3m_files[i].used) {
       s3m_files[i].used = 1;
-      s3m_files[i].fd = fd;
-      s3m_files[i].size = size;
-      s3m_files[i].shift = shift;
-      s3m_files[i].nblocks = nblocks;
-      s3m_files[i].present = present;
+      s3m_files[i].size = ((uint64_t) size_hi << 32) | size_lo;
       id = i;
       break;
     }
   }
   pthread_rwlock_unlock(&s3m_lock);
-  if (id < 0) free(present);
   NAPI_RETURN_INT32(id)
 }
 
-// s3m_file_close(id): detaches every handle still on it and forgets it (JS closes the fd).
+// s3m_file_close(id): detaches its handles; JavaScript has unmapped its blocks.
 NAPI_METHOD(s3m_file_close) {
   NAPI_ARGV(1)
   NAPI_ARGV_UINT32(id, 0)
@@ -297,50 +381,32 @@ NAPI_METHOD(s3m_file_close) {
   for (int i = 0; i < S3M_SLOTS; i++) {
     if (s3m_slots[i].fh != 0 && s3m_slots[i].file == id) s3m_slots[i].fh = 0;
   }
-  uint8_t *present = s3m_files[id].present;
   s3m_files[id].used = 0;
-  s3m_files[id].fd = -1;
-  s3m_files[id].present = NULL;
   pthread_rwlock_unlock(&s3m_lock);
-  free(present);
   return NULL;
 }
 
-// s3m_file_mark(id, first, count, present): blocks [first, first+count) are (or are no
-// longer) in the cache file. Clearing takes the write lock, so once it returns no FUSE
-// thread is reading those blocks and the caller may punch them out of the file.
-NAPI_METHOD(s3m_file_mark) {
-  NAPI_ARGV(4)
+// s3m_map(id, block, slot): the slot holds that block, complete.
+NAPI_METHOD(s3m_map) {
+  NAPI_ARGV(3)
   NAPI_ARGV_UINT32(id, 0)
-  NAPI_ARGV_UINT32(first, 1)
-  NAPI_ARGV_UINT32(count, 2)
-  NAPI_ARGV_UINT32(value, 3)
-  if (id >= S3M_FILES) return NULL;
-  if (value) {
-    pthread_rwlock_rdlock(&s3m_lock);
-  } else {
-    pthread_rwlock_wrlock(&s3m_lock);
-  }
-  s3m_file_t *f = &s3m_files[id];
-  if (f->used) {
-    for (uint64_t b = first; b < (uint64_t) first + count && b < f->nblocks; b++) {
-      __atomic_store_n(&f->present[b], value ? 1 : 0, __ATOMIC_RELEASE);
-    }
-  }
+  NAPI_ARGV_UINT32(block, 1)
+  NAPI_ARGV_UINT32(at, 2)
+  pthread_rwlock_wrlock(&s3m_lock);
+  if (s3m_hkeys != NULL && id < S3M_FILES) s3m_hput(s3m_key(id, block), at);
   pthread_rwlock_unlock(&s3m_lock);
   return NULL;
 }
 
-// s3m_punch(fd, offLow, offHigh, len): frees that range of a cache file (keeps its size).
-NAPI_METHOD(s3m_punch) {
-  NAPI_ARGV(4)
-  NAPI_ARGV_INT32(fd, 0)
-  NAPI_ARGV_UINT32(off_lo, 1)
-  NAPI_ARGV_UINT32(off_hi, 2)
-  NAPI_ARGV_UINT32(len, 3)
-  off_t off = (off_t) (((uint64_t) off_hi << 32) | off_lo);
-  int32_t res = syscall(SYS_fallocate, fd, S3M_FALLOC_FL_PUNCH_HOLE | S3M_FALLOC_FL_KEEP_SIZE, off, (off_t) len) == 0 ? 0 : -errno;
-  NAPI_RETURN_INT32(res)
+// s3m_unmap(id, block): once this returns, no FUSE thread reads that block's slot.
+NAPI_METHOD(s3m_unmap) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_UINT32(id, 0)
+  NAPI_ARGV_UINT32(block, 1)
+  pthread_rwlock_wrlock(&s3m_lock);
+  if (s3m_hkeys != NULL && id < S3M_FILES) s3m_hdel(s3m_key(id, block));
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
 }
 
 // s3m_attach(fh, id, triggerLow, triggerHigh) -> 1 if attached (0: slot taken by another handle)
@@ -448,14 +514,15 @@ NAPI_METHOD(s3m_on_trigger) {
   NAPI_EXPORT_FUNCTION(s3m_attr_put) \
   NAPI_EXPORT_FUNCTION(s3m_attr_invalidate) \
   NAPI_EXPORT_FUNCTION(s3m_attr_gen) \
+  NAPI_EXPORT_FUNCTION(s3m_arena) \
   NAPI_EXPORT_FUNCTION(s3m_file_open) \
   NAPI_EXPORT_FUNCTION(s3m_file_close) \
-  NAPI_EXPORT_FUNCTION(s3m_file_mark) \
-  NAPI_EXPORT_FUNCTION(s3m_punch) \
+  NAPI_EXPORT_FUNCTION(s3m_map) \
+  NAPI_EXPORT_FUNCTION(s3m_unmap) \
   NAPI_EXPORT_FUNCTION(s3m_attach) \
   NAPI_EXPORT_FUNCTION(s3m_detach) \
   NAPI_EXPORT_FUNCTION(s3m_arm) \
   NAPI_EXPORT_FUNCTION(s3m_take) \
   NAPI_EXPORT_FUNCTION(s3m_stats) \
   NAPI_EXPORT_FUNCTION(s3m_on_trigger) \
-  { napi_value v; napi_create_uint32(env, 1, &v); napi_set_named_property(env, exports, "s3m_version", v); }
+  { napi_value v; napi_create_uint32(env, 2, &v); napi_set_named_property(env, exports, "s3m_version", v); }

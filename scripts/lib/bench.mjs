@@ -285,6 +285,29 @@ async function dropCaches() {
     if (!dropWarned) log(`cannot drop caches (${e.code}): measurements may hit the page cache`);
     dropWarned = true;
   }
+  await settle();
+}
+
+/** CPU busy fraction of the whole machine over `ms` (from /proc/stat). */
+async function busyFraction(ms) {
+  const read = () => readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const a = read();
+  await sleep(ms);
+  const b = read();
+  const d = b.map((v, i) => v - (a[i] ?? 0));
+  const total = d.reduce((x, y) => x + y, 0);
+  const idle = (d[3] ?? 0) + (d[4] ?? 0); // idle + iowait
+  return total > 0 ? 1 - idle / total : 0;
+}
+
+/**
+ * Waits (up to 60 s) until the machine is quiet: the server keeps working for a while
+ * after data is prepared or written (RGW garbage collection, OSD flushes), and whichever
+ * tool is measured next would pay for it.
+ */
+async function settle() {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && (await busyFraction(500)) > 0.15);
 }
 
 // ---------------------------------------------------------------- data

@@ -45,8 +45,9 @@ export class MetadataCache {
 
   constructor(private readonly o: MetadataOptions) {
     const max = o.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    this.stats = new LRUCache({ max });
-    this.negative = new LRUCache({ max });
+    // maxSize rather than max: lru-cache preallocates arrays of `max` slots (~0.1 s each at start)
+    this.stats = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
+    this.negative = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
     this.dirs = new LRUCache({ maxSize: max, sizeCalculation: (d) => Math.max(1, d.value.entries.size) });
   }
 

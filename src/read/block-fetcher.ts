@@ -140,7 +140,7 @@ export class BlockFetcher {
       while (c < chunk.length) {
         if (w >= waiters.length) throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
         const n = Math.min(buf.length - fill, chunk.length - c);
-        buf.set(chunk.subarray(c, c + n), fill);
+        buf.set(c === 0 && n === chunk.length ? chunk : chunk.subarray(c, c + n), fill);
         fill += n;
         c += n;
         pos += n;

@@ -4,6 +4,9 @@ import type { BlockFetcher, ObjectVersion } from './block-fetcher.js';
 import type { FastReader, FastReads } from './fast-reads.js';
 import { PrefetchWindow } from './window.js';
 
+/** a read that is not sequential fetches the aligned group of blocks around it, this big */
+export const RANDOM_READ_GROUP_BYTES = 1024 * 1024;
+
 /** "never wake me": beyond any object size */
 const NO_TRIGGER = Number.MAX_SAFE_INTEGER;
 
@@ -33,7 +36,15 @@ export class ObjectReader implements FastReader {
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
     const ahead = this.fetcher.prefetchAllowance(this, this.window.onRead(offset, end - offset));
-    this.fetcher.ensure(this.object, first, last);
+    if (ahead > 0) {
+      this.fetcher.ensure(this.object, first, last);
+    } else {
+      // not sequential: fetch the aligned group of blocks around the read (1 MiB), so
+      // that random reads warm the cache in fewer, barely slower, requests
+      const g = Math.max(1, Math.floor(RANDOM_READ_GROUP_BYTES / B));
+      const lastBlock = this.fetcher.blockCount(this.object) - 1;
+      this.fetcher.ensure(this.object, Math.floor(first / g) * g, Math.min(lastBlock, (Math.floor(last / g) + 1) * g - 1));
+    }
     this.prefetch(last, ahead);
     this.rearm(end, ahead);
     let copied = 0;

@@ -2,6 +2,9 @@
 // s3mount entry point: runs the compiled CLI (npm run build makes dist/).
 // the SDK warns on stderr that Node 20 support ends in 2027: not the user's concern
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// libuv's pool (staging file I/O, part reads) is shared by every open file and upload:
+// 4 threads queue a new file's create behind background uploads. Read at first use.
+process.env.UV_THREADPOOL_SIZE ??= '16';
 const { main } = await import('../dist/cli/main.js');
 
 main(process.argv).then(

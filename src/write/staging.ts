@@ -120,8 +120,9 @@ export class StagingArea {
     const record: StagedRecord = { version: 1, id, mountId: this.mountId, key, metadata: { ...metadata }, createdMs: Date.now() };
     const dataPath = join(this.dir, `${id}.data`);
     const recordPath = join(this.dir, `${id}.json`);
-    const fh = await open(dataPath, 'w+', 0o600);
-    await writeRecord(recordPath, record);
+    // both at once: a create is on the path of every new file. The first record is
+    // written in place (one small write; a new name, so nothing older can be torn).
+    const [fh] = await Promise.all([open(dataPath, 'w+', 0o600), writeFile(recordPath, JSON.stringify(record), { mode: 0o600, flag: 'wx' })]);
     return new StagedFile(record, dataPath, recordPath, fh, 0);
   }
 

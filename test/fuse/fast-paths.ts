@@ -1,0 +1,92 @@
+// The native fast paths (src/fuse/native/s3mount-fast.h), end to end: reads FUSE threads
+// answer from the block arena, and getattr answered from what a readdir listed. They must
+// return exactly what the slow path would, and never anything stale after a change made
+// through the mount. Runs against the server named by S3_TEST_SERVER (rgw | s3rver).
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, chmod, open, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
+import { mount } from '../fixtures/mount.js';
+
+const kind = serverKindFromEnv();
+const MiB = 1024 * 1024;
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/**
+ * Makes the kernel forget dentries and inodes (its own attribute cache), so that the next
+ * stat is a FUSE LOOKUP, which the native attribute cache answers if it has the name.
+ */
+async function forgetKernelCache(): Promise<void> {
+  await writeFile('/proc/sys/vm/drop_caches', '2');
+}
+
+t.test(`native fast paths on ${kind}`, async (t) => {
+  const { server, s3, bucket } = await serverWithBucket(t, 'fast');
+  const put = (Key: string, Body: Buffer | string) => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
+  const data = randomBytes(12 * MiB + 777);
+  await put('data.bin', data);
+  await put('dir/x.txt', '0123456789');
+  await put('dir/other.txt', 'other\n');
+
+  const m = await mount(server, bucket);
+  t.teardown(() => m.unmount());
+  const p = (rel: string) => join(m.dir, rel);
+
+  t.test('reads served from cached blocks are byte-exact', async (t) => {
+    t.equal(sha256(await readFile(p('data.bin'))), sha256(data), 'first read (fetching)');
+    t.equal(sha256(await readFile(p('data.bin'))), sha256(data), 'second read (from the arena)');
+    const fh = await open(p('data.bin'), 'r');
+    try {
+      for (const [off, len] of [[0, 1], [262143, 2], [5 * MiB + 3, 300000], [12 * MiB, 777], [12 * MiB + 700, 4096]] as const) {
+        const buf = Buffer.alloc(len);
+        const { bytesRead } = await fh.read(buf, 0, len, off);
+        t.equal(bytesRead, Math.min(len, data.length - off), `count at ${off}`);
+        t.ok(buf.subarray(0, bytesRead).equals(data.subarray(off, off + bytesRead)), `bytes at ${off}`);
+      }
+    } finally {
+      await fh.close();
+    }
+    const all = await Promise.all(Array.from({ length: 4 }, () => readFile(p('data.bin'))));
+    for (const [i, b] of all.entries()) t.equal(sha256(b), sha256(data), `concurrent reader ${i}`);
+  });
+
+  t.test('stat after a change through the mount is never the listed (stale) one', async (t) => {
+    const ls = (): void => void execFileSync('ls', ['-l', p('dir')]);
+    const fresh = async (rel: string) => {
+      await forgetKernelCache();
+      return stat(p(rel));
+    };
+    ls(); // lists dir: its entries' attributes are cached natively
+    t.equal((await fresh('dir/x.txt')).size, 10, 'listed size');
+    await appendFile(p('dir/x.txt'), 'abc');
+    t.equal((await fresh('dir/x.txt')).size, 13, 'size right after an append');
+    ls();
+    await truncate(p('dir/x.txt'), 4);
+    t.equal((await fresh('dir/x.txt')).size, 4, 'size right after truncate');
+    ls();
+    await chmod(p('dir/x.txt'), 0o600);
+    t.equal((await fresh('dir/x.txt')).mode & 0o777, 0o600, 'mode right after chmod');
+    ls();
+    await rename(p('dir/x.txt'), p('dir/y.txt'));
+    await t.rejects(fresh('dir/x.txt'), { code: 'ENOENT' }, 'old name gone right after rename');
+    t.equal((await fresh('dir/y.txt')).size, 4, 'new name has the size');
+    ls();
+    await unlink(p('dir/y.txt'));
+    await t.rejects(fresh('dir/y.txt'), { code: 'ENOENT' }, 'gone right after unlink');
+    ls();
+    await writeFile(p('dir/other.txt'), 'longer content\n');
+    t.equal((await fresh('dir/other.txt')).size, 15, 'size right after an overwrite');
+    await forgetKernelCache();
+    const listing = execFileSync('ls', ['-l', p('dir')], { encoding: 'utf8' });
+    t.match(listing, /^-rw-r--r-- 1 \S+ \S+\s+15 .* other\.txt$/m, 'ls -l agrees');
+    t.notMatch(listing, /[xy]\.txt/, 'ls -l shows no removed name');
+  });
+
+  t.test('the daemon reports reads answered by FUSE threads', async (t) => {
+    await m.unmount();
+    const served = Number(/fastReads=(\d+)/.exec(m.output())?.[1] ?? 0);
+    t.ok(served > 0, `FUSE threads answered ${served} reads without JavaScript`);
+  });
+});

@@ -1,0 +1,198 @@
+// The block cache in arena mode, against a JavaScript model of the native table in
+// src/fuse/native/s3mount-fast.h (the real one only runs under a FUSE mount; the FUSE
+// tests cover it end to end).
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { BlockCache, type ArenaPort } from '../../../src/read/block-cache.js';
+import { BlockFetcher } from '../../../src/read/block-fetcher.js';
+import { FastReads } from '../../../src/read/fast-reads.js';
+import { ObjectReader } from '../../../src/read/object-reader.js';
+import { nullLogger } from '../../../src/log/logger.js';
+import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { Semaphore } from '../../../src/util/semaphore.js';
+
+const B = 64 * 1024;
+
+/** What the C side does, in JS: slots, (file, block) → slot, handles, triggers. */
+class ModelPort implements ArenaPort {
+  buf = Buffer.alloc(0);
+  shift = 0;
+  files = new Map<number, number>(); // id → size
+  map_ = new Map<string, number>(); // "id/block" → slot
+  handles = new Map<number, { id: number; trigger: number; pos: number; fired: boolean }>();
+  closed: number[] = [];
+  notify: () => void = () => undefined;
+  private nextId = 0;
+  arena(slots: number, shift: number): Buffer {
+    this.shift = shift;
+    this.buf = Buffer.alloc(slots << shift);
+    return this.buf;
+  }
+  openFile(size: number): number {
+    const id = this.nextId++;
+    this.files.set(id, size);
+    return id;
+  }
+  closeFile(id: number): void {
+    this.files.delete(id);
+    this.closed.push(id);
+    for (const [fh, h] of this.handles) if (h.id === id) this.handles.delete(fh);
+  }
+  map(id: number, block: number, slot: number): void {
+    this.map_.set(`${id}/${block}`, slot);
+  }
+  unmap(id: number, block: number): void {
+    this.map_.delete(`${id}/${block}`);
+  }
+  attach(fh: number, id: number, trigger: number): boolean {
+    this.handles.set(fh, { id, trigger, pos: 0, fired: false });
+    return true;
+  }
+  detach(fh: number): void {
+    this.handles.delete(fh);
+  }
+  arm(fh: number, trigger: number): void {
+    const h = this.handles.get(fh);
+    if (h) Object.assign(h, { trigger, fired: false });
+  }
+  take(fh: number): number {
+    const h = this.handles.get(fh);
+    return h?.fired ? h.pos : -1;
+  }
+  onTrigger(fn: () => void): void {
+    this.notify = fn;
+  }
+  /** a FUSE thread's read: the bytes if every block is mapped, else undefined */
+  serve(fh: number, off: number, len: number): Buffer | undefined {
+    const h = this.handles.get(fh);
+    if (!h) return undefined;
+    const size = this.files.get(h.id) ?? 0;
+    const end = Math.min(size, off + len);
+    const out = Buffer.alloc(Math.max(0, end - off));
+    for (let pos = off; pos < end; ) {
+      const b = pos >> this.shift;
+      const slot = this.map_.get(`${h.id}/${b}`);
+      if (slot === undefined) return undefined;
+      const inBlock = pos - (b << this.shift);
+      const n = Math.min((1 << this.shift) - inBlock, end - pos);
+      this.buf.copy(out, pos - off, (slot << this.shift) + inBlock, (slot << this.shift) + inBlock + n);
+      pos += n;
+    }
+    h.pos = Math.max(h.pos, end);
+    if (end >= h.trigger && !h.fired) {
+      h.fired = true;
+      setImmediate(() => this.notify());
+    }
+    return out;
+  }
+}
+
+function setup(slots: number) {
+  const store = new MemoryObjectStore();
+  const port = new ModelPort();
+  const cache = new BlockCache(slots * B, B, port);
+  const fetcher = new BlockFetcher({ store, cache, requests: new Semaphore(4), getSlots: new Semaphore(4), blockBytes: B, requestBytes: 4 * B, prefetchBudgetBytes: (slots * B) / 2, logger: nullLogger() });
+  return { store, port, cache, fetcher, fast: new FastReads(port, cache) };
+}
+
+t.test('fetched blocks land in arena slots that FUSE threads can serve', async (t) => {
+  const { store, port, fetcher, fast } = setup(16);
+  const data = randomBytes(5 * B + 100);
+  const etag = store.putBytes('k', data);
+  const obj = { key: 'k', size: data.length, etag, version: etag };
+  const r = new ObjectReader(obj, fetcher, 0);
+  r.attachFast(fast, 7);
+  t.equal(port.serve(7, 0, 100), undefined, 'nothing cached yet: the read goes to JS');
+  const buf = Buffer.alloc(data.length);
+  t.equal(await r.read(buf, 0, data.length), data.length, 'JS read');
+  t.ok(buf.equals(data), 'JS read is byte-exact');
+  for (const [off, len] of [[0, 10], [B - 3, 9], [2 * B, 3 * B + 100], [5 * B + 50, 4096], [data.length, 10]] as const) {
+    const got = port.serve(7, off, len);
+    t.ok(got?.equals(data.subarray(off, off + len)), `served at ${off}`);
+  }
+  r.close();
+});
+
+t.test('an evicted block is unmapped before its slot holds another', async (t) => {
+  const { store, port, fetcher, fast } = setup(4);
+  const objs = ['a', 'b'].map((k) => {
+    const data = randomBytes(6 * B);
+    const etag = store.putBytes(k, data);
+    return { data, obj: { key: k, size: data.length, etag, version: etag } };
+  });
+  const readers = objs.map((o, i) => {
+    const r = new ObjectReader(o.obj, fetcher, 0);
+    r.attachFast(fast, 10 + i);
+    return r;
+  });
+  // interleaved random-ish reads: far more blocks than the 4 slots
+  for (const i of [0, 5, 2, 3, 1, 4, 5, 0, 2]) {
+    for (const [k, o] of objs.entries()) {
+      const buf = Buffer.alloc(B);
+      await (readers[k] as ObjectReader).read(buf, i * B, B);
+      t.ok(buf.equals(o.data.subarray(i * B, (i + 1) * B)), `JS read ${o.obj.key}/${i}`);
+    }
+  }
+  t.ok(port.map_.size <= 4, `at most 4 blocks mapped (${port.map_.size})`);
+  const slots = new Set(port.map_.values());
+  t.equal(slots.size, port.map_.size, 'no slot is mapped twice');
+  // every mapping still holds the bytes of its block
+  for (const [fh, o] of [[10, objs[0]], [11, objs[1]]] as const) {
+    for (let b = 0; b < 6; b++) {
+      const got = port.serve(fh, b * B, B);
+      if (got) t.ok(got.equals(o!.data.subarray(b * B, (b + 1) * B)), `mapped block ${o!.obj.key}/${b} is right`);
+    }
+  }
+  for (const r of readers) r.close();
+});
+
+t.test('a file is closed in the table once no handle reads it and no block of it is cached', async (t) => {
+  const { store, port, fetcher, fast } = setup(4);
+  const mk = (k: string) => {
+    const data = randomBytes(2 * B);
+    const etag = store.putBytes(k, data);
+    return { key: k, size: data.length, etag, version: etag };
+  };
+  const a = mk('a');
+  const r = new ObjectReader(a, fetcher, 0);
+  r.attachFast(fast, 1);
+  await r.read(Buffer.alloc(2 * B), 0, 2 * B);
+  r.close();
+  t.same(port.closed, [], 'still open: its blocks are cached for the next open');
+  const r2 = new ObjectReader(a, fetcher, 0);
+  r2.attachFast(fast, 2);
+  t.ok(port.serve(2, 0, B), 'a new handle is served from the cached blocks at once');
+  r2.close();
+  // fill the cache with another object: a's blocks go, and with them its table entry
+  const b = mk('b');
+  const c = mk('c');
+  for (const o of [b, c]) await new ObjectReader(o, fetcher, 0).read(Buffer.alloc(2 * B), 0, 2 * B);
+  t.equal(port.closed.length, 1, 'a closed once its last block was evicted');
+});
+
+t.test('FUSE threads serving reads wake the reader to keep prefetching', async (t) => {
+  const { store, port, fetcher, fast } = setup(64);
+  const data = randomBytes(40 * B);
+  const etag = store.putBytes('k', data);
+  const obj = { key: 'k', size: data.length, etag, version: etag };
+  const r = new ObjectReader(obj, fetcher, 8 * B);
+  r.attachFast(fast, 3);
+  // a sequential start in JS grows the window and prefetches
+  let pos = 0;
+  for (; pos < 4 * B; pos += B) await r.read(Buffer.alloc(B), pos, B);
+  await new Promise((res) => setTimeout(res, 20));
+  // then FUSE threads serve what is cached; each wake-up moves the prefetch on
+  let served = 0;
+  for (let spins = 0; pos < data.length && spins < 500; spins++) {
+    const got = port.serve(3, pos, B);
+    if (got) {
+      t.ok(got.equals(data.subarray(pos, pos + B)), `served at block ${pos / B}`) || (pos = data.length);
+      pos += B;
+      served++;
+    }
+    await new Promise((res) => setTimeout(res, 2));
+  }
+  t.equal(pos, data.length, 'the reader reached the end without a read going to JS');
+  t.ok(served >= 30, `FUSE threads served ${served} reads`);
+  r.close();
+});

@@ -1,5 +1,6 @@
 // SdkObjectStore: ObjectStore on @aws-sdk/client-s3, the only importer of the SDK.
 // Adds a deadline to every call and turns every failure into a StoreError.
+import { webcrypto } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
@@ -21,6 +22,9 @@ import {
 import type { Readable } from 'node:stream';
 import { classifyError, StoreError } from './errors.js';
 import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest } from './store.js';
+
+/** bodies smaller than this are hashed by the signer as before: a pool round trip costs more */
+const OFF_THREAD_HASH_MIN_BYTES = 256 * 1024;
 
 export interface SdkStoreOptions {
   bucket: string;
@@ -88,6 +92,27 @@ export class SdkObjectStore implements ObjectStore {
     this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
     return (this.client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
   }) as S3Client['send'];
+
+  /**
+   * SigV4 over http signs the payload: the SDK hashes every uploaded byte (SHA-256) on
+   * the JavaScript thread, 13% of its time in a 1 GiB write (profiled). The hash is
+   * computed on libuv's pool instead (WebCrypto) and handed to the signer, which uses an
+   * x-amz-content-sha256 header it finds rather than hashing again.
+   */
+  private async hashedPayload<C extends object>(command: C, body: unknown): Promise<C> {
+    if (!(body instanceof Uint8Array) || body.byteLength < OFF_THREAD_HASH_MIN_BYTES) return command;
+    const hex = Buffer.from(await webcrypto.subtle.digest('SHA-256', body)).toString('hex');
+    const stack = (command as unknown as { middlewareStack: { add(mw: unknown, opts: unknown): void } }).middlewareStack;
+    stack.add(
+      (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
+        const req = args.request as { headers?: Record<string, string> };
+        if (req.headers) req.headers['x-amz-content-sha256'] = hex;
+        return next(args);
+      },
+      { step: 'build', name: 's3mountPayloadHash' },
+    );
+    return command;
+  }
 
   private signal(extra?: AbortSignal): AbortSignal {
     const deadline = AbortSignal.timeout(this.opts.requestDeadlineMs);
@@ -184,14 +209,17 @@ export class SdkObjectStore implements ObjectStore {
   async put(p: PutParams): Promise<{ etag: string }> {
     try {
       const r = await this.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: p.key,
-          Body: p.body as PutObjectCommand['input']['Body'],
-          ContentLength: p.contentLength,
-          ...(p.metadata ? { Metadata: p.metadata } : {}),
-          ...(p.contentType ? { ContentType: p.contentType } : {}),
-        }),
+        await this.hashedPayload(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: p.key,
+            Body: p.body as PutObjectCommand['input']['Body'],
+            ContentLength: p.contentLength,
+            ...(p.metadata ? { Metadata: p.metadata } : {}),
+            ...(p.contentType ? { ContentType: p.contentType } : {}),
+          }),
+          p.body,
+        ),
         { abortSignal: this.signal() },
       );
       return { etag: normalizeEtag(r.ETag) };
@@ -216,7 +244,7 @@ export class SdkObjectStore implements ObjectStore {
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart> {
     try {
       const r = await this.send(
-        new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body as UploadPartCommand['input']['Body'], ContentLength: contentLength }),
+        await this.hashedPayload(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body as UploadPartCommand['input']['Body'], ContentLength: contentLength }), body),
         { abortSignal: this.signal() },
       );
       return { partNumber, etag: normalizeEtag(r.ETag) };

@@ -62,12 +62,17 @@ t.test('sequential reads prefetch with multi-block requests', async (t) => {
 
 t.test('a changed object fails the read instead of mixing versions', async (t) => {
   const { store, fetcher } = setup();
-  const v1 = randomBytes(8 * B);
+  // 40 blocks: a random read fetches its aligned 1 MiB group (16 blocks of 64 KiB), so
+  // the second read, in another group, has to go to S3
+  const v1 = randomBytes(40 * B);
   const etag = store.putBytes('k', v1);
   const r = new ObjectReader({ key: 'k', size: v1.length, etag, version: etag }, fetcher, 0);
   await r.read(Buffer.alloc(10), 0, 10);
-  store.putBytes('k', randomBytes(8 * B));
-  await t.rejects(r.read(Buffer.alloc(10), 5 * B, 10), { name: 'StoreError', kind: 'PreconditionFailed' });
+  store.putBytes('k', randomBytes(40 * B));
+  await t.rejects(r.read(Buffer.alloc(10), 35 * B, 10), { name: 'StoreError', kind: 'PreconditionFailed' });
+  const again = Buffer.alloc(10);
+  await r.read(again, 5, 10);
+  t.ok(again.equals(v1.subarray(5, 15)), 'blocks cached from the version opened are still served, never mixed');
 });
 
 t.test('a failed GET reaches the reader and is not cached', async (t) => {

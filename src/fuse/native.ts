@@ -18,7 +18,7 @@ export interface AttrFastPath {
 export interface NativeFastPaths {
   attrs: AttrFastPath;
   reads: ArenaPort;
-  /** reads FUSE threads answered from the disk cache, and their bytes */
+  /** reads FUSE threads answered from the block arena, and their bytes */
   served(): { reads: number; bytes: number };
 }
 

@@ -85,10 +85,6 @@ export class BlockCache {
     }
   }
 
-  get(id: BlockId): Buffer | undefined {
-    return this.lru.get(blockCacheKey(id))?.buf;
-  }
-
   has(id: BlockId): boolean {
     const k = blockCacheKey(id);
     return this.lru.has(k) || this.inflight.has(k);
@@ -178,10 +174,6 @@ export class BlockCache {
 
   closeFile(obj: { key: string; version: string }, file: FileRef): void {
     this.unref(fileKey(obj), file);
-  }
-
-  get inflightCount(): number {
-    return this.inflight.size;
   }
 
   get cachedBytes(): number {

@@ -14,7 +14,7 @@ export class ObjectReader implements FastReader {
   private readonly window: PrefetchWindow;
   /** last block index a prefetch has been issued for */
   private issuedTo = -1;
-  /** when FUSE threads serve this handle from the disk cache */
+  /** when FUSE threads serve this handle from cached blocks */
   private fast: { reads: FastReads; fh: number } | undefined;
 
   constructor(

@@ -47,7 +47,7 @@ export class PrefetchWindow {
 
   /**
    * The reader was served up to `end` without this window seeing the reads (FUSE threads
-   * answered them from the disk cache): progress as if read sequentially.
+   * answered them from cached blocks): progress as if read sequentially.
    */
   onAdvance(end: number): number {
     if (this.maxBytes <= 0) return 0;

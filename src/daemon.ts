@@ -27,7 +27,7 @@ export interface Daemon {
   /** waits until every staged write is in S3 (retrying); after unmount */
   drain(onWait: (pending: number) => void): Promise<void>;
   /** releases S3 connections and stops retries; after unmount (and drain) */
-  close(): Promise<void>;
+  close(): void;
   stats(): Record<string, unknown>;
 }
 
@@ -36,6 +36,10 @@ const ATTR_FAST_TTL_MS = 1000;
 /** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, forever */
 const UPLOAD_RETRY_BASE_MS = 1000;
 const UPLOAD_RETRY_MAX_MS = 60_000;
+
+function fastReadStats(served: { reads: number; bytes: number }): Record<string, number> {
+  return { fastReads: served.reads, fastReadBytes: served.bytes };
+}
 
 export interface MemoryPlan {
   cacheBytes: number;
@@ -172,7 +176,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     fs,
     unmount: () => mounted.unmount(),
     drain: (onWait) => queue.drain(onWait),
-    close: async () => {
+    close: () => {
       queue.stop();
       store.destroy();
     },
@@ -183,7 +187,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
       cache: cache.counters,
       fetch: fetcher.counters,
       cachedBytes: cache.cachedBytes,
-      ...(native ? { fastReads: native.served().reads, fastReadBytes: native.served().bytes } : {}),
+      ...(native ? fastReadStats(native.served()) : {}),
     }),
   };
 }

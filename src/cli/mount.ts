@@ -125,7 +125,7 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       // everything written must reach S3 before the daemon goes; a second signal
       // leaves the rest staged for the next mount of this bucket
       await daemon.drain((pending) => logger.warn('waiting for uploads before exit (send the signal again to leave them staged)', { pending }));
-      await daemon.close();
+      daemon.close();
       if (isChild) await rm(pidPath, { force: true });
       logger.info('stopped', daemon.stats());
       resolve(code);
@@ -133,7 +133,8 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
     const onSignal = (sig: string) => {
       if (stopping) {
         logger.warn('exiting with uploads still staged; they are uploaded at the next mount', { signal: sig });
-        void daemon.close().finally(() => resolve(1));
+        daemon.close();
+        resolve(1);
         return;
       }
       void stop(sig, true);

@@ -131,10 +131,7 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
   return cfg;
 }
 
-function cacheHome(env: NodeJS.ProcessEnv): string {
-  return env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-}
-
 function defaultStagingRoot(env: NodeJS.ProcessEnv): string {
-  return join(cacheHome(env), 's3mount', 'staging');
+  const cache = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(cache, 's3mount', 'staging');
 }

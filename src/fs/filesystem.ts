@@ -67,6 +67,11 @@ const DIR_SIZE = 4096;
 /** POSIX access-mode mask (not exported by node:fs constants) */
 const O_ACCMODE = 3;
 
+/** Whether open() with these flags may change the file (write access or O_TRUNC). */
+export function opensForWriting(flags: number): boolean {
+  return (flags & O_ACCMODE) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
+}
+
 export class S3FileSystem {
   private readonly handles = new HandleTable<Handle>();
 
@@ -119,8 +124,7 @@ export class S3FileSystem {
   }
 
   async open(path: string, flags: number): Promise<number> {
-    const access = flags & O_ACCMODE;
-    const wantsWrite = access !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
+    const wantsWrite = opensForWriting(flags);
     const existing = this.o.openFiles.get(path);
     if (!wantsWrite) {
       if (existing) return this.addStaged(path, existing, false);

@@ -1,8 +1,7 @@
 // FUSE adapter: the only importer of fuse-native. Translates each op into a call on
 // S3FileSystem, logs a failure once at the level the errno policy gives, replies.
-import { constants } from 'node:fs';
 import Fuse, { type Ops, type StatLike } from 'fuse-native';
-import type { Attr, S3FileSystem } from '../fs/filesystem.js';
+import { opensForWriting, type Attr, type S3FileSystem } from '../fs/filesystem.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
 import type { AttrFastPath } from './native.js';
@@ -115,7 +114,7 @@ export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOpti
     statfs: (path, cb) => run('statfs', path, () => fs.statfs(), (res, v) => cb(res, v)),
     getattr: (path, cb) => run('getattr', path, () => fs.getattr(path), (res, v) => cb(res, v && toStat(v))),
     readdir,
-    open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh), (flags & 3) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0),
+    open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh), opensForWriting(flags)),
     read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, len, pos), cb),
     release: (path, fd, cb) => run('release', path, () => fs.release(fd), (res) => cb(res)),
     create: (path, mode, cb) => run('create', path, () => fs.create(path, mode), (res, fh) => cb(res, fh)),

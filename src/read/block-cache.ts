@@ -43,7 +43,8 @@ function fileKey(id: { key: string; version: string }): string {
   return `${id.version}\n${id.key}`;
 }
 
-interface FileRef {
+/** An object version registered in the port: its id there, refcounted. */
+export interface FileRef {
   id: number;
   /** mapped blocks plus attached handles */
   refs: number;
@@ -132,7 +133,7 @@ export class BlockCache {
         if (this.inflight.get(k) === fetch) this.inflight.delete(k);
         const slot = this.takeSlot(k, buf);
         if (this.lru.has(k)) {
-          // fetched twice (a failed read-back retried): keep the cached copy
+          // already cached (defensive: ensure() and block() never fetch a cached block)
           if (slot >= 0) this.free.push(slot);
           return;
         }

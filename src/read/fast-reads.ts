@@ -1,6 +1,6 @@
 // FastReads: open handles whose reads FUSE threads answer from cached blocks (the
 // ArenaPort), and the wake-ups that let their readers keep prefetching ahead.
-import type { ArenaPort, BlockCache } from './block-cache.js';
+import type { ArenaPort, BlockCache, FileRef } from './block-cache.js';
 import type { ObjectVersion } from './block-fetcher.js';
 
 /** A reader served by FUSE threads, told how far they got. */
@@ -9,7 +9,7 @@ export interface FastReader {
 }
 
 export class FastReads {
-  private readonly readers = new Map<number, { reader: FastReader; object: ObjectVersion; file: NonNullable<ReturnType<BlockCache['openFile']>> }>();
+  private readonly readers = new Map<number, { reader: FastReader; object: ObjectVersion; file: FileRef }>();
 
   constructor(
     private readonly port: ArenaPort,

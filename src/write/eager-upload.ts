@@ -64,9 +64,7 @@ export class EagerUpload {
     const uploadId = this.uploadId;
     const p = this.d.partSlots.run(async () => {
       const id = await uploadId;
-      const body = Buffer.allocUnsafe(end - start);
-      const n = await this.file.read(body, start, end - start);
-      if (n !== end - start) throw new Error('staged file shorter than an uploaded part');
+      const body = await this.file.readRange(start, end - start);
       return this.d.requests.run(() => this.d.store.uploadPart(key, id, partNumber, body, body.length));
     });
     p.catch((err: unknown) => this.abandon(`part ${partNumber} failed: ${String(err)}`));

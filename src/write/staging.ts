@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { StoreError } from '../s3/errors.js';
 import type { EagerUpload } from './eager-upload.js';
 
 export interface StagedRecord {
@@ -61,6 +62,14 @@ export class StagedFile {
       done += bytesRead;
     }
     return done;
+  }
+
+  /** Exactly `length` bytes from `start` (an upload's body); fails if the file is shorter. */
+  async readRange(start: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    const n = await this.read(buf, start, length);
+    if (n !== length) throw new StoreError('Other', `staged file shorter than expected (${n} of ${length})`, { key: this.key });
+    return buf;
   }
 
   async truncate(size: number): Promise<void> {

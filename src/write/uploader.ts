@@ -45,7 +45,7 @@ export class Uploader {
     let etag: string;
     if (size <= partBytes) {
       etag = await this.o.partSlots.run(async () => {
-        const body = await readRange(file, 0, size);
+        const body = await file.readRange(0, size);
         return (await this.o.requests.run(() => this.o.store.put({ key: file.key, body, contentLength: size, metadata: file.record.metadata }))).etag;
       });
       this.counters.puts++;
@@ -71,7 +71,7 @@ export class Uploader {
     });
     if (!done) return undefined;
     this.counters.multipart++;
-    let etag = done.etag !== '' ? done.etag : (await this.o.store.head(file.key)).etag; // RGW: empty ETag
+    let etag = await this.completedEtag(file.key, done.etag);
     if (done.metadataChanged) {
       // chmod/chown/utimens while the parts were going out: metadata is fixed at create
       etag = await copyObject(
@@ -91,7 +91,7 @@ export class Uploader {
         if (!p) break;
         done.push(
           await this.o.partSlots.run(async () => {
-            const body = await readRange(file, p.start, p.end - p.start);
+            const body = await file.readRange(p.start, p.end - p.start);
             return this.o.requests.run(() => this.o.store.uploadPart(file.key, uploadId, p.partNumber, body, body.length));
           }),
         );
@@ -102,6 +102,11 @@ export class Uploader {
     return done.sort((a, b) => a.partNumber - b.partNumber);
   }
 
+  /** Ceph RGW answers CompleteMultipartUpload with an empty ETag; HEAD has the real one. */
+  private async completedEtag(key: string, etag: string): Promise<string> {
+    return etag !== '' ? etag : (await this.o.store.head(key)).etag;
+  }
+
   private async multipart(file: StagedFile, size: number, partBytes: number): Promise<string> {
     const key = file.key;
     const uploadId = await this.o.requests.run(() => this.o.store.createMultipart(key, file.record.metadata));
@@ -109,9 +114,7 @@ export class Uploader {
     try {
       const done = await this.uploadParts(file, uploadId, planParts(size, partBytes));
       const { etag } = await this.o.requests.run(() => this.o.store.completeMultipart(key, uploadId, done));
-      if (etag !== '') return etag;
-      // Ceph RGW answers CompleteMultipartUpload with an empty ETag; HEAD has the real one
-      return (await this.o.store.head(key)).etag;
+      return await this.completedEtag(key, etag);
     } catch (err) {
       await this.o.store.abortMultipart(key, uploadId).catch((abortErr: unknown) => {
         // the upload error matters more; a dangling upload is cleaned by bucket lifecycle rules
@@ -122,9 +125,4 @@ export class Uploader {
   }
 }
 
-async function readRange(file: StagedFile, start: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  const n = await file.read(buf, start, length);
-  if (n !== length) throw new StoreError('Other', `staged file shorter than expected (${n} of ${length})`, { key: file.key });
-  return buf;
-}
+

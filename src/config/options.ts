@@ -31,7 +31,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'file-mode', type: 'mode', default: '0644', group: 'Mount', describe: 'Permission bits shown for files (octal).' },
   { name: 'dir-mode', type: 'mode', default: '0755', group: 'Mount', describe: 'Permission bits shown for directories (octal).' },
 
-  { name: 'memory-limit', type: 'bytes', default: '512M', env: 'S3MOUNT_MEMORY_LIMIT', group: 'Cache and reads', describe: 'One memory budget for the daemon\'s data buffers: the block cache gets half, ranged GETs in flight (prefetch) a quarter, upload parts in flight a quarter. The process uses about this plus 100 MiB.' },
+  { name: 'memory-limit', type: 'bytes', default: '512M', env: 'S3MOUNT_MEMORY_LIMIT', group: 'Cache and reads', describe: 'One memory budget for the daemon\'s data buffers: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) a quarter, upload parts in flight a quarter. The process uses about this plus 100 MiB.' },
   { name: 'cache-size', type: 'bytes', env: 'S3MOUNT_CACHE_SIZE', group: 'Cache and reads', describe: 'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.' },
   { name: 'block-size', type: 'bytes', default: '256K', group: 'Cache and reads', describe: 'Unit of the block cache, a power of two: a random read fetches the aligned 1 MiB group of blocks around it (or one block if larger); sequential reads fetch many blocks per request.' },
   { name: 'read-ahead', type: 'bytes', default: '64M', env: 'S3MOUNT_READ_AHEAD', group: 'Cache and reads', describe: 'Largest sequential prefetch window per open file. The window starts at 1 block and doubles while reads stay sequential; a seek resets it. 0 disables prefetch.' },

@@ -9,6 +9,7 @@ import type { BlockFetcher } from '../read/block-fetcher.js';
 import type { FastReads } from '../read/fast-reads.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
+import type { NativeWrites } from '../write/native-writes.js';
 import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
 import type { Namespace } from './namespace.js';
@@ -44,6 +45,8 @@ export interface FileSystemOptions {
   fetcher: BlockFetcher;
   /** reads FUSE threads answer from cached blocks; absent without the native fast path */
   fastReads?: FastReads;
+  /** FUSE threads do the writes of handles open for writing */
+  nativeWrites?: NativeWrites;
   openFiles: OpenFiles;
   namespace: Namespace;
   prefix: string;
@@ -155,7 +158,9 @@ export class S3FileSystem {
 
   private addStaged(path: string, file: OpenFile, writable: boolean): number {
     file.handles++;
-    return this.handles.add({ kind: 'staged', path, file, writable });
+    const fh = this.handles.add({ kind: 'staged', path, file, writable });
+    if (writable) this.o.nativeWrites?.attach(fh, file.staged);
+    return fh;
   }
 
   async create(path: string, mode: number): Promise<number> {
@@ -225,6 +230,7 @@ export class S3FileSystem {
   }
 
   async release(fh: number): Promise<void> {
+    this.o.nativeWrites?.detach(fh);
     const h = this.handles.remove(fh);
     if (h?.kind === 'staged') await this.o.openFiles.release(h.file);
     else h?.reader.close();

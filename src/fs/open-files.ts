@@ -97,6 +97,7 @@ export class OpenFiles {
     }
     // the staged copy equals the object: no upload needed unless it was truncated
     staged.uploadedGeneration = staged.generation;
+    staged.lastWriteMs = 0; // copying the object in is not a write: mtime stays the object's
     if (truncate && node.size > 0) staged.generation++;
     if (truncate) staged.eager = this.o.startEager?.(staged);
     const of = this.track(path, staged, truncate ? Date.now() : node.attrs?.mtimeMs ?? node.mtimeMs);
@@ -105,7 +106,9 @@ export class OpenFiles {
   }
 
   nodeOf(of: OpenFile): Extract<Node, { kind: 'file' | 'symlink' }> {
-    return { kind: 'file', size: of.staged.size, mtimeMs: of.mtimeMs, etag: '', attrs: { ...this.attrsOf(of), mtimeMs: of.mtimeMs } };
+    const size = of.staged.size; // first: takes in writes FUSE threads did (and their time)
+    const mtimeMs = this.mtimeOf(of);
+    return { kind: 'file', size, mtimeMs, etag: '', attrs: { ...this.attrsOf(of), mtimeMs } };
   }
 
   attrsOf(of: OpenFile): FileAttrs {
@@ -114,14 +117,17 @@ export class OpenFiles {
       mode: md.mode !== undefined ? Number(md.mode) : S_IFREG | 0o644,
       uid: md.uid !== undefined ? Number(md.uid) : this.o.uid,
       gid: md.gid !== undefined ? Number(md.gid) : this.o.gid,
-      mtimeMs: of.mtimeMs,
+      mtimeMs: this.mtimeOf(of),
     };
   }
 
+  /** The last write's time, unless utimens set one since (the staged file knows writes FUSE threads did). */
+  private mtimeOf(of: OpenFile): number {
+    return of.mtimeSet ? of.mtimeMs : Math.max(of.mtimeMs, of.staged.lastWriteMs);
+  }
+
   async write(of: OpenFile, buf: Buffer, offset: number): Promise<number> {
-    const n = await of.staged.write(buf, offset);
-    if (!of.mtimeSet) of.mtimeMs = Date.now();
-    return n;
+    return of.staged.write(buf, offset);
   }
 
   async truncate(of: OpenFile, size: number): Promise<void> {

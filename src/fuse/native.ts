@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { ArenaPort } from '../read/block-cache.js';
+import type { WritePort } from '../write/native-writes.js';
 
 /** Attributes of listed names, answered by FUSE threads until JS invalidates them. */
 export interface AttrFastPath {
@@ -18,8 +19,9 @@ export interface AttrFastPath {
 export interface NativeFastPaths {
   attrs: AttrFastPath;
   reads: ArenaPort;
-  /** reads FUSE threads answered from the block arena, and their bytes */
-  served(): { reads: number; bytes: number };
+  writes: WritePort;
+  /** reads FUSE threads answered from the block arena and writes they did, with their bytes */
+  served(): { reads: number; bytes: number; writes: number; writtenBytes: number };
 }
 
 interface Binding {
@@ -36,8 +38,15 @@ interface Binding {
   s3m_detach(fh: number): void;
   s3m_arm(fh: number, lo: number, hi: number): void;
   s3m_take(fh: number): number;
-  s3m_stats(): [number, number];
+  s3m_stats(): [number, number, number, number];
   s3m_on_trigger(fn: () => void): void;
+  s3m_wopen(fd: number, lo: number, hi: number): number;
+  s3m_wclose(id: number): void;
+  s3m_wattach(fh: number, id: number): number;
+  s3m_wdetach(fh: number): void;
+  s3m_wtake(id: number, out: Float64Array): number;
+  s3m_wsize(id: number, lo: number, hi: number, exact: number): void;
+  s3m_warm(id: number, lo: number, hi: number): void;
 }
 
 const TWO32 = 2 ** 32;
@@ -53,7 +62,15 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
   } catch {
     return undefined;
   }
-  if (b.s3m_version !== 2) return undefined;
+  if (b.s3m_version !== 3) return undefined;
+  // one uv_async wakes JS for read and write triggers alike
+  const listeners: Array<() => void> = [];
+  const onTrigger = (fn: () => void) => {
+    if (listeners.length === 0) b.s3m_on_trigger(() => listeners.forEach((l) => l()));
+    listeners.push(fn);
+  };
+  const took = new Float64Array(3);
+  const clampTrigger = (n: number) => Math.min(n, Number.MAX_SAFE_INTEGER);
   return {
     attrs: {
       gen: () => b.s3m_attr_gen(),
@@ -70,11 +87,24 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
       detach: (fh) => b.s3m_detach(fh),
       arm: (fh, trigger) => b.s3m_arm(fh, lo(trigger), hi(trigger)),
       take: (fh) => b.s3m_take(fh),
-      onTrigger: (fn) => b.s3m_on_trigger(fn),
+      onTrigger,
+    },
+    writes: {
+      open: (fd, size) => b.s3m_wopen(fd, lo(size), hi(size)),
+      close: (id) => b.s3m_wclose(id),
+      attach: (fh, id) => b.s3m_wattach(fh, id) === 1,
+      detach: (fh) => b.s3m_wdetach(fh),
+      take: (id) => {
+        const writes = b.s3m_wtake(id, took);
+        return { writes, size: took[0] as number, lowest: took[1] as number, lastWriteMs: took[2] as number };
+      },
+      setSize: (id, size, exact) => b.s3m_wsize(id, lo(size), hi(size), exact ? 1 : 0),
+      arm: (id, trigger) => b.s3m_warm(id, lo(clampTrigger(trigger)), hi(clampTrigger(trigger))),
+      onTrigger,
     },
     served: () => {
-      const [reads, bytes] = b.s3m_stats();
-      return { reads, bytes };
+      const [reads, bytes, writes, writtenBytes] = b.s3m_stats();
+      return { reads, bytes, writes, writtenBytes };
     },
   };
 }

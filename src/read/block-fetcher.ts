@@ -76,7 +76,10 @@ export class BlockFetcher {
     const maxRun = this.requestBlocks;
     let run: number[] = [];
     const flush = () => {
-      if (run.length > 0) this.fetchRun(obj, run, prefetch);
+      // a run longer than one request goes out as equal requests (33 blocks: 17 + 16,
+      // not 32 + a 1-block request whose overhead is that of a large one)
+      const n = Math.ceil(run.length / maxRun);
+      for (let k = 0; k < n; k++) this.fetchRun(obj, run.slice(Math.floor((k * run.length) / n), Math.floor(((k + 1) * run.length) / n)), prefetch);
       run = [];
     };
     for (let i = first; i <= last; i++) {
@@ -85,7 +88,6 @@ export class BlockFetcher {
         continue;
       }
       run.push(i);
-      if (run.length >= maxRun) flush();
     }
     flush();
   }
@@ -128,17 +130,17 @@ export class BlockFetcher {
   private async stream(obj: ObjectVersion, start: number, end: number, waiters: Deferred<Buffer>[]): Promise<void> {
     const B = this.o.blockBytes;
     this.counters.requests++;
-    const body = await this.o.store.getRange({ key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) });
     let pos = start; // absolute offset of the next byte
     let w = 0; // index into waiters of the block being filled
     const first = start / B;
     const alloc = (at: number) => this.o.cache.allocate({ key: obj.key, version: obj.version, index: first + w }, Math.min(B, end - at));
-    let buf = alloc(start);
+    let buf: Buffer | undefined;
     let fill = 0;
-    for await (const chunk of body) {
+    await this.o.store.readRange({ key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) }, (chunk) => {
       let c = 0;
       while (c < chunk.length) {
         if (w >= waiters.length) throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
+        buf ??= alloc(pos);
         const n = Math.min(buf.length - fill, chunk.length - c);
         buf.set(c === 0 && n === chunk.length ? chunk : chunk.subarray(c, c + n), fill);
         fill += n;
@@ -147,11 +149,11 @@ export class BlockFetcher {
         if (fill === buf.length) {
           (waiters[w] as Deferred<Buffer>).resolve(buf);
           w++;
-          if (pos < end) buf = alloc(pos);
+          buf = undefined;
           fill = 0;
         }
       }
-    }
+    });
     this.counters.bytes += pos - start;
     if (pos !== end) throw new StoreError('Other', `GetObject ended early at ${pos} of ${end}`, { key: obj.key, op: 'GetObject' });
   }

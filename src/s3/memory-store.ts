@@ -65,6 +65,10 @@ export class MemoryObjectStore implements ObjectStore {
     return { objects, prefixes };
   }
 
+  async readRange(req: RangeRequest, sink: (chunk: Uint8Array) => void): Promise<void> {
+    for await (const chunk of await this.getRange(req)) sink(chunk);
+  }
+
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {
     this.count('getRange');
     await this.beforeGet(req);

@@ -19,7 +19,7 @@ import {
   UploadPartCopyCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { classifyError, StoreError } from './errors.js';
 import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest } from './store.js';
 
@@ -182,6 +182,29 @@ export class SdkObjectStore implements ObjectStore {
   }
 
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {
+    return wrapBody(await this.openRange(req), req.key);
+  }
+
+  async readRange(req: RangeRequest, sink: (chunk: Uint8Array) => void): Promise<void> {
+    const body = await this.openRange(req);
+    await new Promise<void>((resolve, reject) => {
+      body.on('data', (chunk: Uint8Array) => {
+        try {
+          sink(chunk);
+        } catch (err) {
+          body.destroy(err as Error);
+        }
+      });
+      finished(body, (err) => {
+        body.destroy();
+        if (err) reject(err instanceof StoreError ? err : classifyError(err, 'GetObject', req.key));
+        else resolve();
+      });
+    });
+  }
+
+  /** The response body of a ranged GET, pinned to req.etag when given. */
+  private async openRange(req: RangeRequest): Promise<Readable> {
     if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
     try {
       const r = await this.send(
@@ -200,7 +223,7 @@ export class SdkObjectStore implements ObjectStore {
         body.destroy();
         throw new StoreError('PreconditionFailed', 'object changed (ETag mismatch)', { key: req.key, op: 'GetObject' });
       }
-      return wrapBody(body, req.key);
+      return body;
     } catch (err) {
       throw classifyError(err, 'GetObject', req.key);
     }

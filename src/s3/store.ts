@@ -53,6 +53,12 @@ export interface ObjectStore {
   list(params: ListParams, signal?: AbortSignal): Promise<ListPage>;
   /** Streams bytes [start, end) of the object. */
   getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * Hands bytes [start, end) of the object to `sink` chunk by chunk, synchronously as they
+   * arrive (no async iteration per chunk: the block cache's hot path); resolves after the
+   * last one. If `sink` throws, the request is aborted and this rejects with that error.
+   */
+  readRange(req: RangeRequest, sink: (chunk: Uint8Array) => void): Promise<void>;
   put(params: PutParams): Promise<{ etag: string }>;
   createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string>;
   uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart>;

@@ -46,6 +46,12 @@ export class EagerUpload {
     while (this.file.size - this.coveredBytes > this.partBytes && this.parts.length < MAX_PARTS - 1) this.startPart();
   }
 
+  /** The size at which onWrite would start another part (Infinity: never). */
+  nextPartAt(): number {
+    if (this.abandoned || this.parts.length >= MAX_PARTS - 1) return Infinity;
+    return this.coveredBytes + this.partBytes + 1;
+  }
+
   onTruncate(size: number): void {
     if (!this.abandoned && size < this.coveredBytes) this.abandon('truncated into an uploaded part');
   }

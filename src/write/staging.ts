@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { StoreError } from '../s3/errors.js';
 import type { EagerUpload } from './eager-upload.js';
+import type { WritePort } from './native-writes.js';
 
 export interface StagedRecord {
   version: 1;
@@ -19,12 +20,16 @@ export interface StagedRecord {
 }
 
 export class StagedFile {
-  /** bumped by every change; an upload is current if it uploaded this generation */
-  generation = 0;
   uploadedGeneration = -1;
-  /** parts uploaded while the file is being written front to back, if any */
-  eager: EagerUpload | undefined;
+  /** when a write last changed the content (ms since the epoch; 0: never) */
+  lastWriteMs = 0;
+  private gen = 0;
   private sizeBytes: number;
+  private eagerUpload: EagerUpload | undefined;
+  /** registered in the FUSE layer's WritePort: FUSE threads write into this file */
+  private native: { port: WritePort; id: number; onClose: (id: number) => void } | undefined;
+  private absorbing = false;
+  private removed = false;
 
   constructor(
     readonly record: StagedRecord,
@@ -37,24 +42,101 @@ export class StagedFile {
   }
 
   get key(): string { return this.record.key; }
-  get size(): number { return this.sizeBytes; }
+  get size(): number {
+    this.absorb();
+    return this.sizeBytes;
+  }
+
+  /** bumped by every change; an upload is current if it uploaded this generation */
+  get generation(): number {
+    this.absorb();
+    return this.gen;
+  }
+  set generation(g: number) {
+    this.gen = g;
+  }
+
   get dirty(): boolean { return this.uploadedGeneration !== this.generation; }
 
+  /** parts uploaded while the file is being written front to back, if any */
+  get eager(): EagerUpload | undefined {
+    return this.eagerUpload;
+  }
+  set eager(e: EagerUpload | undefined) {
+    this.eagerUpload = e;
+    this.armNative();
+  }
+
   async write(buf: Buffer, offset: number): Promise<number> {
+    this.absorb();
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, offset + done);
       done += bytesWritten;
     }
     this.sizeBytes = Math.max(this.sizeBytes, offset + buf.length);
-    this.generation++;
-    this.eager?.onWrite(offset);
+    this.native?.port.setSize(this.native.id, this.sizeBytes, false);
+    this.gen++;
+    this.lastWriteMs = Date.now();
+    this.eagerUpload?.onWrite(offset);
+    this.armNative();
     return done;
   }
 
+  /**
+   * FUSE threads do this file's writes from now on (for the handles the caller attaches):
+   * registers it in `port`. Returns its id there, or -1 if that is not possible.
+   */
+  enableNative(port: WritePort, onClose: (id: number) => void): number {
+    if (this.native) return this.native.id;
+    if (this.removed) return -1;
+    const id = port.open(this.fh.fd, this.sizeBytes);
+    if (id < 0) return -1;
+    this.native = { port, id, onClose };
+    this.armNative();
+    return id;
+  }
+
+  /**
+   * Takes in what FUSE threads wrote since last time, as if JS had written it: the size,
+   * a new generation, the write's effect on the eager upload. Every look at the size or
+   * generation does this first.
+   */
+  absorb(): void {
+    const n = this.native;
+    if (!n || this.absorbing) return;
+    const t = n.port.take(n.id);
+    this.sizeBytes = t.size;
+    if (t.writes === 0) return;
+    this.gen++;
+    this.lastWriteMs = Math.max(this.lastWriteMs, t.lastWriteMs);
+    this.absorbing = true;
+    try {
+      this.eagerUpload?.onWrite(t.lowest >= 0 ? t.lowest : this.sizeBytes);
+    } finally {
+      this.absorbing = false;
+    }
+    this.armNative();
+  }
+
+  /** FUSE threads wake JS when the file grows enough for the eager upload's next part. */
+  private armNative(): void {
+    if (this.native) this.native.port.arm(this.native.id, this.eagerUpload?.nextPartAt() ?? Infinity);
+  }
+
+  private closeNative(): void {
+    const n = this.native;
+    if (!n) return;
+    this.absorb();
+    this.native = undefined;
+    n.port.close(n.id);
+    n.onClose(n.id);
+  }
+
   async read(dest: Buffer, offset: number, length: number): Promise<number> {
-    if (offset >= this.sizeBytes) return 0;
-    const n = Math.min(length, this.sizeBytes - offset);
+    const size = this.size;
+    if (offset >= size) return 0;
+    const n = Math.min(length, size - offset);
     let done = 0;
     while (done < n) {
       const { bytesRead } = await this.fh.read(dest, done, n - done, offset + done);
@@ -73,16 +155,19 @@ export class StagedFile {
   }
 
   async truncate(size: number): Promise<void> {
+    this.absorb();
     await this.fh.truncate(size);
     this.sizeBytes = size;
-    this.generation++;
-    this.eager?.onTruncate(size);
+    this.native?.port.setSize(this.native.id, size, true);
+    this.gen++;
+    this.eagerUpload?.onTruncate(size);
+    this.armNative();
   }
 
   /** Records metadata to upload with the data (mode, uid, gid, mtime). */
   async setMetadata(metadata: Record<string, string>): Promise<void> {
     Object.assign(this.record.metadata, metadata);
-    this.generation++;
+    this.gen++;
     await writeRecord(this.recordPath, this.record);
   }
 
@@ -99,8 +184,10 @@ export class StagedFile {
 
   /** Deletes data and record: only once S3 has the data, or when the file was unlinked. */
   async remove(): Promise<void> {
-    this.eager?.cancel();
-    this.eager = undefined;
+    this.removed = true;
+    this.closeNative(); // before the descriptor it dup'ed is closed and the file deleted
+    this.eagerUpload?.cancel();
+    this.eagerUpload = undefined;
     await this.fh.close().catch(() => undefined); // already closed: nothing to release
     await rm(this.recordPath, { force: true });
     await rm(this.dataPath, { force: true });

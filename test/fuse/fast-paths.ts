@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, chmod, open, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount } from '../fixtures/mount.js';
 
@@ -84,9 +84,51 @@ t.test(`native fast paths on ${kind}`, async (t) => {
     t.notMatch(listing, /[xy]\.txt/, 'ls -l shows no removed name');
   });
 
-  t.test('the daemon reports reads answered by FUSE threads', async (t) => {
+  t.test('writes done by FUSE threads: sizes seen while writing, bytes in S3 exact', async (t) => {
+    const body = randomBytes(10 * MiB + 12345);
+    const fh = await open(p('dir/written.bin'), 'w');
+    try {
+      const chunk = 128 * 1024;
+      for (let off = 0; off < body.length; off += chunk) {
+        await fh.write(body, off, Math.min(chunk, body.length - off), off);
+        if (off === 4 * MiB) {
+          // a second open reads through JavaScript (the staged copy), which must take in
+          // the size and bytes that FUSE threads wrote without it
+          const sofar = await readFile(p('dir/written.bin'));
+          t.equal(sofar.length, off + chunk, 'a reader while writing sees the size so far');
+          t.ok(sofar.equals(body.subarray(0, off + chunk)), 'and the bytes');
+        }
+      }
+      t.equal((await fh.stat()).size, body.length, 'fstat before close');
+    } finally {
+      await fh.close();
+    }
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'dir/written.bin' }));
+    const bytes = Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    t.equal(sha256(bytes), sha256(body), 'the object in S3 is what was written');
+    await forgetKernelCache();
+    t.equal((await stat(p('dir/written.bin'))).size, body.length, 'stat after close');
+  });
+
+  t.test('the daemon reports reads and writes done by FUSE threads', async (t) => {
     await m.unmount();
     const served = Number(/fastReads=(\d+)/.exec(m.output())?.[1] ?? 0);
     t.ok(served > 0, `FUSE threads answered ${served} reads without JavaScript`);
+    const written = Number(/fastWrites=(\d+)/.exec(m.output())?.[1] ?? 0);
+    t.ok(written >= 80, `FUSE threads did ${written} writes without JavaScript`);
   });
+});
+
+t.test(`overwriting an object does not download it first on ${kind}`, async (t) => {
+  const { server, s3, bucket } = await serverWithBucket(t, 'otrunc');
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'old.bin', Body: randomBytes(3 * MiB) }));
+  const m = await mount(server, bucket);
+  t.teardown(() => m.unmount());
+  await writeFile(join(m.dir, 'old.bin'), 'new content\n'); // open(O_WRONLY|O_CREAT|O_TRUNC)
+  await m.unmount();
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'old.bin' }));
+  t.equal(await (got.Body as { transformToString(): Promise<string> }).transformToString(), 'new content\n', 'the object has the new content');
+  const requests = /requests=\{([^}]*)\}/.exec(m.output())?.[1] ?? '';
+  t.match(requests, /PutObject/, 'the exit log lists the requests sent');
+  t.notMatch(requests, /GetObject/, 'no GET of the old content: the kernel passes O_TRUNC to open');
 });

@@ -10,7 +10,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const ALLOWED: Record<string, string[]> = {
   cli: ['config', 'daemon', 'log', 's3', 'util'],
   daemon: ['config', 'fuse', 'fs', 'meta', 'read', 'write', 's3', 'log', 'util'],
-  fuse: ['fs', 'read', 'log', 'util'],
+  fuse: ['fs', 'read', 'write', 'log', 'util'],
   fs: ['meta', 'read', 'write', 's3', 'log', 'util'],
   meta: ['s3', 'log', 'util'],
   read: ['s3', 'log', 'util'],

@@ -1,0 +1,206 @@
+// Writes that FUSE threads do themselves (src/fuse/native/s3mount-fast.h, s3m_write*):
+// here a JavaScript model of that table plays the FUSE threads, writing into the staged
+// file through its descriptor as pwrite does, so that the staged file's bookkeeping
+// (StagedFile.absorb), eager uploads and the upload queue are checked against it.
+// The real C path runs in test/fuse (fast-paths.ts and every write test).
+import t from 'tap';
+import { writeSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nullLogger } from '../../../src/log/logger.js';
+import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { Semaphore } from '../../../src/util/semaphore.js';
+import { EagerUpload } from '../../../src/write/eager-upload.js';
+import { NativeWrites, type WritePort } from '../../../src/write/native-writes.js';
+import { StagingArea, type StagedFile } from '../../../src/write/staging.js';
+import { UploadQueue } from '../../../src/write/upload-queue.js';
+import { Uploader } from '../../../src/write/uploader.js';
+
+/** The C table's behaviour, with `write` standing in for a FUSE thread. */
+class ModelPort implements WritePort {
+  files = new Map<number, { fd: number; size: number; writes: number; lowest: number; trigger: number; fired: boolean; lastMs: number }>();
+  slots = new Map<number, number>();
+  closed: number[] = [];
+  private listeners: Array<() => void> = [];
+  private next = 0;
+
+  open(fd: number, size: number): number {
+    const id = this.next++;
+    this.files.set(id, { fd, size, writes: 0, lowest: -1, trigger: Infinity, fired: false, lastMs: 0 });
+    return id;
+  }
+  close(id: number): void {
+    this.files.delete(id);
+    for (const [fh, f] of this.slots) if (f === id) this.slots.delete(fh);
+    this.closed.push(id);
+  }
+  attach(fh: number, id: number): boolean {
+    if (!this.files.has(id)) return false;
+    this.slots.set(fh, id);
+    return true;
+  }
+  detach(fh: number): void {
+    this.slots.delete(fh);
+  }
+  take(id: number): { writes: number; size: number; lowest: number; lastWriteMs: number } {
+    const f = this.files.get(id);
+    if (!f) return { writes: 0, size: 0, lowest: -1, lastWriteMs: 0 };
+    const r = { writes: f.writes, size: f.size, lowest: f.writes > 0 ? f.lowest : -1, lastWriteMs: f.lastMs };
+    f.writes = 0;
+    f.lowest = -1;
+    return r;
+  }
+  setSize(id: number, size: number, exact: boolean): void {
+    const f = this.files.get(id);
+    if (f) f.size = exact ? size : Math.max(f.size, size);
+  }
+  arm(id: number, trigger: number): void {
+    const f = this.files.get(id);
+    if (f) {
+      f.trigger = trigger;
+      f.fired = false;
+    }
+  }
+  onTrigger(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** a FUSE thread's write: false if the handle is not served here (JS would get it) */
+  write(fh: number, buf: Buffer, offset: number): boolean {
+    const id = this.slots.get(fh);
+    const f = id === undefined ? undefined : this.files.get(id);
+    if (!f) return false;
+    writeSync(f.fd, buf, 0, buf.length, offset);
+    f.size = Math.max(f.size, offset + buf.length);
+    f.lowest = f.lowest < 0 ? offset : Math.min(f.lowest, offset);
+    f.writes++;
+    f.lastMs = Date.now();
+    if (offset + buf.length >= f.trigger && !f.fired) {
+      f.fired = true;
+      setImmediate(() => this.listeners.forEach((l) => l())); // uv_async: later, on the JS thread
+    }
+    return true;
+  }
+}
+
+const P = 5 * 1024 * 1024;
+
+async function setup(t: { teardown(f: () => unknown): void }) {
+  const dir = await mkdtemp(join(tmpdir(), 's3mount-unit-native-writes-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new MemoryObjectStore();
+  const staging = new StagingArea(dir, 'm1', nullLogger());
+  await staging.init();
+  const uploader = new Uploader({ store, requests: new Semaphore(4), partSlots: new Semaphore(2), partBytes: P, partConcurrency: 2, logger: nullLogger() });
+  const queue = new UploadQueue({ uploader, logger: nullLogger(), retryBaseMs: 10, retryMaxMs: 40, onUploaded: async () => undefined });
+  const port = new ModelPort();
+  const writes = new NativeWrites(port);
+  const deps = { store, requests: new Semaphore(4), partSlots: new Semaphore(2), logger: nullLogger() };
+  const made: StagedFile[] = [];
+  t.teardown(() => Promise.all(made.map((f) => f.remove())));
+  const create = async (key: string) => {
+    const f = await staging.create(key, {});
+    made.push(f);
+    return f;
+  };
+  return { store, create, queue, port, writes, deps };
+}
+
+/** Waits until `cond` holds (up to 2 s): uploads run on their own schedule. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+function pattern(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 997) b[i] = (i / 997) % 251;
+  return b;
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 30));
+
+t.test('writes done outside JS are taken in: size, dirty, content uploaded', async (t) => {
+  const { store, create, queue, port, writes } = await setup(t);
+  const f = await create('k');
+  t.ok(writes.attach(7, f), 'handle attached');
+  f.uploadedGeneration = f.generation; // clean, as after an upload
+  t.notOk(f.dirty, 'clean before any write');
+  t.ok(port.write(7, Buffer.from('hello '), 0));
+  t.ok(port.write(7, Buffer.from('world'), 6));
+  const wrote = port.files.get(0)?.lastMs ?? -1;
+  await tick();
+  t.equal(f.size, 11, 'size includes the writes JS never saw');
+  t.ok(f.dirty, 'dirty after them');
+  t.equal(f.lastWriteMs, wrote, 'the last write\'s time is the mtime, not the time JS looked');
+  const before = f.generation;
+  t.equal(f.generation, before, 'looking again changes nothing');
+  await queue.uploadNow(f);
+  t.equal(store.objects.get('k')?.data.toString(), 'hello world', 'uploaded byte-exact');
+  t.notOk(f.dirty, 'clean after the upload');
+  t.ok(port.write(7, Buffer.from('!'), 11));
+  t.ok(f.dirty, 'a later write makes it dirty again');
+  writes.detach(7);
+  t.notOk(port.write(7, Buffer.from('x'), 0), 'a detached handle goes to JS');
+});
+
+t.test('truncate and JS writes keep the native size exact', async (t) => {
+  const { create, port, writes } = await setup(t);
+  const f = await create('t');
+  writes.attach(3, f);
+  port.write(3, Buffer.alloc(1000, 1), 0);
+  await f.truncate(10);
+  t.equal(f.size, 10, 'truncate shrinks it');
+  t.equal(port.take(0).size, 10, 'and the native table knows');
+  await f.write(Buffer.from('abc'), 20);
+  t.equal(f.size, 23, 'a write JS did extends it');
+  t.equal(port.take(0).size, 23, 'in the native table too');
+  port.write(3, Buffer.from('z'), 5);
+  t.equal(f.size, 23, 'a native write inside does not shrink it');
+  const want = Buffer.alloc(23);
+  want.fill(1, 0, 10);
+  want.write('z', 5);
+  want.write('abc', 20);
+  t.ok((await readFile(f.dataPath)).equals(want), 'staged bytes are what was written, in order');
+});
+
+t.test('parts of a file written front to back by FUSE threads go out while it is written', async (t) => {
+  const { store, create, queue, port, writes, deps } = await setup(t);
+  const f = await create('seq');
+  f.eager = new EagerUpload(f, P, deps);
+  writes.attach(5, f);
+  const data = pattern(3 * P + 123);
+  for (let off = 0; off < data.length; off += 128 * 1024) port.write(5, data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
+  await until(() => store.calls.uploadPart === 3);
+  t.equal(store.calls.uploadPart, 3, 'woken by the trigger: three full parts uploaded before close');
+  await queue.uploadNow(f);
+  t.equal(store.calls.uploadPart, 4, 'close sends only the tail');
+  t.ok(store.objects.get('seq')?.data.equals(data), 'byte-exact');
+});
+
+t.test('a FUSE-thread write into an uploaded part falls back to a whole upload', async (t) => {
+  const { store, create, queue, port, writes, deps } = await setup(t);
+  const f = await create('rewritten');
+  f.eager = new EagerUpload(f, P, deps);
+  writes.attach(9, f);
+  const data = pattern(2 * P + 7);
+  for (let off = 0; off < data.length; off += 1024 * 1024) port.write(9, data.subarray(off, Math.min(data.length, off + 1024 * 1024)), off);
+  await until(() => (store.calls.uploadPart ?? 0) >= 1);
+  t.ok((store.calls.uploadPart ?? 0) >= 1, 'a part went out early');
+  port.write(9, Buffer.from('CHANGED'), 10); // behind the uploaded part
+  await queue.uploadNow(f);
+  const want = Buffer.from(data);
+  want.write('CHANGED', 10);
+  t.ok(store.objects.get('rewritten')?.data.equals(want), 'the object has the late write');
+});
+
+t.test('removing the staged file closes its native entry first', async (t) => {
+  const { create, port, writes } = await setup(t);
+  const f = await create('gone');
+  writes.attach(11, f);
+  port.write(11, Buffer.from('data'), 0);
+  await f.remove();
+  t.same(port.closed, [0], 'closed in the native table');
+  t.notOk(port.write(11, Buffer.from('late'), 0), 'its handles are detached');
+  t.equal(f.enableNative(port, () => undefined), -1, 'a removed file is not registered again');
+});

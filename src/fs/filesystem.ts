@@ -196,7 +196,7 @@ export class S3FileSystem {
   async write(fh: number, buf: Buffer, length: number, offset: number): Promise<number> {
     const h = this.handles.get(fh);
     if (h.kind !== 'staged' || !h.writable) throw fsError('EBADF', 'file not open for writing', { path: h.path });
-    return this.o.openFiles.write(h.file, length === buf.length ? buf : buf.subarray(0, length), offset);
+    return h.file.staged.write(length === buf.length ? buf : buf.subarray(0, length), offset);
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {

@@ -17,7 +17,7 @@ export interface OpenFile {
   handles: number;
   /** unlinked while open: keep serving handles, never upload */
   unlinked: boolean;
-  /** local mtime: the last write, or what utimens set */
+  /** local mtime: the object's or the create's (writes and truncates: staged.lastWriteMs), or what utimens set */
   mtimeMs: number;
   /** whether mtime was set explicitly (utimens) rather than by a write */
   mtimeSet: boolean;
@@ -126,13 +126,8 @@ export class OpenFiles {
     return of.mtimeSet ? of.mtimeMs : Math.max(of.mtimeMs, of.staged.lastWriteMs);
   }
 
-  async write(of: OpenFile, buf: Buffer, offset: number): Promise<number> {
-    return of.staged.write(buf, offset);
-  }
-
   async truncate(of: OpenFile, size: number): Promise<void> {
     await of.staged.truncate(size);
-    if (!of.mtimeSet) of.mtimeMs = Date.now();
   }
 
   async setAttrs(of: OpenFile, attrs: FileAttrs): Promise<void> {

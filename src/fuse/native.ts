@@ -50,8 +50,9 @@ interface Binding {
 }
 
 const TWO32 = 2 ** 32;
-const lo = (n: number) => n % TWO32;
-const hi = (n: number) => Math.floor(n / TWO32);
+/** 64-bit values go to C as two uint32 halves; "never" (Infinity) as the largest safe integer */
+const lo = (n: number) => Math.min(n, Number.MAX_SAFE_INTEGER) % TWO32;
+const hi = (n: number) => Math.floor(Math.min(n, Number.MAX_SAFE_INTEGER) / TWO32);
 
 export function loadNativeFastPaths(): NativeFastPaths | undefined {
   let b: Binding;
@@ -70,7 +71,6 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
     listeners.push(fn);
   };
   const took = new Float64Array(3);
-  const clampTrigger = (n: number) => Math.min(n, Number.MAX_SAFE_INTEGER);
   return {
     attrs: {
       gen: () => b.s3m_attr_gen(),
@@ -99,7 +99,7 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
         return { writes, size: took[0] as number, lowest: took[1] as number, lastWriteMs: took[2] as number };
       },
       setSize: (id, size, exact) => b.s3m_wsize(id, lo(size), hi(size), exact ? 1 : 0),
-      arm: (id, trigger) => b.s3m_warm(id, lo(clampTrigger(trigger)), hi(clampTrigger(trigger))),
+      arm: (id, trigger) => b.s3m_warm(id, lo(trigger), hi(trigger)),
       onTrigger,
     },
     served: () => {

@@ -32,13 +32,7 @@ export class PrefetchWindow {
       this.nextOffset = end;
       return this.windowBytes;
     }
-    if (sequential) {
-      if (end > this.nextOffset) {
-        this.windowBytes = Math.min(this.windowBytes * 2, this.maxBytes);
-        this.nextOffset = end;
-      }
-      return this.windowBytes;
-    }
+    if (sequential) return this.onAdvance(end);
     // a seek (or the first read in the middle of a file): no prefetch until it proves sequential
     this.windowBytes = Math.min(this.initialBytes, this.maxBytes);
     this.nextOffset = end;
@@ -46,8 +40,8 @@ export class PrefetchWindow {
   }
 
   /**
-   * The reader was served up to `end` without this window seeing the reads (FUSE threads
-   * answered them from cached blocks): progress as if read sequentially.
+   * The reader progressed sequentially up to `end` (also when FUSE threads answered the
+   * reads from cached blocks without this window seeing them): the window doubles.
    */
   onAdvance(end: number): number {
     if (this.maxBytes <= 0) return 0;

@@ -29,7 +29,8 @@ export interface WritePort {
 export class NativeWrites {
   /** staged files registered in the port, by id */
   private readonly files = new Map<number, StagedFile>();
-  private readonly handles = new Map<number, StagedFile>();
+  /** handles attached in the port */
+  private readonly handles = new Set<number>();
 
   constructor(private readonly port: WritePort) {
     port.onTrigger(() => {
@@ -43,16 +44,12 @@ export class NativeWrites {
     if (id < 0) return false;
     this.files.set(id, staged);
     if (!this.port.attach(fh, id)) return false;
-    this.handles.set(fh, staged);
+    this.handles.add(fh);
     return true;
   }
 
-  /** Before the handle is released: its writes, if any went past JS, are taken in. */
+  /** Before the handle is released (its writes are taken in when the file is next looked at). */
   detach(fh: number): void {
-    const staged = this.handles.get(fh);
-    if (!staged) return;
-    this.handles.delete(fh);
-    this.port.detach(fh);
-    staged.absorb();
+    if (this.handles.delete(fh)) this.port.detach(fh);
   }
 }

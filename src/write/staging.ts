@@ -21,7 +21,7 @@ export interface StagedRecord {
 
 export class StagedFile {
   uploadedGeneration = -1;
-  /** when a write last changed the content (ms since the epoch; 0: never) */
+  /** when a write or truncate last changed the content (ms since the epoch; 0: never) */
   lastWriteMs = 0;
   private gen = 0;
   private sizeBytes: number;
@@ -127,7 +127,6 @@ export class StagedFile {
   private closeNative(): void {
     const n = this.native;
     if (!n) return;
-    this.absorb();
     this.native = undefined;
     n.port.close(n.id);
     n.onClose(n.id);
@@ -160,6 +159,7 @@ export class StagedFile {
     this.sizeBytes = size;
     this.native?.port.setSize(this.native.id, size, true);
     this.gen++;
+    this.lastWriteMs = Date.now();
     this.eagerUpload?.onTruncate(size);
     this.armNative();
   }

@@ -37,6 +37,11 @@
 
 static pthread_rwlock_t s3m_lock = PTHREAD_RWLOCK_INITIALIZER;
 
+// a 64-bit number JavaScript passed as two uint32 halves
+static uint64_t s3m_u64 (uint32_t hi, uint32_t lo) {
+  return ((uint64_t) hi << 32) | lo;
+}
+
 static uint64_t s3m_now_ms (void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -370,7 +375,7 @@ NAPI_METHOD(s3m_file_open) {
   for (int32_t i = 0; i < S3M_FILES; i++) {
     if (!s3m_files[i].used) {
       s3m_files[i].used = 1;
-      s3m_files[i].size = ((uint64_t) size_hi << 32) | size_lo;
+      s3m_files[i].size = s3m_u64(size_hi, size_lo);
       id = i;
       break;
     }
@@ -431,7 +436,7 @@ NAPI_METHOD(s3m_attach) {
     slot->fh = fh;
     slot->file = id;
     slot->pos = 0;
-    slot->trigger = ((uint64_t) trig_hi << 32) | trig_lo;
+    slot->trigger = s3m_u64(trig_hi, trig_lo);
     slot->fired = 0;
     ok = 1;
   }
@@ -459,7 +464,7 @@ NAPI_METHOD(s3m_arm) {
   pthread_rwlock_rdlock(&s3m_lock);
   s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
   if (slot->fh == fh) {
-    __atomic_store_n(&slot->trigger, ((uint64_t) trig_hi << 32) | trig_lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->trigger, s3m_u64(trig_hi, trig_lo), __ATOMIC_RELAXED);
     __atomic_store_n(&slot->fired, 0, __ATOMIC_RELEASE);
   }
   pthread_rwlock_unlock(&s3m_lock);
@@ -589,7 +594,7 @@ NAPI_METHOD(s3m_wopen) {
     if (!f->used && __atomic_load_n(&f->inflight, __ATOMIC_ACQUIRE) == 0) {
       f->used = 1;
       f->fd = own;
-      f->size = ((uint64_t) size_hi << 32) | size_lo;
+      f->size = s3m_u64(size_hi, size_lo);
       f->writes = 0;
       f->lowest = UINT64_MAX;
       f->trigger = UINT64_MAX;
@@ -690,7 +695,7 @@ NAPI_METHOD(s3m_wsize) {
   NAPI_ARGV_UINT32(size_lo, 1)
   NAPI_ARGV_UINT32(size_hi, 2)
   NAPI_ARGV_UINT32(exact, 3)
-  uint64_t size = ((uint64_t) size_hi << 32) | size_lo;
+  uint64_t size = s3m_u64(size_hi, size_lo);
   if (id >= S3M_WFILES) return NULL;
   pthread_rwlock_rdlock(&s3m_lock);
   s3m_wfile_t *f = &s3m_wfiles[id];
@@ -712,7 +717,7 @@ NAPI_METHOD(s3m_warm) {
   pthread_rwlock_rdlock(&s3m_lock);
   s3m_wfile_t *f = &s3m_wfiles[id];
   if (f->used) {
-    __atomic_store_n(&f->trigger, ((uint64_t) trig_hi << 32) | trig_lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->trigger, s3m_u64(trig_hi, trig_lo), __ATOMIC_RELAXED);
     __atomic_store_n(&f->fired, 0, __ATOMIC_RELEASE);
   }
   pthread_rwlock_unlock(&s3m_lock);

@@ -120,6 +120,11 @@ function pattern(n: number): Buffer {
 
 const tick = () => new Promise((r) => setTimeout(r, 30));
 
+/** `data` written front to back in `chunk`-byte writes on handle `fh`, as a FUSE thread would. */
+function writeAll(port: ModelPort, fh: number, data: Buffer, chunk: number): void {
+  for (let off = 0; off < data.length; off += chunk) port.write(fh, data.subarray(off, Math.min(data.length, off + chunk)), off);
+}
+
 t.test('writes done outside JS are taken in: size, dirty, content uploaded', async (t) => {
   const { store, create, queue, port, writes } = await setup(t);
   const f = await create('k');
@@ -170,7 +175,7 @@ t.test('parts of a file written front to back by FUSE threads go out while it is
   f.eager = new EagerUpload(f, P, deps);
   writes.attach(5, f);
   const data = pattern(3 * P + 123);
-  for (let off = 0; off < data.length; off += 128 * 1024) port.write(5, data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
+  writeAll(port, 5, data, 128 * 1024);
   await until(() => store.calls.uploadPart === 3);
   t.equal(store.calls.uploadPart, 3, 'woken by the trigger: three full parts uploaded before close');
   await queue.uploadNow(f);
@@ -184,7 +189,7 @@ t.test('a FUSE-thread write into an uploaded part falls back to a whole upload',
   f.eager = new EagerUpload(f, P, deps);
   writes.attach(9, f);
   const data = pattern(2 * P + 7);
-  for (let off = 0; off < data.length; off += 1024 * 1024) port.write(9, data.subarray(off, Math.min(data.length, off + 1024 * 1024)), off);
+  writeAll(port, 9, data, 1024 * 1024);
   await until(() => (store.calls.uploadPart ?? 0) >= 1);
   t.ok((store.calls.uploadPart ?? 0) >= 1, 'a part went out early');
   port.write(9, Buffer.from('CHANGED'), 10); // behind the uploaded part

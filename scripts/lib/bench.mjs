@@ -21,7 +21,7 @@ const GiB = 1024 * MiB;
 
 // ---------------------------------------------------------------- arguments
 function parseArgs(argv) {
-  const o = { server: 'rgw', latency: 0, smoke: false, only: undefined, tools: undefined, fioRuntime: undefined, docs: undefined, bucket: 's3mount-bench', port: 7580, work: undefined, results: undefined, command: 'scripts/bench', s3mountArgs: [] };
+  const o = { server: 'rgw', latency: 0, smoke: false, repeat: undefined, only: undefined, tools: undefined, fioRuntime: undefined, docs: undefined, bucket: 's3mount-bench', port: 7580, work: undefined, results: undefined, command: 'scripts/bench', s3mountArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) die(`${a} needs a value`); return argv[++i]; };
@@ -34,6 +34,7 @@ function parseArgs(argv) {
       case '--only': o.only = val().split(','); break;
       case '--tools': o.tools = val().split(','); break;
       case '--fio-runtime': o.fioRuntime = Number(val()); break;
+      case '--repeat': o.repeat = Number(val()); break;
       case '--docs': o.docs = true; break;
       case '--no-docs': o.docs = false; break;
       case '--bucket': o.bucket = val(); break;
@@ -46,6 +47,7 @@ function parseArgs(argv) {
   if (!o.work) die('--work DIR is required (scripts/bench passes it)');
   if (!['rgw', 's3rver'].includes(o.server)) die(`--server must be rgw or s3rver, not ${o.server}`);
   if (!(o.latency >= 0)) die('--latency needs a number of milliseconds');
+  if (o.repeat !== undefined && !(Number.isInteger(o.repeat) && o.repeat >= 1)) die('--repeat needs a whole number >= 1');
   return o;
 }
 function die(msg) { process.stderr.write(`bench: ${msg}\n`); process.exit(2); }
@@ -55,6 +57,8 @@ const opt = parseArgs(process.argv.slice(2));
 const LOAD0 = loadavg();
 const WORK = resolve(opt.work);
 const SMOKE = opt.smoke;
+/** runs of each workload per tool; the figure is their median */
+const REPEAT = opt.repeat ?? (SMOKE ? 1 : 3);
 const SIZES = SMOKE
   ? { seq: 8 * MiB, rand: 8 * MiB, fio: opt.fioRuntime ?? 3, multiN: 8, multi: 4 * MiB, flat: 50, treeDirs: 5, treeFiles: 10, small: 20, smallSize: 4 * KiB }
   : { seq: 1 * GiB, rand: 256 * MiB, fio: opt.fioRuntime ?? 15, multiN: 8, multi: 128 * MiB, flat: 10_000, treeDirs: 1000, treeFiles: 10, small: 1000, smallSize: 4 * KiB };
@@ -415,7 +419,7 @@ const WRITE_WORKLOADS = ['seqwrite', 'small'];
 const results = {}; // results[rowId][tool] = {value, error, note, rss}
 const rss = {}; // rss[workload][tool] = bytes (max over the workload's mounts)
 const cpu = {}; // cpu[rowId][tool] = CPU seconds of the daemon (raw: its process), start-up included
-const noteCpu = (row, tool, secs) => { if (secs !== undefined) (cpu[row] ??= {})[tool] = secs; };
+const noteCpu = (row, tool, secs) => { if (secs !== undefined) ((cpu[row] ??= {})[tool] ??= []).push(secs); };
 const CLK_TCK = Number(sh('getconf', ['CLK_TCK'])) || 100;
 function cpuSeconds(pid) {
   try {
@@ -424,7 +428,20 @@ function cpuSeconds(pid) {
   } catch { return undefined; }
 }
 const requests = {}; // requests[rowId][tool] = s3mount request counts
-const setResult = (row, tool, r) => { (results[row] ??= {})[tool] = r; };
+// Every run of a workload adds a sample to its cells; the figure shown is their median.
+// An error in any run makes the cell an error.
+const setResult = (row, tool, r) => {
+  const cells = (results[row] ??= {});
+  const had = cells[tool];
+  if (had?.error) return;
+  if (r.value === undefined) { cells[tool] = r; return; }
+  const samples = [...(had?.samples ?? []), r.value];
+  cells[tool] = { ...r, samples, value: median(samples) };
+};
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
 const noteRss = (wl, tool, bytes) => { if (bytes) { rss[wl] ??= {}; rss[wl][tool] = Math.max(rss[wl][tool] ?? 0, bytes); } };
 
 let failures = 0;
@@ -714,7 +731,13 @@ function markdown(tools, rows) {
 
 function cpuTable(tools, rows) {
   const L = [`| workload | ${tools.join(' | ')} |`, `|---|${tools.map(() => '---:').join('|')}|`];
-  for (const row of rows) if (cpu[row.id]) L.push(`| ${row.label} | ${tools.map((t) => (cpu[row.id][t] !== undefined ? cpu[row.id][t].toFixed(1) : '—')).join(' | ')} |`);
+  for (const row of rows) if (cpu[row.id]) L.push(`| ${row.label} | ${tools.map((t) => (cpu[row.id][t] !== undefined ? median(cpu[row.id][t]).toFixed(1) : '—')).join(' | ')} |`);
+  return L.join('\n');
+}
+
+function samplesTable(tools, rows) {
+  const L = [`| workload | ${tools.join(' | ')} |`, `|---|${tools.map(() => '---').join('|')}|`];
+  for (const row of rows) L.push(`| ${row.label} | ${tools.map((t) => results[row.id]?.[t]?.samples?.map((v) => fmtVal(v, row.unit)).join(' / ') ?? '—').join(' | ')} |`);
   return L.join('\n');
 }
 
@@ -783,7 +806,7 @@ function versions() {
 
 function method() {
   return [
-    `Every measurement: \`sync; echo 3 > /proc/sys/vm/drop_caches\`, a fresh mount on an empty directory, the workload, unmount. Figures are from one run each.`,
+    `Every measurement: \`sync; echo 3 > /proc/sys/vm/drop_caches\`, a fresh mount on an empty directory, the workload, unmount. Each workload runs ${REPEAT} time${REPEAT > 1 ? 's' : ''} for every tool, the tools in a different order each time (the first tool of one round is the last of the next); a figure is the median of its samples (all samples are listed below the chart). CPU seconds are medians too; peak RSS is the maximum.`,
     `Ratios are to raw, higher is better: tool/raw for MB/s and IOPS, raw time/tool time for seconds. MB = 10^6 bytes.`,
     '',
     `- **s3mount**: \`bin/s3mount.js BUCKET MNT --endpoint URL -f --staging-dir TMP --log-level info${opt.s3mountArgs.length ? ' ' + opt.s3mountArgs.join(' ') : ''}\` (defaults: close() returns when the object is in S3). **s3mount-wb**: the same plus \`--write-back\`, only for the write workloads.`,
@@ -901,15 +924,19 @@ async function main() {
   await prepare(workloads);
 
   for (const wl of workloads) {
-    for (const tool of tools) {
+   for (let round = 0; round < REPEAT; round++) {
+    // rotate the order, so that no tool always runs first (right after the data is prepared)
+    const order = tools.map((_, i) => tools[(i + round) % tools.length]);
+    for (const tool of order) {
       if (cleaning) return 130;
       if (tool === 's3mount-wb' && !WRITE_WORKLOADS.includes(wl)) continue;
       const t = Date.now();
-      log(`${wl} / ${tool} ...`);
+      log(`${wl} / ${tool}${REPEAT > 1 ? ` (run ${round + 1} of ${REPEAT})` : ''} ...`);
       try { await W[wl](tool); } catch (e) { fail(ROWS.find((r) => r.wl === wl).id, tool, e); }
-      const got = ROWS.filter((r) => r.wl === wl).map((r) => { const x = results[r.id]?.[tool]; return x?.value !== undefined ? `${fmtVal(x.value, r.unit)} ${r.unit}` : x?.error ? 'ERROR' : x?.skip ? 'skipped' : '-'; });
+      const got = ROWS.filter((r) => r.wl === wl).map((r) => { const x = results[r.id]?.[tool]; return x?.value !== undefined ? `${fmtVal(x.samples.at(-1), r.unit)} ${r.unit}` : x?.error ? 'ERROR' : x?.skip ? 'skipped' : '-'; });
       log(`${wl} / ${tool}: ${got.join(', ')} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
     }
+   }
   }
   // s3mount-wb does reads only in the small-file workload: its other cells say so
   const shownTools = tools;
@@ -935,6 +962,10 @@ async function main() {
     '### Targets',
     '',
     targets(),
+    '',
+    `### Samples (in the order they were taken; the figures above are their medians)`,
+    '',
+    samplesTable(shownTools, rows),
     '',
     '### Peak RSS per workload (MiB, VmHWM)',
     '',

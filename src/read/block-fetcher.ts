@@ -136,24 +136,26 @@ export class BlockFetcher {
     const alloc = (at: number) => this.o.cache.allocate({ key: obj.key, version: obj.version, index: first + w }, Math.min(B, end - at));
     let buf: Buffer | undefined;
     let fill = 0;
-    await this.o.store.readRange({ key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) }, (chunk) => {
-      let c = 0;
-      while (c < chunk.length) {
-        if (w >= waiters.length) throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
-        buf ??= alloc(pos);
-        const n = Math.min(buf.length - fill, chunk.length - c);
-        buf.set(c === 0 && n === chunk.length ? chunk : chunk.subarray(c, c + n), fill);
-        fill += n;
-        c += n;
-        pos += n;
-        if (fill === buf.length) {
-          (waiters[w] as Deferred<Buffer>).resolve(buf);
-          w++;
-          buf = undefined;
-          fill = 0;
-        }
-      }
-    });
+    await this.o.store.readInto(
+      { key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) },
+      {
+        space: () => {
+          if (w >= waiters.length) throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
+          buf ??= alloc(pos);
+          return fill === 0 ? buf : buf.subarray(fill);
+        },
+        filled: (n) => {
+          fill += n;
+          pos += n;
+          if (fill === (buf as Buffer).length) {
+            (waiters[w] as Deferred<Buffer>).resolve(buf as Buffer);
+            w++;
+            buf = undefined;
+            fill = 0;
+          }
+        },
+      },
+    );
     this.counters.bytes += pos - start;
     if (pos !== end) throw new StoreError('Other', `GetObject ended early at ${pos} of ${end}`, { key: obj.key, op: 'GetObject' });
   }

@@ -1,6 +1,7 @@
 // MemoryObjectStore: an in-memory ObjectStore for unit tests of meta/ and read/
 // (never for integration tests: those use a real server). Counts calls per operation.
 import { createHash } from 'node:crypto';
+import { copyInto, type BodyDest } from './direct-http.js';
 import { StoreError } from './errors.js';
 import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest } from './store.js';
 
@@ -65,8 +66,8 @@ export class MemoryObjectStore implements ObjectStore {
     return { objects, prefixes };
   }
 
-  async readRange(req: RangeRequest, sink: (chunk: Uint8Array) => void): Promise<void> {
-    for await (const chunk of await this.getRange(req)) sink(chunk);
+  async readInto(req: RangeRequest, dest: BodyDest): Promise<void> {
+    for await (const chunk of await this.getRange(req)) copyInto(dest, chunk);
   }
 
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {

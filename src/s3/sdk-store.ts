@@ -19,7 +19,8 @@ import {
   UploadPartCopyCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { finished, type Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
+import { copyInto, DirectHttp, type BodyDest, type DirectRequest } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
 import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest } from './store.js';
 
@@ -48,6 +49,8 @@ export function normalizeEtag(etag: string | undefined): string {
 export class SdkObjectStore implements ObjectStore {
   readonly bucket: string;
   private readonly client: S3Client;
+  /** the transport of block fills over plain http */
+  private readonly direct: DirectHttp;
   /** requests sent, by S3 operation name (reported in the daemon's stop log line) */
   readonly requestCounts: Record<string, number> = {};
 
@@ -71,6 +74,7 @@ export class SdkObjectStore implements ObjectStore {
       ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
     };
     this.client = new S3Client(config);
+    this.direct = new DirectHttp({ connectTimeoutMs: opts.connectTimeoutMs, maxIdle: opts.maxSockets });
   }
 
   /** The resolved access key id (for redaction); undefined if none could be found. */
@@ -85,6 +89,7 @@ export class SdkObjectStore implements ObjectStore {
 
   destroy(): void {
     this.client.destroy();
+    this.direct.destroy();
   }
 
   private send: S3Client['send'] = ((command: { constructor: { name: string } }, options?: unknown) => {
@@ -185,21 +190,64 @@ export class SdkObjectStore implements ObjectStore {
     return wrapBody(await this.openRange(req), req.key);
   }
 
-  async readRange(req: RangeRequest, sink: (chunk: Uint8Array) => void): Promise<void> {
-    const body = await this.openRange(req);
-    await new Promise<void>((resolve, reject) => {
-      body.on('data', (chunk: Uint8Array) => {
+  async readInto(req: RangeRequest, dest: BodyDest): Promise<void> {
+    if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
+    const signal = this.signal(req.signal);
+    const expect = req.end - req.start;
+    const checkEtag = (etag: string | undefined) => {
+      const got = normalizeEtag(etag);
+      if (req.etag && got && got !== req.etag) throw new StoreError('PreconditionFailed', 'object changed (ETag mismatch)', { key: req.key, op: 'GetObject' });
+    };
+    let delivered = 0;
+    const counted: BodyDest = {
+      space: () => dest.space(),
+      filled: (n) => {
+        delivered += n;
+        dest.filled(n);
+      },
+    };
+    const command = this.rangeCommand(req);
+    // Signed, inside the SDK's retries and under its deserializer, the request goes out on DirectHttp
+    // with its body read straight into `dest`; over https, the SDK's own handler sends it
+    // and its body is copied in. The SDK then deserializes a response with an empty body.
+    (command.middlewareStack as unknown as { addRelativeTo(mw: unknown, opts: unknown): void }).addRelativeTo(
+      (next: (args: { request: unknown }) => Promise<{ response: unknown }>) => async (args: { request: unknown }) => {
+        const request = args.request as SignedRequest;
         try {
-          sink(chunk);
+          if (request.protocol === 'http:') {
+            const r = await this.direct.request(directRequest(request), counted, expect, signal, (head) => {
+              if (head.headers.etag !== undefined) checkEtag(head.headers.etag);
+            });
+            return { response: { statusCode: r.statusCode, reason: '', headers: r.headers, body: Readable.from(r.body.length > 0 ? [r.body] : []) }, output: undefined };
+          }
+          const out = await next(args);
+          const response = out.response as { statusCode: number; headers: Record<string, string>; body: Readable };
+          if (response.statusCode < 200 || response.statusCode >= 300) return out;
+          checkEtag(response.headers.etag);
+          await pump(response.body, counted);
+          return { ...out, response: { ...response, body: Readable.from([]) } };
         } catch (err) {
-          body.destroy(err as Error);
+          // bytes already handed out cannot be taken back: no retry after them
+          if (delivered > 0) throw classifyError(err, 'GetObject', req.key);
+          throw err;
         }
-      });
-      finished(body, (err) => {
-        body.destroy();
-        if (err) reject(err instanceof StoreError ? err : classifyError(err, 'GetObject', req.key));
-        else resolve();
-      });
+      },
+      { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 's3mountDirectGet' },
+    );
+    try {
+      const r = await this.send(command, { abortSignal: signal });
+      (r.Body as Readable | undefined)?.destroy();
+    } catch (err) {
+      throw classifyError(err, 'GetObject', req.key);
+    }
+  }
+
+  private rangeCommand(req: RangeRequest): GetObjectCommand {
+    return new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: req.key,
+      Range: `bytes=${req.start}-${req.end - 1}`,
+      ...(req.etag ? { IfMatch: `"${req.etag}"` } : {}),
     });
   }
 
@@ -207,15 +255,7 @@ export class SdkObjectStore implements ObjectStore {
   private async openRange(req: RangeRequest): Promise<Readable> {
     if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
     try {
-      const r = await this.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: req.key,
-          Range: `bytes=${req.start}-${req.end - 1}`,
-          ...(req.etag ? { IfMatch: `"${req.etag}"` } : {}),
-        }),
-        { abortSignal: this.signal(req.signal) },
-      );
+      const r = await this.send(this.rangeCommand(req), { abortSignal: this.signal(req.signal) });
       const body = r.Body as Readable | undefined;
       if (!body) throw new StoreError('Other', 'GetObject returned no body', { key: req.key, op: 'GetObject' });
       const got = normalizeEtag(r.ETag);
@@ -368,4 +408,54 @@ async function* wrapBody(body: Readable, key: string): AsyncIterable<Uint8Array>
   } finally {
     body.destroy();
   }
+}
+
+/** The parts of the SDK's signed HttpRequest that DirectHttp needs. */
+interface SignedRequest {
+  method: string;
+  protocol: string;
+  hostname: string;
+  port?: number;
+  path: string;
+  query?: Record<string, string | string[] | null>;
+  headers: Record<string, string>;
+}
+
+/** The SDK's encoding of query strings (@smithy/querystring-builder), which it signed. */
+function escapeUri(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function directRequest(r: SignedRequest): DirectRequest {
+  const parts: string[] = [];
+  for (const key of Object.keys(r.query ?? {}).sort()) {
+    const value = (r.query ?? {})[key];
+    if (Array.isArray(value)) for (const v of value) parts.push(`${escapeUri(key)}=${escapeUri(v)}`);
+    else parts.push(value === null || value === undefined ? escapeUri(key) : `${escapeUri(key)}=${escapeUri(value)}`);
+  }
+  return {
+    method: r.method,
+    host: r.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: r.port ?? 80,
+    target: r.path + (parts.length > 0 ? `?${parts.join('&')}` : ''),
+    headers: r.headers,
+  };
+}
+
+/** Copies a response body into `dest`. */
+function pump(body: Readable, dest: BodyDest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    body.on('data', (chunk: Uint8Array) => {
+      try {
+        copyInto(dest, chunk);
+      } catch (err) {
+        body.destroy(err as Error);
+      }
+    });
+    finished(body, (err) => {
+      body.destroy();
+      if (err) reject(err);
+      else resolve();
+    });
+  });
 }

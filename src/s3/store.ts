@@ -1,5 +1,8 @@
 // ObjectStore: the one seam between the filesystem and S3. Keys are full S3 keys.
 // Implemented on @aws-sdk/client-s3 in sdk-store.ts; every method throws StoreError only.
+import type { BodyDest } from './direct-http.js';
+
+export type { BodyDest };
 
 export interface ObjectInfo {
   key: string;
@@ -54,11 +57,11 @@ export interface ObjectStore {
   /** Streams bytes [start, end) of the object. */
   getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>>;
   /**
-   * Hands bytes [start, end) of the object to `sink` chunk by chunk, synchronously as they
-   * arrive (no async iteration per chunk: the block cache's hot path); resolves after the
-   * last one. If `sink` throws, the request is aborted and this rejects with that error.
+   * Reads bytes [start, end) of the object into memory `dest` hands out (the block
+   * cache's hot path: over plain http the socket reads straight into it); resolves after
+   * the last byte. If `dest` throws, the request is aborted and this rejects.
    */
-  readRange(req: RangeRequest, sink: (chunk: Uint8Array) => void): Promise<void>;
+  readInto(req: RangeRequest, dest: BodyDest): Promise<void>;
   put(params: PutParams): Promise<{ etag: string }>;
   createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string>;
   uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart>;

@@ -3,6 +3,10 @@
 import type { BlockFetcher, ObjectVersion } from './block-fetcher.js';
 import type { FastReader, FastReads } from './fast-reads.js';
 import { PrefetchWindow } from './window.js';
+import { StoreError, type StoreErrorKind } from '../s3/errors.js';
+
+/** failures worth a second GET for the block a read waits for */
+const TRANSIENT = new Set<StoreErrorKind>(['Unreachable', 'Timeout', 'Throttled', 'Other']);
 
 /** a read that is not sequential fetches the aligned group of blocks around it, this big */
 export const RANDOM_READ_GROUP_BYTES = 1024 * 1024;
@@ -51,7 +55,7 @@ export class ObjectReader implements FastReader {
     for (let i = first; i <= last; i++) {
       const got = this.fetcher.block(this.object, i);
       // a cached block is copied before anything else runs (its arena slot may be reused)
-      const block = got instanceof Promise ? await got : got;
+      const block = got instanceof Promise ? await got.catch((err: unknown) => this.refetch(err, i)) : got;
       const blockStart = i * B;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + block.length) - blockStart;
@@ -83,6 +87,16 @@ export class ObjectReader implements FastReader {
     this.fetcher.forget(this);
     if (this.fast) this.fast.reads.detach(this.fast.fh);
     this.fast = undefined;
+  }
+
+  /**
+   * A fetch that failed on the way (often a prefetch nobody waited for: a connection
+   * reset in the middle of its body, a deadline) is tried once more for the read that
+   * needs the block. Failures another try cannot mend are the read's error.
+   */
+  private refetch(err: unknown, index: number): Buffer | Promise<Buffer> {
+    if (!(err instanceof StoreError) || !TRANSIENT.has(err.kind)) throw err;
+    return this.fetcher.block(this.object, index);
   }
 
   /** Next wake-up: once half of what is issued ahead of `end` has been read. */

@@ -5,6 +5,7 @@ import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { StoreError } from '../../../src/s3/errors.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 
 const B = 64 * 1024;
@@ -73,6 +74,27 @@ t.test('a changed object fails the read instead of mixing versions', async (t) =
   const again = Buffer.alloc(10);
   await r.read(again, 5, 10);
   t.ok(again.equals(v1.subarray(5, 15)), 'blocks cached from the version opened are still served, never mixed');
+});
+
+t.test('a block whose fetch failed on the way is fetched once more for the read; final errors are not', async (t) => {
+  const { store, fetcher } = setup(64 * B, 16 * B); // a random read's 1 MiB group is one GET
+  const data = randomBytes(40 * B);
+  const etag = store.putBytes('k', data);
+  const r = new ObjectReader({ key: 'k', size: data.length, etag, version: etag }, fetcher, 0);
+  let failures = 1;
+  store.beforeGet = async () => {
+    if (failures-- > 0) throw new StoreError('Unreachable', 'connection reset', { op: 'GetObject' });
+  };
+  const b = Buffer.alloc(10);
+  t.equal(await r.read(b, 3, 10), 10, 'a transient failure is not the read\'s error');
+  t.ok(b.equals(data.subarray(3, 13)));
+  t.equal(store.calls.getRange, 2, 'one more GET');
+  store.beforeGet = async () => {
+    throw new StoreError('AccessDenied', 'access denied', { op: 'GetObject' });
+  };
+  const before = store.calls.getRange ?? 0;
+  await t.rejects(r.read(Buffer.alloc(10), 35 * B, 10), { name: 'StoreError', kind: 'AccessDenied' });
+  t.equal(store.calls.getRange, before + 1, 'a final error is not tried again');
 });
 
 t.test('a failed GET reaches the reader and is not cached', async (t) => {

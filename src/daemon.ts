@@ -20,6 +20,7 @@ import { NativeWrites } from './write/native-writes.js';
 import { EagerUpload } from './write/eager-upload.js';
 import { StagingArea } from './write/staging.js';
 import { UploadQueue } from './write/upload-queue.js';
+import { PartBuffers } from './write/part-buffers.js';
 import { Uploader } from './write/uploader.js';
 
 export interface Daemon {
@@ -131,10 +132,10 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
   });
   const staging = new StagingArea(join(cfg.stagingDir, id), id, logger.child({ mod: 'staging' }));
   await staging.init();
-  const partSlots = new Semaphore(memory.partSlots);
-  const uploader = new Uploader({ store, requests, partSlots, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
+  const parts = new PartBuffers(memory.partSlots, cfg.partBytes);
+  const uploader = new Uploader({ store, requests, parts, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
   const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid,
-    startEager: (staged) => new EagerUpload(staged, cfg.partBytes, { store, requests, partSlots, logger: logger.child({ mod: 'upload' }) }),
+    startEager: (staged) => new EagerUpload(staged, cfg.partBytes, { store, requests, parts, logger: logger.child({ mod: 'upload' }) }),
   });
   const queue = new UploadQueue({
     uploader,

@@ -5,13 +5,15 @@
 import type { Logger } from '../log/logger.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
+import type { PartBuffers } from './part-buffers.js';
 import { MAX_PARTS } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
 export interface EagerDeps {
   store: ObjectStore;
   requests: Semaphore;
-  partSlots: Semaphore;
+  /** the uploader's: parts in memory at once, over all files */
+  parts: PartBuffers;
   logger: Logger;
 }
 
@@ -68,9 +70,9 @@ export class EagerUpload {
     const partNumber = this.parts.length + 1;
     this.coveredBytes = end;
     const uploadId = this.uploadId;
-    const p = this.d.partSlots.run(async () => {
+    const p = this.d.parts.run(end - start, async (buf) => {
       const id = await uploadId;
-      const body = await this.file.readRange(start, end - start);
+      const body = await this.file.readFully(buf, start);
       return this.d.requests.run(() => this.d.store.uploadPart(key, id, partNumber, body, body.length));
     });
     p.catch((err: unknown) => this.abandon(`part ${partNumber} failed: ${String(err)}`));

@@ -145,12 +145,11 @@ export class StagedFile {
     return done;
   }
 
-  /** Exactly `length` bytes from `start` (an upload's body); fails if the file is shorter. */
-  async readRange(start: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
-    const n = await this.read(buf, start, length);
-    if (n !== length) throw new StoreError('Other', `staged file shorter than expected (${n} of ${length})`, { key: this.key });
-    return buf;
+  /** Fills `dest` from `start` (an upload's body); fails if the file is shorter. */
+  async readFully(dest: Buffer, start: number): Promise<Buffer> {
+    const n = await this.read(dest, start, dest.length);
+    if (n !== dest.length) throw new StoreError('Other', `staged file shorter than expected (${n} of ${dest.length})`, { key: this.key });
+    return dest;
   }
 
   async truncate(size: number): Promise<void> {

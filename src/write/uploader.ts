@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { StoreError } from '../s3/errors.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
+import type { PartBuffers } from './part-buffers.js';
 import { copyObject, DEFAULT_COPY_THRESHOLD_BYTES } from './copier.js';
 import { MAX_OBJECT_BYTES, MAX_PARTS, MIB, partSizeFor, planParts } from './part-plan.js';
 import type { StagedFile } from './staging.js';
@@ -12,7 +13,7 @@ export interface UploaderOptions {
   store: ObjectStore;
   requests: Semaphore;
   /** memory budget: parts (or single-put bodies) held in memory at once, over all files */
-  partSlots: Semaphore;
+  parts: PartBuffers;
   partBytes: number;
   /** parts of one file in flight at once */
   partConcurrency: number;
@@ -44,8 +45,8 @@ export class Uploader {
     const partBytes = partSizeFor(size, this.o.partBytes);
     let etag: string;
     if (size <= partBytes) {
-      etag = await this.o.partSlots.run(async () => {
-        const body = await file.readRange(0, size);
+      etag = await this.o.parts.run(size, async (buf) => {
+        const body = await file.readFully(buf, 0);
         return (await this.o.requests.run(() => this.o.store.put({ key: file.key, body, contentLength: size, metadata: file.record.metadata }))).etag;
       });
       this.counters.puts++;
@@ -90,8 +91,8 @@ export class Uploader {
         const p = parts[next++];
         if (!p) break;
         done.push(
-          await this.o.partSlots.run(async () => {
-            const body = await file.readRange(p.start, p.end - p.start);
+          await this.o.parts.run(p.end - p.start, async (buf) => {
+            const body = await file.readFully(buf, p.start);
             return this.o.requests.run(() => this.o.store.uploadPart(file.key, uploadId, p.partNumber, body, body.length));
           }),
         );

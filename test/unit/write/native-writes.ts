@@ -16,6 +16,7 @@ import { NativeWrites, type WritePort } from '../../../src/write/native-writes.j
 import { StagingArea, type StagedFile } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
+import { PartBuffers } from '../../../src/write/part-buffers.js';
 
 /** The C table's behaviour, with `write` standing in for a FUSE thread. */
 class ModelPort implements WritePort {
@@ -92,11 +93,11 @@ async function setup(t: { teardown(f: () => unknown): void }) {
   const store = new MemoryObjectStore();
   const staging = new StagingArea(dir, 'm1', nullLogger());
   await staging.init();
-  const uploader = new Uploader({ store, requests: new Semaphore(4), partSlots: new Semaphore(2), partBytes: P, partConcurrency: 2, logger: nullLogger() });
+  const uploader = new Uploader({ store, requests: new Semaphore(4), parts: new PartBuffers(2, P), partBytes: P, partConcurrency: 2, logger: nullLogger() });
   const queue = new UploadQueue({ uploader, logger: nullLogger(), retryBaseMs: 10, retryMaxMs: 40, onUploaded: async () => undefined });
   const port = new ModelPort();
   const writes = new NativeWrites(port);
-  const deps = { store, requests: new Semaphore(4), partSlots: new Semaphore(2), logger: nullLogger() };
+  const deps = { store, requests: new Semaphore(4), parts: new PartBuffers(2, 5 * 1024 * 1024), logger: nullLogger() };
   const made: StagedFile[] = [];
   t.teardown(() => Promise.all(made.map((f) => f.remove())));
   const create = async (key: string) => {

@@ -9,6 +9,7 @@ import { Semaphore } from '../../../src/util/semaphore.js';
 import { StagingArea } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
+import { PartBuffers } from '../../../src/write/part-buffers.js';
 
 async function setup(t: { teardown(f: () => unknown): void }) {
   const dir = await mkdtemp(join(tmpdir(), 's3mount-unit-staging-'));
@@ -16,7 +17,7 @@ async function setup(t: { teardown(f: () => unknown): void }) {
   const store = new MemoryObjectStore();
   const staging = new StagingArea(dir, 'm1', nullLogger());
   await staging.init();
-  const uploader = new Uploader({ store, requests: new Semaphore(4), partSlots: new Semaphore(2), partBytes: 5 * 1024 * 1024, partConcurrency: 2, logger: nullLogger() });
+  const uploader = new Uploader({ store, requests: new Semaphore(4), parts: new PartBuffers(2, 5 * 1024 * 1024), partBytes: 5 * 1024 * 1024, partConcurrency: 2, logger: nullLogger() });
   const uploaded: string[] = [];
   const queue = new UploadQueue({ uploader, logger: nullLogger(), retryBaseMs: 10, retryMaxMs: 40, onUploaded: async (f) => { uploaded.push(f.key); if (!f.dirty) await f.remove(); } });
   return { dir, store, staging, uploader, queue, uploaded };
@@ -65,7 +66,7 @@ t.test('parts of a file written front to back go out while it is written', async
   const { store, staging, uploader, queue } = await setup(t);
   const { EagerUpload } = await import('../../../src/write/eager-upload.js');
   const P = 5 * 1024 * 1024;
-  const deps = { store, requests: new Semaphore(4), partSlots: new Semaphore(2), logger: nullLogger() };
+  const deps = { store, requests: new Semaphore(4), parts: new PartBuffers(2, 5 * 1024 * 1024), logger: nullLogger() };
   const f = await staging.create('seq', {});
   f.eager = new EagerUpload(f, P, deps);
   const data = Buffer.alloc(3 * P + 123);

@@ -1,0 +1,86 @@
+// SdkObjectStore.readInto over both of its transports: plain http (DirectHttp reads the
+// body into the caller's memory) and https (the SDK's own handler, body copied in). The
+// server is a small local HTTP(S) server answering ranged GETs as S3 does; the S3 side
+// against real servers (s3rver, Ceph RGW) runs in every FUSE test, which are all http.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttp, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo, Server } from 'node:net';
+import { SdkObjectStore } from '../../../src/s3/sdk-store.js';
+
+const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256));
+const ETAG = 'abc123';
+
+/** the Connection header of each GET: Node's http client sends one, DirectHttp none */
+const connectionHeaders: Array<string | undefined> = [];
+
+function answer(req: IncomingMessage, res: ServerResponse): void {
+  connectionHeaders.push(req.headers.connection);
+  const key = decodeURIComponent((req.url ?? '').split('?')[0] as string).replace(/^\/bucket\//, '');
+  const xmlError = (status: number, code: string) => {
+    const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>x</Message></Error>`;
+    res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }).end(body);
+  };
+  if (key === 'missing') return xmlError(404, 'NoSuchKey');
+  const etag = key === 'changed' ? 'other' : ETAG; // 'changed' ignores If-Match, as a lax server might
+  if (key !== 'changed' && req.headers['if-match'] && req.headers['if-match'] !== `"${ETAG}"`) return xmlError(412, 'PreconditionFailed');
+  const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+  if (!m) return xmlError(400, 'InvalidRequest');
+  const body = data.subarray(Number(m[1]), Number(m[2]) + 1);
+  res.writeHead(206, { ETag: `"${etag}"`, 'Content-Length': body.length, 'Content-Range': `bytes ${m[1]}-${m[2]}/${data.length}`, 'Last-Modified': new Date().toUTCString() });
+  // in pieces, so bodies span reads
+  res.write(body.subarray(0, 1000));
+  setTimeout(() => res.end(body.subarray(1000)), 2);
+}
+
+function dest(length: number) {
+  const buf = Buffer.alloc(length);
+  let at = 0;
+  return { buf, get at() { return at; }, space: () => buf.subarray(at, Math.min(length, at + 65536)), filled: (n: number) => { at += n; } };
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+process.env.AWS_ACCESS_KEY_ID = 'AKIDTEST';
+process.env.AWS_SECRET_ACCESS_KEY = 'secret-for-tests';
+// the https server's certificate is self-signed
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+
+const dir = mkdtempSync(join(tmpdir(), 's3m-tls-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+
+for (const scheme of ['http', 'https'] as const) {
+  t.test(`readInto over ${scheme}`, async (t) => {
+    const server = scheme === 'http' ? createHttp(answer) : createHttps({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, answer);
+    const port = await listen(server);
+    t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const store = new SdkObjectStore({ bucket: 'bucket', endpoint: `${scheme}://127.0.0.1:${port}`, region: 'us-east-1', pathStyle: true, requestDeadlineMs: 10_000, connectTimeoutMs: 2000, maxSockets: 4, maxAttempts: 2 });
+    t.teardown(() => store.destroy());
+
+    for (const [start, end] of [[0, 100_000], [123, 250_123], [299_000, 300_000]] as const) {
+      const d = dest(end - start);
+      await store.readInto({ key: 'k/a b', start, end, etag: ETAG }, d);
+      t.equal(d.at, end - start, `${start}-${end}: every byte handed over`);
+      t.ok(d.buf.equals(data.subarray(start, end)), `${start}-${end}: bytes exact`);
+    }
+    const missing = dest(10);
+    await t.rejects(store.readInto({ key: 'missing', start: 0, end: 10 }, missing), { name: 'StoreError', kind: 'NotFound' });
+    await t.rejects(store.readInto({ key: 'k', start: 0, end: 10, etag: 'stale' }, dest(10)), { name: 'StoreError', kind: 'PreconditionFailed' }, '412 from the server');
+    const changed = dest(10);
+    await t.rejects(store.readInto({ key: 'changed', start: 0, end: 10, etag: ETAG }, changed), { name: 'StoreError', kind: 'PreconditionFailed' }, 'ETag checked when the server ignores If-Match');
+    t.equal(changed.at, 0, 'no byte of the other version handed out');
+    t.equal(store.requestCounts.GetObject, 6, 'one GetObject per call, no retries');
+    const sent = connectionHeaders.splice(0);
+    t.equal(sent.length, 6);
+    if (scheme === 'http') t.ok(sent.every((c) => c === undefined), 'sent by DirectHttp');
+    else t.ok(sent.every((c) => c === 'keep-alive'), 'sent by the SDK\'s handler');
+  });
+}

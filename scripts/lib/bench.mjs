@@ -806,7 +806,7 @@ function versions() {
 
 function method() {
   return [
-    `Every measurement: \`sync; echo 3 > /proc/sys/vm/drop_caches\`, a fresh mount on an empty directory, the workload, unmount. Each workload runs ${REPEAT} time${REPEAT > 1 ? 's' : ''} for every tool, the tools in a different order each time (the first tool of one round is the last of the next); a figure is the median of its samples (all samples are listed below the chart). CPU seconds are medians too; peak RSS is the maximum.`,
+    `Every measurement: \`sync; echo 3 > /proc/sys/vm/drop_caches\`, a fresh mount on an empty directory, the workload, unmount. Each workload runs ${REPEAT} time${REPEAT > 1 ? 's' : ''} for every tool, the tools in a different order each time (the order rotates by one tool every round and every workload, so that no tool always goes first); a figure is the median of its samples (all samples are listed below the chart). CPU seconds are medians too; peak RSS is the maximum.`,
     `Ratios are to raw, higher is better: tool/raw for MB/s and IOPS, raw time/tool time for seconds. MB = 10^6 bytes.`,
     '',
     `- **s3mount**: \`bin/s3mount.js BUCKET MNT --endpoint URL -f --staging-dir TMP --log-level info${opt.s3mountArgs.length ? ' ' + opt.s3mountArgs.join(' ') : ''}\` (defaults: close() returns when the object is in S3). **s3mount-wb**: the same plus \`--write-back\`, only for the write workloads.`,
@@ -923,10 +923,13 @@ async function main() {
   if (opt.latency) await startProxy(), (toolEndpoint = proxy.endpoint);
   await prepare(workloads);
 
+  // The first measurement of a workload was often the slowest of its tool's samples here
+  // (sequential read: 214 MB/s, then 421 and 330): the order rotates every round and
+  // every workload, so that no tool always takes that place.
+  let turn = 0;
   for (const wl of workloads) {
-   for (let round = 0; round < REPEAT; round++) {
-    // rotate the order, so that no tool always runs first (right after the data is prepared)
-    const order = tools.map((_, i) => tools[(i + round) % tools.length]);
+   for (let round = 0; round < REPEAT; round++, turn++) {
+    const order = tools.map((_, i) => tools[(i + turn) % tools.length]);
     for (const tool of order) {
       if (cleaning) return 130;
       if (tool === 's3mount-wb' && !WRITE_WORKLOADS.includes(wl)) continue;

@@ -7,6 +7,12 @@ import type { ObjectStore } from '../s3/store.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
+import { RandomGroup } from './random-group.js';
+
+/** a read that is not sequential fetches at least this much around itself... */
+export const RANDOM_READ_GROUP_MIN_BYTES = 1024 * 1024;
+/** ...and at most this much (when round trips are long: see RandomGroup) */
+export const RANDOM_READ_GROUP_MAX_BYTES = 8 * 1024 * 1024;
 
 export interface ObjectVersion {
   key: string;
@@ -31,10 +37,15 @@ export interface BlockFetcherOptions {
 
 export class BlockFetcher {
   readonly counters = { requests: 0, bytes: 0 };
+  /** what a random read fetches around itself, learnt from the GETs */
+  readonly randomGroup: RandomGroup;
   /** readers currently prefetching: they share the prefetch budget */
   private readonly prefetching = new Set<object>();
 
-  constructor(private readonly o: BlockFetcherOptions) {}
+  constructor(private readonly o: BlockFetcherOptions) {
+    const min = Math.max(o.blockBytes, RANDOM_READ_GROUP_MIN_BYTES);
+    this.randomGroup = new RandomGroup(min, Math.max(min, Math.min(RANDOM_READ_GROUP_MAX_BYTES, o.requestBytes)));
+  }
 
   /**
    * How far ahead `reader` may prefetch: what its window asks, but no more than its
@@ -136,11 +147,14 @@ export class BlockFetcher {
     const alloc = (at: number) => this.o.cache.allocate({ key: obj.key, version: obj.version, index: first + w }, Math.min(B, end - at));
     let buf: Buffer | undefined;
     let fill = 0;
+    const t0 = performance.now();
+    let firstByte = -1;
     await this.o.store.readInto(
       { key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) },
       {
         space: () => {
           if (w >= waiters.length) throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
+          if (firstByte < 0) firstByte = performance.now();
           buf ??= alloc(pos);
           return fill === 0 ? buf : buf.subarray(fill);
         },
@@ -157,6 +171,7 @@ export class BlockFetcher {
       },
     );
     this.counters.bytes += pos - start;
+    if (firstByte >= 0) this.randomGroup.record(firstByte - t0, performance.now() - firstByte, pos - start);
     if (pos !== end) throw new StoreError('Other', `GetObject ended early at ${pos} of ${end}`, { key: obj.key, op: 'GetObject' });
   }
 }

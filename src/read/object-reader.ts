@@ -8,9 +8,6 @@ import { StoreError, type StoreErrorKind } from '../s3/errors.js';
 /** failures worth a second GET for the block a read waits for */
 const TRANSIENT = new Set<StoreErrorKind>(['Unreachable', 'Timeout', 'Throttled', 'Other']);
 
-/** a read that is not sequential fetches the aligned group of blocks around it, this big */
-export const RANDOM_READ_GROUP_BYTES = 1024 * 1024;
-
 /** "never wake me": beyond any object size */
 const NO_TRIGGER = Number.MAX_SAFE_INTEGER;
 
@@ -43,9 +40,10 @@ export class ObjectReader implements FastReader {
     if (ahead > 0) {
       this.fetcher.ensure(this.object, first, last);
     } else {
-      // not sequential: fetch the aligned group of blocks around the read (1 MiB), so
-      // that random reads warm the cache in fewer, barely slower, requests
-      const g = Math.max(1, Math.floor(RANDOM_READ_GROUP_BYTES / B));
+      // not sequential: fetch the aligned group of blocks around the read (1 MiB, more
+      // where round trips are long: RandomGroup), so that random reads warm the cache
+      // in fewer, barely slower, requests
+      const g = Math.max(1, Math.floor(this.fetcher.randomGroup.bytes / B));
       const lastBlock = this.fetcher.blockCount(this.object) - 1;
       this.fetcher.ensure(this.object, Math.floor(first / g) * g, Math.min(lastBlock, (Math.floor(last / g) + 1) * g - 1));
     }

@@ -170,13 +170,19 @@ t.test('truncate and JS writes keep the native size exact', async (t) => {
   t.ok((await readFile(f.dataPath)).equals(want), 'staged bytes are what was written, in order');
 });
 
+/** A staged file with an eager upload, attached as handle 5 and written front to back by "FUSE threads". */
+async function writtenWithEagerUpload(t: Parameters<typeof setup>[0], key: string, size: number, chunk: number) {
+  const env = await setup(t);
+  const f = await env.create(key);
+  f.eager = new EagerUpload(f, P, env.deps);
+  env.writes.attach(5, f);
+  const data = pattern(size);
+  writeAll(env.port, 5, data, chunk);
+  return { ...env, f, data };
+}
+
 t.test('parts of a file written front to back by FUSE threads go out while it is written', async (t) => {
-  const { store, create, queue, port, writes, deps } = await setup(t);
-  const f = await create('seq');
-  f.eager = new EagerUpload(f, P, deps);
-  writes.attach(5, f);
-  const data = pattern(3 * P + 123);
-  writeAll(port, 5, data, 128 * 1024);
+  const { store, queue, f, data } = await writtenWithEagerUpload(t, 'seq', 3 * P + 123, 128 * 1024);
   await until(() => store.calls.uploadPart === 3);
   t.equal(store.calls.uploadPart, 3, 'woken by the trigger: three full parts uploaded before close');
   await queue.uploadNow(f);
@@ -185,15 +191,10 @@ t.test('parts of a file written front to back by FUSE threads go out while it is
 });
 
 t.test('a FUSE-thread write into an uploaded part falls back to a whole upload', async (t) => {
-  const { store, create, queue, port, writes, deps } = await setup(t);
-  const f = await create('rewritten');
-  f.eager = new EagerUpload(f, P, deps);
-  writes.attach(9, f);
-  const data = pattern(2 * P + 7);
-  writeAll(port, 9, data, 1024 * 1024);
+  const { store, queue, port, f, data } = await writtenWithEagerUpload(t, 'rewritten', 2 * P + 7, 1024 * 1024);
   await until(() => (store.calls.uploadPart ?? 0) >= 1);
   t.ok((store.calls.uploadPart ?? 0) >= 1, 'a part went out early');
-  port.write(9, Buffer.from('CHANGED'), 10); // behind the uploaded part
+  port.write(5, Buffer.from('CHANGED'), 10); // behind the uploaded part
   await queue.uploadNow(f);
   const want = Buffer.from(data);
   want.write('CHANGED', 10);

@@ -33,8 +33,6 @@ export interface Daemon {
   stats(): Record<string, unknown>;
 }
 
-/** the native attribute cache lives at most this long (like the kernel's attr_timeout, 1 s) */
-const ATTR_FAST_TTL_MS = 1000;
 /** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, forever */
 const UPLOAD_RETRY_BASE_MS = 1000;
 const UPLOAD_RETRY_MAX_MS = 60_000;
@@ -105,6 +103,8 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
   const requests = new Semaphore(cfg.maxRequests);
   const memory = planMemory(cfg);
   logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...memory });
+  const native = loadNativeFastPaths();
+  if (!native) logger.warn('fuse-native was built without s3mount\'s fast paths (scripts/patch-fuse-native could not compile it): reads, writes and stat are slower');
   const meta = new MetadataCache({
     store,
     prefix: cfg.prefix,
@@ -112,9 +112,9 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     logger: logger.child({ mod: 'meta' }),
     ttlMs: cfg.metadataTtlMs,
     negativeTtlMs: cfg.negativeTtlMs,
+    // the native attribute cache holds copies of listed entries: it drops with any change
+    ...(native ? { onChange: () => native.attrs.invalidate() } : {}),
   });
-  const native = loadNativeFastPaths();
-  if (!native) logger.warn('fuse-native was built without s3mount\'s fast paths (scripts/patch-fuse-native could not compile it): reads, writes and stat are slower');
   const cache = new BlockCache(memory.cacheBytes, cfg.blockBytes, native?.reads);
   const fastReads = native ? new FastReads(native.reads, cache) : undefined;
   const nativeWrites = native ? new NativeWrites(native.writes) : undefined;
@@ -179,7 +179,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
       mountpoint: cfg.mountpoint,
       fsname: `s3mount:${cfg.bucket}`,
       allowOther: cfg.allowOther,
-      ...(native && cfg.metadataTtlMs > 0 && !cfg.objectMetadata ? { attrs: { fast: native.attrs, ttlMs: Math.min(cfg.metadataTtlMs, ATTR_FAST_TTL_MS) } } : {}),
+      ...(native && cfg.metadataTtlMs > 0 && !cfg.objectMetadata ? { attrs: { fast: native.attrs, ttlMs: cfg.metadataTtlMs } } : {}),
     },
     logger,
   );

@@ -22,6 +22,8 @@ export interface MetadataOptions {
   negativeTtlMs: number;
   /** most cached paths (stat + negative); listing entries count too */
   maxEntries?: number;
+  /** called on every change this cache records, so that caches copied from it drop too */
+  onChange?: () => void;
 }
 
 interface Timed<T> { value: T; expiresAtMs: number }
@@ -53,6 +55,11 @@ export class MetadataCache {
 
   private fresh<T>(t: Timed<T> | undefined): t is Timed<T> {
     return t !== undefined && t.expiresAtMs > this.o.clock.nowMs();
+  }
+
+  private changed(): void {
+    this.generation++;
+    this.o.onChange?.();
   }
 
   private expiry(ttlMs: number): number {
@@ -212,7 +219,7 @@ export class MetadataCache {
 
   /** Records a node this mount just created or changed (read-your-writes). */
   put(path: string, node: Node): void {
-    this.generation++;
+    this.changed();
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));
@@ -228,7 +235,7 @@ export class MetadataCache {
 
   /** Records that this mount removed `path`. */
   remove(path: string): void {
-    this.generation++;
+    this.changed();
     this.stats.delete(path);
     if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     const parent = this.dirs.get(parentPath(path));
@@ -238,7 +245,7 @@ export class MetadataCache {
 
   /** Forgets `path` and everything below it (after a directory rename or removal). */
   invalidateTree(path: string): void {
-    this.generation++;
+    this.changed();
     const below = path === '/' ? '/' : `${path}/`;
     const hit = (k: string) => k === path || k.startsWith(below);
     for (const k of [...this.stats.keys()]) if (hit(k)) this.stats.delete(k);
@@ -249,7 +256,7 @@ export class MetadataCache {
 
   /** Forgets what is known about `path` (e.g. after ESTALE) so the next lookup asks S3. */
   invalidate(path: string): void {
-    this.generation++;
+    this.changed();
     this.stats.delete(path);
     this.negative.delete(path);
     this.dirs.delete(parentPath(path));

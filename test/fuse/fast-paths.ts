@@ -84,6 +84,24 @@ t.test(`native fast paths on ${kind}`, async (t) => {
     t.notMatch(listing, /[xy]\.txt/, 'ls -l shows no removed name');
   });
 
+  t.test('a read that finds the object changed in S3 drops the listed attributes', async (t) => {
+    await put('ext/ext.txt', 'version one\n');
+    execFileSync('ls', ['-l', p('ext')]); // lists ext/: ext.txt's size 12 is cached natively
+    const fh = await open(p('ext/ext.txt'), 'r'); // pinned to the listed version
+    try {
+      await put('ext/ext.txt', 'version two, longer\n'); // changed by another client
+      await forgetKernelCache();
+      t.equal((await stat(p('ext/ext.txt'))).size, 12, 'the listing answers within --metadata-ttl');
+      await t.rejects(fh.read(Buffer.alloc(100), 0, 100, 0), 'the read of the old version fails');
+      // still open: no op that changes anything has run since the listing
+      await forgetKernelCache();
+      t.equal((await stat(p('ext/ext.txt'))).size, 20, 'stat sees the new size at once, not the listed one');
+    } finally {
+      await fh.close();
+    }
+    t.equal(await readFile(p('ext/ext.txt'), 'utf8'), 'version two, longer\n', 'a new open reads the new version');
+  });
+
   t.test('writes done by FUSE threads: sizes seen while writing, bytes in S3 exact', async (t) => {
     const body = randomBytes(10 * MiB + 12345);
     const fh = await open(p('dir/written.bin'), 'w');

@@ -83,3 +83,24 @@ t.test('listing one sub-directory lists the next siblings ahead (directory walks
   for (let d = 1; d <= 32; d++) await meta.list(`/tree/d${String(d).padStart(2, '0')}`);
   t.ok((store.calls.list ?? 0) - afterFirst <= 32, 'the walk finds them ready (only new prefetches go out)');
 });
+
+t.test('onChange is called for every change it records, not for lookups or listings', async (t) => {
+  const store = new MemoryObjectStore();
+  let changes = 0;
+  const meta = new MetadataCache({ store, prefix: '', clock: new ManualClock(1_000_000), logger: nullLogger(), ttlMs: 10_000, negativeTtlMs: 2_000, onChange: () => changes++ });
+  store.putBytes('d/a', 'abc');
+  await meta.lookup('/d');
+  await meta.list('/d');
+  await meta.lookup('/d/a');
+  t.equal(changes, 0, 'reading S3 changes nothing');
+  meta.put('/d/b', { kind: 'file', size: 1, mtimeMs: 0, etag: 'e' });
+  t.equal(changes, 1, 'put');
+  meta.putNewDir('/d/n', { kind: 'dir' });
+  t.equal(changes, 2, 'putNewDir');
+  meta.remove('/d/b');
+  t.equal(changes, 3, 'remove');
+  meta.invalidate('/d/a');
+  t.equal(changes, 4, 'invalidate (a read found the object changed)');
+  meta.invalidateTree('/d');
+  t.equal(changes, 5, 'invalidateTree');
+});

@@ -180,6 +180,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
       fsname: `s3mount:${cfg.bucket}`,
       allowOther: cfg.allowOther,
       ...(native && cfg.metadataTtlMs > 0 && !cfg.objectMetadata ? { attrs: { fast: native.attrs, ttlMs: cfg.metadataTtlMs } } : {}),
+      ...(native ? { dirs: native.dirs } : {}),
     },
     logger,
   );
@@ -195,6 +196,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     },
     stats: () => ({
       requests: { ...store.requestCounts },
+      listPagesParsed: { ...store.listPagesParsed },
       upload: uploader.counters,
       meta: meta.counters,
       cache: cache.counters,

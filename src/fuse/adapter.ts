@@ -1,10 +1,10 @@
 // FUSE adapter: the only importer of fuse-native. Translates each op into a call on
 // S3FileSystem, logs a failure once at the level the errno policy gives, replies.
 import Fuse, { type Ops, type StatLike } from 'fuse-native';
-import { opensForWriting, type Attr, type S3FileSystem } from '../fs/filesystem.js';
+import { opensForWriting, type Attr, type DirEntry, type S3FileSystem } from '../fs/filesystem.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
-import type { AttrFastPath } from './native.js';
+import type { AttrFastPath, DirStreamPort } from './native.js';
 
 export interface FuseMountOptions {
   mountpoint: string;
@@ -12,6 +12,8 @@ export interface FuseMountOptions {
   allowOther: boolean;
   /** native attribute cache filled from readdir, and how long its entries live */
   attrs?: { fast: AttrFastPath; ttlMs: number };
+  /** readdir served page by page from native code */
+  dirs?: DirStreamPort;
 }
 
 /**
@@ -38,24 +40,29 @@ const TWO32 = 2 ** 32;
 /** Attrs in fuse-native's stat layout (its getStatArray), 18 uint32 each, for the native cache. */
 export function encodeStats(attrs: Attr[]): Uint32Array {
   const out = new Uint32Array(attrs.length * STAT_INTS);
-  const dbl = (i: number, n: number) => {
-    out[i] = n % TWO32;
-    out[i + 1] = Math.floor(n / TWO32);
-  };
-  attrs.forEach((a, k) => {
+  for (let k = 0; k < attrs.length; k++) {
+    const a = attrs[k] as Attr;
     const o = k * STAT_INTS;
     out[o] = a.mode;
     out[o + 1] = a.uid;
     out[o + 2] = a.gid;
-    dbl(o + 3, a.size);
+    out[o + 3] = a.size % TWO32;
+    out[o + 4] = Math.floor(a.size / TWO32);
     out[o + 6] = a.nlink;
     out[o + 9] = a.blksize;
-    dbl(o + 10, a.blocks);
-    dbl(o + 12, Math.floor(a.atimeMs));
-    dbl(o + 14, Math.floor(a.mtimeMs));
-    dbl(o + 16, Math.floor(a.ctimeMs));
-  });
+    out[o + 10] = a.blocks % TWO32;
+    out[o + 11] = Math.floor(a.blocks / TWO32);
+    putMs(out, o + 12, a.atimeMs);
+    putMs(out, o + 14, a.mtimeMs);
+    putMs(out, o + 16, a.ctimeMs);
+  }
   return out;
+}
+
+function putMs(out: Uint32Array, at: number, ms: number): void {
+  const whole = Math.floor(ms);
+  out[at] = whole % TWO32;
+  out[at + 1] = Math.floor(whole / TWO32);
 }
 
 /** Ops that never change what getattr answers; every other op drops the native attribute cache. */
@@ -74,7 +81,7 @@ export interface MountedFuse {
   unmount(): Promise<void>;
 }
 
-export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOptions['attrs']): Ops {
+export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOptions['attrs'], dirs?: DirStreamPort): Ops {
   const fast = attrs && attrs.ttlMs > 0 ? attrs.fast : undefined;
   /** Runs one op: success → reply(0, value), failure → logged once, reply(-errno). */
   function run<T>(op: string, path: string, work: () => Promise<T>, reply: (res: number, value?: T) => void, mutates = !READ_ONLY_OPS.has(op)): void {
@@ -94,23 +101,48 @@ export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOpti
       },
     );
   }
-  /** readdir's entries feed the native attribute cache, unless something changed meanwhile. */
+  /**
+   * readdir's entries feed the native attribute cache, unless something changed meanwhile;
+   * "." and ".." (first, when there) are not cached.
+   */
+  function cacheAttrs(path: string, names: string[], stats: Uint32Array, gen: number | undefined): void {
+    if (!fast || gen === undefined) return;
+    let skip = 0;
+    while (skip < names.length && (names[skip] === '.' || names[skip] === '..')) skip++;
+    if (skip < names.length) fast.put(path, skip > 0 ? names.slice(skip) : names, stats.subarray(skip * STAT_INTS), attrs?.ttlMs ?? 0, gen);
+  }
   function readdir(path: string, cb: (err: number, names?: string[], stats?: StatLike[]) => void): void {
     const gen = fast?.gen();
     run('readdir', path, () => fs.readdir(path), (res, v) => {
       if (!v) return cb(res);
-      if (fast && gen !== undefined) {
-        const listed = v.filter((e) => e.name !== '.' && e.name !== '..');
-        fast.put(path, listed.map((e) => e.name), encodeStats(listed.map((e) => e.attr)), attrs?.ttlMs ?? 0, gen);
-      }
-      cb(res, v.map((e) => e.name), v.map((e) => toStat(e.attr)));
+      const names = v.map((e) => e.name);
+      cacheAttrs(path, names, encodeStats(v.map((e) => e.attr)), gen);
+      cb(res, names, v.map((e) => toStat(e.attr)));
     });
+  }
+  /** A listing a native readdir waits for: its entries go to it as they become known. */
+  function streamDir(dirs: DirStreamPort, id: number, path: string): void {
+    const gen = fast?.gen();
+    const none = new Uint32Array(0);
+    run(
+      'readdir',
+      path,
+      () =>
+        fs.readdirStream(path, (entries) => {
+          const names = entries.map((e) => e.name);
+          const stats = encodeStats(entries.map((e) => e.attr));
+          cacheAttrs(path, names, stats, gen);
+          dirs.push(id, names, stats, false);
+        }),
+      (res) => dirs.push(id, [], none, true, -res),
+    );
   }
   /** read/write reply with a byte count or a negative errno in the first argument. */
   function count(op: string, path: string, work: () => Promise<number>, cb: (res: number) => void): void {
     run(op, path, work, (res, n) => cb(res < 0 ? res : (n ?? 0)));
   }
 
+  dirs?.onRequest((id, path) => streamDir(dirs, id, path));
   return {
     init: (cb) => cb(0),
     statfs: (path, cb) => run('statfs', path, () => fs.statfs(), (res, v) => cb(res, v)),
@@ -143,7 +175,7 @@ export async function mountFuse(fs: S3FileSystem, opts: FuseMountOptions, logger
   // (--request-timeout), ops whose length grows with the data (uploads at close, a
   // directory rename, a huge listing) must not be cut off, and fuse-native's timer costs
   // a setTimeout/clearTimeout per op (about a third of a no-op's cost, measured).
-  const fuse = new S3Fuse(opts.mountpoint, buildOps(fs, logger.child({ mod: 'fuse' }), opts.attrs), {
+  const fuse = new S3Fuse(opts.mountpoint, buildOps(fs, logger.child({ mod: 'fuse' }), opts.attrs, opts.dirs), {
     timeout: false,
     fsname: opts.fsname,
     subtype: 's3mount',

@@ -16,8 +16,17 @@ export interface AttrFastPath {
   invalidate(): void;
 }
 
+/** Directory listings handed to readdir page by page (s3m_readdir). */
+export interface DirStreamPort {
+  /** `fn(id, path)` runs for every listing a readdir waits for; until set, readdir goes to JS whole */
+  onRequest(fn: (id: number, path: string) => void): void;
+  /** appends entries (stats: 18 uint32 per name) to listing `id`; `done` ends it, failed with `errno` (> 0) if given */
+  push(id: number, names: string[], stats: Uint32Array, done: boolean, errno?: number): void;
+}
+
 export interface NativeFastPaths {
   attrs: AttrFastPath;
+  dirs: DirStreamPort;
   reads: ArenaPort;
   writes: WritePort;
   /** reads FUSE threads answered from the block arena and writes they did, with their bytes */
@@ -47,6 +56,9 @@ interface Binding {
   s3m_wtake(id: number, out: Float64Array): number;
   s3m_wsize(id: number, lo: number, hi: number, exact: number): void;
   s3m_warm(id: number, lo: number, hi: number): void;
+  s3m_on_dir(fn: () => void): void;
+  s3m_dir_take(): Array<number | string>;
+  s3m_dir_push(id: number, names: string[], stats: Uint32Array, done: number, errno: number): number;
 }
 
 const TWO32 = 2 ** 32;
@@ -63,7 +75,7 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
   } catch {
     return undefined;
   }
-  if (b.s3m_version !== 3) return undefined;
+  if (b.s3m_version !== 4) return undefined;
   // one uv_async wakes JS for read and write triggers alike
   const listeners: Array<() => void> = [];
   const onTrigger = (fn: () => void) => {
@@ -76,6 +88,14 @@ export function loadNativeFastPaths(): NativeFastPaths | undefined {
       gen: () => b.s3m_attr_gen(),
       put: (dir, names, stats, ttlMs, gen) => b.s3m_attr_put(dir, names, stats, Math.max(0, Math.min(ttlMs, TWO32 - 1)), gen),
       invalidate: () => void b.s3m_attr_invalidate(),
+    },
+    dirs: {
+      onRequest: (fn) =>
+        b.s3m_on_dir(() => {
+          const asked = b.s3m_dir_take();
+          for (let i = 0; i + 1 < asked.length; i += 2) fn(asked[i] as number, asked[i + 1] as string);
+        }),
+      push: (id, names, stats, done, errno = 0) => void b.s3m_dir_push(id, names, stats, done ? 1 : 0, errno),
     },
     reads: {
       arena: (slots, shift) => b.s3m_arena(slots, shift),

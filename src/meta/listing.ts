@@ -31,8 +31,12 @@ export function emptyDirectory(): Directory {
   return { entries: new Map(), hidden: 0 };
 }
 
-/** Adds one page of a listing of `prefix` to `dir`; a sub-directory shadows a same-named file. */
-export function mergePage(dir: Directory, prefix: string, page: ListPage): void {
+/**
+ * Adds one page of a listing of `prefix` to `dir`; a sub-directory shadows a same-named
+ * file. Returns the names it added or changed.
+ */
+export function mergePage(dir: Directory, prefix: string, page: ListPage): string[] {
+  const names: string[] = [];
   for (const p of page.prefixes) {
     const name = p.slice(prefix.length, -1);
     if (!p.startsWith(prefix) || !isShowableName(name)) {
@@ -40,6 +44,7 @@ export function mergePage(dir: Directory, prefix: string, page: ListPage): void 
       continue;
     }
     dir.entries.set(name, { kind: 'dir' });
+    names.push(name);
   }
   for (const o of page.objects) {
     if (o.key === prefix) continue; // the directory's own marker object ("dir/")
@@ -51,5 +56,20 @@ export function mergePage(dir: Directory, prefix: string, page: ListPage): void 
     const existing = dir.entries.get(name);
     if (existing?.kind === 'dir') continue; // directories shadow files
     dir.entries.set(name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
+    names.push(name);
   }
+  return names;
+}
+
+/**
+ * Whether a file named `name` that a listing of `prefix` has shown so far may still be
+ * shadowed by a directory "name/" on a later page: later pages hold only what sorts after
+ * the page's last key and last prefix, and what sorts between "name" and "name/" starts
+ * with "name".
+ */
+export function mayBeShadowedLater(prefix: string, page: ListPage, name: string): boolean {
+  const lastKey = page.objects.at(-1)?.key;
+  const lastPrefix = page.prefixes.at(-1);
+  const full = prefix + name;
+  return (lastKey !== undefined && lastKey.startsWith(full)) || (lastPrefix !== undefined && lastPrefix.startsWith(full));
 }

@@ -8,7 +8,7 @@ import type { Clock } from '../util/clock.js';
 import { Semaphore } from '../util/semaphore.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { attrsFromMetadata, isSymlinkMode } from './attrs.js';
-import { emptyDirectory, mergePage, type Directory, type Node } from './listing.js';
+import { emptyDirectory, mayBeShadowedLater, mergePage, type Directory, type Node } from './listing.js';
 import { baseName, dirPrefix, fileKey, parentPath } from './paths.js';
 
 export type { Node } from './listing.js';
@@ -146,11 +146,23 @@ export class MetadataCache {
     return node;
   }
 
-  /** Entries of the directory at `path` (which must be a directory). */
-  async list(path: string): Promise<Map<string, Node>> {
+  /**
+   * Entries of the directory at `path` (which must be a directory). `onEntries`, if
+   * given, gets them as they become known: page by page when this call lists S3, else
+   * all at once; each name once.
+   */
+  async list(path: string, onEntries?: (entries: Array<[string, Node]>) => void): Promise<Map<string, Node>> {
     const cached = this.dirs.get(path);
-    if (this.fresh(cached)) return cached.value.entries;
-    const dir = await this.listings.run(path, () => this.remoteList(path));
+    if (this.fresh(cached)) {
+      onEntries?.([...cached.value.entries]);
+      return cached.value.entries;
+    }
+    let streamed = false;
+    const dir = await this.listings.run(path, () => {
+      streamed = onEntries !== undefined;
+      return this.remoteList(path, onEntries);
+    });
+    if (!streamed) onEntries?.([...dir.entries]);
     this.prefetchSiblings(path);
     return dir.entries;
   }
@@ -185,16 +197,35 @@ export class MetadataCache {
     }
   }
 
-  private async remoteList(path: string): Promise<Directory> {
+  private async remoteList(path: string, onEntries?: (entries: Array<[string, Node]>) => void): Promise<Directory> {
     const gen = this.generation;
     const prefix = dirPrefix(this.o.prefix, path);
     const dir = emptyDirectory();
+    const childPath = (name: string) => (path === '/' ? `/${name}` : `${path}/${name}`);
+    let held: string[] = []; // files a later page may still turn into directories
+    const shown = new Set<string>(); // a name repeated by the server is handed out once
     let token: string | undefined;
     do {
       const page = await this.o.store.list({ prefix, delimiter: '/', ...(token !== undefined ? { continuationToken: token } : {}) });
       this.counters.listPages++;
-      mergePage(dir, prefix, page);
+      const names = mergePage(dir, prefix, page);
       token = page.nextToken;
+      if (onEntries) {
+        const ready: Array<[string, Node]> = [];
+        const hold: string[] = [];
+        for (const name of new Set([...held, ...names])) {
+          if (shown.has(name)) continue;
+          const node = dir.entries.get(name) as Node;
+          if (token !== undefined && node.kind !== 'dir' && mayBeShadowedLater(prefix, page, name)) {
+            hold.push(name);
+          } else {
+            shown.add(name);
+            ready.push([name, keepKnownAttrs(node, this.stats.peek(childPath(name))?.value)]);
+          }
+        }
+        held = hold;
+        if (ready.length > 0) onEntries(ready);
+      }
     } while (token !== undefined);
     if (dir.hidden > 0) this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
     if (gen === this.generation && this.o.ttlMs > 0) {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { emptyDirectory, mergePage } from '../../../src/meta/listing.js';
+import { emptyDirectory, mayBeShadowedLater, mergePage } from '../../../src/meta/listing.js';
 
 const obj = (key: string, size = 1) => ({ key, size, etag: 'e', lastModifiedMs: 1000 });
 
@@ -18,4 +18,13 @@ t.test('a file listed on a later page than its same-named directory stays hidden
   mergePage(d, '', { objects: [], prefixes: ['x/'] });
   mergePage(d, '', { objects: [obj('x')], prefixes: [] });
   t.same(d.entries.get('x'), { kind: 'dir' });
+});
+
+t.test('mayBeShadowedLater: only names the page end starts with', async (t) => {
+  const page = (keys: string[], prefixes: string[] = []) => ({ objects: keys.map((key) => ({ key, size: 0, etag: '', lastModifiedMs: 0 })), prefixes });
+  t.ok(mayBeShadowedLater('d/', page(['d/a', 'd/b']), 'b'), 'the last key itself');
+  t.ok(mayBeShadowedLater('d/', page(['d/b', 'd/b!x']), 'b'), '"b/" sorts after "b!x"');
+  t.notOk(mayBeShadowedLater('d/', page(['d/a', 'd/b']), 'a'), '"a/" would have come before "b"');
+  t.ok(mayBeShadowedLater('d/', page(['d/a'], ['d/b/']), 'b'), 'a prefix ends the page');
+  t.notOk(mayBeShadowedLater('d/', page([], []), 'b'), 'empty page');
 });

@@ -104,3 +104,40 @@ t.test('onChange is called for every change it records, not for lookups or listi
   meta.invalidateTree('/d');
   t.equal(changes, 5, 'invalidateTree');
 });
+
+t.test('list hands out entries page by page, each name once, a file shadowed later held back', async (t) => {
+  const { store, meta } = setup();
+  // 999 files, then "b" last on page 1; "b/c" makes "b" a directory on page 2
+  for (let i = 0; i < 999; i++) store.putBytes(`e/a${String(i).padStart(3, '0')}`, 'x');
+  store.putBytes('e/b', 'file');
+  store.putBytes('e/b!', 'x');
+  store.putBytes('e/b/c', 'x');
+  for (let i = 0; i < 500; i++) store.putBytes(`e/z${i}`, 'x');
+  await meta.lookup('/e');
+  const chunks: Array<Array<[string, { kind: string }]>> = [];
+  const final = await meta.list('/e', (entries) => chunks.push(entries));
+  t.equal(chunks.length, 2, 'one chunk per page');
+  t.equal(chunks[0]?.length, 999, 'page 1 without "b"');
+  t.notOk(chunks[0]?.some(([n]) => n === 'b'), '"b" held back');
+  const all = chunks.flat();
+  t.equal(all.length, final.size, 'every name');
+  t.equal(new Set(all.map(([n]) => n)).size, all.length, 'each once');
+  t.equal(all.find(([n]) => n === 'b')?.[1].kind, 'dir', '"b" handed out as the directory');
+  const again: unknown[][] = [];
+  await meta.list('/e', (entries) => again.push(entries));
+  t.equal(again.length, 1, 'a cached listing comes at once');
+  t.equal(again[0]?.length, final.size, 'whole');
+});
+
+t.test('list hands out a name once even if the server repeats it on a later page', async (t) => {
+  const store = new MemoryObjectStore();
+  const meta = new MetadataCache({ store, prefix: '', clock: new ManualClock(1_000_000), logger: nullLogger(), ttlMs: 10_000, negativeTtlMs: 2_000 });
+  const pages = [
+    { objects: [{ key: 'r/a', size: 1, etag: 'e', lastModifiedMs: 0 }], prefixes: ['r/d/'], nextToken: 'next' },
+    { objects: [{ key: 'r/z', size: 1, etag: 'e', lastModifiedMs: 0 }], prefixes: ['r/d/'] },
+  ];
+  store.list = async (p) => (p.continuationToken === undefined ? pages[0] : pages[1]) as (typeof pages)[number];
+  const got: string[] = [];
+  await meta.list('/r', (entries) => got.push(...entries.map(([n]) => n)));
+  t.same(got.sort(), ['a', 'd', 'z'], '"d" once');
+});

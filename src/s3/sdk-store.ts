@@ -17,6 +17,7 @@ import {
   S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
+  type ListObjectsV2CommandOutput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { finished, Readable } from 'node:stream';
@@ -196,13 +197,7 @@ export class SdkObjectStore implements ObjectStore {
         return fastPage;
       }
       this.listPagesParsed.sdk++;
-      const objects: ObjectInfo[] = (r.Contents ?? []).flatMap((o) =>
-        o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: normalizeEtag(o.ETag), lastModifiedMs: o.LastModified?.getTime() ?? 0 }],
-      );
-      const prefixes = (r.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix]));
-      const page: ListPage = { objects, prefixes };
-      if (r.IsTruncated && r.NextContinuationToken) page.nextToken = r.NextContinuationToken;
-      return page;
+      return pageFromSdk(r);
     } catch (err) {
       throw classifyError(err, 'ListObjectsV2', params.prefix);
     }
@@ -462,6 +457,17 @@ function directRequest(r: SignedRequest): DirectRequest {
     target: r.path + (parts.length > 0 ? `?${parts.join('&')}` : ''),
     headers: r.headers,
   };
+}
+
+/** The page in the SDK's own ListObjectsV2 output. */
+export function pageFromSdk(r: ListObjectsV2CommandOutput): ListPage {
+  const objects: ObjectInfo[] = (r.Contents ?? []).flatMap((o) =>
+    o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: normalizeEtag(o.ETag), lastModifiedMs: o.LastModified?.getTime() ?? 0 }],
+  );
+  const prefixes = (r.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix]));
+  const page: ListPage = { objects, prefixes };
+  if (r.IsTruncated && r.NextContinuationToken) page.nextToken = r.NextContinuationToken;
+  return page;
 }
 
 /** A whole response body. */

@@ -743,29 +743,39 @@ NAPI_METHOD(s3m_stats) {
   return out;
 }
 
-static void s3m_on_notify (uv_async_t *handle) {
-  napi_env env = s3m_notify_env;
+// Calls the JavaScript function `ref` holds, from a uv_async callback (JavaScript thread).
+static void s3m_call_ref (napi_env env, napi_ref ref) {
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   napi_value fn, global;
-  napi_get_reference_value(env, s3m_notify_fn, &fn);
+  napi_get_reference_value(env, ref, &fn);
   napi_get_global(env, &global);
   NAPI_MAKE_CALLBACK(env, NULL, global, fn, 0, NULL, NULL)
   napi_close_handle_scope(env, scope);
 }
 
+// Makes `fn` the function a uv_async wakes: the first time, sets the async up (unref'd:
+// it does not keep the process alive); later, replaces the function.
+static void s3m_set_ref (napi_env env, napi_value fn, uv_async_t *async, uv_async_cb cb, int *ready, napi_env *env_slot, napi_ref *ref) {
+  if (*ready) {
+    napi_delete_reference(env, *ref);
+  } else {
+    uv_async_init(uv_default_loop(), async, cb);
+    uv_unref((uv_handle_t *) async);
+  }
+  *env_slot = env;
+  napi_create_reference(env, fn, 1, ref);
+  *ready = 1;
+}
+
+static void s3m_on_notify (uv_async_t *handle) {
+  s3m_call_ref(s3m_notify_env, s3m_notify_fn);
+}
+
 // s3m_on_trigger(fn): fn() runs on the JavaScript thread after a trigger fired.
 NAPI_METHOD(s3m_on_trigger) {
   NAPI_ARGV(1)
-  if (s3m_notify_ready) {
-    napi_delete_reference(env, s3m_notify_fn);
-  } else {
-    uv_async_init(uv_default_loop(), &s3m_notify_async, s3m_on_notify);
-    uv_unref((uv_handle_t *) &s3m_notify_async);
-  }
-  s3m_notify_env = env;
-  napi_create_reference(env, argv[0], 1, &s3m_notify_fn);
-  s3m_notify_ready = 1;
+  s3m_set_ref(env, argv[0], &s3m_notify_async, s3m_on_notify, &s3m_notify_ready, &s3m_notify_env, &s3m_notify_fn);
   return NULL;
 }
 
@@ -889,29 +899,14 @@ static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off
 }
 
 static void s3m_dir_wake (uv_async_t *handle) {
-  napi_env env = s3m_dir_env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value fn, global;
-  napi_get_reference_value(env, s3m_dir_fn, &fn);
-  napi_get_global(env, &global);
-  NAPI_MAKE_CALLBACK(env, NULL, global, fn, 0, NULL, NULL)
-  napi_close_handle_scope(env, scope);
+  s3m_call_ref(s3m_dir_env, s3m_dir_fn);
 }
 
 // s3m_on_dir(fn): fn() runs on the JavaScript thread when readdirs wait for new listings
 // (s3m_dir_take tells which). Until it is called, readdir goes to JavaScript whole.
 NAPI_METHOD(s3m_on_dir) {
   NAPI_ARGV(1)
-  if (s3m_dir_ready) {
-    napi_delete_reference(env, s3m_dir_fn);
-  } else {
-    uv_async_init(uv_default_loop(), &s3m_dir_async, s3m_dir_wake);
-    uv_unref((uv_handle_t *) &s3m_dir_async);
-  }
-  s3m_dir_env = env;
-  napi_create_reference(env, argv[0], 1, &s3m_dir_fn);
-  s3m_dir_ready = 1;
+  s3m_set_ref(env, argv[0], &s3m_dir_async, s3m_dir_wake, &s3m_dir_ready, &s3m_dir_env, &s3m_dir_fn);
   return NULL;
 }
 

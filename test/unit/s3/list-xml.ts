@@ -4,10 +4,10 @@
 import t from 'tap';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { classifyError } from '../../../src/s3/errors.js';
 import { normalizeEtag, parseListPage } from '../../../src/s3/list-xml.js';
-import { SdkObjectStore } from '../../../src/s3/sdk-store.js';
+import { pageFromSdk, SdkObjectStore } from '../../../src/s3/sdk-store.js';
 import type { ListPage, ObjectInfo } from '../../../src/s3/store.js';
 
 const DECL = '<?xml version="1.0" encoding="UTF-8"?>';
@@ -340,17 +340,6 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
   more();
 }
 
-/** ListObjectsV2 output mapped as SdkObjectStore.list() maps it */
-function sdkPage(r: ListObjectsV2CommandOutput): ListPage {
-  const objects: ObjectInfo[] = (r.Contents ?? []).flatMap((o) =>
-    o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: normalizeEtag(o.ETag), lastModifiedMs: o.LastModified?.getTime() ?? 0 }],
-  );
-  const prefixes = (r.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix]));
-  const page: ListPage = { objects, prefixes };
-  if (r.IsTruncated && r.NextContinuationToken) page.nextToken = r.NextContinuationToken;
-  return page;
-}
-
 process.env.AWS_ACCESS_KEY_ID = 'AKIDTEST';
 process.env.AWS_SECRET_ACCESS_KEY = 'secret-for-tests';
 
@@ -363,7 +352,7 @@ t.test('SdkObjectStore.list() and the SDK agree', async (t) => {
   t.teardown(() => store.destroy());
   const plain = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 2 });
   t.teardown(() => plain.destroy());
-  const plainList = async (prefix: string) => sdkPage(await plain.send(new ListObjectsV2Command({ Bucket: 'bucket', Prefix: prefix })));
+  const plainList = async (prefix: string) => pageFromSdk(await plain.send(new ListObjectsV2Command({ Bucket: 'bucket', Prefix: prefix })));
 
   /** lists `prefix` both ways; returns what list() gave and which parser read it */
   const both = async (prefix: string, answers: Canned[]) => {

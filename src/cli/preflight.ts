@@ -67,6 +67,8 @@ export function describeAccessError(err: unknown, bucket: string, endpoint: stri
       return `cannot reach the S3 endpoint ${endpoint}: ${err.message}`;
     case 'Timeout':
       return `the S3 endpoint ${endpoint} did not answer in time`;
+    case 'InvalidResponse':
+      return `${endpoint} does not answer as an S3 server: ${err.message}`;
     default:
       return `cannot use bucket "${bucket}" at ${endpoint}: ${err.message}`;
   }

@@ -40,6 +40,7 @@ const STORE_ERRNO: Record<StoreErrorKind, ErrnoCode> = {
   EntityTooLarge: 'EFBIG',
   QuotaExceeded: 'ENOSPC',
   NotImplemented: 'EOPNOTSUPP',
+  InvalidResponse: 'EIO',
   Other: 'EIO',
 };
 

@@ -288,8 +288,8 @@ class Conn {
     this.chunked = /chunked/i.test(headers['transfer-encoding'] ?? '');
 
     if (statusCode >= 200 && statusCode < 300) {
-      if (this.chunked || length !== this.expect) throw new Error(`response body of ${length ?? 'unknown'} bytes, expected ${this.expect}`);
       this.onHead?.(this.response);
+      if (this.chunked || length !== this.expect) throw new Error(`response body of ${length ?? 'unknown'} bytes, expected ${this.expect}`);
       this.state = 'dest';
       this.remaining = length;
       if (rest.length > this.remaining) throw new Error('bytes after the response body');

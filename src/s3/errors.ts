@@ -14,6 +14,7 @@ export type StoreErrorKind =
   | 'EntityTooLarge'
   | 'QuotaExceeded'
   | 'NotImplemented'
+  | 'InvalidResponse'     // the answer is not a valid S3 answer to the request (not S3, or cut)
   | 'Other';
 
 export class StoreError extends Error {

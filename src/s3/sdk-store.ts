@@ -24,6 +24,7 @@ import { finished, Readable } from 'node:stream';
 import { copyInto, DirectHttp, type BodyDest, type DirectRequest } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
 import { normalizeEtag, parseListPage } from './list-xml.js';
+import { checkRangeHead, invalidResponse, responseCheckMiddleware, type RangeExpectation } from './response-check.js';
 import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest } from './store.js';
 
 /** bodies smaller than this are hashed by the signer as before: a pool round trip costs more */
@@ -76,6 +77,8 @@ export class SdkObjectStore implements ObjectStore {
       ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
     };
     this.client = new S3Client(config);
+    // every answer must be a valid S3 answer to its request (response-check.ts)
+    this.client.middlewareStack.addRelativeTo(responseCheckMiddleware as never, { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 's3mountResponseCheck' });
     this.direct = new DirectHttp({ connectTimeoutMs: opts.connectTimeoutMs, maxIdle: opts.maxSockets });
   }
 
@@ -126,9 +129,11 @@ export class SdkObjectStore implements ObjectStore {
     return extra ? AbortSignal.any([extra, deadline]) : deadline;
   }
 
-  async checkBucket(): Promise<void> {
+  async checkBucket(prefix = ''): Promise<void> {
     try {
       await this.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: this.signal() });
+      // HeadBucket has no body to check: a one-key listing proves the endpoint speaks S3
+      await this.list({ prefix, maxKeys: 1 });
     } catch (err) {
       const e = classifyError(err, 'HeadBucket');
       if (e.kind === 'NotFound') throw new StoreError('NoSuchBucket', 'no such bucket', e.detail, { cause: err });
@@ -184,7 +189,9 @@ export class SdkObjectStore implements ObjectStore {
         const response = out.response as { statusCode: number; body: unknown };
         if (response.statusCode < 200 || response.statusCode >= 300 || !(response.body instanceof Readable)) return out;
         const body = await readAll(response.body);
-        fastPage = parseListPage(body.toString('utf8'));
+        const text = body.toString('utf8');
+        fastPage = parseListPage(text);
+        if (!fastPage && !/<ListBucketResult[\s>]/.test(text)) throw invalidResponse('ListObjectsV2', `HTTP ${response.statusCode} without a ListBucketResult`, params.prefix);
         response.body = Readable.from(fastPage ? [] : [body]);
         return out;
       },
@@ -204,17 +211,14 @@ export class SdkObjectStore implements ObjectStore {
   }
 
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {
-    return wrapBody(await this.openRange(req), req.key);
+    return wrapBody(await this.openRange(req), req.key, req.end - req.start);
   }
 
   async readInto(req: RangeRequest, dest: BodyDest): Promise<void> {
     if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
     const signal = this.signal(req.signal);
     const expect = req.end - req.start;
-    const checkEtag = (etag: string | undefined) => {
-      const got = normalizeEtag(etag);
-      if (req.etag && got && got !== req.etag) throw new StoreError('PreconditionFailed', 'object changed (ETag mismatch)', { key: req.key, op: 'GetObject' });
-    };
+    const want = rangeExpectation(req);
     let delivered = 0;
     const counted: BodyDest = {
       space: () => dest.space(),
@@ -223,29 +227,37 @@ export class SdkObjectStore implements ObjectStore {
         dest.filled(n);
       },
     };
+    // Bytes handed out cannot be taken back, and a retried GET's body would be written
+    // after them from its first byte again (wrong bytes at the wrong offset). So a failure
+    // after the first body byte ends this call, without the SDK's retries: it goes up with
+    // no `cause`, which the SDK's retry decision looks into (ECONNRESET is transient to it).
+    // The caller asks again for exactly the blocks still missing (ObjectReader.refetch).
+    const final = (err: unknown): StoreError => {
+      const e = classifyError(err, 'GetObject', req.key);
+      return new StoreError(e.kind, `${e.message}, after ${delivered} of ${expect} bytes`, e.detail);
+    };
     const command = this.rangeCommand(req);
     // Signed, inside the SDK's retries and under its deserializer, the request goes out on DirectHttp
     // with its body read straight into `dest`; over https, the SDK's own handler sends it
     // and its body is copied in. The SDK then deserializes a response with an empty body.
+    // Either way the answer's head is checked (range, length, ETag) before any body byte is used.
     (command.middlewareStack as unknown as { addRelativeTo(mw: unknown, opts: unknown): void }).addRelativeTo(
       (next: (args: { request: unknown }) => Promise<{ response: unknown }>) => async (args: { request: unknown }) => {
+        if (delivered > 0) throw new StoreError('Other', `GetObject retried after ${delivered} of ${expect} bytes had been handed out`, { key: req.key, op: 'GetObject' });
         const request = args.request as SignedRequest;
         try {
           if (request.protocol === 'http:') {
-            const r = await this.direct.request(directRequest(request), counted, expect, signal, (head) => {
-              if (head.headers.etag !== undefined) checkEtag(head.headers.etag);
-            });
+            const r = await this.direct.request(directRequest(request), counted, expect, signal, (head) => checkRangeHead(want, head.statusCode, head.headers, normalizeEtag));
             return { response: { statusCode: r.statusCode, reason: '', headers: r.headers, body: Readable.from(r.body.length > 0 ? [r.body] : []) }, output: undefined };
           }
           const out = await next(args);
           const response = out.response as { statusCode: number; headers: Record<string, string>; body: Readable };
           if (response.statusCode < 200 || response.statusCode >= 300) return out;
-          checkEtag(response.headers.etag);
+          checkRangeHead(want, response.statusCode, lowerKeys(response.headers), normalizeEtag);
           await pump(response.body, counted);
           return { ...out, response: { ...response, body: Readable.from([]) } };
         } catch (err) {
-          // bytes already handed out cannot be taken back: no retry after them
-          if (delivered > 0) throw classifyError(err, 'GetObject', req.key);
+          if (delivered > 0) throw final(err);
           throw err;
         }
       },
@@ -257,6 +269,7 @@ export class SdkObjectStore implements ObjectStore {
     } catch (err) {
       throw classifyError(err, 'GetObject', req.key);
     }
+    if (delivered !== expect) throw invalidResponse('GetObject', `a body of ${delivered} bytes for ${expect} asked`, req.key);
   }
 
   private rangeCommand(req: RangeRequest): GetObjectCommand {
@@ -275,10 +288,15 @@ export class SdkObjectStore implements ObjectStore {
       const r = await this.send(this.rangeCommand(req), { abortSignal: this.signal(req.signal) });
       const body = r.Body as Readable | undefined;
       if (!body) throw new StoreError('Other', 'GetObject returned no body', { key: req.key, op: 'GetObject' });
-      const got = normalizeEtag(r.ETag);
-      if (req.etag && got && got !== req.etag) {
+      try {
+        checkRangeHead(rangeExpectation(req), r.$metadata.httpStatusCode ?? 0, {
+          'content-length': r.ContentLength === undefined ? undefined : String(r.ContentLength),
+          'content-range': r.ContentRange,
+          etag: r.ETag,
+        }, normalizeEtag);
+      } catch (err) {
         body.destroy();
-        throw new StoreError('PreconditionFailed', 'object changed (ETag mismatch)', { key: req.key, op: 'GetObject' });
+        throw err;
       }
       return body;
     } catch (err) {
@@ -369,7 +387,8 @@ export class SdkObjectStore implements ObjectStore {
         }),
         { abortSignal: this.signal() },
       );
-      return { etag: normalizeEtag(r.CopyObjectResult?.ETag) };
+      if (r.CopyObjectResult?.ETag === undefined) throw invalidResponse('CopyObject', 'no CopyObjectResult', toKey);
+      return { etag: normalizeEtag(r.CopyObjectResult.ETag) };
     } catch (err) {
       throw classifyError(err, 'CopyObject', fromKey);
     }
@@ -388,7 +407,8 @@ export class SdkObjectStore implements ObjectStore {
         }),
         { abortSignal: this.signal() },
       );
-      return { partNumber, etag: normalizeEtag(r.CopyPartResult?.ETag) };
+      if (r.CopyPartResult?.ETag === undefined) throw invalidResponse('UploadPartCopy', 'no CopyPartResult', toKey);
+      return { partNumber, etag: normalizeEtag(r.CopyPartResult.ETag) };
     } catch (err) {
       throw classifyError(err, 'UploadPartCopy', fromKey);
     }
@@ -417,14 +437,25 @@ function isCredentialsProviderError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'CredentialsProviderError';
 }
 
-async function* wrapBody(body: Readable, key: string): AsyncIterable<Uint8Array> {
+/** The body as it streams; fails unless it is exactly `expect` bytes. */
+async function* wrapBody(body: Readable, key: string, expect: number): AsyncIterable<Uint8Array> {
+  let got = 0;
   try {
-    for await (const chunk of body) yield chunk as Uint8Array;
+    for await (const chunk of body) {
+      got += (chunk as Uint8Array).length;
+      if (got > expect) throw invalidResponse('GetObject', `more than the ${expect} bytes asked`, key);
+      yield chunk as Uint8Array;
+    }
   } catch (err) {
     throw classifyError(err, 'GetObject', key);
   } finally {
     body.destroy();
   }
+  if (got !== expect) throw invalidResponse('GetObject', `a body of ${got} bytes for ${expect} asked`, key);
+}
+
+function rangeExpectation(req: RangeRequest): RangeExpectation {
+  return { key: req.key, start: req.start, end: req.end, ...(req.etag ? { etag: req.etag } : {}) };
 }
 
 /** The parts of the SDK's signed HttpRequest that DirectHttp needs. */

@@ -17,6 +17,8 @@ const ETAG = 'abc123';
 
 /** the Connection header of each GET: Node's http client sends one, DirectHttp none */
 const connectionHeaders: Array<string | undefined> = [];
+/** requests by key: attempts the SDK made */
+const attempts = new Map<string, number>();
 
 function answer(req: IncomingMessage, res: ServerResponse): void {
   connectionHeaders.push(req.headers.connection);
@@ -25,13 +27,25 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
     const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>x</Message></Error>`;
     res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }).end(body);
   };
+  attempts.set(key, (attempts.get(key) ?? 0) + 1);
   if (key === 'missing') return xmlError(404, 'NoSuchKey');
+  if (key === 'html') {
+    const page = '<html><body>hello</body></html>';
+    return void res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': page.length }).end(page);
+  }
   const etag = key === 'changed' ? 'other' : ETAG; // 'changed' ignores If-Match, as a lax server might
   if (key !== 'changed' && req.headers['if-match'] && req.headers['if-match'] !== `"${ETAG}"`) return xmlError(412, 'PreconditionFailed');
   const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
   if (!m) return xmlError(400, 'InvalidRequest');
   const body = data.subarray(Number(m[1]), Number(m[2]) + 1);
-  res.writeHead(206, { ETag: `"${etag}"`, 'Content-Length': body.length, 'Content-Range': `bytes ${m[1]}-${m[2]}/${data.length}`, 'Last-Modified': new Date().toUTCString() });
+  // 'shifted' sends the bytes one further on, and says so in Content-Range
+  const shown = key === 'shifted' ? `bytes ${Number(m[1]) + 1}-${Number(m[2]) + 1}` : `bytes ${m[1]}-${m[2]}`;
+  res.writeHead(206, { ETag: `"${etag}"`, 'Content-Length': body.length, 'Content-Range': `${shown}/${data.length}`, 'Last-Modified': new Date().toUTCString() });
+  if (key === 'cut') {
+    // half the body, then the connection is closed (a load balancer or a busy gateway)
+    res.write(body.subarray(0, body.length >> 1));
+    return void setTimeout(() => req.socket.destroy(), 20);
+  }
   // in pieces, so bodies span reads
   res.write(body.subarray(0, 1000));
   setTimeout(() => res.end(body.subarray(1000)), 2);
@@ -80,6 +94,22 @@ for (const scheme of ['http', 'https'] as const) {
     t.equal(store.requestCounts.GetObject, 6, 'one GetObject per call, no retries');
     const sent = connectionHeaders.splice(0);
     t.equal(sent.length, 6);
+
+    // a body cut half-way: the bytes handed out are the right ones, and the SDK does
+    // not retry into the same memory (which wrote the range's start after them)
+    attempts.delete('cut');
+    const cut = dest(100_000);
+    await t.rejects(store.readInto({ key: 'cut', start: 1000, end: 101_000, etag: ETAG }, cut), { name: 'StoreError' }, 'a cut body fails the call');
+    t.ok(cut.at > 0 && cut.at < 100_000, `some bytes were handed out (${cut.at})`);
+    t.ok(cut.buf.subarray(0, cut.at).equals(data.subarray(1000, 1000 + cut.at)), 'and they are the right ones');
+    t.equal(attempts.get('cut'), 1, 'no retry after bytes were handed out');
+    const shifted = dest(1000);
+    await t.rejects(store.readInto({ key: 'shifted', start: 0, end: 1000, etag: ETAG }, shifted), { name: 'StoreError', kind: 'InvalidResponse' }, 'Content-Range other than asked');
+    t.equal(shifted.at, 0, 'no byte of a wrong range handed out');
+    const html = dest(10);
+    await t.rejects(store.readInto({ key: 'html', start: 0, end: 10 }, html), { name: 'StoreError', kind: 'InvalidResponse' }, 'a web page is not a range of an object');
+    t.equal(html.at, 0, 'no byte of it handed out');
+    connectionHeaders.splice(0);
     if (scheme === 'http') t.ok(sent.every((c) => c === undefined), 'sent by DirectHttp');
     else t.ok(sent.every((c) => c === 'keep-alive'), 'sent by the SDK\'s handler');
   });

@@ -191,7 +191,8 @@ export class SdkObjectStore implements ObjectStore {
         const body = await readAll(response.body);
         const text = body.toString('utf8');
         fastPage = parseListPage(text);
-        if (!fastPage && !/<ListBucketResult[\s>]/.test(text)) throw invalidResponse('ListObjectsV2', `HTTP ${response.statusCode} without a ListBucketResult`, params.prefix);
+        // an <Error> in a 200 goes on to the SDK, which raises it as the error it is
+        if (!fastPage && !/<(ListBucketResult|Error)[\s>]/.test(text)) throw invalidResponse('ListObjectsV2', `HTTP ${response.statusCode} without a ListBucketResult`, params.prefix);
         response.body = Readable.from(fastPage ? [] : [body]);
         return out;
       },

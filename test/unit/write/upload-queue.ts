@@ -72,7 +72,8 @@ t.test('parts of a file written front to back go out while it is written', async
   const data = Buffer.alloc(3 * P + 123);
   for (let i = 0; i < data.length; i += 1000) data[i] = (i / 1000) % 251;
   for (let off = 0; off < data.length; off += 128 * 1024) await f.write(data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
-  await new Promise((r) => setTimeout(r, 50));
+  // the parts wait for their upload to be recorded in the staging record: poll, do not guess
+  for (let i = 0; i < 100 && store.calls.uploadPart !== 3; i++) await new Promise((r) => setTimeout(r, 20));
   t.equal(store.calls.uploadPart, 3, 'three full parts uploaded before close');
   await queue.uploadNow(f);
   t.equal(store.calls.uploadPart, 4, 'close sends only the tail');

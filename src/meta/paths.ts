@@ -27,6 +27,11 @@ export function fileKey(prefix: string, path: string): string {
   return prefix + path.replace(/^\/+/, '');
 }
 
+/** Path of the file a key under the mount's prefix names: "p/a/b" → "/a/b". */
+export function pathOfKey(prefix: string, key: string): string {
+  return `/${key.startsWith(prefix) ? key.slice(prefix.length) : key}`;
+}
+
 /** Key prefix that lists a directory's children: "/" → "p/", "/a" → "p/a/". */
 export function dirPrefix(prefix: string, path: string): string {
   const rel = path.replace(/^\/+/, '').replace(/\/+$/, '');

@@ -372,7 +372,8 @@ export class SdkObjectStore implements ObjectStore {
         for (const u of r.Uploads ?? []) {
           if (u.Key !== undefined && u.UploadId !== undefined) out.push({ key: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
         }
-        if (!r.IsTruncated || r.NextKeyMarker === undefined) return out;
+        // a server that says "truncated" without moving on would loop forever
+        if (!r.IsTruncated || r.NextKeyMarker === undefined || (r.NextKeyMarker === keyMarker && r.NextUploadIdMarker === uploadIdMarker)) return out;
         keyMarker = r.NextKeyMarker;
         uploadIdMarker = r.NextUploadIdMarker;
       }

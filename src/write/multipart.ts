@@ -83,9 +83,11 @@ export async function abortLeftovers(d: MultipartDeps, file: StagedFile): Promis
       if (isPermanentFailure(err)) await forget(d, file, entry); // this server cannot list them: nothing more to try
       continue;
     }
+    // uploads this file knows by ID (a live eager upload among them) are not that one
+    const known = new Set((file.record.uploads ?? []).map((u) => u.uploadId));
     let all = true;
     for (const u of found) {
-      if (u.key !== entry.key || Math.abs(u.initiatedMs - entry.startedMs) > UNRECORDED_UPLOAD_WINDOW_MS) continue;
+      if (u.key !== entry.key || known.has(u.uploadId) || Math.abs(u.initiatedMs - entry.startedMs) > UNRECORDED_UPLOAD_WINDOW_MS) continue;
       d.logger.info('aborting a multipart upload left unfinished (found by listing)', { key: u.key, uploadId: u.uploadId });
       all = (await abortOne(d, file, entry, u.uploadId)) && all;
     }

@@ -128,3 +128,20 @@ t.test('a whole-file multipart upload is recorded while it runs and forgotten af
   t.equal(store.objects.get('big')?.data.length, 2 * P + 3, 'the retry uploaded it');
   t.same(store.pendingUploads, [], 'nothing left in progress');
 });
+
+t.test('an upload whose create timed out is found by listing; the live upload of the same file is not touched', async (t) => {
+  const { store, staging, queue, eagerDeps } = await setup(t);
+  const f = await staging.create('same', {});
+  // a CreateMultipartUpload that timed out here although the server created the upload
+  const lost = await store.createMultipart('same');
+  f.multipartLeft(await f.multipartStarting('same'));
+  // then the file is written front to back: its parts go out under a new upload
+  f.eager = new EagerUpload(f, P, eagerDeps);
+  const content = data(2 * P + 10);
+  await f.write(content, 0);
+  for (let i = 0; i < 100 && store.calls.uploadPart !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+  await queue.uploadNow(f);
+  t.ok(store.objects.get('same')?.data.equals(content), 'uploaded intact');
+  t.equal(store.calls.uploadPart, 3, 'by the eager upload: only the tail was sent at close');
+  t.same(store.pendingUploads, [], `the lost upload (${lost}) was aborted`);
+});

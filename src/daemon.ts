@@ -19,21 +19,23 @@ import { Semaphore } from './util/semaphore.js';
 import { NativeWrites } from './write/native-writes.js';
 import { EagerUpload } from './write/eager-upload.js';
 import { StagingArea } from './write/staging.js';
-import { UploadQueue } from './write/upload-queue.js';
+import { UploadQueue, type ParkedUpload } from './write/upload-queue.js';
 import { PartBuffers } from './write/part-buffers.js';
 import { Uploader } from './write/uploader.js';
 
 export interface Daemon {
   fs: S3FileSystem;
   unmount(): Promise<void>;
-  /** waits until every staged write is in S3 (retrying); after unmount */
+  /** waits until every staged write is in S3 (retrying); after unmount. Parked files are not waited for */
   drain(onWait: (pending: number) => void): Promise<void>;
+  /** staged files whose upload failed in a way retrying cannot fix; they stay staged */
+  parked(): ParkedUpload[];
   /** releases S3 connections and stops retries; after unmount (and drain) */
   close(): void;
   stats(): Record<string, unknown>;
 }
 
-/** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, forever */
+/** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, until they succeed or fail for good */
 const UPLOAD_RETRY_BASE_MS = 1000;
 const UPLOAD_RETRY_MAX_MS = 60_000;
 
@@ -143,6 +145,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     onUploaded: (file, result) => openFiles.onUploaded(file, result),
     retryBaseMs: UPLOAD_RETRY_BASE_MS,
     retryMaxMs: UPLOAD_RETRY_MAX_MS,
+    pathOf: (file) => openFiles.pathOf(file),
   });
   openFiles.attachQueue(queue);
   const namespace = new Namespace({
@@ -190,6 +193,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     fs,
     unmount: () => mounted.unmount(),
     drain: (onWait) => queue.drain(onWait),
+    parked: () => queue.parked(),
     close: () => {
       queue.stop();
       store.destroy();

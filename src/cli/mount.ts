@@ -126,14 +126,24 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       // leaves the rest staged for the next mount of this bucket
       await daemon.drain((pending) => logger.warn('waiting for uploads before exit (send the signal again to leave them staged)', { pending }));
       daemon.close();
+      if (reportParked() > 0) code = 1;
       if (isChild) await rm(pidPath, { force: true });
       logger.info('stopped', daemon.stats());
       resolve(code);
+    };
+    /** Names every file that could not be uploaded and stays staged; returns how many. */
+    const reportParked = (): number => {
+      const parked = daemon.parked();
+      for (const p of parked) {
+        logger.error('not uploaded: the file stays staged and the next mount of this bucket tries it again', { path: p.path, key: p.key, staged: p.stagedPath, reason: p.reason });
+      }
+      return parked.length;
     };
     const onSignal = (sig: string) => {
       if (stopping) {
         logger.warn('exiting with uploads still staged; they are uploaded at the next mount', { signal: sig });
         daemon.close();
+        reportParked();
         resolve(1);
         return;
       }

@@ -41,11 +41,13 @@ const STORE_ERRNO: Record<StoreErrorKind, ErrnoCode> = {
   QuotaExceeded: 'ENOSPC',
   NotImplemented: 'EOPNOTSUPP',
   InvalidResponse: 'EIO',
+  InvalidKey: 'ENAMETOOLONG',
+  InvalidRequest: 'EIO',
   Other: 'EIO',
 };
 
 /** Expected outcomes of ordinary tool use: not worth more than a debug line. */
-const QUIET: ReadonlySet<ErrnoCode> = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'ENODATA', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EROFS']);
+const QUIET: ReadonlySet<ErrnoCode> = new Set(['ENOENT', 'EEXIST', 'ENAMETOOLONG', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'ENODATA', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EROFS']);
 
 export interface ErrnoDecision {
   code: ErrnoCode;

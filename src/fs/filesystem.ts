@@ -4,7 +4,7 @@ import { constants } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
-import { fileKey } from '../meta/paths.js';
+import { fileKey, KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/paths.js';
 import type { BlockFetcher } from '../read/block-fetcher.js';
 import type { FastReads } from '../read/fast-reads.js';
 import { ObjectReader } from '../read/object-reader.js';
@@ -93,6 +93,16 @@ export class S3FileSystem {
     return n;
   }
 
+  /**
+   * A name over NAME_MAX or a key over S3's limit can neither be created nor exist:
+   * ENAMETOOLONG, without asking S3. `asDir`: the key is the marker "path/".
+   */
+  private fits(path: string, asDir = false): void {
+    const why = pathTooLong(this.o.prefix, path, asDir);
+    if (why === 'name') throw fsError('ENAMETOOLONG', `a name is longer than ${NAME_MAX_BYTES} bytes`, { path });
+    if (why === 'key') throw fsError('ENAMETOOLONG', `the S3 key would be longer than ${KEY_MAX_BYTES} bytes`, { path });
+  }
+
   private writable(path: string): void {
     if (this.o.readOnly) throw fsError('EROFS', 'mounted read-only', { path });
   }
@@ -115,6 +125,7 @@ export class S3FileSystem {
   }
 
   async getattr(path: string): Promise<Attr> {
+    this.fits(path);
     const of = this.o.openFiles.get(path);
     if (of) return this.attr(this.o.openFiles.nodeOf(of));
     return this.attr(await this.node(path));
@@ -136,6 +147,7 @@ export class S3FileSystem {
    * uploaded, then the listing. Each name once.
    */
   async readdirStream(path: string, onEntries: (entries: DirEntry[]) => void): Promise<void> {
+    this.fits(path);
     const n = await this.node(path);
     if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', { path });
     const self = this.attr(n);
@@ -156,6 +168,7 @@ export class S3FileSystem {
   }
 
   async open(path: string, flags: number): Promise<number> {
+    this.fits(path);
     const wantsWrite = opensForWriting(flags);
     const existing = this.o.openFiles.get(path);
     if (!wantsWrite) {
@@ -194,6 +207,7 @@ export class S3FileSystem {
 
   async create(path: string, mode: number): Promise<number> {
     this.writable(path);
+    this.fits(path);
     await this.o.namespace.requireParentDir(path);
     const existing = this.o.openFiles.get(path);
     if (existing) {
@@ -236,6 +250,7 @@ export class S3FileSystem {
 
   async truncate(path: string, size: number): Promise<void> {
     this.writable(path);
+    this.fits(path);
     const open = this.o.openFiles.get(path);
     if (open) return this.o.openFiles.truncate(open, size);
     // not open: stage it, change it, upload it (like open + ftruncate + close)
@@ -267,6 +282,7 @@ export class S3FileSystem {
 
   async unlink(path: string): Promise<void> {
     this.writable(path);
+    this.fits(path);
     const open = this.o.openFiles.get(path);
     const n = open ? undefined : await this.node(path);
     if (n?.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
@@ -276,17 +292,21 @@ export class S3FileSystem {
 
   async mkdir(path: string, mode: number): Promise<void> {
     this.writable(path);
+    this.fits(path, true);
     await this.o.namespace.mkdir(path, { mode: S_IFDIR | (mode & 0o7777), uid: this.o.uid, gid: this.o.gid });
   }
 
   async rmdir(path: string): Promise<void> {
     this.writable(path);
+    this.fits(path);
     if (this.o.openFiles.childrenOf(path).length > 0) throw fsError('ENOTEMPTY', 'directory not empty', { path });
     await this.o.namespace.rmdir(path);
   }
 
   async rename(from: string, to: string): Promise<void> {
     this.writable(from);
+    this.fits(from);
+    this.fits(to); // a directory's keys below it are checked before anything is copied
     await this.o.openFiles.beforeRename(from);
     await this.o.namespace.rename(from, to);
     await this.o.openFiles.renamed(from, to);
@@ -294,10 +314,12 @@ export class S3FileSystem {
 
   async symlink(target: string, path: string): Promise<void> {
     this.writable(path);
+    this.fits(path);
     await this.o.namespace.symlink(target, path, { mode: S_IFLNK | 0o777, uid: this.o.uid, gid: this.o.gid });
   }
 
   async readlink(path: string): Promise<string> {
+    this.fits(path);
     const n = await this.o.meta.lookupWithAttrs(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     if (n.kind !== 'symlink') throw fsError('EINVAL', 'not a symbolic link', { path });
@@ -320,6 +342,7 @@ export class S3FileSystem {
 
   private async setAttrs(path: string, change: (n: Node) => FileAttrs): Promise<void> {
     this.writable(path);
+    this.fits(path);
     const open = this.o.openFiles.get(path);
     if (open) return this.o.openFiles.setAttrs(open, change(this.o.openFiles.nodeOf(open)));
     const n = await this.node(path);

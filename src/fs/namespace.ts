@@ -4,7 +4,7 @@
 import type { Logger } from '../log/logger.js';
 import { metadataFromAttrs, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
-import { dirPrefix, fileKey, parentPath } from '../meta/paths.js';
+import { dirPrefix, fileKey, KEY_MAX_BYTES, parentPath } from '../meta/paths.js';
 import { isStoreError } from '../s3/errors.js';
 import type { ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
@@ -107,6 +107,8 @@ export class Namespace {
       objects.push(...page.objects);
       token = page.nextToken;
     } while (token !== undefined);
+    const tooLong = objects.find((o) => Buffer.byteLength(toPrefix) + Buffer.byteLength(o.key) - Buffer.byteLength(fromPrefix) > KEY_MAX_BYTES);
+    if (tooLong) throw fsError('ENAMETOOLONG', `a key below the new name would be longer than ${KEY_MAX_BYTES} bytes`, { path: to, key: tooLong.key });
     // copies run in parallel (bounded by the request semaphore inside copyObject)
     await Promise.all(objects.map((o) => copyObject(this.o.copy, o.key, toPrefix + o.key.slice(fromPrefix.length), o.size)));
     await Promise.all(objects.map((o) => this.o.requests.run(() => this.o.store.delete(o.key))));

@@ -4,7 +4,7 @@
 import type { Logger } from '../log/logger.js';
 import { metadataFromAttrs, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
-import { fileKey } from '../meta/paths.js';
+import { fileKey, pathOfKey } from '../meta/paths.js';
 import type { ObjectStore } from '../s3/store.js';
 import type { EagerUpload } from '../write/eager-upload.js';
 import type { StagedFile, StagingArea } from '../write/staging.js';
@@ -50,6 +50,11 @@ export class OpenFiles {
 
   get(path: string): OpenFile | undefined {
     return this.byPath.get(path);
+  }
+
+  /** The path a staged file is written to (a file recovered from an earlier run: from its key). */
+  pathOf(staged: StagedFile): string {
+    return this.byStaged.get(staged)?.path ?? pathOfKey(this.o.prefix, staged.key);
   }
 
   /** Paths of open files directly inside directory `dir` (shown by readdir before upload). */

@@ -3,10 +3,33 @@
 
 /** Longest file name Linux accepts (NAME_MAX), in bytes. */
 export const NAME_MAX_BYTES = 255;
+/** Longest S3 key, in UTF-8 bytes (the mount's prefix included). */
+export const KEY_MAX_BYTES = 1024;
+
+/**
+ * Why `path` cannot name an object under `prefix`: a component over NAME_MAX bytes
+ * ('name'), or a key over KEY_MAX bytes ('key'); undefined if it can. With `asDir`, the
+ * key is the directory's marker "path/". Lengths are UTF-8 bytes.
+ */
+export function pathTooLong(prefix: string, path: string, asDir = false): 'name' | 'key' | undefined {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: short paths need no counting
+  if (3 * (prefix.length + path.length) <= KEY_MAX_BYTES && 3 * path.length <= NAME_MAX_BYTES) return undefined;
+  const pathBytes = Buffer.byteLength(path);
+  const keyBytes = Buffer.byteLength(asDir ? dirPrefix(prefix, path) : fileKey(prefix, path));
+  // the common case: no component can be longer than the whole path
+  if (pathBytes <= NAME_MAX_BYTES && keyBytes <= KEY_MAX_BYTES) return undefined;
+  for (const name of path.split('/')) if (Buffer.byteLength(name) > NAME_MAX_BYTES) return 'name';
+  return keyBytes > KEY_MAX_BYTES ? 'key' : undefined;
+}
 
 /** Key of the object a file path names: "/a/b" under prefix "p/" → "p/a/b". */
 export function fileKey(prefix: string, path: string): string {
   return prefix + path.replace(/^\/+/, '');
+}
+
+/** Path of the file a key under the mount's prefix names: "p/a/b" → "/a/b". */
+export function pathOfKey(prefix: string, key: string): string {
+  return `/${key.startsWith(prefix) ? key.slice(prefix.length) : key}`;
 }
 
 /** Key prefix that lists a directory's children: "/" → "p/", "/a" → "p/a/". */

@@ -15,6 +15,8 @@ export type StoreErrorKind =
   | 'QuotaExceeded'
   | 'NotImplemented'
   | 'InvalidResponse'     // the answer is not a valid S3 answer to the request (not S3, or cut)
+  | 'InvalidKey'          // the server refuses the key: too long, or not a valid name
+  | 'InvalidRequest'      // 400 and the like: the request itself is wrong, sending it again cannot help
   | 'Other';
 
 export class StoreError extends Error {
@@ -32,6 +34,27 @@ export class StoreError extends Error {
 export function isStoreError(e: unknown, kind?: StoreErrorKind): e is StoreError {
   return e instanceof StoreError && (kind === undefined || e.kind === kind);
 }
+
+/**
+ * Failures that sending the same request again cannot fix: a write that fails so is not
+ * retried in the background (it waits, staged, for the next mount or a new write).
+ * Everything else (network, timeouts, 5xx, throttling, and 'Other') is retried.
+ */
+const PERMANENT_KINDS: ReadonlySet<StoreErrorKind> = new Set<StoreErrorKind>([
+  'NoSuchBucket', 'AccessDenied', 'InvalidCredentials', 'EntityTooLarge', 'QuotaExceeded', 'NotImplemented', 'InvalidKey', 'InvalidRequest',
+]);
+/** ...except these codes of those kinds, which clear by themselves: fresh credentials, a corrected clock */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['ExpiredToken', 'TokenRefreshRequired', 'RequestTimeTooSkewed']);
+
+export function isPermanentFailure(e: unknown): e is StoreError {
+  return e instanceof StoreError && PERMANENT_KINDS.has(e.kind) && !TRANSIENT_CODES.has(e.detail.code ?? '');
+}
+
+/** 4xx codes that say the request was malformed; retrying it unchanged cannot help */
+const INVALID_REQUEST_CODES: ReadonlySet<string> = new Set([
+  'InvalidArgument', 'InvalidRequest', 'MalformedXML', 'EntityTooSmall', 'MetadataTooLarge', 'InvalidStorageClass',
+  'InvalidBucketName', 'MethodNotAllowed', 'MissingContentLength', 'InvalidDigest', 'InvalidURI', 'UnexpectedContent',
+]);
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
 
@@ -88,7 +111,18 @@ export function classifyError(err: unknown, op: string, key?: string): StoreErro
       return mk('QuotaExceeded', 'quota exceeded');
     case 'NotImplemented':
       return mk('NotImplemented', 'not implemented by the server');
+    case 'KeyTooLongError':
+    case 'InvalidObjectName':
+      return mk('InvalidKey', `the server refuses the key (${code})`);
+    // 400s that a retry can fix: a body damaged or cut short on the way, parts of an
+    // upload the server lost (the whole upload is sent again), an expired token
+    case 'BadDigest':
+    case 'IncompleteBody':
+    case 'InvalidPart':
+    case 'InvalidPartOrder':
+      return mk('Other', `S3 ${op} failed: ${code}${status !== undefined ? ` (HTTP ${status})` : ''}`);
   }
+  if (INVALID_REQUEST_CODES.has(code)) return mk('InvalidRequest', `the server refuses the request (${code})`);
   switch (status) {
     case 404: return mk('NotFound', 'not found');
     case 403: return mk('AccessDenied', 'access denied');
@@ -97,6 +131,11 @@ export function classifyError(err: unknown, op: string, key?: string): StoreErro
     case 429:
     case 503: return mk('Throttled', `server busy (${status})`);
     case 501: return mk('NotImplemented', 'not implemented by the server');
+    case 413: return mk('EntityTooLarge', 'object too large');
+    case 414: return mk('InvalidKey', 'the server refuses the key (URI too long)');
+    case 400:
+    case 405:
+    case 411: return mk('InvalidRequest', `the server refuses the request (${code}, HTTP ${status})`);
   }
   return mk('Other', `S3 ${op} failed: ${code}${status !== undefined ? ` (HTTP ${status})` : ''}`);
 }

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { copyInto, type BodyDest } from './direct-http.js';
 import { StoreError } from './errors.js';
-import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest } from './store.js';
+import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest, UploadInfo } from './store.js';
 
 interface Stored { data: Buffer; etag: string; lastModifiedMs: number; metadata: Record<string, string> }
 
@@ -92,12 +92,25 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   private readonly uploads = new Map<string, Map<number, Buffer>>();
+  private readonly uploadInfo = new Map<string, UploadInfo>();
+  private uploadsStarted = 0;
+
+  /** Multipart uploads neither completed nor aborted. */
+  get pendingUploads(): UploadInfo[] {
+    return [...this.uploadInfo.values()];
+  }
 
   async createMultipart(key: string): Promise<string> {
     this.count('createMultipart');
-    const id = `${key}#${this.uploads.size + 1}`;
+    const id = `${key}#${++this.uploadsStarted}`;
     this.uploads.set(id, new Map());
+    this.uploadInfo.set(id, { key, uploadId: id, initiatedMs: Date.now() });
     return id;
+  }
+
+  async listMultipart(prefix: string): Promise<UploadInfo[]> {
+    this.count('listMultipart');
+    return this.pendingUploads.filter((u) => u.key.startsWith(prefix));
   }
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream): Promise<CompletedPart> {
@@ -114,12 +127,14 @@ export class MemoryObjectStore implements ObjectStore {
     if (!u) throw new StoreError('NotFound', 'no such upload', { key });
     const data = Buffer.concat(parts.map((p) => u.get(p.partNumber) ?? Buffer.alloc(0)));
     this.uploads.delete(uploadId);
+    this.uploadInfo.delete(uploadId);
     return { etag: this.putBytes(key, data) };
   }
 
-  async abortMultipart(_key: string, uploadId: string): Promise<void> {
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
     this.count('abortMultipart');
-    this.uploads.delete(uploadId);
+    if (!this.uploads.delete(uploadId)) throw new StoreError('NotFound', 'no such upload', { key, op: 'AbortMultipartUpload' });
+    this.uploadInfo.delete(uploadId);
   }
 
   async copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {

@@ -12,6 +12,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -25,7 +26,7 @@ import { copyInto, DirectHttp, type BodyDest, type DirectRequest } from './direc
 import { classifyError, StoreError } from './errors.js';
 import { normalizeEtag, parseListPage } from './list-xml.js';
 import { checkRangeHead, invalidResponse, responseCheckMiddleware, type RangeExpectation } from './response-check.js';
-import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest } from './store.js';
+import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest, UploadInfo } from './store.js';
 
 /** bodies smaller than this are hashed by the signer as before: a pool round trip costs more */
 const OFF_THREAD_HASH_MIN_BYTES = 256 * 1024;
@@ -374,6 +375,29 @@ export class SdkObjectStore implements ObjectStore {
       await this.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: this.signal() });
     } catch (err) {
       throw classifyError(err, 'AbortMultipartUpload', key);
+    }
+  }
+
+  async listMultipart(prefix: string): Promise<UploadInfo[]> {
+    const out: UploadInfo[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      for (;;) {
+        const r = await this.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}), ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}) }),
+          { abortSignal: this.signal() },
+        );
+        for (const u of r.Uploads ?? []) {
+          if (u.Key !== undefined && u.UploadId !== undefined) out.push({ key: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
+        }
+        // a server that says "truncated" without moving on would loop forever
+        if (!r.IsTruncated || r.NextKeyMarker === undefined || (r.NextKeyMarker === keyMarker && r.NextUploadIdMarker === uploadIdMarker)) return out;
+        keyMarker = r.NextKeyMarker;
+        uploadIdMarker = r.NextUploadIdMarker;
+      }
+    } catch (err) {
+      throw classifyError(err, 'ListMultipartUploads', prefix);
     }
   }
 

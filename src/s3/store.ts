@@ -48,6 +48,14 @@ export interface PutParams {
 
 export interface CompletedPart { partNumber: number; etag: string }
 
+/** A multipart upload in progress (ListMultipartUploads). */
+export interface UploadInfo {
+  key: string;
+  uploadId: string;
+  /** when the server says it was created (ms since the epoch; 0 if not said) */
+  initiatedMs: number;
+}
+
 export interface ObjectStore {
   readonly bucket: string;
   /** Fails with NoSuchBucket / AccessDenied / InvalidCredentials / Unreachable. */
@@ -67,6 +75,8 @@ export interface ObjectStore {
   uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart>;
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
+  /** Multipart uploads in progress whose keys start with `prefix` (all pages). */
+  listMultipart(prefix: string): Promise<UploadInfo[]>;
   /** Server-side copy (up to 5 GiB); with metadata, replaces the object's metadata. */
   copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
   /** Server-side copy of one byte range [start, end) into a multipart upload part. */

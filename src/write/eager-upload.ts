@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
+import { endMultipart, startMultipart, type StartedUpload } from './multipart.js';
 import { MAX_PARTS } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
@@ -18,7 +19,8 @@ export interface EagerDeps {
 }
 
 export class EagerUpload {
-  private uploadId?: Promise<string>;
+  /** CreateMultipartUpload, recorded in the staging record before any part is sent */
+  private upload?: Promise<StartedUpload>;
   private readonly parts: Array<Promise<CompletedPart>> = [];
   /** bytes [0, coveredBytes) are in started parts and must not change */
   private coveredBytes = 0;
@@ -33,7 +35,7 @@ export class EagerUpload {
   ) {}
 
   get active(): boolean {
-    return !this.abandoned && this.uploadId !== undefined;
+    return !this.abandoned && this.upload !== undefined;
   }
 
   get covered(): number {
@@ -60,18 +62,18 @@ export class EagerUpload {
 
   private startPart(): void {
     const key = this.file.key;
-    if (!this.uploadId) {
+    if (!this.upload) {
       this.sentMetadata = JSON.stringify(this.file.record.metadata);
-      this.uploadId = this.d.requests.run(() => this.d.store.createMultipart(key, { ...this.file.record.metadata }));
-      this.uploadId.catch(() => undefined); // seen by finish()
+      this.upload = startMultipart(this.d, this.file, key, { ...this.file.record.metadata });
+      this.upload.catch(() => undefined); // seen by the parts and finish()
     }
     const start = this.coveredBytes;
     const end = start + this.partBytes;
     const partNumber = this.parts.length + 1;
     this.coveredBytes = end;
-    const uploadId = this.uploadId;
+    const upload = this.upload;
     const p = this.d.parts.run(end - start, async (buf) => {
-      const id = await uploadId;
+      const id = (await upload).uploadId;
       const body = await this.file.readFully(buf, start);
       return this.d.requests.run(() => this.d.store.uploadPart(key, id, partNumber, body, body.length));
     });
@@ -88,12 +90,12 @@ export class EagerUpload {
     if (this.abandoned) return;
     this.abandoned = true;
     this.d.logger.debug('eager upload abandoned; the file is uploaded whole at close', { key: this.file.key, why });
-    const id = this.uploadId;
-    if (!id) return;
+    const upload = this.upload;
+    if (!upload) return;
     void Promise.allSettled(this.parts)
-      .then(() => id)
-      .then((uploadId) => this.d.store.abortMultipart(this.file.key, uploadId))
-      .catch(() => undefined); // nothing to abort, or the server will expire it
+      .then(() => upload)
+      .then((up) => endMultipart(this.d, this.file, up, 'abort'))
+      .catch(() => undefined); // never created (that failure went to the parts); endMultipart logs its own
   }
 
   /**
@@ -101,11 +103,11 @@ export class EagerUpload {
    * if the eager upload cannot be used (the caller then uploads the file whole).
    */
   async finish(uploadTail: (uploadId: string, partNumber: number, start: number) => Promise<CompletedPart[]>): Promise<{ etag: string; metadataChanged: boolean } | undefined> {
-    if (this.abandoned || !this.uploadId) return undefined;
+    if (this.abandoned || !this.upload) return undefined;
     let done: CompletedPart[];
-    let uploadId: string;
+    let up: StartedUpload;
     try {
-      uploadId = await this.uploadId;
+      up = await this.upload;
       done = await Promise.all(this.parts);
     } catch {
       this.abandon('a part failed');
@@ -113,13 +115,16 @@ export class EagerUpload {
     }
     if (this.abandoned) return undefined;
     this.abandoned = true; // one use only
+    const key = up.entry.key;
+    let etag: string;
     try {
-      done.push(...(await uploadTail(uploadId, done.length + 1, this.coveredBytes)));
-      const { etag } = await this.d.requests.run(() => this.d.store.completeMultipart(this.file.key, uploadId, done));
-      return { etag, metadataChanged: JSON.stringify(this.file.record.metadata) !== this.sentMetadata };
+      done.push(...(await uploadTail(up.uploadId, done.length + 1, this.coveredBytes)));
+      etag = (await this.d.requests.run(() => this.d.store.completeMultipart(key, up.uploadId, done))).etag;
     } catch (err) {
-      await this.d.store.abortMultipart(this.file.key, uploadId).catch(() => undefined); // the upload error matters more
+      await endMultipart(this.d, this.file, up, 'abort'); // logs its own failure: the upload's error is the one to report
       throw err;
     }
+    await endMultipart(this.d, this.file, up, 'completed');
+    return { etag, metadataChanged: JSON.stringify(this.file.record.metadata) !== this.sentMetadata };
   }
 }

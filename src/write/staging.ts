@@ -1,6 +1,7 @@
 // StagingArea: local files that hold written data until S3 has it. Each staged file has
-// a data file and a manifest record (<id>.json) so a restarted daemon finds and uploads
-// what a crashed one left. Directory 0700, files 0600; a file is removed only after upload.
+// a data file and a manifest record (<id>.json: key, metadata, multipart uploads under way)
+// so a restarted daemon finds and uploads what a crashed one left, and aborts its uploads.
+// Directory 0700, files 0600; a file is removed only after upload.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +18,20 @@ export interface StagedRecord {
   key: string;
   metadata: Record<string, string>;
   createdMs: number;
+  /**
+   * Multipart uploads of this file that were started and not yet completed or aborted
+   * (absent in records of older versions: none). Whatever a crashed daemon left here is
+   * aborted by the next mount.
+   */
+  uploads?: MultipartRecord[];
+}
+
+export interface MultipartRecord {
+  key: string;
+  /** unset while CreateMultipartUpload is under way (or if its answer was lost) */
+  uploadId?: string;
+  /** when CreateMultipartUpload was sent (ms since the epoch, this machine's clock) */
+  startedMs: number;
 }
 
 export class StagedFile {
@@ -30,6 +45,10 @@ export class StagedFile {
   private native: { port: WritePort; id: number; onClose: (id: number) => void } | undefined;
   private absorbing = false;
   private removed = false;
+  /** record writes, one after another (each writes the record as it is then) */
+  private recordWrites: Promise<void> = Promise.resolve();
+  /** multipart uploads this run is still working on (the record's others are leftovers) */
+  private readonly liveUploads = new Set<MultipartRecord>();
 
   constructor(
     readonly record: StagedRecord,
@@ -167,14 +186,62 @@ export class StagedFile {
   async setMetadata(metadata: Record<string, string>): Promise<void> {
     Object.assign(this.record.metadata, metadata);
     this.gen++;
-    await writeRecord(this.recordPath, this.record);
+    await this.saveRecord();
   }
 
   /** Removes one metadata entry (e.g. a stale mtime once the content changed). */
   async dropMetadata(name: string): Promise<void> {
     if (!(name in this.record.metadata)) return;
     delete this.record.metadata[name];
-    await writeRecord(this.recordPath, this.record);
+    await this.saveRecord();
+  }
+
+  /**
+   * Writes the record as it is now, after any write under way (two at once would share
+   * the temporary file). Nothing is written once the file is removed.
+   */
+  private saveRecord(): Promise<void> {
+    const next = this.recordWrites
+      .catch(() => undefined) // that write's failure went to its own caller
+      .then(() => (this.removed ? undefined : writeRecord(this.recordPath, this.record)));
+    this.recordWrites = next;
+    return next;
+  }
+
+  /** Before CreateMultipartUpload is sent: the record says an upload of `key` may exist. */
+  async multipartStarting(key: string): Promise<MultipartRecord> {
+    const entry: MultipartRecord = { key, startedMs: Date.now() };
+    (this.record.uploads ??= []).push(entry);
+    this.liveUploads.add(entry);
+    await this.saveRecord();
+    return entry;
+  }
+
+  /** Its upload ID, recorded before any part is sent. */
+  async multipartStarted(entry: MultipartRecord, uploadId: string): Promise<void> {
+    entry.uploadId = uploadId;
+    await this.saveRecord();
+  }
+
+  /** Completed or aborted (or known never to have been created): no longer recorded. */
+  async multipartEnded(entry: MultipartRecord): Promise<void> {
+    this.liveUploads.delete(entry);
+    const uploads = this.record.uploads ?? [];
+    const i = uploads.indexOf(entry);
+    if (i < 0) return;
+    uploads.splice(i, 1);
+    if (uploads.length === 0) delete this.record.uploads;
+    await this.saveRecord();
+  }
+
+  /** Given up by this run but still recorded (its abort failed): a leftover from now on. */
+  multipartLeft(entry: MultipartRecord): void {
+    this.liveUploads.delete(entry);
+  }
+
+  /** Recorded uploads nobody works on: left by a crashed run, or whose abort failed. */
+  leftoverUploads(): MultipartRecord[] {
+    return (this.record.uploads ?? []).filter((u) => !this.liveUploads.has(u));
   }
 
   async sync(): Promise<void> {
@@ -188,7 +255,9 @@ export class StagedFile {
     this.eagerUpload?.cancel();
     this.eagerUpload = undefined;
     await this.fh.close().catch(() => undefined); // already closed: nothing to release
+    await this.recordWrites.catch(() => undefined); // a write under way must not outlive the removal
     await rm(this.recordPath, { force: true });
+    await rm(`${this.recordPath}.tmp`, { force: true });
     await rm(this.dataPath, { force: true });
   }
 }

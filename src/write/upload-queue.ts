@@ -1,7 +1,10 @@
 // UploadQueue: runs uploads of staged files one at a time per file, retries failures
 // with backoff until they succeed (nothing written is dropped), and lets callers wait:
-// flush/fsync wait for one file, unmount drains them all.
+// flush/fsync wait for one file, unmount drains them all. A failure retrying cannot fix
+// (quota, access denied, a key the server refuses) parks the file instead: it stays
+// staged, is reported, and is tried again only when written again or at the next mount.
 import type { Logger } from '../log/logger.js';
+import { isPermanentFailure } from '../s3/errors.js';
 import type { StagedFile } from './staging.js';
 import type { UploadResult, Uploader } from './uploader.js';
 
@@ -11,6 +14,18 @@ export interface UploadQueueOptions {
   onUploaded: (file: StagedFile, result: UploadResult) => Promise<void>;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** the file's path in the mount, for reports (default: its key) */
+  pathOf?: (file: StagedFile) => string;
+}
+
+/** A staged file whose upload failed in a way retrying cannot fix. */
+export interface ParkedUpload {
+  path: string;
+  key: string;
+  /** its data on local disk */
+  stagedPath: string;
+  reason: string;
+  sinceMs: number;
 }
 
 interface FileState {
@@ -18,6 +33,8 @@ interface FileState {
   timer?: NodeJS.Timeout;
   failures: number;
   lastError?: unknown;
+  /** failed for good: no background retries, drain() does not wait for it */
+  parked?: { reason: string; sinceMs: number };
 }
 
 export class UploadQueue {
@@ -26,8 +43,22 @@ export class UploadQueue {
 
   constructor(private readonly o: UploadQueueOptions) {}
 
+  /** Files waiting to be uploaded (parked ones not counted). */
   get pending(): number {
-    return [...this.files.keys()].filter((f) => f.dirty).length;
+    return [...this.files].filter(([f, st]) => f.dirty && !st.parked).length;
+  }
+
+  /** Files that failed for good and stay staged (for the exit log and a status command). */
+  parked(): ParkedUpload[] {
+    const out: ParkedUpload[] = [];
+    for (const [f, st] of this.files) {
+      if (st.parked && f.dirty) out.push({ path: this.pathOf(f), key: f.key, stagedPath: f.dataPath, ...st.parked });
+    }
+    return out;
+  }
+
+  private pathOf(file: StagedFile): string {
+    return this.o.pathOf?.(file) ?? file.key;
   }
 
   private state(file: StagedFile): FileState {
@@ -49,6 +80,8 @@ export class UploadQueue {
       if (result.generation > file.uploadedGeneration) file.uploadedGeneration = result.generation;
       st.failures = 0;
       delete st.lastError;
+      if (st.parked) this.o.logger.info('a file that could not be uploaded is uploaded now', { path: this.pathOf(file), key: file.key });
+      delete st.parked;
       await this.o.onUploaded(file, result);
     })();
     st.running = run;
@@ -57,6 +90,8 @@ export class UploadQueue {
     } catch (err) {
       st.failures++;
       st.lastError = err;
+      if (isPermanentFailure(err)) this.park(file, st, err);
+      else delete st.parked; // it may succeed now: retried like any other
       throw err;
     } finally {
       if (st.running === run) delete st.running;
@@ -64,7 +99,21 @@ export class UploadQueue {
     }
   }
 
-  /** Uploads until the file is clean; a failure is thrown to the caller and retried in the background. */
+  private park(file: StagedFile, st: FileState, err: unknown): void {
+    st.parked = { reason: describe(err), sinceMs: Date.now() };
+    this.o.logger.error('upload cannot succeed; the file stays staged and is tried again when written again or at the next mount', {
+      path: this.pathOf(file),
+      key: file.key,
+      staged: file.dataPath,
+      reason: st.parked.reason,
+    });
+  }
+
+  /**
+   * Uploads until the file is clean; a failure is thrown to the caller and retried in the
+   * background (unless it parked the file). Always tries, also a parked file: a new
+   * close or fsync is the moment to find out whether its reason went away.
+   */
   async uploadNow(file: StagedFile): Promise<void> {
     this.cancelRetry(file);
     try {
@@ -73,7 +122,7 @@ export class UploadQueue {
     } catch (err) {
       // the data now waits on local disk for a retry: make it survive a power cut
       await file.sync().catch(() => undefined); // a closed (unlinked) file has nothing to sync
-      this.retryLater(file);
+      this.retryLater(file); // not if parked
       throw err;
     }
   }
@@ -92,7 +141,7 @@ export class UploadQueue {
   private retryLater(file: StagedFile): void {
     if (this.stopped) return;
     const st = this.state(file);
-    if (st.timer) return;
+    if (st.timer || st.parked) return;
     const delay = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.max(0, st.failures - 1));
     this.o.logger.warn('upload failed; will retry', { key: file.key, inMs: delay, failures: st.failures, error: describe(st.lastError) });
     st.timer = setTimeout(() => {
@@ -121,15 +170,20 @@ export class UploadQueue {
     this.files.delete(file);
   }
 
-  /** Waits until every known file is uploaded, retrying with backoff (unmount). */
+  /**
+   * Waits until every known file is uploaded, retrying with backoff (unmount). Parked
+   * files are not waited for: they stay staged for the next mount (see parked()).
+   */
   async drain(onWait?: (pending: number) => void): Promise<void> {
     for (;;) {
-      const dirty = [...this.files.keys()].filter((f) => f.dirty);
+      const dirty = [...this.files].filter(([f, st]) => f.dirty && !st.parked).map(([f]) => f);
       if (dirty.length === 0) return;
       onWait?.(dirty.length);
-      const results = await Promise.allSettled(dirty.map((f) => { this.cancelRetry(f); return this.uploadNowQuiet(f); }));
-      if (results.some((r) => r.status === 'rejected')) {
-        const st = dirty.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
+      await Promise.allSettled(dirty.map((f) => { this.cancelRetry(f); return this.uploadNowQuiet(f); }));
+      // failed ones that are not parked go again after a pause
+      const failed = dirty.filter((f) => f.dirty && !this.state(f).parked);
+      if (failed.length > 0) {
+        const st = failed.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
         await new Promise((r) => setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (st - 1))));
       }
     }

@@ -6,6 +6,7 @@ import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
 import { copyObject, DEFAULT_COPY_THRESHOLD_BYTES } from './copier.js';
+import { abortLeftovers, endMultipart, startMultipart, type MultipartDeps } from './multipart.js';
 import { MAX_OBJECT_BYTES, MAX_PARTS, MIB, partSizeFor, planParts } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
@@ -28,10 +29,15 @@ export interface UploadResult {
 
 export class Uploader {
   readonly counters = { puts: 0, multipart: 0, parts: 0, bytes: 0 };
+  private readonly mp: MultipartDeps;
 
-  constructor(private readonly o: UploaderOptions) {}
+  constructor(private readonly o: UploaderOptions) {
+    this.mp = { store: o.store, requests: o.requests, logger: o.logger };
+  }
 
   async upload(file: StagedFile): Promise<UploadResult> {
+    // uploads a crashed run (or a failed abort) left behind keep their parts' storage
+    await abortLeftovers(this.mp, file);
     const generation = file.generation;
     const size = file.size;
     if (size > MAX_OBJECT_BYTES) throw new StoreError('EntityTooLarge', 'larger than 5 TiB', { key: file.key });
@@ -110,19 +116,18 @@ export class Uploader {
 
   private async multipart(file: StagedFile, size: number, partBytes: number): Promise<string> {
     const key = file.key;
-    const uploadId = await this.o.requests.run(() => this.o.store.createMultipart(key, file.record.metadata));
+    const up = await startMultipart(this.mp, file, key, file.record.metadata);
     this.counters.multipart++;
+    let etag: string;
     try {
-      const done = await this.uploadParts(file, uploadId, planParts(size, partBytes));
-      const { etag } = await this.o.requests.run(() => this.o.store.completeMultipart(key, uploadId, done));
-      return await this.completedEtag(key, etag);
+      const done = await this.uploadParts(file, up.uploadId, planParts(size, partBytes));
+      etag = (await this.o.requests.run(() => this.o.store.completeMultipart(key, up.uploadId, done))).etag;
     } catch (err) {
-      await this.o.store.abortMultipart(key, uploadId).catch((abortErr: unknown) => {
-        // the upload error matters more; a dangling upload is cleaned by bucket lifecycle rules
-        this.o.logger.warn('could not abort multipart upload', { key, error: String(abortErr) });
-      });
+      await endMultipart(this.mp, file, up, 'abort'); // logs its own failure: the upload's error is the one to report
       throw err;
     }
+    await endMultipart(this.mp, file, up, 'completed');
+    return this.completedEtag(key, etag);
   }
 }
 

@@ -22,3 +22,22 @@ t.test('SDK errors are classified', async (t) => {
   t.equal(classifyError({ name: 'TimeoutError' }, 'op').kind, 'Timeout');
   t.equal(classifyError({ name: 'Weird', $metadata: { httpStatusCode: 500 } }, 'op').kind, 'Other');
 });
+
+t.test('failures that retrying cannot fix are told apart', async (t) => {
+  const { isPermanentFailure } = await import('../../../src/s3/errors.js');
+  const c = (name: string, status?: number) => classifyError({ name, ...(status !== undefined ? { $metadata: { httpStatusCode: status } } : {}) }, 'PutObject', 'k');
+  t.equal(c('KeyTooLongError', 400).kind, 'InvalidKey');
+  t.equal(c('InvalidObjectName', 400).kind, 'InvalidKey');
+  t.match(toErrno(c('KeyTooLongError', 400)), { code: 'ENAMETOOLONG' });
+  t.equal(c('InvalidArgument', 400).kind, 'InvalidRequest');
+  t.equal(c('Whatever', 400).kind, 'InvalidRequest', 'a 400 in general');
+  t.equal(c('MethodNotAllowed', 405).kind, 'InvalidRequest');
+  t.equal(c('QuotaExceeded', 403).kind, 'QuotaExceeded');
+  for (const [name, status] of [['KeyTooLongError', 400], ['InvalidArgument', 400], ['Whatever', 400], ['EntityTooLarge', 400], ['AccessDenied', 403], ['QuotaExceeded', 403], ['InvalidAccessKeyId', 403], ['NoSuchBucket', 404], ['NotImplemented', 501]] as const) {
+    t.ok(isPermanentFailure(c(name, status)), `${name} (${status}) is permanent`);
+  }
+  for (const [name, status] of [['InternalError', 500], ['SlowDown', 503], ['NoSuchUpload', 404], ['BadDigest', 400], ['IncompleteBody', 400], ['InvalidPart', 400], ['ExpiredToken', 400], ['RequestTimeTooSkewed', 403], ['RequestTimeout', 400], ['ECONNRESET', undefined], ['TimeoutError', undefined], ['Conflict', 409]] as const) {
+    t.notOk(isPermanentFailure(c(name, status)), `${name} (${status ?? 'no status'}) is worth retrying`);
+  }
+  t.notOk(isPermanentFailure(new Error('bug')), 'only StoreErrors are classified');
+});

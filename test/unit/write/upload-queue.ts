@@ -72,7 +72,8 @@ t.test('parts of a file written front to back go out while it is written', async
   const data = Buffer.alloc(3 * P + 123);
   for (let i = 0; i < data.length; i += 1000) data[i] = (i / 1000) % 251;
   for (let off = 0; off < data.length; off += 128 * 1024) await f.write(data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
-  await new Promise((r) => setTimeout(r, 50));
+  // the parts wait for their upload to be recorded in the staging record: poll, do not guess
+  for (let i = 0; i < 100 && store.calls.uploadPart !== 3; i++) await new Promise((r) => setTimeout(r, 20));
   t.equal(store.calls.uploadPart, 3, 'three full parts uploaded before close');
   await queue.uploadNow(f);
   t.equal(store.calls.uploadPart, 4, 'close sends only the tail');
@@ -87,4 +88,55 @@ t.test('parts of a file written front to back go out while it is written', async
   const want = Buffer.from(data);
   want.write('CHANGED', 10);
   t.ok(store.objects.get('rewritten')?.data.equals(want), 'a write into an uploaded part falls back to a whole upload');
+});
+
+t.test('a failure retrying cannot fix parks the file: kept, reported, not retried, not drained', async (t) => {
+  const { dir, store, staging, queue } = await setup(t);
+  const f = await staging.create('over/quota', {});
+  await f.write(Buffer.from('data'), 0);
+  const realPut = store.put.bind(store);
+  let puts = 0;
+  let refuse = true;
+  store.put = async (p) => {
+    puts++;
+    if (refuse) throw new StoreError('QuotaExceeded', 'quota exceeded', { status: 403, code: 'QuotaExceeded' });
+    return realPut(p);
+  };
+  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'QuotaExceeded' }, 'the caller sees the failure');
+  t.match(queue.parked(), [{ key: 'over/quota', path: 'over/quota', reason: 'quota exceeded', stagedPath: f.dataPath }], 'listed as parked');
+  t.equal(queue.pending, 0, 'not pending');
+  await new Promise((r) => setTimeout(r, 100)); // retries would come after 10, 20, 40 ms
+  t.equal(puts, 1, 'not retried');
+  await queue.drain(); // returns at once: nothing it could do
+  t.equal(puts, 1, 'drain does not try it');
+  t.ok((await readdir(dir)).some((n) => n.endsWith('.data')), 'still staged');
+
+  refuse = false; // the quota was raised: the next mount tries once more
+  const [again] = await new StagingArea(dir, 'm1', nullLogger()).recover();
+  if (!again) {
+    t.fail('not recovered');
+    return;
+  }
+  await queue.uploadNow(again);
+  t.equal(store.objects.get('over/quota')?.data.toString(), 'data', 'uploaded by the next attempt');
+});
+
+t.test('a parked file written again is tried again at close; a transient failure is retried', async (t) => {
+  const { store, staging, queue } = await setup(t);
+  const f = await staging.create('k', {});
+  await f.write(Buffer.from('one'), 0);
+  const realPut = store.put.bind(store);
+  const errors = [new StoreError('AccessDenied', 'access denied', { status: 403 }), new StoreError('Other', 'internal error', { status: 500 })];
+  store.put = async (p) => {
+    const e = errors.shift();
+    if (e) throw e;
+    return realPut(p);
+  };
+  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'AccessDenied' }, 'parked');
+  t.equal(queue.parked().length, 1);
+  await f.write(Buffer.from('two'), 0);
+  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'Other' }, 'a new close tries again; a 500 fails it');
+  t.same(queue.parked(), [], 'no longer parked: a 500 may go away');
+  await queue.drain();
+  t.equal(store.objects.get('k')?.data.toString(), 'two', 'retried until it succeeded');
 });

@@ -1,6 +1,5 @@
 // SdkObjectStore: ObjectStore on @aws-sdk/client-s3, the only importer of the SDK.
 // Adds a deadline to every call and turns every failure into a StoreError.
-import { webcrypto } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
@@ -18,18 +17,27 @@ import {
   S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
+  type CompleteMultipartUploadCommandOutput,
+  type CopyObjectCommandOutput,
+  type CreateMultipartUploadCommandOutput,
+  type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
+  type ListMultipartUploadsCommandOutput,
   type ListObjectsV2CommandOutput,
+  type PutObjectCommandOutput,
   type S3ClientConfig,
+  type UploadPartCommandOutput,
+  type UploadPartCopyCommandOutput,
 } from '@aws-sdk/client-s3';
-import { finished, Readable } from 'node:stream';
-import { copyInto, DirectHttp, type BodyDest, type DirectRequest } from './direct-http.js';
+import type { Readable } from 'node:stream';
+import { DirectHttp, type BodyDest } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
-import { normalizeEtag, parseListPage } from './list-xml.js';
-import { checkRangeHead, invalidResponse, responseCheckMiddleware, type RangeExpectation } from './response-check.js';
+import { fastListMiddleware } from './fast-list.js';
+import { normalizeEtag } from './list-xml.js';
+import { underDeserializer, withPayloadHash } from './middleware.js';
+import { checkedBody, directGet, rangeExpectation } from './range-get.js';
+import { checkRangeHead, invalidResponse, responseCheckMiddleware } from './response-check.js';
 import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest, UploadInfo } from './store.js';
-
-/** bodies smaller than this are hashed by the signer as before: a pool round trip costs more */
-const OFF_THREAD_HASH_MIN_BYTES = 256 * 1024;
 
 export interface SdkStoreOptions {
   bucket: string;
@@ -98,31 +106,18 @@ export class SdkObjectStore implements ObjectStore {
     this.direct.destroy();
   }
 
-  private send: S3Client['send'] = ((command: { constructor: { name: string } }, options?: unknown) => {
-    const op = command.constructor.name.replace(/Command$/, '');
-    this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
-    return (this.client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
-  }) as S3Client['send'];
-
   /**
-   * SigV4 over http signs the payload: the SDK hashes every uploaded byte (SHA-256) on
-   * the JavaScript thread, 13% of its time in a 1 GiB write (profiled). The hash is
-   * computed on libuv's pool instead (WebCrypto) and handed to the signer, which uses an
-   * x-amz-content-sha256 header it finds rather than hashing again.
+   * Sends one command with the call's deadline (and `signal`), counted by operation; any
+   * failure, also one `then` throws, becomes a StoreError for `op` and `key`.
    */
-  private async hashedPayload<C extends object>(command: C, body: unknown): Promise<C> {
-    if (!(body instanceof Uint8Array) || body.byteLength < OFF_THREAD_HASH_MIN_BYTES) return command;
-    const hex = Buffer.from(await webcrypto.subtle.digest('SHA-256', body)).toString('hex');
-    const stack = (command as unknown as { middlewareStack: { add(mw: unknown, opts: unknown): void } }).middlewareStack;
-    stack.add(
-      (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
-        const req = args.request as { headers?: Record<string, string> };
-        if (req.headers) req.headers['x-amz-content-sha256'] = hex;
-        return next(args);
-      },
-      { step: 'build', name: 's3mountPayloadHash' },
-    );
-    return command;
+  private async call<O, T>(op: string, key: string | undefined, command: object, then: (output: O) => T, signal?: AbortSignal): Promise<T> {
+    this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
+    try {
+      const output = await (this.client.send as (c: unknown, o?: unknown) => Promise<O>)(command, { abortSignal: this.signal(signal) });
+      return then(output);
+    } catch (err) {
+      throw classifyError(err, op, key);
+    }
   }
 
   private signal(extra?: AbortSignal): AbortSignal {
@@ -132,42 +127,33 @@ export class SdkObjectStore implements ObjectStore {
 
   async checkBucket(prefix = ''): Promise<void> {
     try {
-      await this.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: this.signal() });
+      await this.call('HeadBucket', undefined, new HeadBucketCommand({ Bucket: this.bucket }), () => undefined);
       // HeadBucket has no body to check: a one-key listing proves the endpoint speaks S3
       await this.list({ prefix, maxKeys: 1 });
     } catch (err) {
       const e = classifyError(err, 'HeadBucket');
       if (e.kind === 'NotFound') throw new StoreError('NoSuchBucket', 'no such bucket', e.detail, { cause: err });
-      if (e.kind === 'Other' && isCredentialsProviderError(err)) {
+      if (e.kind === 'Other' && isCredentialsProviderError(e.cause)) {
         throw new StoreError('InvalidCredentials', 'no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or --profile)', e.detail, { cause: err });
       }
       // HeadBucket has no body, so 403 does not tell bad keys from a denied bucket:
-      // a ListObjectsV2 with max-keys 0 has an error code that does.
+      // a ListObjectsV2 has an error code that does.
       if (e.kind === 'AccessDenied') {
-        try {
-          await this.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), { abortSignal: this.signal() });
-          return;
-        } catch (err2) {
-          throw classifyError(err2, 'ListObjectsV2');
-        }
+        await this.call('ListObjectsV2', undefined, new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), () => undefined);
+        return;
       }
       throw e;
     }
   }
 
-  async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
-    try {
-      const r = await this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal(signal) });
-      return {
-        key,
-        size: r.ContentLength ?? 0,
-        etag: normalizeEtag(r.ETag),
-        lastModifiedMs: r.LastModified?.getTime() ?? 0,
-        metadata: lowerKeys(r.Metadata ?? {}),
-      };
-    } catch (err) {
-      throw classifyError(err, 'HeadObject', key);
-    }
+  head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
+    return this.call('HeadObject', key, new HeadObjectCommand({ Bucket: this.bucket, Key: key }), (r: HeadObjectCommandOutput) => ({
+      key,
+      size: r.ContentLength ?? 0,
+      etag: normalizeEtag(r.ETag),
+      lastModifiedMs: r.LastModified?.getTime() ?? 0,
+      metadata: lowerKeys(r.Metadata ?? {}),
+    }), signal);
   }
 
   async list(params: ListParams, signal?: AbortSignal): Promise<ListPage> {
@@ -178,100 +164,47 @@ export class SdkObjectStore implements ObjectStore {
       ...(params.maxKeys !== undefined ? { MaxKeys: params.maxKeys } : {}),
       ...(params.continuationToken !== undefined ? { ContinuationToken: params.continuationToken } : {}),
     });
-    // The SDK's XML deserialization costs more CPU than the server's answer takes (30 ms per
-    // 1,000 keys): inside the SDK's retries and under its deserializer, a 2xx body is read
-    // here with parseListPage and the SDK is handed an empty one. A body parseListPage does
-    // not understand goes on to the SDK as it came; errors are not touched.
     let fastPage: ListPage | undefined;
-    (command.middlewareStack as unknown as { addRelativeTo(mw: unknown, opts: unknown): void }).addRelativeTo(
-      (next: (args: unknown) => Promise<{ response: unknown }>) => async (args: unknown) => {
-        fastPage = undefined; // a retried attempt starts over
-        const out = await next(args);
-        const response = out.response as { statusCode: number; body: unknown };
-        if (response.statusCode < 200 || response.statusCode >= 300 || !(response.body instanceof Readable)) return out;
-        const body = await readAll(response.body);
-        const text = body.toString('utf8');
-        fastPage = parseListPage(text);
-        // an <Error> in a 200 goes on to the SDK, which raises it as the error it is
-        if (!fastPage && !/<(ListBucketResult|Error)[\s>]/.test(text)) throw invalidResponse('ListObjectsV2', `HTTP ${response.statusCode} without a ListBucketResult`, params.prefix);
-        response.body = Readable.from(fastPage ? [] : [body]);
-        return out;
-      },
-      { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 's3mountFastList' },
-    );
-    try {
-      const r = await this.send(command, { abortSignal: this.signal(signal) });
+    underDeserializer(command, 's3mountFastList', fastListMiddleware(params.prefix, (page) => (fastPage = page)));
+    return this.call('ListObjectsV2', params.prefix, command, (r: ListObjectsV2CommandOutput) => {
       if (fastPage) {
         this.listPagesParsed.fast++;
         return fastPage;
       }
       this.listPagesParsed.sdk++;
       return pageFromSdk(r);
-    } catch (err) {
-      throw classifyError(err, 'ListObjectsV2', params.prefix);
-    }
+    }, signal);
   }
 
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {
-    return wrapBody(await this.openRange(req), req.key, req.end - req.start);
+    if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
+    const body = await this.call('GetObject', req.key, this.rangeCommand(req), (r: GetObjectCommandOutput) => {
+      const b = r.Body as Readable | undefined;
+      if (!b) throw new StoreError('Other', 'GetObject returned no body', { key: req.key, op: 'GetObject' });
+      try {
+        checkRangeHead(rangeExpectation(req), r.$metadata.httpStatusCode ?? 0, {
+          'content-length': r.ContentLength === undefined ? undefined : String(r.ContentLength),
+          'content-range': r.ContentRange,
+          etag: r.ETag,
+        }, normalizeEtag);
+      } catch (err) {
+        b.destroy();
+        throw err;
+      }
+      return b;
+    }, req.signal);
+    return checkedBody(body, req.key, req.end - req.start);
   }
 
   async readInto(req: RangeRequest, dest: BodyDest): Promise<void> {
     if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
-    const signal = this.signal(req.signal);
-    const expect = req.end - req.start;
-    const want = rangeExpectation(req);
-    let delivered = 0;
-    const counted: BodyDest = {
-      space: () => dest.space(),
-      filled: (n) => {
-        delivered += n;
-        dest.filled(n);
-      },
-    };
-    // Bytes handed out cannot be taken back, and a retried GET's body would be written
-    // after them from its first byte again (wrong bytes at the wrong offset). So a failure
-    // after the first body byte ends this call, without the SDK's retries: it goes up with
-    // no `cause`, which the SDK's retry decision looks into (ECONNRESET is transient to it).
-    // The caller asks again for exactly the blocks still missing (ObjectReader.refetch).
-    const final = (err: unknown): StoreError => {
-      const e = classifyError(err, 'GetObject', req.key);
-      return new StoreError(e.kind, `${e.message}, after ${delivered} of ${expect} bytes`, e.detail);
-    };
     const command = this.rangeCommand(req);
-    // Signed, inside the SDK's retries and under its deserializer, the request goes out on DirectHttp
-    // with its body read straight into `dest`; over https, the SDK's own handler sends it
-    // and its body is copied in. The SDK then deserializes a response with an empty body.
-    // Either way the answer's head is checked (range, length, ETag) before any body byte is used.
-    (command.middlewareStack as unknown as { addRelativeTo(mw: unknown, opts: unknown): void }).addRelativeTo(
-      (next: (args: { request: unknown }) => Promise<{ response: unknown }>) => async (args: { request: unknown }) => {
-        if (delivered > 0) throw new StoreError('Other', `GetObject retried after ${delivered} of ${expect} bytes had been handed out`, { key: req.key, op: 'GetObject' });
-        const request = args.request as SignedRequest;
-        try {
-          if (request.protocol === 'http:') {
-            const r = await this.direct.request(directRequest(request), counted, expect, signal, (head) => checkRangeHead(want, head.statusCode, head.headers, normalizeEtag));
-            return { response: { statusCode: r.statusCode, reason: '', headers: r.headers, body: Readable.from(r.body.length > 0 ? [r.body] : []) }, output: undefined };
-          }
-          const out = await next(args);
-          const response = out.response as { statusCode: number; headers: Record<string, string>; body: Readable };
-          if (response.statusCode < 200 || response.statusCode >= 300) return out;
-          checkRangeHead(want, response.statusCode, lowerKeys(response.headers), normalizeEtag);
-          await pump(response.body, counted);
-          return { ...out, response: { ...response, body: Readable.from([]) } };
-        } catch (err) {
-          if (delivered > 0) throw final(err);
-          throw err;
-        }
-      },
-      { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 's3mountDirectGet' },
-    );
-    try {
-      const r = await this.send(command, { abortSignal: signal });
-      (r.Body as Readable | undefined)?.destroy();
-    } catch (err) {
-      throw classifyError(err, 'GetObject', req.key);
-    }
-    if (delivered !== expect) throw invalidResponse('GetObject', `a body of ${delivered} bytes for ${expect} asked`, req.key);
+    const signal = this.signal(req.signal);
+    const get = directGet(this.direct, req, dest, signal);
+    underDeserializer(command, 's3mountDirectGet', get.middleware);
+    await this.call('GetObject', req.key, command, (r: GetObjectCommandOutput) => (r.Body as Readable | undefined)?.destroy(), signal);
+    const expect = req.end - req.start;
+    if (get.delivered() !== expect) throw invalidResponse('GetObject', `a body of ${get.delivered()} bytes for ${expect} asked`, req.key);
   }
 
   private rangeCommand(req: RangeRequest): GetObjectCommand {
@@ -283,172 +216,96 @@ export class SdkObjectStore implements ObjectStore {
     });
   }
 
-  /** The response body of a ranged GET, pinned to req.etag when given. */
-  private async openRange(req: RangeRequest): Promise<Readable> {
-    if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
-    try {
-      const r = await this.send(this.rangeCommand(req), { abortSignal: this.signal(req.signal) });
-      const body = r.Body as Readable | undefined;
-      if (!body) throw new StoreError('Other', 'GetObject returned no body', { key: req.key, op: 'GetObject' });
-      try {
-        checkRangeHead(rangeExpectation(req), r.$metadata.httpStatusCode ?? 0, {
-          'content-length': r.ContentLength === undefined ? undefined : String(r.ContentLength),
-          'content-range': r.ContentRange,
-          etag: r.ETag,
-        }, normalizeEtag);
-      } catch (err) {
-        body.destroy();
-        throw err;
-      }
-      return body;
-    } catch (err) {
-      throw classifyError(err, 'GetObject', req.key);
-    }
-  }
-
   async put(p: PutParams): Promise<{ etag: string }> {
-    try {
-      const r = await this.send(
-        await this.hashedPayload(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: p.key,
-            Body: p.body as PutObjectCommand['input']['Body'],
-            ContentLength: p.contentLength,
-            ...(p.metadata ? { Metadata: p.metadata } : {}),
-            ...(p.contentType ? { ContentType: p.contentType } : {}),
-          }),
-          p.body,
-        ),
-        { abortSignal: this.signal() },
-      );
-      return { etag: normalizeEtag(r.ETag) };
-    } catch (err) {
-      throw classifyError(err, 'PutObject', p.key);
-    }
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: p.key,
+      Body: p.body as PutObjectCommand['input']['Body'],
+      ContentLength: p.contentLength,
+      ...(p.metadata ? { Metadata: p.metadata } : {}),
+      ...(p.contentType ? { ContentType: p.contentType } : {}),
+    });
+    return this.call('PutObject', p.key, await withPayloadHash(command, p.body), (r: PutObjectCommandOutput) => ({ etag: normalizeEtag(r.ETag) }));
   }
 
-  async createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string> {
-    try {
-      const r = await this.send(
-        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...(metadata ? { Metadata: metadata } : {}), ...(contentType ? { ContentType: contentType } : {}) }),
-        { abortSignal: this.signal() },
-      );
-      if (!r.UploadId) throw new StoreError('Other', 'CreateMultipartUpload returned no UploadId', { key, op: 'CreateMultipartUpload' });
+  createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string> {
+    const command = new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...(metadata ? { Metadata: metadata } : {}), ...(contentType ? { ContentType: contentType } : {}) });
+    return this.call('CreateMultipartUpload', key, command, (r: CreateMultipartUploadCommandOutput) => {
+      if (!r.UploadId) throw invalidResponse('CreateMultipartUpload', 'no UploadId', key);
       return r.UploadId;
-    } catch (err) {
-      throw classifyError(err, 'CreateMultipartUpload', key);
-    }
+    });
   }
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart> {
-    try {
-      const r = await this.send(
-        await this.hashedPayload(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body as UploadPartCommand['input']['Body'], ContentLength: contentLength }), body),
-        { abortSignal: this.signal() },
-      );
-      return { partNumber, etag: normalizeEtag(r.ETag) };
-    } catch (err) {
-      throw classifyError(err, 'UploadPart', key);
-    }
+    const command = new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body as UploadPartCommand['input']['Body'], ContentLength: contentLength });
+    return this.call('UploadPart', key, await withPayloadHash(command, body), (r: UploadPartCommandOutput) => ({ partNumber, etag: normalizeEtag(r.ETag) }));
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }> {
-    try {
-      const r = await this.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
-        }),
-        { abortSignal: this.signal() },
-      );
-      return { etag: normalizeEtag(r.ETag) };
-    } catch (err) {
-      throw classifyError(err, 'CompleteMultipartUpload', key);
-    }
+  completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }> {
+    const command = new CompleteMultipartUploadCommand({
+      Bucket: this.bucket,
+      Key: key,
+      UploadId: uploadId,
+      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
+    });
+    return this.call('CompleteMultipartUpload', key, command, (r: CompleteMultipartUploadCommandOutput) => ({ etag: normalizeEtag(r.ETag) }));
   }
 
-  async abortMultipart(key: string, uploadId: string): Promise<void> {
-    try {
-      await this.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: this.signal() });
-    } catch (err) {
-      throw classifyError(err, 'AbortMultipartUpload', key);
-    }
+  abortMultipart(key: string, uploadId: string): Promise<void> {
+    return this.call('AbortMultipartUpload', key, new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), () => undefined);
   }
 
   async listMultipart(prefix: string): Promise<UploadInfo[]> {
     const out: UploadInfo[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
-    try {
-      for (;;) {
-        const r = await this.send(
-          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}), ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}) }),
-          { abortSignal: this.signal() },
-        );
-        for (const u of r.Uploads ?? []) {
-          if (u.Key !== undefined && u.UploadId !== undefined) out.push({ key: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
-        }
-        // a server that says "truncated" without moving on would loop forever
-        if (!r.IsTruncated || r.NextKeyMarker === undefined || (r.NextKeyMarker === keyMarker && r.NextUploadIdMarker === uploadIdMarker)) return out;
-        keyMarker = r.NextKeyMarker;
-        uploadIdMarker = r.NextUploadIdMarker;
+    for (;;) {
+      const command = new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}), ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}) });
+      const r = await this.call('ListMultipartUploads', prefix, command, (o: ListMultipartUploadsCommandOutput) => o);
+      for (const u of r.Uploads ?? []) {
+        if (u.Key !== undefined && u.UploadId !== undefined) out.push({ key: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
       }
-    } catch (err) {
-      throw classifyError(err, 'ListMultipartUploads', prefix);
+      // a server that says "truncated" without moving on would loop forever
+      if (!r.IsTruncated || r.NextKeyMarker === undefined || (r.NextKeyMarker === keyMarker && r.NextUploadIdMarker === uploadIdMarker)) return out;
+      keyMarker = r.NextKeyMarker;
+      uploadIdMarker = r.NextUploadIdMarker;
     }
   }
 
-  async copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
-    try {
-      const r = await this.send(
-        new CopyObjectCommand({
-          Bucket: this.bucket,
-          Key: toKey,
-          CopySource: this.copySource(fromKey),
-          ...(metadata ? { Metadata: metadata, MetadataDirective: 'REPLACE' } : {}),
-        }),
-        { abortSignal: this.signal() },
-      );
+  copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
+    const command = new CopyObjectCommand({
+      Bucket: this.bucket,
+      Key: toKey,
+      CopySource: this.copySource(fromKey),
+      ...(metadata ? { Metadata: metadata, MetadataDirective: 'REPLACE' } : {}),
+    });
+    return this.call('CopyObject', fromKey, command, (r: CopyObjectCommandOutput) => {
       if (r.CopyObjectResult?.ETag === undefined) throw invalidResponse('CopyObject', 'no CopyObjectResult', toKey);
       return { etag: normalizeEtag(r.CopyObjectResult.ETag) };
-    } catch (err) {
-      throw classifyError(err, 'CopyObject', fromKey);
-    }
+    });
   }
 
-  async uploadPartCopy(fromKey: string, toKey: string, uploadId: string, partNumber: number, start: number, end: number): Promise<CompletedPart> {
-    try {
-      const r = await this.send(
-        new UploadPartCopyCommand({
-          Bucket: this.bucket,
-          Key: toKey,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          CopySource: this.copySource(fromKey),
-          CopySourceRange: `bytes=${start}-${end - 1}`,
-        }),
-        { abortSignal: this.signal() },
-      );
+  uploadPartCopy(fromKey: string, toKey: string, uploadId: string, partNumber: number, start: number, end: number): Promise<CompletedPart> {
+    const command = new UploadPartCopyCommand({
+      Bucket: this.bucket,
+      Key: toKey,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      CopySource: this.copySource(fromKey),
+      CopySourceRange: `bytes=${start}-${end - 1}`,
+    });
+    return this.call('UploadPartCopy', fromKey, command, (r: UploadPartCopyCommandOutput) => {
       if (r.CopyPartResult?.ETag === undefined) throw invalidResponse('UploadPartCopy', 'no CopyPartResult', toKey);
       return { partNumber, etag: normalizeEtag(r.CopyPartResult.ETag) };
-    } catch (err) {
-      throw classifyError(err, 'UploadPartCopy', fromKey);
-    }
+    });
   }
 
   private copySource(key: string): string {
     return `${this.bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
   }
 
-  async delete(key: string): Promise<void> {
-    try {
-      await this.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal() });
-    } catch (err) {
-      throw classifyError(err, 'DeleteObject', key);
-    }
+  delete(key: string): Promise<void> {
+    return this.call('DeleteObject', key, new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), () => undefined);
   }
 }
 
@@ -462,59 +319,6 @@ function isCredentialsProviderError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'CredentialsProviderError';
 }
 
-/** The body as it streams; fails unless it is exactly `expect` bytes. */
-async function* wrapBody(body: Readable, key: string, expect: number): AsyncIterable<Uint8Array> {
-  let got = 0;
-  try {
-    for await (const chunk of body) {
-      got += (chunk as Uint8Array).length;
-      if (got > expect) throw invalidResponse('GetObject', `more than the ${expect} bytes asked`, key);
-      yield chunk as Uint8Array;
-    }
-  } catch (err) {
-    throw classifyError(err, 'GetObject', key);
-  } finally {
-    body.destroy();
-  }
-  if (got !== expect) throw invalidResponse('GetObject', `a body of ${got} bytes for ${expect} asked`, key);
-}
-
-function rangeExpectation(req: RangeRequest): RangeExpectation {
-  return { key: req.key, start: req.start, end: req.end, ...(req.etag ? { etag: req.etag } : {}) };
-}
-
-/** The parts of the SDK's signed HttpRequest that DirectHttp needs. */
-interface SignedRequest {
-  method: string;
-  protocol: string;
-  hostname: string;
-  port?: number;
-  path: string;
-  query?: Record<string, string | string[] | null>;
-  headers: Record<string, string>;
-}
-
-/** The SDK's encoding of query strings (@smithy/querystring-builder), which it signed. */
-function escapeUri(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-function directRequest(r: SignedRequest): DirectRequest {
-  const parts: string[] = [];
-  for (const key of Object.keys(r.query ?? {}).sort()) {
-    const value = (r.query ?? {})[key];
-    if (Array.isArray(value)) for (const v of value) parts.push(`${escapeUri(key)}=${escapeUri(v)}`);
-    else parts.push(value === null || value === undefined ? escapeUri(key) : `${escapeUri(key)}=${escapeUri(value)}`);
-  }
-  return {
-    method: r.method,
-    host: r.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: r.port ?? 80,
-    target: r.path + (parts.length > 0 ? `?${parts.join('&')}` : ''),
-    headers: r.headers,
-  };
-}
-
 /** The page in the SDK's own ListObjectsV2 output. */
 export function pageFromSdk(r: ListObjectsV2CommandOutput): ListPage {
   const objects: ObjectInfo[] = (r.Contents ?? []).flatMap((o) =>
@@ -524,29 +328,4 @@ export function pageFromSdk(r: ListObjectsV2CommandOutput): ListPage {
   const page: ListPage = { objects, prefixes };
   if (r.IsTruncated && r.NextContinuationToken) page.nextToken = r.NextContinuationToken;
   return page;
-}
-
-/** A whole response body. */
-async function readAll(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array | string));
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-}
-
-/** Copies a response body into `dest`. */
-function pump(body: Readable, dest: BodyDest): Promise<void> {
-  return new Promise((resolve, reject) => {
-    body.on('data', (chunk: Uint8Array) => {
-      try {
-        copyInto(dest, chunk);
-      } catch (err) {
-        body.destroy(err as Error);
-      }
-    });
-    finished(body, (err) => {
-      body.destroy();
-      if (err) reject(err);
-      else resolve();
-    });
-  });
 }

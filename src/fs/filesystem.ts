@@ -157,9 +157,12 @@ export class S3FileSystem {
 
   async open(path: string, flags: number): Promise<number> {
     const wantsWrite = opensForWriting(flags);
-    const existing = this.o.openFiles.get(path);
+    if (wantsWrite) this.writable(path);
+    const truncate = wantsWrite && (flags & constants.O_TRUNC) !== 0;
+    // a path written through this mount: the new handle shares its staged copy
+    const existing = await this.o.openFiles.acquire(path, truncate);
+    if (existing) return this.addStaged(path, existing, wantsWrite);
     if (!wantsWrite) {
-      if (existing) return this.addStaged(path, existing, false);
       const n = await this.node(path);
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
       const key = fileKey(this.o.prefix, path);
@@ -170,12 +173,6 @@ export class S3FileSystem {
       if (this.o.fastReads) reader.attachFast(this.o.fastReads, fh);
       return fh;
     }
-    this.writable(path);
-    const truncate = (flags & constants.O_TRUNC) !== 0;
-    if (existing) {
-      if (truncate) await this.o.openFiles.truncate(existing, 0);
-      return this.addStaged(path, existing, true);
-    }
     const n = await this.o.meta.lookupWithAttrs(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
@@ -185,8 +182,8 @@ export class S3FileSystem {
     return this.addStaged(path, of, true);
   }
 
+  /** A handle number for `file`, whose handle count the caller already took (OpenFiles.acquire, create, openExisting). */
   private addStaged(path: string, file: OpenFile, writable: boolean): number {
-    file.handles++;
     const fh = this.handles.add({ kind: 'staged', path, file, writable });
     if (writable) this.o.nativeWrites?.attach(fh, file.staged);
     return fh;
@@ -195,11 +192,8 @@ export class S3FileSystem {
   async create(path: string, mode: number): Promise<number> {
     this.writable(path);
     await this.o.namespace.requireParentDir(path);
-    const existing = this.o.openFiles.get(path);
-    if (existing) {
-      await this.o.openFiles.truncate(existing, 0);
-      return this.addStaged(path, existing, true);
-    }
+    const existing = await this.o.openFiles.acquire(path, true);
+    if (existing) return this.addStaged(path, existing, true);
     const of = await this.o.openFiles.create(path, { mode: S_IFREG | (mode & 0o7777), uid: this.o.uid, gid: this.o.gid });
     return this.addStaged(path, of, true);
   }

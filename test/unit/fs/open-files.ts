@@ -149,3 +149,42 @@ t.test('two opens of an object that is not staged yet share one staged copy', as
   await fs.release(fhB);
   t.equal(sha(object('shared.bin')), sha(data), 'S3 has it');
 });
+
+t.test('a close whose upload is overtaken by an O_TRUNC overwrite succeeds', async (t) => {
+  const { fs, store, writeKeepOpen, object } = await rig(t);
+  let open!: () => void;
+  store.gate = new Promise<void>((r) => (open = r));
+  const fh1 = await fs.create('/big.bin', 0o644);
+  await fs.write(fh1, randomBytes(3 * PART), 3 * PART, 0);
+  const closing = fs.flush(fh1); // parts 1 and 2 are held; part 3 reads the file after them
+  await new Promise((r) => setTimeout(r, 50));
+  const fh2 = await fs.open('/big.bin', WRONLY_TRUNC); // the file shrinks under the upload
+  const data = randomBytes(5000);
+  await fs.write(fh2, data, data.length, 0);
+  store.gate = undefined;
+  open();
+  await t.resolves(closing, 'the first close is not failed by the overwrite');
+  await fs.release(fh1);
+  await writeKeepOpen('/big.bin', data, fh2);
+  await fs.release(fh2);
+  t.equal(sha(object('big.bin')), sha(data), 'the object holds the overwrite');
+});
+
+t.test('a close whose upload reads the file while an O_TRUNC open is truncating it succeeds', async (t) => {
+  const { fs, writeKeepOpen, object } = await rig(t);
+  // the truncate runs in the thread pool as the upload reads: sweep how far apart they start
+  for (let round = 0; round < 60; round++) {
+    const fh1 = await fs.create('/r.bin', 0o644);
+    await fs.write(fh1, randomBytes(64 * 1024), 64 * 1024, 0);
+    const closing = fs.flush(fh1);
+    for (let i = 0; i < round % 6; i++) await Promise.resolve();
+    const opening = fs.open('/r.bin', WRONLY_TRUNC);
+    const [closed] = await Promise.allSettled([closing, opening]);
+    t.equal(closed.status === 'rejected' ? String(closed.reason) : 'ok', 'ok', `round ${round}: the first close succeeds`);
+    await fs.release(fh1);
+    const data = randomBytes(100 + round);
+    const fh2 = await writeKeepOpen('/r.bin', data, await opening);
+    await fs.release(fh2);
+    t.equal(sha(object('r.bin')), sha(data), `round ${round}: the object holds the overwrite`);
+  }
+});

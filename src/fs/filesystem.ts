@@ -230,8 +230,7 @@ export class S3FileSystem {
 
   async truncate(path: string, size: number): Promise<void> {
     this.writable(path);
-    const open = this.o.openFiles.get(path);
-    if (open) return this.o.openFiles.truncate(open, size);
+    if (await this.changeStaged(path, (of) => this.o.openFiles.truncate(of, size))) return;
     // not open: stage it, change it, upload it (like open + ftruncate + close)
     const fh = await this.open(path, constants.O_WRONLY | (size === 0 ? constants.O_TRUNC : 0));
     try {
@@ -240,6 +239,24 @@ export class S3FileSystem {
     } finally {
       await this.release(fh);
     }
+  }
+
+  /**
+   * A change by path (truncate, chmod, ...) to a path written through this mount: made to
+   * its staged copy, held like a handle meanwhile (so that its last handle's release cannot
+   * drop the copy with the change), and uploaded as a close would if no handle has it
+   * open (else their close does). False if the path has no staged copy.
+   */
+  private async changeStaged(path: string, change: (of: OpenFile) => Promise<void>): Promise<boolean> {
+    const of = await this.o.openFiles.acquire(path, false);
+    if (!of) return false;
+    try {
+      await change(of);
+      if (of.handles === 1) await this.o.openFiles.flush(of);
+    } finally {
+      await this.o.openFiles.release(of);
+    }
+    return true;
   }
 
   async flush(fh: number): Promise<void> {
@@ -314,8 +331,7 @@ export class S3FileSystem {
 
   private async setAttrs(path: string, change: (n: Node) => FileAttrs): Promise<void> {
     this.writable(path);
-    const open = this.o.openFiles.get(path);
-    if (open) return this.o.openFiles.setAttrs(open, change(this.o.openFiles.nodeOf(open)));
+    if (await this.changeStaged(path, (of) => this.o.openFiles.setAttrs(of, change(this.o.openFiles.nodeOf(of))))) return;
     const n = await this.node(path);
     await this.o.namespace.setAttrs(path, n, change(n));
   }

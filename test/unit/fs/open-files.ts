@@ -170,6 +170,25 @@ t.test('a close whose upload is overtaken by an O_TRUNC overwrite succeeds', asy
   t.equal(sha(object('big.bin')), sha(data), 'the object holds the overwrite');
 });
 
+t.test('truncate(path) and chmod of a staged path while its last handle is released', async (t) => {
+  const { fs, store, writeKeepOpen, object } = await rig(t);
+  const data = randomBytes(1000);
+  const fh1 = await fs.create('/t.bin', 0o644);
+  await writeKeepOpen('/t.bin', data, fh1);
+  const truncating = fs.truncate('/t.bin', 10);
+  await fs.release(fh1);
+  await truncating;
+  t.equal(sha(object('t.bin')), sha(data.subarray(0, 10)), 'the truncate reached S3');
+
+  const fh2 = await fs.create('/m.bin', 0o644);
+  await writeKeepOpen('/m.bin', data, fh2);
+  const chmoding = fs.chmod('/m.bin', 0o600);
+  await fs.release(fh2);
+  await chmoding;
+  t.equal(Number(store.objects.get('m.bin')?.metadata.mode) & 0o7777, 0o600, 'the chmod reached S3');
+  t.equal(sha(object('m.bin')), sha(data), 'with the data');
+});
+
 t.test('a close whose upload reads the file while an O_TRUNC open is truncating it succeeds', async (t) => {
   const { fs, writeKeepOpen, object } = await rig(t);
   // the truncate runs in the thread pool as the upload reads: sweep how far apart they start

@@ -170,9 +170,12 @@ export class S3FileSystem {
   async open(path: string, flags: number): Promise<number> {
     this.fits(path);
     const wantsWrite = opensForWriting(flags);
-    const existing = this.o.openFiles.get(path);
+    if (wantsWrite) this.writable(path);
+    const truncate = wantsWrite && (flags & constants.O_TRUNC) !== 0;
+    // a path written through this mount: the new handle shares its staged copy
+    const existing = await this.o.openFiles.acquire(path, truncate);
+    if (existing) return this.addStaged(path, existing, wantsWrite);
     if (!wantsWrite) {
-      if (existing) return this.addStaged(path, existing, false);
       const n = await this.node(path);
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
       const key = fileKey(this.o.prefix, path);
@@ -183,12 +186,6 @@ export class S3FileSystem {
       if (this.o.fastReads) reader.attachFast(this.o.fastReads, fh);
       return fh;
     }
-    this.writable(path);
-    const truncate = (flags & constants.O_TRUNC) !== 0;
-    if (existing) {
-      if (truncate) await this.o.openFiles.truncate(existing, 0);
-      return this.addStaged(path, existing, true);
-    }
     const n = await this.o.meta.lookupWithAttrs(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
@@ -198,8 +195,8 @@ export class S3FileSystem {
     return this.addStaged(path, of, true);
   }
 
+  /** A handle number for `file`, whose handle count the caller already took (OpenFiles.acquire, create, openExisting). */
   private addStaged(path: string, file: OpenFile, writable: boolean): number {
-    file.handles++;
     const fh = this.handles.add({ kind: 'staged', path, file, writable });
     if (writable) this.o.nativeWrites?.attach(fh, file.staged);
     return fh;
@@ -209,11 +206,8 @@ export class S3FileSystem {
     this.writable(path);
     this.fits(path);
     await this.o.namespace.requireParentDir(path);
-    const existing = this.o.openFiles.get(path);
-    if (existing) {
-      await this.o.openFiles.truncate(existing, 0);
-      return this.addStaged(path, existing, true);
-    }
+    const existing = await this.o.openFiles.acquire(path, true);
+    if (existing) return this.addStaged(path, existing, true);
     const of = await this.o.openFiles.create(path, { mode: S_IFREG | (mode & 0o7777), uid: this.o.uid, gid: this.o.gid });
     return this.addStaged(path, of, true);
   }
@@ -251,8 +245,7 @@ export class S3FileSystem {
   async truncate(path: string, size: number): Promise<void> {
     this.writable(path);
     this.fits(path);
-    const open = this.o.openFiles.get(path);
-    if (open) return this.o.openFiles.truncate(open, size);
+    if (await this.changeStaged(path, (of) => this.o.openFiles.truncate(of, size))) return;
     // not open: stage it, change it, upload it (like open + ftruncate + close)
     const fh = await this.open(path, constants.O_WRONLY | (size === 0 ? constants.O_TRUNC : 0));
     try {
@@ -261,6 +254,24 @@ export class S3FileSystem {
     } finally {
       await this.release(fh);
     }
+  }
+
+  /**
+   * A change by path (truncate, chmod, ...) to a path written through this mount: made to
+   * its staged copy, held like a handle meanwhile (so that its last handle's release cannot
+   * drop the copy with the change), and uploaded as a close would if no handle has it
+   * open (else their close does). False if the path has no staged copy.
+   */
+  private async changeStaged(path: string, change: (of: OpenFile) => Promise<void>): Promise<boolean> {
+    const of = await this.o.openFiles.acquire(path, false);
+    if (!of) return false;
+    try {
+      await change(of);
+      if (of.handles === 1) await this.o.openFiles.flush(of);
+    } finally {
+      await this.o.openFiles.release(of);
+    }
+    return true;
   }
 
   async flush(fh: number): Promise<void> {
@@ -343,8 +354,7 @@ export class S3FileSystem {
   private async setAttrs(path: string, change: (n: Node) => FileAttrs): Promise<void> {
     this.writable(path);
     this.fits(path);
-    const open = this.o.openFiles.get(path);
-    if (open) return this.o.openFiles.setAttrs(open, change(this.o.openFiles.nodeOf(open)));
+    if (await this.changeStaged(path, (of) => this.o.openFiles.setAttrs(of, change(this.o.openFiles.nodeOf(of))))) return;
     const n = await this.node(path);
     await this.o.namespace.setAttrs(path, n, change(n));
   }

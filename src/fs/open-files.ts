@@ -1,6 +1,7 @@
 // OpenFiles: files being written through this mount, by path. Each has one staged copy
 // shared by all its handles; it is uploaded on flush/fsync (or in the background with
 // write-back) and removed from local disk only once S3 has it and no handle is open.
+// Invariant: whoever finds an open file counts its handle before it awaits anything.
 import type { Logger } from '../log/logger.js';
 import { metadataFromAttrs, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
@@ -67,26 +68,64 @@ export class OpenFiles {
     return out;
   }
 
-  private track(path: string, staged: StagedFile, mtimeMs: number): OpenFile {
-    const of: OpenFile = { path, staged, handles: 0, unlinked: false, mtimeMs, mtimeSet: false };
+  /**
+   * The open file of `path` for a new handle, or undefined if the path has none. It is
+   * counted as the handle's at once, before anything is awaited: an open that found it
+   * must not see its staged copy dropped meanwhile by the release of its last handle or
+   * the end of its upload (both run while the kernel sends the next open: a close does
+   * not wait for RELEASE). With `truncate` (O_TRUNC) it is emptied. The caller gives the
+   * handle back with release(), also if what it does next fails.
+   */
+  async acquire(path: string, truncate: boolean): Promise<OpenFile | undefined> {
+    const of = this.byPath.get(path);
+    if (!of) return undefined;
+    of.handles++;
+    return this.joined(of, truncate);
+  }
+
+  /** The rest of acquire() once the handle is counted: `before`, then the truncate. */
+  private async joined(of: OpenFile, truncate: boolean, before?: () => Promise<void>): Promise<OpenFile> {
+    try {
+      await before?.();
+      if (truncate) await this.truncate(of, 0);
+    } catch (err) {
+      await this.release(of);
+      throw err;
+    }
+    return of;
+  }
+
+  /**
+   * Tracks a staged copy just made for `path`, counting the caller's handle. If another
+   * open staged the same path while this one was being made (both looked it up before
+   * either had staged it), the path keeps one copy: this one is dropped and the caller
+   * joins the other, truncating it if it asked to.
+   */
+  private async track(path: string, staged: StagedFile, mtimeMs: number, truncate: boolean): Promise<OpenFile> {
+    const other = this.byPath.get(path);
+    if (other) {
+      other.handles++;
+      return this.joined(other, truncate, () => staged.remove());
+    }
+    const of: OpenFile = { path, staged, handles: 1, unlinked: false, mtimeMs, mtimeSet: false };
     this.byPath.set(path, of);
     this.byStaged.set(staged, of);
     return of;
   }
 
-  /** A new, empty file (create, or open with O_TRUNC of a missing one). */
+  /** A new, empty file (create, or open with O_TRUNC of a missing one), with the caller's handle counted. */
   async create(path: string, attrs: FileAttrs): Promise<OpenFile> {
     const now = Date.now();
     // no x-amz-meta-mtime unless utimens sets one: a new object's mtime is its LastModified
     const staged = await this.o.staging.create(fileKey(this.o.prefix, path), metadataFromAttrs(attrs));
     staged.generation++; // a new file is dirty even if nothing is written: close creates the object
     staged.eager = this.o.startEager?.(staged);
-    const of = this.track(path, staged, now);
-    this.o.meta.put(path, this.nodeOf(of));
+    const of = await this.track(path, staged, now, true);
+    if (of.staged === staged) this.o.meta.put(path, this.nodeOf(of));
     return of;
   }
 
-  /** Stages an existing object for writing: its bytes are copied in unless truncating. */
+  /** Stages an existing object for writing, with the caller's handle counted: its bytes are copied in unless truncating. */
   async openExisting(path: string, node: Extract<Node, { kind: 'file' | 'symlink' }>, truncate: boolean, metadata: Record<string, string>): Promise<OpenFile> {
     const key = fileKey(this.o.prefix, path);
     const staged = await this.o.staging.create(key, metadata);
@@ -105,8 +144,8 @@ export class OpenFiles {
     staged.lastWriteMs = 0; // copying the object in is not a write: mtime stays the object's
     if (truncate && node.size > 0) staged.generation++;
     if (truncate) staged.eager = this.o.startEager?.(staged);
-    const of = this.track(path, staged, truncate ? Date.now() : node.attrs?.mtimeMs ?? node.mtimeMs);
-    if (truncate) this.o.meta.put(path, this.nodeOf(of));
+    const of = await this.track(path, staged, truncate ? Date.now() : node.attrs?.mtimeMs ?? node.mtimeMs, truncate);
+    if (truncate && of.staged === staged) this.o.meta.put(path, this.nodeOf(of));
     return of;
   }
 

@@ -21,7 +21,7 @@ export class MemoryObjectStore implements ObjectStore {
   putBytes(key: string, data: Buffer | string, metadata: Record<string, string> = {}): string {
     const buf = Buffer.from(data);
     const etag = createHash('md5').update(buf).digest('hex');
-    this.objects.set(key, { data: buf, etag, lastModifiedMs: Date.now(), metadata });
+    this.objects.set(key, { data: buf, etag, lastModifiedMs: Date.now(), metadata: { ...metadata } }); // a copy, as a server keeps
     return etag;
   }
 

@@ -44,6 +44,7 @@ export class StagedFile {
   /** registered in the FUSE layer's WritePort: FUSE threads write into this file */
   private native: { port: WritePort; id: number; onClose: (id: number) => void } | undefined;
   private absorbing = false;
+  private truncating = 0;
   private removed = false;
   /** record writes, one after another (each writes the record as it is then) */
   private recordWrites: Promise<void> = Promise.resolve();
@@ -76,6 +77,13 @@ export class StagedFile {
   }
 
   get dirty(): boolean { return this.uploadedGeneration !== this.generation; }
+
+  /**
+   * A truncate is under way: the data file may already be shorter than `size` says, and
+   * the new generation comes when it is done. An upload that failed reading the file
+   * meanwhile was overtaken by the change, not failed.
+   */
+  get changing(): boolean { return this.truncating > 0; }
 
   /** parts uploaded while the file is being written front to back, if any */
   get eager(): EagerUpload | undefined {
@@ -173,7 +181,12 @@ export class StagedFile {
 
   async truncate(size: number): Promise<void> {
     this.absorb();
-    await this.fh.truncate(size);
+    this.truncating++;
+    try {
+      await this.fh.truncate(size);
+    } finally {
+      this.truncating--;
+    }
     this.sizeBytes = size;
     this.native?.port.setSize(this.native.id, size, true);
     this.gen++;

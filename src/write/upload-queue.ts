@@ -76,7 +76,19 @@ export class UploadQueue {
     while (st.running) await st.running.catch(() => undefined); // its error went to its own caller
     if (!file.dirty) return;
     const run = (async () => {
-      const result = await this.o.uploader.upload(file);
+      const generation = file.generation;
+      let result: UploadResult;
+      try {
+        result = await this.o.uploader.upload(file);
+      } catch (err) {
+        if (file.generation === generation && !file.changing) throw err;
+        // the file changed while it was read (an O_TRUNC open shrank it under the upload:
+        // "staged file shorter than expected"): this attempt is overtaken, not failed. The
+        // file is dirty (or will be once the truncate is done), so every caller's loop
+        // uploads the new content next.
+        this.o.logger.debug('upload overtaken by a change to the file', { key: file.key, error: describe(err) });
+        return;
+      }
       if (result.generation > file.uploadedGeneration) file.uploadedGeneration = result.generation;
       st.failures = 0;
       delete st.lastError;

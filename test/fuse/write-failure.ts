@@ -2,12 +2,13 @@
 // is retried; a daemon killed with staged data uploads it at the next mount; write-back
 // mounts drain their uploads before exiting. The network is cut with a loopback proxy.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { promisify } from 'node:util';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount } from '../fixtures/mount.js';
 import { startProxy } from '../fixtures/proxy.js';
@@ -84,6 +85,28 @@ t.test(`write failures on ${kind}`, async (t) => {
     await t.rejects(fh.close(), { code: 'EIO' }, 'close reports the failed upload');
     await proxy.up();
     t.ok(await eventually(s3, bucket, 'big-during-outage.bin', data), 'the whole file arrives by a retry');
+  });
+
+  t.test('truncate and chmod by path of a file whose upload waits for its retry: uploaded at once', async (t) => {
+    const m = await mount(server, bucket, quick, {}, { endpoint: proxy.endpoint });
+    t.teardown(() => m.unmount());
+    const data = randomBytes(100_000);
+    const fhs = await Promise.all(['pending-trunc.bin', 'pending-mode.bin'].map((n) => open(join(m.dir, n), 'w')));
+    await proxy.down();
+    for (const fh of fhs) {
+      await fh.write(data);
+      await t.rejects(fh.close(), { code: 'EIO' }, 'close reports the failed upload');
+    }
+    await proxy.up();
+    // no process has them open: the change is uploaded like a close, not left to the retry.
+    // truncate(2) by path (Node's fs.truncate and coreutils' truncate open the file
+    // instead); not execFileSync: the proxy runs in this process
+    await promisify(execFile)('python3', ['-c', 'import os, sys; os.truncate(sys.argv[1], 10)', join(m.dir, 'pending-trunc.bin')]);
+    t.equal(sha((await getOrUndefined(s3, bucket, 'pending-trunc.bin')) ?? Buffer.alloc(1)), sha(data.subarray(0, 10)), 'S3 has the truncated file when truncate returns');
+    await chmod(join(m.dir, 'pending-mode.bin'), 0o600);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'pending-mode.bin' })).catch(() => undefined);
+    t.equal(Number(head?.Metadata?.mode ?? 0) & 0o7777, 0o600, 'S3 has the new mode when chmod returns');
+    t.equal(sha((await getOrUndefined(s3, bucket, 'pending-mode.bin')) ?? Buffer.alloc(0)), sha(data), 'with the data');
   });
 
   t.test('daemon killed with staged data: the next mount uploads it', async (t) => {

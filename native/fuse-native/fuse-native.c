@@ -790,6 +790,8 @@ static void* start_fuse_thread (void *data) {
   return NULL;
 }
 
+#include "s3mount-fast.h"
+
 NAPI_METHOD(fuse_native_mount) {
   NAPI_ARGV(7)
 
@@ -845,6 +847,8 @@ NAPI_METHOD(fuse_native_mount) {
   if (implemented[op_mkdir]) ops.mkdir = fuse_native_mkdir;
   if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;
   if (implemented[op_init]) ops.init = fuse_native_init;
+  // s3mount: getattr, read, write and readdir on the FUSE threads, when enabled
+  if (s3m_route_ops(env, &ops, implemented) != 0) return NULL;
 
   int _argc = (strcmp(mntopts, "-o") <= 0) ? 1 : 2;
   char *_argv[] = {
@@ -915,6 +919,7 @@ NAPI_INIT() {
 
   NAPI_EXPORT_FUNCTION(fuse_native_mount)
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
+  S3M_EXPORTS
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)
   NAPI_EXPORT_FUNCTION(fuse_native_signal_init)

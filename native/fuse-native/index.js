@@ -778,6 +778,10 @@ Fuse.configure = configure
 Fuse.unconfigure = unconfigure
 Fuse.isConfigured = isConfigured
 
+// s3mount: the stat layout the binding reads (populate_stat), so that s3mount can test
+// that its own encoder (encodeStats in src/fuse/adapter.ts) writes the same
+Fuse.getStatArray = getStatArray
+
 module.exports = Fuse
 
 function getStatfsArray (statfs) {

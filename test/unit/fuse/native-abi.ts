@@ -1,9 +1,12 @@
 // The numbers C and TypeScript share (native/fuse-native/s3mount-abi.json) stay shared:
 // the built binding reports the version of its source, the C tables use the JSON's
-// names rather than literals, and encodeStats writes fuse-native's own stat layout.
+// names rather than literals, and encodeStats writes fuse-native's own stat layout; and
+// with the fast paths on, a JavaScript opendir cannot take over s3m_readdir's handles.
 import t from 'tap';
-import { readdir, readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeStats } from '../../../src/fuse/adapter.js';
@@ -39,4 +42,22 @@ t.test('encodeStats writes the layout fuse-native and populate_stat use', async 
   const theirs = getStatArray({ ...attr, mtime: attr.mtimeMs, atime: attr.atimeMs, ctime: attr.ctimeMs, ino: 0, dev: 0, rdev: 0 });
   t.equal(theirs.length, STAT_INTS, 'STAT_INTS uint32 per stat');
   t.same(Array.from(encodeStats([attr])), Array.from(theirs));
+});
+
+t.test('with the fast paths on, a JavaScript opendir or releasedir is refused at mount', async (t) => {
+  type Cb = (err: number, ...rest: unknown[]) => void;
+  interface FuseLike { mount(cb: (err: Error | null) => void): void }
+  const Fuse = require('fuse-native') as new (mnt: string, ops: object) => FuseLike;
+  (require('fuse-native/binding.js') as { s3m_enable(): void }).s3m_enable();
+  const dir = await mkdtemp(join(tmpdir(), 's3mount-refuse-'));
+  t.teardown(async () => {
+    // only if the refusal failed and it really mounted
+    spawnSync('fusermount', ['-uz', dir], { stdio: 'ignore' });
+    await rmdir(dir);
+  });
+  const ops = { getattr: (_p: string, cb: Cb) => cb(0, { mode: 0o40755, size: 0 }), readdir: (_p: string, cb: Cb) => cb(0, [], []) };
+  for (const extra of [{ opendir: (_p: string, _f: number, cb: Cb) => cb(0, 1) }, { releasedir: (_p: string, _fd: number, cb: Cb) => cb(0) }]) {
+    const err = await new Promise<Error | null>((r) => new Fuse(dir, { ...ops, ...extra }).mount(r));
+    t.match(err?.message ?? '', /owns opendir and releasedir/, `${Object.keys(extra)[0]} refused`);
+  }
 });

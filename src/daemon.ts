@@ -12,7 +12,7 @@ import { MetadataCache } from './meta/metadata.js';
 import { BlockCache } from './read/block-cache.js';
 import { BlockFetcher } from './read/block-fetcher.js';
 import { FastReads } from './read/fast-reads.js';
-import { loadNativeFastPaths } from './fuse/native.js';
+import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
 import { Semaphore } from './util/semaphore.js';
@@ -100,13 +100,22 @@ export async function checkAccess(store: SdkObjectStore, redactor: Redactor): Pr
   await store.checkBucket();
 }
 
+/** The fast paths, or a one-line error naming why they cannot be used and the way out. */
+function nativeFastPaths(): NativeFastPaths {
+  try {
+    return loadNativeFastPaths();
+  } catch (err) {
+    throw new Error(`the native fast paths cannot be used: ${err instanceof Error ? err.message : String(err)} (or mount with --no-native)`, { cause: err });
+  }
+}
+
 export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logger: Logger): Promise<Daemon> {
   const clock = systemClock;
   const requests = new Semaphore(cfg.maxRequests);
   const memory = planMemory(cfg);
   logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...memory });
-  const native = loadNativeFastPaths();
-  if (!native) logger.warn('fuse-native was built without s3mount\'s fast paths (scripts/patch-fuse-native could not compile it): reads, writes and stat are slower');
+  const native = cfg.native ? nativeFastPaths() : undefined;
+  if (!native) logger.info('--no-native: every FUSE operation runs in JavaScript');
   const meta = new MetadataCache({
     store,
     prefix: cfg.prefix,

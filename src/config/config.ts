@@ -24,6 +24,8 @@ export interface MountConfig {
   gid: number;
   fileMode: number;
   dirMode: number;
+  /** the fast paths in native/fuse-native (--no-native: every op in JavaScript) */
+  native: boolean;
   memoryLimitBytes: number;
   /** block cache; the rest of the memory budget is planned in daemon.ts */
   cacheBytes: number;
@@ -96,6 +98,7 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
     gid: str('gid') === undefined ? (process.getgid?.() ?? 0) : parseNumber('gid', req('gid')),
     fileMode: parseMode('file-mode', req('file-mode')),
     dirMode: parseMode('dir-mode', req('dir-mode')),
+    native: bool('native'),
     memoryLimitBytes: parseBytes('memory-limit', req('memory-limit')),
     cacheBytes: 0, // below: from --cache-size or the memory limit
     blockBytes: parseBytes('block-size', req('block-size')),

@@ -30,6 +30,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'gid', type: 'number', group: 'Mount', describe: 'Group shown for files and directories. Default: the group of the user who mounts.' },
   { name: 'file-mode', type: 'mode', default: '0644', group: 'Mount', describe: 'Permission bits shown for files (octal).' },
   { name: 'dir-mode', type: 'mode', default: '0755', group: 'Mount', describe: 'Permission bits shown for directories (octal).' },
+  { name: 'native', type: 'boolean', default: true, group: 'Mount', describe: 'Answer getattr of listed names, reads of cached blocks, writes of staged files and directory listings on the FUSE threads, in C (native/fuse-native), without waking JavaScript. The mount fails to start if that binding cannot be loaded. Use --no-native to run every operation in JavaScript: slower, same results.' },
 
   { name: 'memory-limit', type: 'bytes', default: '512M', env: 'S3MOUNT_MEMORY_LIMIT', group: 'Cache and reads', describe: 'One memory budget for the daemon\'s data buffers: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) a quarter, upload parts in flight a quarter (that memory is allocated when first used and kept). The process uses about this plus 100 MiB.' },
   { name: 'cache-size', type: 'bytes', env: 'S3MOUNT_CACHE_SIZE', group: 'Cache and reads', describe: 'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.' },

@@ -4,7 +4,7 @@ import Fuse, { type Ops, type StatLike } from 'fuse-native';
 import { opensForWriting, type Attr, type DirEntry, type S3FileSystem } from '../fs/filesystem.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
-import type { AttrFastPath, DirStreamPort } from './native.js';
+import { STAT_INTS, TWO32, type AttrFastPath, type DirStreamPort } from './native.js';
 
 export interface FuseMountOptions {
   mountpoint: string;
@@ -34,10 +34,7 @@ function toStat(a: Attr): StatLike {
   return { mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, mtime: a.mtimeMs, atime: a.atimeMs, ctime: a.ctimeMs, blocks: a.blocks, blksize: a.blksize };
 }
 
-const STAT_INTS = 18;
-const TWO32 = 2 ** 32;
-
-/** Attrs in fuse-native's stat layout (its getStatArray), 18 uint32 each, for the native cache. */
+/** Attrs in fuse-native's stat layout (its getStatArray), STAT_INTS uint32 each, for the native cache. */
 export function encodeStats(attrs: Attr[]): Uint32Array {
   const out = new Uint32Array(attrs.length * STAT_INTS);
   for (let k = 0; k < attrs.length; k++) {

@@ -1,8 +1,6 @@
-// The fast paths compiled into fuse-native by scripts/patch-fuse-native
-// (src/fuse/native/s3mount-fast.h): typed wrappers, or undefined when the binding in use
-// lacks them (the prebuilt one, if building from source was not possible).
+// The fast paths in s3mount's fork of fuse-native (native/fuse-native/s3mount-fast.h):
+// typed wrappers over its binding, and the numbers C and TypeScript share.
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import type { ArenaPort } from '../read/block-cache.js';
 import type { WritePort } from '../write/native-writes.js';
 
@@ -10,7 +8,7 @@ import type { WritePort } from '../write/native-writes.js';
 export interface AttrFastPath {
   /** the generation a later put must match */
   gen(): number;
-  /** stores entries of `dir` (stats: 18 uint32 per name); ignored if `gen` is stale */
+  /** stores entries of `dir` (stats: STAT_INTS uint32 per name); ignored if `gen` is stale */
   put(dir: string, names: string[], stats: Uint32Array, ttlMs: number, gen: number): number;
   /** drops every entry */
   invalidate(): void;
@@ -20,7 +18,7 @@ export interface AttrFastPath {
 export interface DirStreamPort {
   /** `fn(id, path)` runs for every listing a readdir waits for; until set, readdir goes to JS whole */
   onRequest(fn: (id: number, path: string) => void): void;
-  /** appends entries (stats: 18 uint32 per name) to listing `id`; `done` ends it, failed with `errno` (> 0) if given */
+  /** appends entries (stats: STAT_INTS uint32 per name) to listing `id`; `done` ends it, failed with `errno` (> 0) if given */
   push(id: number, names: string[], stats: Uint32Array, done: boolean, errno?: number): void;
 }
 
@@ -33,8 +31,25 @@ export interface NativeFastPaths {
   served(): { reads: number; bytes: number; writes: number; writtenBytes: number };
 }
 
+/** native/fuse-native/s3mount-abi.json: read by binding.gyp (-D defines) and here, nowhere else */
+interface Abi {
+  /** s3m_version of a binding built from this source */
+  version: number;
+  /** uint32s per stat in fuse-native's layout (its getStatArray, C's populate_stat) */
+  statInts: number;
+  /** a 64-bit number crosses as two halves of this many bits */
+  halfBits: number;
+}
+
+const require = createRequire(import.meta.url);
+const ABI = require('fuse-native/s3mount-abi.json') as Abi;
+export const ABI_VERSION = ABI.version;
+export const STAT_INTS = ABI.statInts;
+export const TWO32 = 2 ** ABI.halfBits;
+
 interface Binding {
   s3m_version?: number;
+  s3m_enable(): void;
   s3m_attr_put(dir: string, names: string[], stats: Uint32Array, ttl: number, gen: number): number;
   s3m_attr_invalidate(): number;
   s3m_attr_gen(): number;
@@ -61,21 +76,26 @@ interface Binding {
   s3m_dir_push(id: number, names: string[], stats: Uint32Array, done: number, errno: number): number;
 }
 
-const TWO32 = 2 ** 32;
 /** 64-bit values go to C as two uint32 halves; "never" (Infinity) as the largest safe integer */
 const lo = (n: number) => Math.min(n, Number.MAX_SAFE_INTEGER) % TWO32;
 const hi = (n: number) => Math.floor(Math.min(n, Number.MAX_SAFE_INTEGER) / TWO32);
 
-export function loadNativeFastPaths(): NativeFastPaths | undefined {
-  let b: Binding;
-  try {
-    const require = createRequire(import.meta.url);
-    const dir = dirname(require.resolve('fuse-native/package.json'));
-    b = (require('node-gyp-build') as (dir: string) => Binding)(dir);
-  } catch {
-    return undefined;
-  }
-  if (b.s3m_version !== 4) return undefined;
+/**
+ * The binding's fast paths, enabled for the mount that follows (s3m_enable). Throws an
+ * Error naming the cause when they cannot be used: the binding does not load, or it was
+ * built from other source (no s3m_version, or another one). The caller decides whether
+ * that is fatal (it is, unless the user asked for --no-native).
+ */
+export function loadNativeFastPaths(): NativeFastPaths {
+  // the same file fuse-native itself loads; its error already names the binding and the fix
+  const b = require('fuse-native/binding.js') as Partial<Binding>;
+  if (b.s3m_version === undefined) throw new Error('the fuse-native binding in use has no s3mount fast paths (not built from native/fuse-native?): run `npm rebuild fuse-native`');
+  if (b.s3m_version !== ABI_VERSION) throw new Error(`the fuse-native binding is version ${b.s3m_version} of s3mount's fast paths, this source is version ${ABI_VERSION}: run \`npm rebuild fuse-native\``);
+  return wrap(b as Binding);
+}
+
+function wrap(b: Binding): NativeFastPaths {
+  b.s3m_enable();
   // one uv_async wakes JS for read and write triggers alike
   const listeners: Array<() => void> = [];
   const onTrigger = (fn: () => void) => {

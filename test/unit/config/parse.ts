@@ -28,6 +28,8 @@ t.test('flags > env > defaults; path-style follows the endpoint', async (t) => {
   t.equal(c2.pathStyle, true, 'custom endpoint: path-style');
   const c3 = resolveConfig('b', '/mnt', { endpoint: 'http://h:1', 'path-style': false }, {});
   t.equal(c3.pathStyle, false, '--no-path-style');
+  t.equal(c1.native, true, 'the native fast paths are on by default');
+  t.equal(resolveConfig('b', '/mnt', { native: false }, {}).native, false, '--no-native');
   t.throws(() => resolveConfig('b', '/mnt', { endpoint: 'ftp://x' }, {}), /must start with http/);
   t.throws(() => resolveConfig('b', '/mnt', { 'log-level': 'loud' }, {}), /log-level/);
 });

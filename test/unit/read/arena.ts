@@ -1,5 +1,5 @@
 // The block cache in arena mode, against a JavaScript model of the native table in
-// src/fuse/native/s3mount-fast.h (the real one only runs under a FUSE mount; the FUSE
+// native/fuse-native/s3m-reads.h (the real one only runs under a FUSE mount; the FUSE
 // tests cover it end to end).
 import t from 'tap';
 import { randomBytes } from 'node:crypto';

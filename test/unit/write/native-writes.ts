@@ -1,4 +1,4 @@
-// Writes that FUSE threads do themselves (src/fuse/native/s3mount-fast.h, s3m_write*):
+// Writes that FUSE threads do themselves (native/fuse-native/s3m-writes.h, s3m_write*):
 // here a JavaScript model of that table plays the FUSE threads, writing into the staged
 // file through its descriptor as pwrite does, so that the staged file's bookkeeping
 // (StagedFile.absorb), eager uploads and the upload queue are checked against it.

@@ -1,0 +1,80 @@
+// s3m-common.h: what every s3mount fast-path table shares: the lock FUSE threads read
+// under, 64-bit numbers from JavaScript, and the uv_async that wakes JavaScript.
+//
+// Lock order: s3m_lock (rwlock: FUSE threads read, JavaScript writes) and s3m_dir_mu
+// (s3m-dirs.h) are never held together. FUSE threads never hold s3m_lock across I/O and
+// never call into JavaScript.
+
+#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS)
+#error "S3M_ABI_VERSION, S3M_STAT_INTS and S3M_HALF_BITS come from s3mount-abi.json (binding.gyp defines them)"
+#endif
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <limits.h>
+
+static pthread_rwlock_t s3m_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+// a 64-bit number JavaScript passed as two uint32 halves (S3M_HALF_BITS, from
+// s3mount-abi.json: TWO32 in src/fuse/native.ts)
+static uint64_t s3m_u64 (uint32_t hi, uint32_t lo) {
+  return ((uint64_t) hi << S3M_HALF_BITS) | lo;
+}
+
+static uint64_t s3m_now_ms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+// ---- waking JavaScript ----
+//
+// FUSE threads never call into JavaScript: they uv_async_send, and the function
+// JavaScript registered runs on its own thread. One async for read and write triggers
+// (s3m_notify_*), one for directory listings (s3m_dir_*, in s3m-dirs.h).
+
+static uv_async_t s3m_notify_async;
+static int s3m_notify_ready = 0;
+static napi_env s3m_notify_env;
+static napi_ref s3m_notify_fn;
+
+// Calls the JavaScript function `ref` holds, from a uv_async callback (JavaScript thread).
+static void s3m_call_ref (napi_env env, napi_ref ref) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value fn, global;
+  napi_get_reference_value(env, ref, &fn);
+  napi_get_global(env, &global);
+  NAPI_MAKE_CALLBACK(env, NULL, global, fn, 0, NULL, NULL)
+  napi_close_handle_scope(env, scope);
+}
+
+// Makes `fn` the function a uv_async wakes: the first time, sets the async up (unref'd:
+// it does not keep the process alive); later, replaces the function.
+static void s3m_set_ref (napi_env env, napi_value fn, uv_async_t *async, uv_async_cb cb, int *ready, napi_env *env_slot, napi_ref *ref) {
+  if (*ready) {
+    napi_delete_reference(env, *ref);
+  } else {
+    uv_async_init(uv_default_loop(), async, cb);
+    uv_unref((uv_handle_t *) async);
+  }
+  *env_slot = env;
+  napi_create_reference(env, fn, 1, ref);
+  *ready = 1;
+}
+
+static void s3m_on_notify (uv_async_t *handle) {
+  s3m_call_ref(s3m_notify_env, s3m_notify_fn);
+}
+
+// s3m_on_trigger(fn): fn() runs on the JavaScript thread after a trigger fired.
+NAPI_METHOD(s3m_on_trigger) {
+  NAPI_ARGV(1)
+  s3m_set_ref(env, argv[0], &s3m_notify_async, s3m_on_notify, &s3m_notify_ready, &s3m_notify_env, &s3m_notify_fn);
+  return NULL;
+}

@@ -1,0 +1,301 @@
+// s3m-reads.h: reads answered on the FUSE thread with memcpy from the block cache's
+// arena, for handles attached to an object version whose blocks are all mapped.
+
+// ---- reads from the block arena ----
+
+// JavaScript's block cache lives in one arena allocated here: slot i holds one block.
+// A hash maps (file, block) to the slot holding it; JavaScript maps a slot once its bytes
+// are complete and unmaps it (under the write lock) before reusing it.
+
+#define S3M_FILES 65536
+#define S3M_SLOTS 4096
+
+typedef struct {
+  int used;
+  uint64_t size;
+} s3m_file_t;
+
+typedef struct {
+  uint64_t fh;        // 0 = free
+  uint32_t file;
+  uint64_t pos;       // end of the last read served here
+  uint64_t trigger;   // wake JavaScript when a served read ends past this
+  int fired;
+} s3m_slot_t;
+
+static s3m_file_t s3m_files[S3M_FILES];
+static s3m_slot_t s3m_slots[S3M_SLOTS];
+static uint8_t *s3m_arena_mem = NULL;
+static uint32_t s3m_shift = 0;
+static uint64_t *s3m_hkeys = NULL;  // ((file + 1) << 40) | block; 0 = empty
+static uint32_t *s3m_hvals = NULL;
+static uint32_t s3m_hmask = 0;
+static uint64_t s3m_served_reads = 0;
+static uint64_t s3m_served_bytes = 0;
+
+static uint64_t s3m_key (uint32_t file, uint64_t block) {
+  return ((uint64_t) (file + 1) << 40) | (block & 0xffffffffffULL);
+}
+
+static uint32_t s3m_hidx (uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  return (uint32_t) k & s3m_hmask;
+}
+
+static int64_t s3m_hget (uint64_t k) {
+  if (s3m_hkeys == NULL) return -1;
+  for (uint32_t i = s3m_hidx(k);; i = (i + 1) & s3m_hmask) {
+    if (s3m_hkeys[i] == 0) return -1;
+    if (s3m_hkeys[i] == k) return s3m_hvals[i];
+  }
+}
+
+static void s3m_hput (uint64_t k, uint32_t v) {
+  for (uint32_t i = s3m_hidx(k);; i = (i + 1) & s3m_hmask) {
+    if (s3m_hkeys[i] == 0 || s3m_hkeys[i] == k) {
+      s3m_hkeys[i] = k;
+      s3m_hvals[i] = v;
+      return;
+    }
+  }
+}
+
+static void s3m_hdel (uint64_t k) {
+  uint32_t i = s3m_hidx(k);
+  for (;; i = (i + 1) & s3m_hmask) {
+    if (s3m_hkeys[i] == 0) return;
+    if (s3m_hkeys[i] == k) break;
+  }
+  s3m_hkeys[i] = 0;
+  // backward-shift deletion keeps every probe chain unbroken
+  uint32_t j = i;
+  for (;;) {
+    j = (j + 1) & s3m_hmask;
+    if (s3m_hkeys[j] == 0) return;
+    uint32_t h = s3m_hidx(s3m_hkeys[j]);
+    int stays = (i <= j) ? (i < h && h <= j) : (i < h || h <= j);
+    if (!stays) {
+      s3m_hkeys[i] = s3m_hkeys[j];
+      s3m_hvals[i] = s3m_hvals[j];
+      s3m_hkeys[j] = 0;
+      i = j;
+    }
+  }
+}
+
+// -1: not served here (go to JavaScript); otherwise the byte count.
+static int s3m_try_read (uint64_t fh, char *buf, size_t len, off_t offset) {
+  if (fh == 0) return -1;
+  int res = -1;
+  int wake = 0;
+  pthread_rwlock_rdlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh && s3m_arena_mem != NULL) {
+    s3m_file_t *f = &s3m_files[slot->file];
+    uint64_t off = (uint64_t) offset;
+    if (!f->used) {
+      res = -1;
+    } else if (off >= f->size) {
+      res = 0;
+    } else {
+      uint64_t end = off + len;
+      if (end > f->size) end = f->size;
+      uint64_t bsize = (uint64_t) 1 << s3m_shift;
+      uint64_t pos = off;
+      while (pos < end) {
+        uint64_t b = pos >> s3m_shift;
+        int64_t at = s3m_hget(s3m_key(slot->file, b));
+        if (at < 0) break;
+        uint64_t in = pos - (b << s3m_shift);
+        uint64_t n = bsize - in;
+        if (n > end - pos) n = end - pos;
+        memcpy(buf + (pos - off), s3m_arena_mem + ((uint64_t) at << s3m_shift) + in, n);
+        pos += n;
+      }
+      if (pos == end) {
+        res = (int) (end - off);
+        __atomic_add_fetch(&s3m_served_reads, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&s3m_served_bytes, end - off, __ATOMIC_RELAXED);
+        // several FUSE threads may race here: the largest end wins often enough
+        if (end > __atomic_load_n(&slot->pos, __ATOMIC_RELAXED)) __atomic_store_n(&slot->pos, end, __ATOMIC_RELAXED);
+        if (end >= __atomic_load_n(&slot->trigger, __ATOMIC_RELAXED) && !__atomic_exchange_n(&slot->fired, 1, __ATOMIC_ACQ_REL)) wake = 1;
+      }
+    }
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  if (wake && s3m_notify_ready) uv_async_send(&s3m_notify_async);
+  return res;
+}
+
+static int s3m_read (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info) {
+  int res = s3m_try_read(info->fh, buf, len, offset);
+  if (res >= 0) return res;
+  return fuse_native_read(path, buf, len, offset, info);
+}
+
+static void s3m_arena_finalize (napi_env env, void *data, void *hint) {
+  munmap(data, (size_t) (uintptr_t) hint);
+}
+
+// s3m_arena(slots, blockShift) -> Buffer of slots << blockShift bytes (pages are touched
+// only when used). A new arena replaces the previous one and forgets every mapping.
+NAPI_METHOD(s3m_arena) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_UINT32(nslots, 0)
+  NAPI_ARGV_UINT32(shift, 1)
+  size_t bytes = (size_t) nslots << shift;
+  void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    napi_throw_error(env, NULL, "cannot allocate the block arena");
+    return NULL;
+  }
+  uint32_t hsize = 1024;
+  while (hsize < nslots * 4) hsize <<= 1;
+  uint64_t *keys = calloc(hsize, sizeof(uint64_t));
+  uint32_t *vals = calloc(hsize, sizeof(uint32_t));
+  if (keys == NULL || vals == NULL) {
+    free(keys);
+    free(vals);
+    munmap(mem, bytes);
+    napi_throw_error(env, NULL, "cannot allocate the block map");
+    return NULL;
+  }
+  pthread_rwlock_wrlock(&s3m_lock);
+  uint64_t *old_keys = s3m_hkeys;
+  uint32_t *old_vals = s3m_hvals;
+  s3m_arena_mem = mem;
+  s3m_shift = shift;
+  s3m_hkeys = keys;
+  s3m_hvals = vals;
+  s3m_hmask = hsize - 1;
+  for (int i = 0; i < S3M_SLOTS; i++) s3m_slots[i].fh = 0;
+  for (int i = 0; i < S3M_FILES; i++) s3m_files[i].used = 0;
+  pthread_rwlock_unlock(&s3m_lock);
+  free(old_keys);
+  free(old_vals);
+  napi_value buf;
+  NAPI_STATUS_THROWS(napi_create_external_buffer(env, bytes, mem, s3m_arena_finalize, (void *) (uintptr_t) bytes, &buf))
+  return buf;
+}
+
+// s3m_file_open(sizeLow, sizeHigh) -> id (or -1 when the table is full)
+NAPI_METHOD(s3m_file_open) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_UINT32(size_lo, 0)
+  NAPI_ARGV_UINT32(size_hi, 1)
+  int32_t id = -1;
+  pthread_rwlock_wrlock(&s3m_lock);
+  for (int32_t i = 0; i < S3M_FILES; i++) {
+    if (!s3m_files[i].used) {
+      s3m_files[i].used = 1;
+      s3m_files[i].size = s3m_u64(size_hi, size_lo);
+      id = i;
+      break;
+    }
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  NAPI_RETURN_INT32(id)
+}
+
+// s3m_file_close(id): detaches its handles; JavaScript has unmapped its blocks.
+NAPI_METHOD(s3m_file_close) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(id, 0)
+  if (id >= S3M_FILES) return NULL;
+  pthread_rwlock_wrlock(&s3m_lock);
+  for (int i = 0; i < S3M_SLOTS; i++) {
+    if (s3m_slots[i].fh != 0 && s3m_slots[i].file == id) s3m_slots[i].fh = 0;
+  }
+  s3m_files[id].used = 0;
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_map(id, block, slot): the slot holds that block, complete.
+NAPI_METHOD(s3m_map) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_UINT32(id, 0)
+  NAPI_ARGV_UINT32(block, 1)
+  NAPI_ARGV_UINT32(at, 2)
+  pthread_rwlock_wrlock(&s3m_lock);
+  if (s3m_hkeys != NULL && id < S3M_FILES) s3m_hput(s3m_key(id, block), at);
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_unmap(id, block): once this returns, no FUSE thread reads that block's slot.
+NAPI_METHOD(s3m_unmap) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_UINT32(id, 0)
+  NAPI_ARGV_UINT32(block, 1)
+  pthread_rwlock_wrlock(&s3m_lock);
+  if (s3m_hkeys != NULL && id < S3M_FILES) s3m_hdel(s3m_key(id, block));
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_attach(fh, id, triggerLow, triggerHigh) -> 1 if attached (0: slot taken by another handle)
+NAPI_METHOD(s3m_attach) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_UINT32(fh, 0)
+  NAPI_ARGV_UINT32(id, 1)
+  NAPI_ARGV_UINT32(trig_lo, 2)
+  NAPI_ARGV_UINT32(trig_hi, 3)
+  uint32_t ok = 0;
+  if (fh == 0 || id >= S3M_FILES) { NAPI_RETURN_UINT32(ok) }
+  pthread_rwlock_wrlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if ((slot->fh == 0 || slot->fh == fh) && s3m_files[id].used) {
+    slot->fh = fh;
+    slot->file = id;
+    slot->pos = 0;
+    slot->trigger = s3m_u64(trig_hi, trig_lo);
+    slot->fired = 0;
+    ok = 1;
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  NAPI_RETURN_UINT32(ok)
+}
+
+// s3m_detach(fh)
+NAPI_METHOD(s3m_detach) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(fh, 0)
+  pthread_rwlock_wrlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh) slot->fh = 0;
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_arm(fh, triggerLow, triggerHigh): wake JavaScript once a served read ends past it.
+NAPI_METHOD(s3m_arm) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_UINT32(fh, 0)
+  NAPI_ARGV_UINT32(trig_lo, 1)
+  NAPI_ARGV_UINT32(trig_hi, 2)
+  pthread_rwlock_rdlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh) {
+    __atomic_store_n(&slot->trigger, s3m_u64(trig_hi, trig_lo), __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->fired, 0, __ATOMIC_RELEASE);
+  }
+  pthread_rwlock_unlock(&s3m_lock);
+  return NULL;
+}
+
+// s3m_take(fh) -> end of the last served read if the trigger fired since the last arm, else -1
+NAPI_METHOD(s3m_take) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(fh, 0)
+  double res = -1;
+  pthread_rwlock_rdlock(&s3m_lock);
+  s3m_slot_t *slot = &s3m_slots[fh % S3M_SLOTS];
+  if (slot->fh == fh && __atomic_load_n(&slot->fired, __ATOMIC_ACQUIRE)) res = (double) __atomic_load_n(&slot->pos, __ATOMIC_RELAXED);
+  pthread_rwlock_unlock(&s3m_lock);
+  napi_value out;
+  napi_create_double(env, res, &out);
+  return out;
+}

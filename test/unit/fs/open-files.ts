@@ -16,7 +16,7 @@ import { nullLogger } from '../../../src/log/logger.js';
 import { MetadataCache } from '../../../src/meta/metadata.js';
 import { BlockCache } from '../../../src/read/block-cache.js';
 import { BlockFetcher } from '../../../src/read/block-fetcher.js';
-import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import type { CompletedPart } from '../../../src/s3/store.js';
 import { systemClock } from '../../../src/util/clock.js';
 import { Semaphore } from '../../../src/util/semaphore.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { MetadataCache } from '../../../src/meta/metadata.js';
 import { nullLogger } from '../../../src/log/logger.js';
-import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 function setup(prefix = '') {

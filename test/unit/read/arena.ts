@@ -8,7 +8,7 @@ import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { FastReads } from '../../../src/read/fast-reads.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
-import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 
 const B = 64 * 1024;

@@ -4,7 +4,7 @@ import { BlockCache } from '../../../src/read/block-cache.js';
 import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
-import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { StoreError } from '../../../src/s3/errors.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 

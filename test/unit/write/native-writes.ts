@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nullLogger } from '../../../src/log/logger.js';
-import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 import { EagerUpload } from '../../../src/write/eager-upload.js';
 import { NativeWrites, type WritePort } from '../../../src/write/native-writes.js';

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nullLogger } from '../../../src/log/logger.js';
-import { MemoryObjectStore } from '../../../src/s3/memory-store.js';
+import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { StoreError } from '../../../src/s3/errors.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 import { StagingArea } from '../../../src/write/staging.js';

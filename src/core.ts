@@ -1,0 +1,199 @@
+// buildCore: the filesystem core (S3FileSystem with its metadata cache, block cache and
+// fetcher, staging, uploader, upload queue) over any ObjectStore, without FUSE.
+import { createHash } from 'node:crypto';
+import type { MountConfig } from './config/config.js';
+import { S3FileSystem } from './fs/filesystem.js';
+import { Namespace } from './fs/namespace.js';
+import { OpenFiles } from './fs/open-files.js';
+import type { Logger } from './log/logger.js';
+import { MetadataCache } from './meta/metadata.js';
+import { BlockCache, type ArenaPort } from './read/block-cache.js';
+import { BlockFetcher } from './read/block-fetcher.js';
+import { FastReads } from './read/fast-reads.js';
+import type { ObjectStore } from './s3/store.js';
+import type { Clock } from './util/clock.js';
+import { Semaphore } from './util/semaphore.js';
+import { EagerUpload } from './write/eager-upload.js';
+import { NativeWrites, type WritePort } from './write/native-writes.js';
+import { PartBuffers } from './write/part-buffers.js';
+import { StagingArea } from './write/staging.js';
+import { UploadQueue, type ParkedUpload } from './write/upload-queue.js';
+
+export type { ParkedUpload };
+import { Uploader } from './write/uploader.js';
+
+/**
+ * Most prefetch GETs in flight at once, whatever the memory allows. More only made each
+ * one slower here: with 16, 8 readers' requests finished out of order, readers waited
+ * on their nearest block while blocks further ahead arrived and were evicted unread
+ * (8 readers: 183 MB/s median at 16 in flight, 205 at 8 and 4; one reader: the same).
+ */
+export const PREFETCH_REQUESTS_MAX = 8;
+
+/** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, until they succeed or fail for good */
+export const UPLOAD_RETRY_BASE_MS = 1000;
+export const UPLOAD_RETRY_MAX_MS = 60_000;
+
+export interface MemoryPlan {
+  cacheBytes: number;
+  /** prefetch GETs in flight at once: each holds up to request-size bytes */
+  getSlots: number;
+  /** upload parts in flight at once, over all files: each holds a part in memory */
+  partSlots: number;
+}
+
+/**
+ * Splits --memory-limit: the block cache (half, or --cache-size), ranged GETs in flight
+ * (a quarter, at most PREFETCH_REQUESTS_MAX of them) and upload parts in flight (a
+ * quarter), at least one of each.
+ */
+export function planMemory(cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes'>): MemoryPlan {
+  const quarter = Math.floor(cfg.memoryLimitBytes / 4);
+  return {
+    cacheBytes: cfg.cacheBytes,
+    getSlots: Math.max(1, Math.min(PREFETCH_REQUESTS_MAX, Math.floor(quarter / cfg.requestBytes))),
+    partSlots: Math.max(1, Math.floor(quarter / cfg.partBytes)),
+  };
+}
+
+/** Names a mount's staging subdirectory: the same endpoint, bucket and prefix find it again. */
+export function mountId(cfg: MountConfig): string {
+  const h = createHash('sha256').update(`${cfg.endpoint ?? `aws:${cfg.region}`}\n${cfg.bucket}\n${cfg.prefix}`).digest('hex').slice(0, 16);
+  return `${cfg.bucket}-${h}`;
+}
+
+/** The parts of the native fast paths the core itself uses (the FUSE side keeps the rest). */
+export interface CoreNativePorts {
+  reads: ArenaPort;
+  writes: WritePort;
+  /** drops the native attribute cache: called on every change the metadata cache records */
+  invalidateAttrs(): void;
+}
+
+export interface CoreOptions {
+  cfg: MountConfig;
+  store: ObjectStore;
+  logger: Logger;
+  clock: Clock;
+  /** this mount's own staging directory (the daemon: `<--staging-dir>/<mountId>`); made if missing */
+  stagingDir: string;
+  /** the id staged records carry: only records of this id are recovered (default: mountId(cfg)) */
+  stagingId?: string;
+  native?: CoreNativePorts;
+  /** backoff of failed uploads (default UPLOAD_RETRY_BASE_MS .. UPLOAD_RETRY_MAX_MS) */
+  uploadRetry?: { baseMs: number; maxMs: number };
+}
+
+export interface Core {
+  fs: S3FileSystem;
+  memory: MemoryPlan;
+  meta: MetadataCache;
+  cache: BlockCache;
+  fetcher: BlockFetcher;
+  uploader: Uploader;
+  queue: UploadQueue;
+  /** schedules the upload of files an earlier run left staged; how many there were */
+  recover(): Promise<number>;
+  /** waits until every staged write is in S3 (retrying). Parked files are not waited for */
+  drain(onWait: (pending: number) => void): Promise<void>;
+  /** staged files whose upload failed in a way retrying cannot fix; they stay staged */
+  parked(): ParkedUpload[];
+  /** stops retries (the store is the caller's to close) */
+  stop(): void;
+  stats(): Record<string, unknown>;
+}
+
+export async function buildCore(o: CoreOptions): Promise<Core> {
+  const { cfg, store, logger, clock, native } = o;
+  const requests = new Semaphore(cfg.maxRequests);
+  const memory = planMemory(cfg);
+  const meta = new MetadataCache({
+    store,
+    prefix: cfg.prefix,
+    clock,
+    logger: logger.child({ mod: 'meta' }),
+    ttlMs: cfg.metadataTtlMs,
+    negativeTtlMs: cfg.negativeTtlMs,
+    // the native attribute cache holds copies of listed entries: it drops with any change
+    ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
+  });
+  const cache = new BlockCache(memory.cacheBytes, cfg.blockBytes, native?.reads);
+  const fastReads = native ? new FastReads(native.reads, cache) : undefined;
+  const nativeWrites = native ? new NativeWrites(native.writes) : undefined;
+  const fetcher = new BlockFetcher({
+    store,
+    cache,
+    requests,
+    getSlots: new Semaphore(memory.getSlots),
+    blockBytes: cfg.blockBytes,
+    requestBytes: cfg.requestBytes,
+    // prefetched blocks live in the cache until read: let them fill at most half of it
+    prefetchBudgetBytes: Math.floor(memory.cacheBytes / 2),
+    logger: logger.child({ mod: 'read' }),
+  });
+  const id = o.stagingId ?? mountId(cfg);
+  const staging = new StagingArea(o.stagingDir, id, logger.child({ mod: 'staging' }));
+  await staging.init();
+  const parts = new PartBuffers(memory.partSlots, cfg.partBytes);
+  const uploader = new Uploader({ store, requests, parts, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
+  const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid,
+    startEager: (staged) => new EagerUpload(staged, cfg.partBytes, { store, requests, parts, logger: logger.child({ mod: 'upload' }) }),
+  });
+  const queue = new UploadQueue({
+    uploader,
+    logger: logger.child({ mod: 'upload' }),
+    onUploaded: (file, result) => openFiles.onUploaded(file, result),
+    retryBaseMs: o.uploadRetry?.baseMs ?? UPLOAD_RETRY_BASE_MS,
+    retryMaxMs: o.uploadRetry?.maxMs ?? UPLOAD_RETRY_MAX_MS,
+    pathOf: (file) => openFiles.pathOf(file),
+  });
+  openFiles.attachQueue(queue);
+  const namespace = new Namespace({
+    store,
+    meta,
+    prefix: cfg.prefix,
+    requests,
+    copy: { store, requests, thresholdBytes: cfg.copyThresholdBytes, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency },
+    logger: logger.child({ mod: 'namespace' }),
+  });
+  // keep prefetch within a quarter of the cache, so prefetched blocks are not evicted unread
+  const readAheadBytes = Math.min(cfg.readAheadBytes, Math.floor(cfg.cacheBytes / 4));
+  const fs = new S3FileSystem({
+    meta,
+    fetcher,
+    ...(fastReads ? { fastReads } : {}),
+    ...(nativeWrites ? { nativeWrites } : {}),
+    openFiles,
+    namespace,
+    objectMetadata: cfg.objectMetadata,
+    prefix: cfg.prefix,
+    logger: logger.child({ mod: 'fs' }),
+    uid: cfg.uid,
+    gid: cfg.gid,
+    fileMode: cfg.fileMode,
+    dirMode: cfg.dirMode,
+    readOnly: cfg.readOnly,
+    readAheadBytes,
+    mountTimeMs: clock.nowMs(),
+  });
+  return {
+    fs,
+    memory,
+    meta,
+    cache,
+    fetcher,
+    uploader,
+    queue,
+    recover: () => openFiles.recover(),
+    drain: (onWait) => queue.drain(onWait),
+    parked: () => queue.parked(),
+    stop: () => queue.stop(),
+    stats: () => ({
+      upload: uploader.counters,
+      meta: meta.counters,
+      cache: cache.counters,
+      fetch: fetcher.counters,
+      cachedBytes: cache.cachedBytes,
+    }),
+  };
+}

@@ -2,8 +2,7 @@
 // (core.ts), mounts it with FUSE; stats and shutdown. No option parsing, no process exit.
 import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
-import { buildCore, mountId } from './core.js';
-import type { S3FileSystem } from './fs/filesystem.js';
+import { buildCore, mountId, type Core } from './core.js';
 import { mountFuse, type MountedFuse } from './fuse/adapter.js';
 import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import type { Logger, Redactor } from './log/logger.js';
@@ -14,7 +13,7 @@ import type { ParkedUpload } from './core.js';
 export { PREFETCH_REQUESTS_MAX, mountId, planMemory, type MemoryPlan } from './core.js';
 
 export interface Daemon {
-  fs: S3FileSystem;
+  fs: Core['fs'];
   unmount(): Promise<void>;
   /** waits until every staged write is in S3 (retrying); after unmount. Parked files are not waited for */
   drain(onWait: (pending: number) => void): Promise<void>;

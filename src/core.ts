@@ -95,7 +95,7 @@ export interface Core {
   /** schedules the upload of files an earlier run left staged; how many there were */
   recover(): Promise<number>;
   /** waits until every staged write is in S3 (retrying). Parked files are not waited for */
-  drain(onWait: (pending: number) => void): Promise<void>;
+  drain(onWait?: (pending: number) => void): Promise<void>;
   /** staged files whose upload failed in a way retrying cannot fix; they stay staged */
   parked(): ParkedUpload[];
   /** stops retries (the store is the caller's to close) */

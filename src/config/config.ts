@@ -27,7 +27,7 @@ export interface MountConfig {
   /** the fast paths in native/fuse-native (--no-native: every op in JavaScript) */
   native: boolean;
   memoryLimitBytes: number;
-  /** block cache; the rest of the memory budget is planned in daemon.ts */
+  /** block cache; the rest of the memory budget is planned in core.ts (planMemory) */
   cacheBytes: number;
   blockBytes: number;
   readAheadBytes: number;

@@ -2,13 +2,12 @@
 // (core.ts), mounts it with FUSE; stats and shutdown. No option parsing, no process exit.
 import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
-import { buildCore, mountId, type Core } from './core.js';
+import { buildCore, mountId, planMemory, type Core, type ParkedUpload } from './core.js';
 import { mountFuse, type MountedFuse } from './fuse/adapter.js';
 import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import type { Logger, Redactor } from './log/logger.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
-import type { ParkedUpload } from './core.js';
 
 export { PREFETCH_REQUESTS_MAX, mountId, planMemory, type MemoryPlan } from './core.js';
 
@@ -59,6 +58,7 @@ function nativeFastPaths(): NativeFastPaths {
 }
 
 export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logger: Logger): Promise<Daemon> {
+  logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...planMemory(cfg) });
   const native = cfg.native ? nativeFastPaths() : undefined;
   if (!native) logger.info('--no-native: every FUSE operation runs in JavaScript');
   const id = mountId(cfg);
@@ -71,7 +71,6 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     stagingId: id,
     ...(native ? { native: { reads: native.reads, writes: native.writes, invalidateAttrs: () => native.attrs.invalidate() } } : {}),
   });
-  logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...core.memory });
   const mounted: MountedFuse = await mountFuse(
     core.fs,
     {

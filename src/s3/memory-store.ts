@@ -93,6 +93,8 @@ export class MemoryObjectStore implements ObjectStore {
 
   private readonly uploads = new Map<string, Map<number, Buffer>>();
   private readonly uploadInfo = new Map<string, UploadInfo>();
+  /** the metadata given at CreateMultipartUpload, the completed object's */
+  private readonly uploadMetadata = new Map<string, Record<string, string>>();
   private uploadsStarted = 0;
 
   /** Multipart uploads neither completed nor aborted. */
@@ -100,10 +102,11 @@ export class MemoryObjectStore implements ObjectStore {
     return [...this.uploadInfo.values()];
   }
 
-  async createMultipart(key: string): Promise<string> {
+  async createMultipart(key: string, metadata: Record<string, string> = {}): Promise<string> {
     this.count('createMultipart');
     const id = `${key}#${++this.uploadsStarted}`;
     this.uploads.set(id, new Map());
+    this.uploadMetadata.set(id, { ...metadata });
     this.uploadInfo.set(id, { key, uploadId: id, initiatedMs: Date.now() });
     return id;
   }
@@ -126,15 +129,21 @@ export class MemoryObjectStore implements ObjectStore {
     const u = this.uploads.get(uploadId);
     if (!u) throw new StoreError('NotFound', 'no such upload', { key });
     const data = Buffer.concat(parts.map((p) => u.get(p.partNumber) ?? Buffer.alloc(0)));
-    this.uploads.delete(uploadId);
-    this.uploadInfo.delete(uploadId);
-    return { etag: this.putBytes(key, data) };
+    const metadata = this.uploadMetadata.get(uploadId);
+    this.forgetUpload(uploadId);
+    return { etag: this.putBytes(key, data, metadata) };
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     this.count('abortMultipart');
-    if (!this.uploads.delete(uploadId)) throw new StoreError('NotFound', 'no such upload', { key, op: 'AbortMultipartUpload' });
+    if (!this.uploads.has(uploadId)) throw new StoreError('NotFound', 'no such upload', { key, op: 'AbortMultipartUpload' });
+    this.forgetUpload(uploadId);
+  }
+
+  private forgetUpload(uploadId: string): void {
+    this.uploads.delete(uploadId);
     this.uploadInfo.delete(uploadId);
+    this.uploadMetadata.delete(uploadId);
   }
 
   async copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {

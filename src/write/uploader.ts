@@ -18,6 +18,8 @@ export interface UploaderOptions {
   partBytes: number;
   /** parts of one file in flight at once */
   partConcurrency: number;
+  /** objects larger than this are copied part by part (--copy-threshold); default S3's CopyObject limit */
+  copyThresholdBytes?: number;
   logger: Logger;
 }
 
@@ -82,7 +84,7 @@ export class Uploader {
     if (done.metadataChanged) {
       // chmod/chown/utimens while the parts were going out: metadata is fixed at create
       etag = await copyObject(
-        { store: this.o.store, requests: this.o.requests, thresholdBytes: DEFAULT_COPY_THRESHOLD_BYTES, partBytes: this.o.partBytes, partConcurrency: this.o.partConcurrency },
+        { store: this.o.store, requests: this.o.requests, thresholdBytes: this.o.copyThresholdBytes ?? DEFAULT_COPY_THRESHOLD_BYTES, partBytes: this.o.partBytes, partConcurrency: this.o.partConcurrency },
         file.key, file.key, size, { ...file.record.metadata },
       );
     }

@@ -212,7 +212,8 @@ export class S3FileSystem {
     return this.addStaged(path, of, true);
   }
 
-  async read(fh: number, dest: Buffer, length: number, offset: number): Promise<number> {
+  /** Reads up to `length` bytes at `offset` into `dest`: (dest, offset, length), as below it. */
+  async read(fh: number, dest: Buffer, offset: number, length: number): Promise<number> {
     const h = this.handles.get(fh);
     switch (h.kind) {
       case 'object':

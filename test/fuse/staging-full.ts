@@ -30,7 +30,7 @@ t.test(`a full staging disk on ${kind}`, { skip: isRoot ? false : 'mounting a tm
       });
       const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', staging], { encoding: 'utf8' });
       if (r.status !== 0) {
-        t.skip(`cannot mount a tmpfs: ${r.stderr}`);
+        t.plan(0, `cannot mount a tmpfs: ${r.stderr}`); // skipped
         return;
       }
       const m = await mount(server, bucket, how === 'no-native' ? ['--no-native'] : [], {}, { stagingDir: staging });

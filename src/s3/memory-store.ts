@@ -13,6 +13,8 @@ export class MemoryObjectStore implements ObjectStore {
   readonly calls: Record<string, number> = {};
   /** called before every getRange; a test can make reads slow or fail */
   beforeGet: (req: RangeRequest) => Promise<void> = async () => undefined;
+  /** answer CompleteMultipartUpload with an empty ETag, as Ceph RGW does */
+  emptyCompleteEtag = false;
 
   private count(op: string): void {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
@@ -131,7 +133,8 @@ export class MemoryObjectStore implements ObjectStore {
     const data = Buffer.concat(parts.map((p) => u.get(p.partNumber) ?? Buffer.alloc(0)));
     const metadata = this.uploadMetadata.get(uploadId);
     this.forgetUpload(uploadId);
-    return { etag: this.putBytes(key, data, metadata) };
+    const etag = this.putBytes(key, data, metadata);
+    return { etag: this.emptyCompleteEtag ? '' : etag };
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {

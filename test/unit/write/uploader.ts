@@ -64,3 +64,24 @@ t.test('without copyThresholdBytes, S3\'s CopyObject limit applies', async (t) =
   t.equal(store.calls.uploadPartCopy, undefined, 'no multipart copy');
   await f.remove();
 });
+
+t.test('CompleteMultipartUpload answered with an empty ETag (Ceph RGW): the ETag comes from a HEAD', async (t) => {
+  for (const how of ['multipart', 'eager', 'eager, then a multipart copy'] as const) {
+    const { store, staging, uploader, eagerDeps } = await setup(t, P);
+    store.emptyCompleteEtag = true;
+    const f = await staging.create(how, { mode: '33188' });
+    const body = data(2 * P + 10);
+    if (how !== 'multipart') f.eager = new EagerUpload(f, P, eagerDeps);
+    await f.write(body, 0);
+    if (how !== 'multipart') t.ok(await eventually(() => store.calls.uploadPart === 2, 5000, 20), `${how}: two parts went out while the file was written`);
+    if (how === 'eager, then a multipart copy') await f.setMetadata({ mode: '33261' });
+    const res = await uploader.upload(f);
+    const o = store.objects.get(how);
+    t.ok(o?.data.equals(body), `${how}: the object holds the data`);
+    t.not(res.etag, '', `${how}: the ETag is not empty`);
+    t.equal(res.etag, o?.etag, `${how}: it is the object's`);
+    t.equal(store.calls.completeMultipart, how === 'eager, then a multipart copy' ? 2 : 1, `${how}: completions`);
+    t.equal(store.calls.head, store.calls.completeMultipart, `${how}: one HEAD after each`);
+    await f.remove();
+  }
+});

@@ -135,7 +135,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
   const staging = new StagingArea(o.stagingDir, id, logger.child({ mod: 'staging' }));
   await staging.init();
   const parts = new PartBuffers(memory.partSlots, cfg.partBytes);
-  const uploader = new Uploader({ store, requests, parts, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, logger: logger.child({ mod: 'upload' }) });
+  const uploader = new Uploader({ store, requests, parts, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, copyThresholdBytes: cfg.copyThresholdBytes, logger: logger.child({ mod: 'upload' }) });
   const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid,
     startEager: (staged) => new EagerUpload(staged, cfg.partBytes, { store, requests, parts, logger: logger.child({ mod: 'upload' }) }),
   });

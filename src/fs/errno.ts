@@ -49,6 +49,19 @@ const STORE_ERRNO: Record<StoreErrorKind, ErrnoCode> = {
 /** Expected outcomes of ordinary tool use: not worth more than a debug line. */
 const QUIET: ReadonlySet<ErrnoCode> = new Set(['ENOENT', 'EEXIST', 'ENAMETOOLONG', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'ENODATA', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EROFS']);
 
+/**
+ * Errors of the local disk (the staging area, written with node:fs) that tell the caller
+ * something it can act on: passed through as they are, as the native write path does
+ * (its pwrite's errno). Any other node:fs error is EIO.
+ */
+const LOCAL_DISK: ReadonlySet<string> = new Set<ErrnoCode>(['ENOSPC', 'EDQUOT']);
+
+/** `err.code` of a node:fs error (a string such as 'ENOSPC'), if it is one of LOCAL_DISK. */
+function localDiskCode(err: unknown): ErrnoCode | undefined {
+  if (!(err instanceof Error) || !('code' in err) || typeof err.code !== 'string') return undefined;
+  return LOCAL_DISK.has(err.code) ? (err.code as ErrnoCode) : undefined;
+}
+
 export interface ErrnoDecision {
   code: ErrnoCode;
   /** negative errno number as FUSE wants it */
@@ -64,12 +77,16 @@ export function errnoNumber(code: ErrnoCode): number {
 export function toErrno(err: unknown): ErrnoDecision {
   let code: ErrnoCode;
   let level: LogLevelForError;
+  const local = localDiskCode(err);
   if (err instanceof FsError) {
     code = err.code;
     level = QUIET.has(code) ? 'debug' : 'warn';
   } else if (isStoreError(err)) {
     code = STORE_ERRNO[err.kind];
     level = err.kind === 'NotFound' ? 'debug' : err.kind === 'PreconditionFailed' ? 'warn' : 'error';
+  } else if (local !== undefined) {
+    code = local;
+    level = 'warn'; // the staging disk is full: the user's to fix, not a bug
   } else {
     code = 'EIO'; // a bug: say so loudly
     level = 'error';

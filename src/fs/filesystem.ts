@@ -4,7 +4,7 @@ import { constants } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
-import { fileKey, KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/paths.js';
+import { fileKey, joinPath, KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/paths.js';
 import type { BlockFetcher } from '../read/block-fetcher.js';
 import type { FastReads } from '../read/fast-reads.js';
 import { ObjectReader } from '../read/object-reader.js';
@@ -154,7 +154,7 @@ export class S3FileSystem {
     const local = new Set<string>();
     const first: DirEntry[] = [{ name: '.', attr: self }, { name: '..', attr: self }];
     for (const name of this.o.openFiles.childrenOf(path)) {
-      const of = this.o.openFiles.get(path === '/' ? `/${name}` : `${path}/${name}`);
+      const of = this.o.openFiles.get(joinPath(path, name));
       if (!of) continue;
       local.add(name);
       first.push({ name, attr: this.attr(this.o.openFiles.nodeOf(of)) }); // written, not yet uploaded
@@ -212,7 +212,8 @@ export class S3FileSystem {
     return this.addStaged(path, of, true);
   }
 
-  async read(fh: number, dest: Buffer, length: number, offset: number): Promise<number> {
+  /** Reads up to `length` bytes at `offset` into `dest`: (dest, offset, length), as below it. */
+  async read(fh: number, dest: Buffer, offset: number, length: number): Promise<number> {
     const h = this.handles.get(fh);
     switch (h.kind) {
       case 'object':

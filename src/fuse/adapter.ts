@@ -146,7 +146,7 @@ export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOpti
     getattr: (path, cb) => run('getattr', path, () => fs.getattr(path), (res, v) => cb(res, v && toStat(v))),
     readdir,
     open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh), opensForWriting(flags)),
-    read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, len, pos), cb),
+    read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, pos, len), cb),
     release: (path, fd, cb) => run('release', path, () => fs.release(fd), (res) => cb(res)),
     create: (path, mode, cb) => run('create', path, () => fs.create(path, mode), (res, fh) => cb(res, fh)),
     write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, len, pos), cb),

@@ -9,7 +9,7 @@ import { Semaphore } from '../util/semaphore.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { attrsFromMetadata, isSymlinkMode } from './attrs.js';
 import { emptyDirectory, mayBeShadowedLater, mergePage, type Directory, type Node } from './listing.js';
-import { baseName, dirPrefix, fileKey, parentPath } from './paths.js';
+import { baseName, dirPrefix, fileKey, joinPath, parentPath } from './paths.js';
 
 export type { Node } from './listing.js';
 
@@ -188,7 +188,7 @@ export class MetadataCache {
       }
       if (started >= SIBLING_PREFETCH) break;
       if (node.kind !== 'dir') continue;
-      const sibling = dirPath === '/' ? `/${name}` : `${dirPath}/${name}`;
+      const sibling = joinPath(dirPath, name);
       if (this.fresh(this.dirs.get(sibling)) || this.listings.has(sibling)) continue;
       started++;
       void this.listings
@@ -201,7 +201,7 @@ export class MetadataCache {
     const gen = this.generation;
     const prefix = dirPrefix(this.o.prefix, path);
     const dir = emptyDirectory();
-    const childPath = (name: string) => (path === '/' ? `/${name}` : `${path}/${name}`);
+    const childPath = (name: string) => joinPath(path, name);
     let held: string[] = []; // files a later page may still turn into directories
     const shown = new Set<string>(); // a name repeated by the server is handed out once
     let token: string | undefined;
@@ -232,7 +232,7 @@ export class MetadataCache {
       const expiresAtMs = this.expiry(this.o.ttlMs);
       this.dirs.set(path, { value: dir, expiresAtMs });
       for (const [name, listed] of dir.entries) {
-        const child = path === '/' ? `/${name}` : `${path}/${name}`;
+        const child = joinPath(path, name);
         const node = keepKnownAttrs(listed, this.stats.peek(child)?.value);
         if (node !== listed) dir.entries.set(name, node);
         this.stats.set(child, { value: node, expiresAtMs });

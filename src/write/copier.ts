@@ -2,6 +2,7 @@
 // of byte ranges (UploadPartCopy) above it. Used by rename.
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
+import { completeMultipart } from './multipart.js';
 import { partSizeFor, planParts } from './part-plan.js';
 
 /** S3's CopyObject limit */
@@ -27,8 +28,7 @@ export async function copyObject(o: CopyOptions, fromKey: string, toKey: string,
       const batch = parts.slice(i, i + o.partConcurrency);
       done.push(...(await Promise.all(batch.map((p) => o.requests.run(() => o.store.uploadPartCopy(fromKey, toKey, uploadId, p.partNumber, p.start, p.end))))));
     }
-    const { etag } = await o.requests.run(() => o.store.completeMultipart(toKey, uploadId, done));
-    return etag !== '' ? etag : (await o.store.head(toKey)).etag;
+    return await completeMultipart(o, toKey, uploadId, done);
   } catch (err) {
     await o.store.abortMultipart(toKey, uploadId).catch(() => undefined); // the copy error is what matters
     throw err;

@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
-import { endMultipart, startMultipart, type StartedUpload } from './multipart.js';
+import { completeMultipart, endMultipart, startMultipart, type StartedUpload } from './multipart.js';
 import { MAX_PARTS } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
@@ -119,7 +119,7 @@ export class EagerUpload {
     let etag: string;
     try {
       done.push(...(await uploadTail(up.uploadId, done.length + 1, this.coveredBytes)));
-      etag = (await this.d.requests.run(() => this.d.store.completeMultipart(key, up.uploadId, done))).etag;
+      etag = await completeMultipart(this.d, key, up.uploadId, done);
     } catch (err) {
       await endMultipart(this.d, this.file, up, 'abort'); // logs its own failure: the upload's error is the one to report
       throw err;

@@ -5,7 +5,7 @@
 // uploaded again from its staged data.
 import type { Logger } from '../log/logger.js';
 import { isPermanentFailure, isStoreError } from '../s3/errors.js';
-import type { ObjectStore, UploadInfo } from '../s3/store.js';
+import type { CompletedPart, ObjectStore, UploadInfo } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { MultipartRecord, StagedFile } from './staging.js';
 
@@ -26,6 +26,15 @@ export interface StartedUpload {
  * much of the request: S3 refuses requests whose clock is off by more than 15 minutes.
  */
 export const UNRECORDED_UPLOAD_WINDOW_MS = 15 * 60_000;
+
+/**
+ * CompleteMultipartUpload; returns the new object's ETag. Ceph RGW answers with an empty
+ * ETag: a HEAD afterwards has the real one. Every completion (uploads, copies) goes here.
+ */
+export async function completeMultipart(d: Pick<MultipartDeps, 'store' | 'requests'>, key: string, uploadId: string, parts: CompletedPart[]): Promise<string> {
+  const { etag } = await d.requests.run(() => d.store.completeMultipart(key, uploadId, parts));
+  return etag !== '' ? etag : (await d.requests.run(() => d.store.head(key))).etag;
+}
 
 /** CreateMultipartUpload for `file`, recorded before it is sent and once it answered. */
 export async function startMultipart(d: MultipartDeps, file: StagedFile, key: string, metadata: Record<string, string>): Promise<StartedUpload> {

@@ -6,7 +6,7 @@ import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
 import { copyObject, DEFAULT_COPY_THRESHOLD_BYTES } from './copier.js';
-import { abortLeftovers, endMultipart, startMultipart, type MultipartDeps } from './multipart.js';
+import { abortLeftovers, completeMultipart, endMultipart, startMultipart, type MultipartDeps } from './multipart.js';
 import { MAX_OBJECT_BYTES, MAX_PARTS, MIB, partSizeFor, planParts } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
@@ -18,6 +18,8 @@ export interface UploaderOptions {
   partBytes: number;
   /** parts of one file in flight at once */
   partConcurrency: number;
+  /** objects larger than this are copied part by part (--copy-threshold); default S3's CopyObject limit */
+  copyThresholdBytes?: number;
   logger: Logger;
 }
 
@@ -78,11 +80,11 @@ export class Uploader {
     });
     if (!done) return undefined;
     this.counters.multipart++;
-    let etag = await this.completedEtag(file.key, done.etag);
+    let etag = done.etag;
     if (done.metadataChanged) {
       // chmod/chown/utimens while the parts were going out: metadata is fixed at create
       etag = await copyObject(
-        { store: this.o.store, requests: this.o.requests, thresholdBytes: DEFAULT_COPY_THRESHOLD_BYTES, partBytes: this.o.partBytes, partConcurrency: this.o.partConcurrency },
+        { store: this.o.store, requests: this.o.requests, thresholdBytes: this.o.copyThresholdBytes ?? DEFAULT_COPY_THRESHOLD_BYTES, partBytes: this.o.partBytes, partConcurrency: this.o.partConcurrency },
         file.key, file.key, size, { ...file.record.metadata },
       );
     }
@@ -109,11 +111,6 @@ export class Uploader {
     return done.sort((a, b) => a.partNumber - b.partNumber);
   }
 
-  /** Ceph RGW answers CompleteMultipartUpload with an empty ETag; HEAD has the real one. */
-  private async completedEtag(key: string, etag: string): Promise<string> {
-    return etag !== '' ? etag : (await this.o.store.head(key)).etag;
-  }
-
   private async multipart(file: StagedFile, size: number, partBytes: number): Promise<string> {
     const key = file.key;
     const up = await startMultipart(this.mp, file, key, file.record.metadata);
@@ -121,13 +118,13 @@ export class Uploader {
     let etag: string;
     try {
       const done = await this.uploadParts(file, up.uploadId, planParts(size, partBytes));
-      etag = (await this.o.requests.run(() => this.o.store.completeMultipart(key, up.uploadId, done))).etag;
+      etag = await completeMultipart(this.mp, key, up.uploadId, done);
     } catch (err) {
       await endMultipart(this.mp, file, up, 'abort'); // logs its own failure: the upload's error is the one to report
       throw err;
     }
     await endMultipart(this.mp, file, up, 'completed');
-    return this.completedEtag(key, etag);
+    return etag;
   }
 }
 

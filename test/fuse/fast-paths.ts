@@ -4,16 +4,16 @@
 // through the mount. Runs against the server named by S3_TEST_SERVER (rgw | s3rver).
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { appendFile, chmod, open, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount, NATIVE } from '../fixtures/mount.js';
+import { sha256 } from '../fixtures/helpers.js';
 
 const kind = serverKindFromEnv();
 const MiB = 1024 * 1024;
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /**
  * Makes the kernel forget dentries and inodes (its own attribute cache), so that the next
  * stat is a FUSE LOOKUP, which the native attribute cache answers if it has the name.

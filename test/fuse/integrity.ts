@@ -5,7 +5,7 @@
 // proxy in front of the real server (test/fixtures/fault-proxy.ts).
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +13,9 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount, S3MOUNT_BIN, serverEnv } from '../fixtures/mount.js';
 import { startFaultProxy, type Fault } from '../fixtures/fault-proxy.js';
+import { sha256 } from '../fixtures/helpers.js';
 
 const kind = serverKindFromEnv();
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
  * Runs a command to its end without blocking this process (the fault proxy lives in it):
@@ -39,7 +39,7 @@ function run(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.Proce
 /** `cat FILE`: its exit status and the sha256 of what it printed */
 async function cat(path: string): Promise<{ status: number | null; sha: string }> {
   const r = await run('cat', [path]);
-  return { status: r.status, sha: sha(r.stdout) };
+  return { status: r.status, sha: sha256(r.stdout) };
 }
 
 async function mountedAt(dir: string): Promise<boolean> {
@@ -73,9 +73,9 @@ t.test(`integrity on ${kind}`, async (t) => {
       t.equal((proxy.faulted['GET'] ?? 0) - before, 1, `${name}: one GET was faulted in the middle of its body`);
       // the missing blocks are fetched again from the right offset: the read succeeds
       t.equal(first.status, 0, `${name}: cat succeeds`);
-      t.equal(first.sha, sha(want), `${name}: cat gives the object's bytes`);
+      t.equal(first.sha, sha256(want), `${name}: cat gives the object's bytes`);
       const second = await cat(join(m.dir, 'cut', `${name}.bin`));
-      t.equal(second.sha, sha(want), `${name}: and so does a second cat (from the cache)`);
+      t.equal(second.sha, sha256(want), `${name}: and so does a second cat (from the cache)`);
     }
     t.notOk(/retried after/.test(m.output()), 'no GET was retried into bytes already handed out');
   });
@@ -110,7 +110,7 @@ t.test(`integrity on ${kind}`, async (t) => {
       for (const [i, body] of objects.entries()) {
         const r = await cat(join(m.dir, 'rate', `o${i}.bin`));
         if (r.status !== 0) failed++;
-        else if (r.sha === sha(body)) right++;
+        else if (r.sha === sha256(body)) right++;
         else wrong++;
       }
     }
@@ -120,7 +120,7 @@ t.test(`integrity on ${kind}`, async (t) => {
     t.ok(right > 0, 'some reads succeeded');
     // without faults, every object reads right: nothing bad was cached
     let after = 0;
-    for (const [i, body] of objects.entries()) if ((await cat(join(m.dir, 'rate', `o${i}.bin`))).sha === sha(body)) after++;
+    for (const [i, body] of objects.entries()) if ((await cat(join(m.dir, 'rate', `o${i}.bin`))).sha === sha256(body)) after++;
     t.equal(after, objects.length, 'every object reads right once the faults stop');
   });
 

@@ -4,7 +4,6 @@
 // closed"). Every overwrite must succeed and S3 must hold the last write's bytes.
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,6 @@ import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount } from '../fixtures/mount.js';
 
 const kind = serverKindFromEnv();
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function getBytes(s3: S3Client, Bucket: string, Key: string): Promise<Buffer> {
   const r = await s3.send(new GetObjectCommand({ Bucket, Key }));
@@ -44,6 +42,7 @@ for i in range(n):
         if len(errors) < 3: errors.append(f"{i}: {e}")
 print(json.dumps({"failures": failures, "errors": errors, "last": last}))
 `;
+import { sha256 } from '../fixtures/helpers.js';
 
 /** sh: `head -c N /dev/urandom > path`, the bytes kept aside (in `scratch`) to know the last. */
 const SHELL_LOOP = `
@@ -95,7 +94,7 @@ for (const writeBack of [false, true]) {
     /** S3 holds `want`; with write-back, once an fsync (which waits for S3 in both modes) is done */
     const s3Holds = async (t: Test, key: string, want: string, what: string) => {
       if (writeBack) await run('python3', ['-c', FSYNC, p(key)]);
-      t.equal(sha(await getBytes(s3, bucket, key)), want, what);
+      t.equal(sha256(await getBytes(s3, bucket, key)), want, what);
     };
     // fewer rounds with write-back: the mode adds no new interleaving per round
     const rounds = writeBack ? 1 / 3 : 1;
@@ -104,7 +103,7 @@ for (const writeBack of [false, true]) {
       const r = await pythonLoop(p('checkpoint.bin'), Math.round(300 * rounds));
       noFailures(t, r, 'every overwrite succeeded');
       await s3Holds(t, 'checkpoint.bin', r.last, 'S3 holds the last write');
-      t.equal(sha(await readFile(p('checkpoint.bin'))), r.last, 'the mount reads the last write');
+      t.equal(sha256(await readFile(p('checkpoint.bin'))), r.last, 'the mount reads the last write');
     });
 
     t.test('a shell loop rewrites one file', async (t) => {
@@ -122,7 +121,7 @@ for (const writeBack of [false, true]) {
       for (let k = 0; k < 3; k++) await s3Holds(t, `own-${k}.bin`, (results[k] as LoopResult).last, `own-${k}.bin: S3 holds its process's last write`);
       // the shared file's last bytes may interleave two processes' writes (as on any file
       // system): S3 must hold what the mount shows, and a later overwrite must win
-      const seen = sha(await readFile(p('shared.bin')));
+      const seen = sha256(await readFile(p('shared.bin')));
       await s3Holds(t, 'shared.bin', seen, 'shared.bin: S3 holds what the mount shows');
       const after = await pythonLoop(p('shared.bin'), 3);
       noFailures(t, after, 'overwrites after the storm succeed');

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount } from '../fixtures/mount.js';
+import { sha256 } from '../fixtures/helpers.js';
 
 const kind = serverKindFromEnv();
 const MiB = 1024 * 1024;
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sh = (cmd: string, args: string[], cwd?: string) => execFileSync(cmd, args, { encoding: 'utf8', cwd, maxBuffer: 64 * MiB });
 
 t.test(`read path on ${kind}`, async (t) => {

@@ -1,7 +1,7 @@
 // Smoke test of the test-server fixtures (test/fixtures/servers.ts): the server
 // chosen by S3_TEST_SERVER starts, and a bucket, an object, a listing, a whole
 // and a ranged read, and the clean-up all work with the AWS SDK.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import {
   GetObjectCommand,
@@ -16,8 +16,8 @@ import {
   serverKindFromEnv,
   startServer,
 } from '../fixtures/servers.js';
+import { sha256 } from '../fixtures/helpers.js';
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 const kind = serverKindFromEnv();
 

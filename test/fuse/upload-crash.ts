@@ -4,11 +4,12 @@
 // while closing; the network is held still with a loopback proxy for the latter.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { eventually, getObjectOrUndefined, sha256, stagedData } from '../fixtures/helpers.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount, type Mounted } from '../fixtures/mount.js';
 import { startProxy } from '../fixtures/proxy.js';
@@ -17,17 +18,7 @@ const kind = serverKindFromEnv();
 const MiB = 1024 * 1024;
 /** RGW's smallest part (all but the last); the mount uses it as its part size */
 const PART = 5 * MiB;
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function getOrUndefined(s3: S3Client, Bucket: string, Key: string): Promise<Buffer | undefined> {
-  try {
-    const r = await s3.send(new GetObjectCommand({ Bucket, Key }));
-    return Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
-  } catch {
-    return undefined; // not there (yet)
-  }
-}
 
 /** s3rver 3.7.1 answers ListMultipartUploads with 501 (and AbortMultipartUpload with 405) */
 const canListUploads = kind !== 's3rver';
@@ -41,27 +32,8 @@ async function uploadsInProgress(s3: S3Client, Bucket: string): Promise<string[]
 /** On a server that can list them, waits until no multipart upload is in progress. */
 async function noUploadsLeft(t: { ok(v: unknown, msg: string): unknown }, s3: S3Client, Bucket: string): Promise<void> {
   if (!canListUploads) return;
-  const left = await until(async () => (await uploadsInProgress(s3, Bucket)).length === 0, 30_000);
+  const left = await eventually(async () => (await uploadsInProgress(s3, Bucket)).length === 0, 30_000);
   t.ok(left, `no multipart upload left in progress ${(await uploadsInProgress(s3, Bucket)).join(', ')}`);
-}
-
-async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await sleep(200);
-  }
-  return cond();
-}
-
-async function stagedData(dir: string): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for (const sub of await readdir(dir).catch(() => [] as string[])) {
-    for (const f of await readdir(join(dir, sub)).catch(() => [] as string[])) {
-      if (f.endsWith('.data')) out.push(await readFile(join(dir, sub, f)));
-    }
-  }
-  return out;
 }
 
 /** SIGKILL, as a crash or the OOM killer would; the dead mount is detached by hand. */
@@ -88,16 +60,16 @@ t.test(`a daemon killed during a multipart upload, on ${kind}`, async (t) => {
     const data = randomBytes(2 * PART + 2 * MiB); // two full parts go out while it is written
     const fh = await open(join(m.dir, 'killed-writing.bin'), 'w');
     for (let off = 0; off < data.length; off += MiB) await fh.write(data, off, MiB, off);
-    if (canListUploads) t.ok(await until(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000), 'a multipart upload is in progress');
+    if (canListUploads) t.ok(await eventually(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000), 'a multipart upload is in progress');
     await sleep(1000); // let the parts arrive
     await kill(m);
     await fh.close().catch(() => undefined); // the mount is gone: nothing to close
     const staged = await stagedData(staging);
-    t.ok(staged.some((b) => sha(b) === sha(data)), 'every byte written is staged');
+    t.ok(staged.some((b) => sha256(b) === sha256(data)), 'every byte written is staged');
 
     const m2 = await mount(server, bucket, args, {}, { ...at, stagingDir: staging });
     t.teardown(() => m2.unmount());
-    t.ok(await until(async () => sha((await getOrUndefined(s3, bucket, 'killed-writing.bin')) ?? Buffer.alloc(0)) === sha(data), 60_000), 'the remount uploaded the staged data intact');
+    t.ok(await eventually(async () => sha256((await getObjectOrUndefined(s3, bucket, 'killed-writing.bin')) ?? Buffer.alloc(0)) === sha256(data), 60_000), 'the remount uploaded the staged data intact');
     // s3rver can neither list nor abort uploads (501, 405): there the log shows the attempt
     t.match(m2.output(), /aborting a multipart upload left unfinished/, 'the remount aborts the dead daemon\'s upload');
     await noUploadsLeft(t, s3, bucket);
@@ -114,22 +86,22 @@ t.test(`a daemon killed during a multipart upload, on ${kind}`, async (t) => {
     const data = randomBytes(3 * PART); // parts 1-2 go out while written, part 3 at close
     const fh = await open(join(m.dir, 'killed-closing.bin'), 'w');
     for (let off = 0; off < data.length; off += MiB) await fh.write(data, off, MiB, off);
-    if (canListUploads) await until(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000);
+    if (canListUploads) await eventually(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000);
     await sleep(1000); // parts 1-2 are sent
     proxy.stall(); // the last part and the completion hang on the way
     const closing = fh.close().then(() => 'closed', (err: NodeJS.ErrnoException) => err.code ?? 'failed');
     // the SDK sends a part's headers with "Expect: 100-continue" and its body only after
     // the answer: held bytes show the request went out, not how much of the part did
-    t.ok(await until(async () => proxy.heldBytes() > 0, 10_000), 'close() is sending the last part');
+    t.ok(await eventually(async () => proxy.heldBytes() > 0, 10_000), 'close() is sending the last part');
     await kill(m);
     t.not(await closing, 'closed', 'close() did not complete');
     proxy.resume();
-    t.equal(await getOrUndefined(s3, bucket, 'killed-closing.bin'), undefined, 'not in S3 before the remount');
-    t.ok((await stagedData(staging)).some((b) => sha(b) === sha(data)), 'the file is staged');
+    t.equal(await getObjectOrUndefined(s3, bucket, 'killed-closing.bin'), undefined, 'not in S3 before the remount');
+    t.ok((await stagedData(staging)).some((b) => sha256(b) === sha256(data)), 'the file is staged');
 
     const m2 = await mount(server, bucket, args, {}, { ...at, stagingDir: staging });
     t.teardown(() => m2.unmount());
-    t.ok(await until(async () => sha((await getOrUndefined(s3, bucket, 'killed-closing.bin')) ?? Buffer.alloc(0)) === sha(data), 60_000), 'the remount uploaded the staged data intact');
+    t.ok(await eventually(async () => sha256((await getObjectOrUndefined(s3, bucket, 'killed-closing.bin')) ?? Buffer.alloc(0)) === sha256(data), 60_000), 'the remount uploaded the staged data intact');
     // s3rver can neither list nor abort uploads (501, 405): there the log shows the attempt
     t.match(m2.output(), /aborting a multipart upload left unfinished/, 'the remount aborts the dead daemon\'s upload');
     await noUploadsLeft(t, s3, bucket);

@@ -2,38 +2,19 @@
 // not retried forever: close() fails, the file stays staged and is named in the log, the
 // daemon exits at once when asked, and the next mount tries it once more.
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { eventually, getObjectOrUndefined, sha256, stagedData } from '../fixtures/helpers.js';
 import { rgwAdmin, rgwAdminAvailable, serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount, type Mounted } from '../fixtures/mount.js';
 
 const kind = serverKindFromEnv();
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** how long a daemon may take to exit on SIGTERM with a file it cannot upload */
 const EXIT_WITHIN_MS = 30_000;
-
-async function getOrUndefined(s3: S3Client, Bucket: string, Key: string): Promise<Buffer | undefined> {
-  try {
-    const r = await s3.send(new GetObjectCommand({ Bucket, Key }));
-    return Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
-  } catch {
-    return undefined; // not there (yet)
-  }
-}
-
-async function stagedData(dir: string): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for (const sub of await readdir(dir).catch(() => [] as string[])) {
-    for (const f of await readdir(join(dir, sub)).catch(() => [] as string[])) {
-      if (f.endsWith('.data')) out.push(await readFile(join(dir, sub, f)));
-    }
-  }
-  return out;
-}
 
 /** SIGTERM; resolves with the exit code, or 'timeout' if the daemon is still there after `ms`. */
 function stop(m: Mounted, ms: number): Promise<number | null | 'timeout'> {
@@ -47,15 +28,6 @@ function stop(m: Mounted, ms: number): Promise<number | null | 'timeout'> {
   });
   m.child.kill('SIGTERM');
   return exited;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await sleep(200);
-  }
-  return cond();
 }
 
 // s3rver 3.7.1 has no quotas and no bucket policies: nothing refuses an upload for good
@@ -78,7 +50,7 @@ t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   const fh = await open(join(m.dir, name), 'w');
   await fh.write(data);
   await t.rejects(fh.close(), { code: 'ENOSPC' }, 'close() reports the quota');
-  t.ok((await stagedData(staging)).some((b) => sha(b) === sha(data)), 'the data stays staged');
+  t.ok((await stagedData(staging)).some((b) => sha256(b) === sha256(data)), 'the data stays staged');
   t.match(m.output(), new RegExp(`ERROR upload cannot succeed.*"/${name}".*quota`), 'logged at error level with path and reason');
   await sleep(3000); // a retried upload would go again after 1 s and 2 s
   t.notMatch(m.output(), /will retry/, 'not retried');
@@ -87,23 +59,23 @@ t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   t.not(code, 'timeout', `SIGTERM ends the daemon in ${Date.now() - t0} ms`);
   const exitLog = m.output().slice(m.output().lastIndexOf('stopping'));
   t.match(exitLog, new RegExp(`ERROR .*stays staged.*"/${name}"`), 'the exit log names the file');
-  t.ok((await stagedData(staging)).some((b) => sha(b) === sha(data)), 'still staged after the daemon exited');
+  t.ok((await stagedData(staging)).some((b) => sha256(b) === sha256(data)), 'still staged after the daemon exited');
   await m.unmount();
 
   const m2 = await mount(server, bucket, [], {}, { stagingDir: staging });
   t.teardown(() => m2.unmount());
-  t.ok(await until(() => /upload cannot succeed/.test(m2.output()), 20_000), 'the next mount tries it once more');
+  t.ok(await eventually(() => /upload cannot succeed/.test(m2.output()), 20_000), 'the next mount tries it once more');
   await sleep(3000);
   t.equal(m2.output().match(/upload cannot succeed/g)?.length, 1, 'once, not in a loop');
   t.notMatch(m2.output(), /will retry/, 'not retried');
   t.not(await stop(m2, EXIT_WITHIN_MS), 'timeout', 'and SIGTERM ends that daemon too');
   await m2.unmount();
-  t.equal(await getOrUndefined(s3, bucket, name), undefined, 'not in S3');
+  t.equal(await getObjectOrUndefined(s3, bucket, name), undefined, 'not in S3');
 
   quota('disable'); // the reason is gone: the next mount uploads it
   const m3 = await mount(server, bucket, [], {}, { stagingDir: staging });
   t.teardown(() => m3.unmount());
-  t.ok(await until(async () => sha((await getOrUndefined(s3, bucket, name)) ?? Buffer.alloc(0)) === sha(data), 30_000), 'uploaded once the quota is lifted');
-  t.ok(await until(async () => (await stagedData(staging)).length === 0, 10_000), 'and no longer staged');
+  t.ok(await eventually(async () => sha256((await getObjectOrUndefined(s3, bucket, name)) ?? Buffer.alloc(0)) === sha256(data), 30_000), 'uploaded once the quota is lifted');
+  t.ok(await eventually(async () => (await stagedData(staging)).length === 0, 10_000), 'and no longer staged');
   t.equal(await stop(m3, EXIT_WITHIN_MS), 0, 'that daemon exits 0');
 });

@@ -2,18 +2,18 @@
 // objects (checked with the SDK and with boto), and ordinary tools work on the mount.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { appendFile, chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rename, rm, rmdir, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
+import { sha256 } from '../fixtures/helpers.js';
 import { mount } from '../fixtures/mount.js';
 
 const kind = serverKindFromEnv();
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sh = (cmd: string, args: string[], cwd?: string) => execFileSync(cmd, args, { encoding: 'utf8', cwd, maxBuffer: 64 * MiB });
 
 async function getBytes(s3: S3Client, Bucket: string, Key: string): Promise<Buffer> {
@@ -45,8 +45,8 @@ t.test(`write path on ${kind}`, async (t) => {
       const data = randomBytes(size);
       await writeFile(p(`size-${size}`), data);
       t.equal((await stat(p(`size-${size}`))).size, size, `${size}: stat right after close`);
-      t.equal(sha(await getBytes(s3, bucket, `size-${size}`)), sha(data), `${size}: SDK reads what was written`);
-      t.equal(sha(await readFile(p(`size-${size}`))), sha(data), `${size}: the mount reads it back`);
+      t.equal(sha256(await getBytes(s3, bucket, `size-${size}`)), sha256(data), `${size}: SDK reads what was written`);
+      t.equal(sha256(await readFile(p(`size-${size}`))), sha256(data), `${size}: the mount reads it back`);
     }
   });
 
@@ -63,13 +63,13 @@ t.test(`write path on ${kind}`, async (t) => {
     await fh.close();
     const want = Buffer.from(base);
     want.write('MIDDLE', MiB + 3);
-    t.equal(sha(await getBytes(s3, bucket, 'edit.bin')), sha(want), 'write in the middle keeps the rest');
+    t.equal(sha256(await getBytes(s3, bucket, 'edit.bin')), sha256(want), 'write in the middle keeps the rest');
 
     await truncate(p('edit.bin'), 4 * MiB);
     const up = Buffer.concat([want, Buffer.alloc(MiB)]);
-    t.equal(sha(await getBytes(s3, bucket, 'edit.bin')), sha(up), 'truncate up pads with zeros');
+    t.equal(sha256(await getBytes(s3, bucket, 'edit.bin')), sha256(up), 'truncate up pads with zeros');
     await truncate(p('edit.bin'), 1000);
-    t.equal(sha(await getBytes(s3, bucket, 'edit.bin')), sha(want.subarray(0, 1000)), 'truncate down');
+    t.equal(sha256(await getBytes(s3, bucket, 'edit.bin')), sha256(want.subarray(0, 1000)), 'truncate down');
     t.equal((await stat(p('edit.bin'))).size, 1000, 'size seen at once');
     await truncate(p('edit.bin'), 0);
     t.equal((await getBytes(s3, bucket, 'edit.bin')).length, 0, 'truncate to 0');
@@ -183,7 +183,7 @@ print(hashlib.sha256(c.get_bucket(sys.argv[4], validate=False).get_key('for-boto
 `;
     const r = spawnSync('/usr/bin/python3', ['-c', py, server.endpoint, server.accessKeyId, server.secretAccessKey, bucket], { encoding: 'utf8' });
     t.equal(r.status, 0, `boto ran ${r.stderr}`);
-    t.equal(r.stdout.trim(), sha(data), 'boto reads the same bytes');
+    t.equal(r.stdout.trim(), sha256(data), 'boto reads the same bytes');
   });
 
   // s3rver 3.7.1 answers UploadPartCopy with 501 (DEVELOPERS.md, known gaps)
@@ -194,7 +194,7 @@ print(hashlib.sha256(c.get_bucket(sys.argv[4], validate=False).get_key('for-boto
       const data = randomBytes(13 * MiB);
       await writeFile(join(mc.dir, 'large-src.bin'), data);
       await rename(join(mc.dir, 'large-src.bin'), join(mc.dir, 'large-dst.bin'));
-      t.equal(sha(await getBytes(s3, bucket, 'large-dst.bin')), sha(data), 'copied byte-exactly in parts');
+      t.equal(sha256(await getBytes(s3, bucket, 'large-dst.bin')), sha256(data), 'copied byte-exactly in parts');
       t.same(await keysUnder(s3, bucket, 'large-src'), [], 'source removed');
       const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'large-dst.bin' }));
       t.match(head.ETag ?? '', /-3"?$/, 'a 3-part multipart object');

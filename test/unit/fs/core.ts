@@ -23,7 +23,7 @@ function pattern(size: number, seed: number): Buffer {
 
 /** One read through a handle (the only place the tests call fs.read). */
 function readAt(fs: S3FileSystem, fh: number, dest: Buffer, offset: number): Promise<number> {
-  return fs.read(fh, dest, dest.length, offset);
+  return fs.read(fh, dest, offset, dest.length);
 }
 
 /** Reads through `fh` from `offset` to EOF, READ_BYTES at a time, as the kernel would. */

@@ -41,3 +41,11 @@ t.test('failures that retrying cannot fix are told apart', async (t) => {
   }
   t.notOk(isPermanentFailure(new Error('bug')), 'only StoreErrors are classified');
 });
+
+t.test('a full staging disk is ENOSPC (EDQUOT over a disk quota), as on the native write path', async (t) => {
+  const nodeFsError = (code: string, errno: number) => Object.assign(new Error(`${code}: write`), { code, errno, syscall: 'write' });
+  t.match(toErrno(nodeFsError('ENOSPC', -28)), { code: 'ENOSPC', errno: -28, level: 'warn' });
+  t.match(toErrno(nodeFsError('EDQUOT', -122)), { code: 'EDQUOT', errno: -122, level: 'warn' });
+  t.match(toErrno(nodeFsError('EBADF', -9)), { code: 'EIO', level: 'error' }, 'other node:fs errors stay EIO');
+  t.match(toErrno({ code: 'ENOSPC' }), { code: 'EIO' }, 'only from an Error');
+});

@@ -13,6 +13,7 @@ import { PartBuffers } from '../../../src/write/part-buffers.js';
 import { StagingArea, type StagedRecord } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
+import { eventually } from '../../fixtures/helpers.js';
 
 const P = 5 * 1024 * 1024;
 
@@ -51,7 +52,7 @@ t.test('an upload ID is on disk before its first part is sent', async (t) => {
   };
   f.eager = new EagerUpload(f, P, eagerDeps);
   await f.write(data(2 * P + 10), 0);
-  for (let i = 0; i < 100 && store.calls.uploadPart !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+  await eventually(() => store.calls.uploadPart === 2, 2000, 20);
   t.equal(seen.length, 2, 'two parts went out while the file was written');
   await f.remove();
 });
@@ -63,7 +64,7 @@ t.test('the next mount aborts what a killed daemon left, then uploads the file',
   f.eager = new EagerUpload(f, P, eagerDeps);
   const content = data(2 * P + 10);
   await f.write(content, 0);
-  for (let i = 0; i < 100 && store.calls.uploadPart !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+  await eventually(() => store.calls.uploadPart === 2, 2000, 20);
   // and a CreateMultipartUpload whose answer never got recorded (killed in between)
   const lost = await store.createMultipart('killed');
   const record = await readRecord(dir, f.record.id);
@@ -139,7 +140,7 @@ t.test('an upload whose create timed out is found by listing; the live upload of
   f.eager = new EagerUpload(f, P, eagerDeps);
   const content = data(2 * P + 10);
   await f.write(content, 0);
-  for (let i = 0; i < 100 && store.calls.uploadPart !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+  await eventually(() => store.calls.uploadPart === 2, 2000, 20);
   await queue.uploadNow(f);
   t.ok(store.objects.get('same')?.data.equals(content), 'uploaded intact');
   t.equal(store.calls.uploadPart, 3, 'by the eager upload: only the tail was sent at close');

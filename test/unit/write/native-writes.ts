@@ -17,6 +17,7 @@ import { StagingArea, type StagedFile } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
 import { PartBuffers } from '../../../src/write/part-buffers.js';
+import { eventually } from '../../fixtures/helpers.js';
 
 /** The C table's behaviour, with `write` standing in for a FUSE thread. */
 class ModelPort implements WritePort {
@@ -109,9 +110,7 @@ async function setup(t: { teardown(f: () => unknown): void }) {
 }
 
 /** Waits until `cond` holds (up to 2 s): uploads run on their own schedule. */
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-}
+const until = (cond: () => boolean): Promise<boolean> => eventually(cond, 2000, 10);
 
 function pattern(n: number): Buffer {
   const b = Buffer.alloc(n);

@@ -10,6 +10,7 @@ import { StagingArea } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
 import { PartBuffers } from '../../../src/write/part-buffers.js';
+import { eventually } from '../../fixtures/helpers.js';
 
 async function setup(t: { teardown(f: () => unknown): void }) {
   const dir = await mkdtemp(join(tmpdir(), 's3mount-unit-staging-'));
@@ -73,7 +74,7 @@ t.test('parts of a file written front to back go out while it is written', async
   for (let i = 0; i < data.length; i += 1000) data[i] = (i / 1000) % 251;
   for (let off = 0; off < data.length; off += 128 * 1024) await f.write(data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
   // the parts wait for their upload to be recorded in the staging record: poll, do not guess
-  for (let i = 0; i < 100 && store.calls.uploadPart !== 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await eventually(() => store.calls.uploadPart === 3, 2000, 20);
   t.equal(store.calls.uploadPart, 3, 'three full parts uploaded before close');
   await queue.uploadNow(f);
   t.equal(store.calls.uploadPart, 4, 'close sends only the tail');

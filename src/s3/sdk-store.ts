@@ -107,13 +107,13 @@ export class SdkObjectStore implements ObjectStore {
   }
 
   /**
-   * Sends one command with the call's deadline (and `signal`), counted by operation; any
+   * Sends one command under `abortSignal` (the call's deadline, see signal()), counted by operation; any
    * failure, also one `then` throws, becomes a StoreError for `op` and `key`.
    */
-  private async call<O, T>(op: string, key: string | undefined, command: object, then: (output: O) => T, signal?: AbortSignal): Promise<T> {
+  private async call<O, T>(op: string, key: string | undefined, command: object, then: (output: O) => T, abortSignal: AbortSignal = this.signal()): Promise<T> {
     this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
     try {
-      const output = await (this.client.send as (c: unknown, o?: unknown) => Promise<O>)(command, { abortSignal: this.signal(signal) });
+      const output = await (this.client.send as (c: unknown, o?: unknown) => Promise<O>)(command, { abortSignal });
       return then(output);
     } catch (err) {
       throw classifyError(err, op, key);
@@ -153,7 +153,7 @@ export class SdkObjectStore implements ObjectStore {
       etag: normalizeEtag(r.ETag),
       lastModifiedMs: r.LastModified?.getTime() ?? 0,
       metadata: lowerKeys(r.Metadata ?? {}),
-    }), signal);
+    }), this.signal(signal));
   }
 
   async list(params: ListParams, signal?: AbortSignal): Promise<ListPage> {
@@ -173,7 +173,7 @@ export class SdkObjectStore implements ObjectStore {
       }
       this.listPagesParsed.sdk++;
       return pageFromSdk(r);
-    }, signal);
+    }, this.signal(signal));
   }
 
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {
@@ -192,7 +192,7 @@ export class SdkObjectStore implements ObjectStore {
         throw err;
       }
       return b;
-    }, req.signal);
+    }, this.signal(req.signal));
     return checkedBody(body, req.key, req.end - req.start);
   }
 

@@ -47,7 +47,9 @@ export interface MemoryPlan {
  * (a quarter, at most PREFETCH_REQUESTS_MAX of them) and upload parts in flight (a
  * quarter), at least one of each.
  */
-export function planMemory(cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes'>): MemoryPlan {
+export function planMemory(
+  cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes'>,
+): MemoryPlan {
   const quarter = Math.floor(cfg.memoryLimitBytes / 4);
   return {
     cacheBytes: cfg.cacheBytes,
@@ -58,7 +60,10 @@ export function planMemory(cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheByt
 
 /** Names a mount's staging subdirectory: the same endpoint, bucket and prefix find it again. */
 export function mountId(cfg: MountConfig): string {
-  const h = createHash('sha256').update(`${cfg.endpoint ?? `aws:${cfg.region}`}\n${cfg.bucket}\n${cfg.prefix}`).digest('hex').slice(0, 16);
+  const h = createHash('sha256')
+    .update(`${cfg.endpoint ?? `aws:${cfg.region}`}\n${cfg.bucket}\n${cfg.prefix}`)
+    .digest('hex')
+    .slice(0, 16);
   return `${cfg.bucket}-${h}`;
 }
 
@@ -135,9 +140,31 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
   const staging = new StagingArea(o.stagingDir, id, logger.child({ mod: 'staging' }));
   await staging.init();
   const parts = new PartBuffers(memory.partSlots, cfg.partBytes);
-  const uploader = new Uploader({ store, requests, parts, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency, copyThresholdBytes: cfg.copyThresholdBytes, logger: logger.child({ mod: 'upload' }) });
-  const openFiles = new OpenFiles({ staging, store, meta, prefix: cfg.prefix, writeBack: cfg.writeBack, logger: logger.child({ mod: 'write' }), uid: cfg.uid, gid: cfg.gid,
-    startEager: (staged) => new EagerUpload(staged, cfg.partBytes, { store, requests, parts, logger: logger.child({ mod: 'upload' }) }),
+  const uploader = new Uploader({
+    store,
+    requests,
+    parts,
+    partBytes: cfg.partBytes,
+    partConcurrency: cfg.uploadConcurrency,
+    copyThresholdBytes: cfg.copyThresholdBytes,
+    logger: logger.child({ mod: 'upload' }),
+  });
+  const openFiles = new OpenFiles({
+    staging,
+    store,
+    meta,
+    prefix: cfg.prefix,
+    writeBack: cfg.writeBack,
+    logger: logger.child({ mod: 'write' }),
+    uid: cfg.uid,
+    gid: cfg.gid,
+    startEager: (staged) =>
+      new EagerUpload(staged, cfg.partBytes, {
+        store,
+        requests,
+        parts,
+        logger: logger.child({ mod: 'upload' }),
+      }),
   });
   const queue = new UploadQueue({
     uploader,
@@ -153,7 +180,13 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     meta,
     prefix: cfg.prefix,
     requests,
-    copy: { store, requests, thresholdBytes: cfg.copyThresholdBytes, partBytes: cfg.partBytes, partConcurrency: cfg.uploadConcurrency },
+    copy: {
+      store,
+      requests,
+      thresholdBytes: cfg.copyThresholdBytes,
+      partBytes: cfg.partBytes,
+      partConcurrency: cfg.uploadConcurrency,
+    },
     logger: logger.child({ mod: 'namespace' }),
   });
   // keep prefetch within a quarter of the cache, so prefetched blocks are not evicted unread

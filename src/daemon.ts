@@ -23,8 +23,18 @@ export interface Daemon {
   stats(): Record<string, unknown>;
 }
 
-function fastPathStats(served: { reads: number; bytes: number; writes: number; writtenBytes: number }): Record<string, number> {
-  return { fastReads: served.reads, fastReadBytes: served.bytes, fastWrites: served.writes, fastWriteBytes: served.writtenBytes };
+function fastPathStats(served: {
+  reads: number;
+  bytes: number;
+  writes: number;
+  writtenBytes: number;
+}): Record<string, number> {
+  return {
+    fastReads: served.reads,
+    fastReadBytes: served.bytes,
+    fastWrites: served.writes,
+    fastWriteBytes: served.writtenBytes,
+  };
 }
 
 export function buildStore(cfg: MountConfig): SdkObjectStore {
@@ -53,7 +63,10 @@ function nativeFastPaths(): NativeFastPaths {
   try {
     return loadNativeFastPaths();
   } catch (err) {
-    throw new Error(`the native fast paths cannot be used: ${err instanceof Error ? err.message : String(err)} (or mount with --no-native)`, { cause: err });
+    throw new Error(
+      `the native fast paths cannot be used: ${err instanceof Error ? err.message : String(err)} (or mount with --no-native)`,
+      { cause: err },
+    );
   }
 }
 
@@ -69,7 +82,15 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     clock: systemClock,
     stagingDir: join(cfg.stagingDir, id),
     stagingId: id,
-    ...(native ? { native: { reads: native.reads, writes: native.writes, invalidateAttrs: () => native.attrs.invalidate() } } : {}),
+    ...(native
+      ? {
+          native: {
+            reads: native.reads,
+            writes: native.writes,
+            invalidateAttrs: () => native.attrs.invalidate(),
+          },
+        }
+      : {}),
   });
   const mounted: MountedFuse = await mountFuse(
     core.fs,
@@ -77,13 +98,16 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
       mountpoint: cfg.mountpoint,
       fsname: `s3mount:${cfg.bucket}`,
       allowOther: cfg.allowOther,
-      ...(native && cfg.metadataTtlMs > 0 && !cfg.objectMetadata ? { attrs: { fast: native.attrs, ttlMs: cfg.metadataTtlMs } } : {}),
+      ...(native && cfg.metadataTtlMs > 0 && !cfg.objectMetadata
+        ? { attrs: { fast: native.attrs, ttlMs: cfg.metadataTtlMs } }
+        : {}),
       ...(native ? { dirs: native.dirs } : {}),
     },
     logger,
   );
   const recovered = await core.recover();
-  if (recovered > 0) logger.warn('found files staged by an earlier run; uploading them', { count: recovered });
+  if (recovered > 0)
+    logger.warn('found files staged by an earlier run; uploading them', { count: recovered });
   return {
     fs: core.fs,
     unmount: () => mounted.unmount(),

@@ -9,10 +9,19 @@ import { DAEMON_CHILD_FLAG, mountCommand } from './mount.js';
 import { UserError } from './preflight.js';
 import { unmountCommand } from './unmount.js';
 
-function optionFlags(): Record<string, { type: 'string' | 'boolean'; describe: string; alias?: string; group: string }> {
-  const out: Record<string, { type: 'string' | 'boolean'; describe: string; alias?: string; group: string }> = {};
+function optionFlags(): Record<
+  string,
+  { type: 'string' | 'boolean'; describe: string; alias?: string; group: string }
+> {
+  const out: Record<string, { type: 'string' | 'boolean'; describe: string; alias?: string; group: string }> =
+    {};
   for (const o of OPTIONS) {
-    const extra = [o.default !== undefined ? `default: ${String(o.default)}` : '', o.env ? `env: ${o.env}` : ''].filter(Boolean).join('; ');
+    const extra = [
+      o.default !== undefined ? `default: ${String(o.default)}` : '',
+      o.env ? `env: ${o.env}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     out[o.name] = {
       type: o.type === 'boolean' ? 'boolean' : 'string',
       describe: extra ? `${o.describe} [${extra}]` : o.describe,
@@ -26,7 +35,10 @@ function optionFlags(): Record<string, { type: 'string' | 'boolean'; describe: s
 export async function main(argv: string[]): Promise<number> {
   const args = hideBin(argv);
   let exitCode = 0;
-  const done = (p: Promise<number | void>) => p.then((c) => { exitCode = c ?? 0; });
+  const done = (p: Promise<number | undefined>) =>
+    p.then((c) => {
+      exitCode = c ?? 0;
+    });
   try {
     await yargs(args)
       .scriptName('s3mount')
@@ -35,14 +47,18 @@ export async function main(argv: string[]): Promise<number> {
         'unmount <mountpoint>',
         'Unmount, after pending uploads are done',
         (y) => y.positional('mountpoint', { type: 'string', demandOption: true }),
-        (a) => done(unmountCommand(a.mountpoint, process.env)),
+        (a) => done(unmountCommand(a.mountpoint, process.env).then(() => 0)),
       )
       .command(
         '$0 <bucket> <mountpoint>',
         'Mount BUCKET (optionally only the keys under PREFIX) at MOUNTPOINT',
         (y) =>
           y
-            .positional('bucket', { type: 'string', demandOption: true, describe: 'bucket name, or bucket:prefix' })
+            .positional('bucket', {
+              type: 'string',
+              demandOption: true,
+              describe: 'bucket name, or bucket:prefix',
+            })
             .positional('mountpoint', { type: 'string', demandOption: true, describe: 'an empty directory' })
             .options(optionFlags())
             .option(DAEMON_CHILD_FLAG, { type: 'boolean', hidden: true }),
@@ -53,7 +69,10 @@ export async function main(argv: string[]): Promise<number> {
           return done(mountCommand(String(a.bucket), String(a.mountpoint), flags, process.env, args));
         },
       )
-      .example('s3mount mybucket ~/tier2 --endpoint http://s3.example.edu:8443', 'mount a bucket from a Ceph RGW')
+      .example(
+        's3mount mybucket ~/tier2 --endpoint http://s3.example.edu:8443',
+        'mount a bucket from a Ceph RGW',
+      )
       .example('s3mount unmount ~/tier2', 'unmount it')
       .strict()
       .help()

@@ -8,7 +8,13 @@ import { resolveConfig, type MountConfig, type RawOptions } from '../config/conf
 import { buildStore, checkAccess, startDaemon, type Daemon } from '../daemon.js';
 import { Logger, Redactor, type LogSink } from '../log/logger.js';
 import { findMount } from '../util/mountinfo.js';
-import { checkFuseAvailable, checkMountpoint, describeAccessError, displayEndpoint, UserError } from './preflight.js';
+import {
+  checkFuseAvailable,
+  checkMountpoint,
+  describeAccessError,
+  displayEndpoint,
+  UserError,
+} from './preflight.js';
 import { logFile, pidFile } from './state-files.js';
 
 export const DAEMON_CHILD_FLAG = 'daemon-child';
@@ -18,7 +24,13 @@ type ChildMessage = { type: 'ready' } | { type: 'error'; message: string };
 /** How often the daemon checks whether someone unmounted it (fusermount -u, umount). */
 const MOUNT_WATCH_INTERVAL_MS = 500;
 
-export async function mountCommand(bucketSpec: string, mountpoint: string, flags: RawOptions, env: NodeJS.ProcessEnv, argv: string[]): Promise<number> {
+export async function mountCommand(
+  bucketSpec: string,
+  mountpoint: string,
+  flags: RawOptions,
+  env: NodeJS.ProcessEnv,
+  argv: string[],
+): Promise<number> {
   const cfg = resolveConfig(bucketSpec, mountpoint, flags, env);
   const isChild = flags[DAEMON_CHILD_FLAG] === true;
   if (!cfg.foreground && !isChild) return detach(cfg, env, argv);
@@ -30,15 +42,24 @@ async function detach(cfg: MountConfig, env: NodeJS.ProcessEnv, argv: string[]):
   const log = cfg.logFile ?? logFile(cfg.mountpoint, env);
   mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
   const fd = openSync(log, 'a', 0o600);
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? "", ...argv, `--${DAEMON_CHILD_FLAG}`], {
-    detached: true,
-    stdio: ['ignore', fd, fd, 'ipc'],
-    env: { ...env, S3MOUNT_LOG_FILE: log },
-  });
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, process.argv[1] ?? '', ...argv, `--${DAEMON_CHILD_FLAG}`],
+    {
+      detached: true,
+      stdio: ['ignore', fd, fd, 'ipc'],
+      env: { ...env, S3MOUNT_LOG_FILE: log },
+    },
+  );
   closeSync(fd);
   const verdict = await new Promise<ChildMessage>((resolve) => {
     child.once('message', (m: ChildMessage) => resolve(m));
-    child.once('exit', (code, signal) => resolve({ type: 'error', message: `the daemon exited during start (${signal ?? `code ${code}`}); see ${log}` }));
+    child.once('exit', (code, signal) =>
+      resolve({
+        type: 'error',
+        message: `the daemon exited during start (${signal ?? `code ${code}`}); see ${log}`,
+      }),
+    );
     child.once('error', (e) => resolve({ type: 'error', message: `cannot start the daemon: ${e.message}` }));
   });
   child.removeAllListeners();
@@ -88,7 +109,10 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
     daemon = await startDaemon(cfg, store, logger);
   } catch (err) {
     store.destroy();
-    const message = err instanceof UserError ? err.message : `mount failed: ${err instanceof Error ? err.message : String(err)}`;
+    const message =
+      err instanceof UserError
+        ? err.message
+        : `mount failed: ${err instanceof Error ? err.message : String(err)}`;
     if (isChild) {
       logger.error(message);
       report({ type: 'error', message: redactor.redact(message) });
@@ -124,7 +148,11 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       }
       // everything written must reach S3 before the daemon goes; a second signal
       // leaves the rest staged for the next mount of this bucket
-      await daemon.drain((pending) => logger.warn('waiting for uploads before exit (send the signal again to leave them staged)', { pending }));
+      await daemon.drain((pending) =>
+        logger.warn('waiting for uploads before exit (send the signal again to leave them staged)', {
+          pending,
+        }),
+      );
       daemon.close();
       if (reportParked() > 0) code = 1;
       if (isChild) await rm(pidPath, { force: true });
@@ -135,13 +163,20 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
     const reportParked = (): number => {
       const parked = daemon.parked();
       for (const p of parked) {
-        logger.error('not uploaded: the file stays staged and the next mount of this bucket tries it again', { path: p.path, key: p.key, staged: p.stagedPath, reason: p.reason });
+        logger.error('not uploaded: the file stays staged and the next mount of this bucket tries it again', {
+          path: p.path,
+          key: p.key,
+          staged: p.stagedPath,
+          reason: p.reason,
+        });
       }
       return parked.length;
     };
     const onSignal = (sig: string) => {
       if (stopping) {
-        logger.warn('exiting with uploads still staged; they are uploaded at the next mount', { signal: sig });
+        logger.warn('exiting with uploads still staged; they are uploaded at the next mount', {
+          signal: sig,
+        });
         daemon.close();
         reportParked();
         resolve(1);

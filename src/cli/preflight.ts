@@ -6,7 +6,10 @@ import { isStoreError } from '../s3/errors.js';
 import { findMount } from '../util/mountinfo.js';
 
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'UserError';
   }
@@ -20,24 +23,34 @@ export async function checkFuseAvailable(): Promise<void> {
   try {
     await access('/dev/fuse', constants.R_OK | constants.W_OK);
   } catch {
-    throw new UserError('FUSE is not available: /dev/fuse is missing or not accessible (install fuse3 and libfuse2, or run scripts/setup)');
+    throw new UserError(
+      'FUSE is not available: /dev/fuse is missing or not accessible (install fuse3 and libfuse2, or run scripts/setup)',
+    );
   }
 }
 
 export async function checkMountpoint(mp: string): Promise<void> {
   const m = await findMount(mp);
   if (m) {
-    throw new UserError(`mount point ${mp} is already mounted (${m.fstype} ${m.source}); run: s3mount unmount ${mp}`);
+    throw new UserError(
+      `mount point ${mp} is already mounted (${m.fstype} ${m.source}); run: s3mount unmount ${mp}`,
+    );
   }
   let st;
   try {
     st = await stat(mp);
   } catch (e) {
     switch (errCode(e)) {
-      case 'ENOENT': throw new UserError(`mount point ${mp} does not exist (create it with: mkdir -p ${mp})`);
-      case 'ENOTCONN': throw new UserError(`mount point ${mp} is a dead mount (transport endpoint is not connected); run: s3mount unmount ${mp}`);
-      case 'EACCES': throw new UserError(`mount point ${mp}: permission denied`);
-      default: throw new UserError(`mount point ${mp}: ${(e as Error).message}`);
+      case 'ENOENT':
+        throw new UserError(`mount point ${mp} does not exist (create it with: mkdir -p ${mp})`);
+      case 'ENOTCONN':
+        throw new UserError(
+          `mount point ${mp} is a dead mount (transport endpoint is not connected); run: s3mount unmount ${mp}`,
+        );
+      case 'EACCES':
+        throw new UserError(`mount point ${mp}: permission denied`);
+      default:
+        throw new UserError(`mount point ${mp}: ${(e as Error).message}`);
     }
   }
   if (!st.isDirectory()) throw new UserError(`mount point ${mp} is not a directory`);
@@ -47,12 +60,16 @@ export async function checkMountpoint(mp: string): Promise<void> {
     throw new UserError(`mount point ${mp}: no write permission (FUSE needs it to mount)`);
   }
   const entries = await readdir(mp);
-  if (entries.length > 0) throw new UserError(`mount point ${mp} is not empty (${entries.length} entries); mount on an empty directory`);
+  if (entries.length > 0)
+    throw new UserError(
+      `mount point ${mp} is not empty (${entries.length} entries); mount on an empty directory`,
+    );
 }
 
 /** One line for a failed bucket check (no credentials in it). */
 export function describeAccessError(err: unknown, bucket: string, endpoint: string): string {
-  if (!isStoreError(err)) return `cannot check bucket "${bucket}": ${err instanceof Error ? err.message : String(err)}`;
+  if (!isStoreError(err))
+    return `cannot check bucket "${bucket}": ${err instanceof Error ? err.message : String(err)}`;
   switch (err.kind) {
     case 'NoSuchBucket':
     case 'NotFound':

@@ -11,7 +11,6 @@ import { pidFile } from './state-files.js';
 
 const run = promisify(execFile);
 
-
 async function fusermount(mp: string): Promise<void> {
   let last: unknown;
   for (const cmd of ['fusermount3', 'fusermount']) {
@@ -22,14 +21,23 @@ async function fusermount(mp: string): Promise<void> {
       last = e;
       if ((e as { code?: string }).code === 'ENOENT') continue; // that binary is not installed
       const stderr = String((e as { stderr?: string }).stderr ?? '').trim();
-      if (/busy/i.test(stderr)) throw new UserError(`${mp} is busy (a process has a file or directory open in it); close it, or use: umount -l ${mp}`);
+      if (/busy/i.test(stderr))
+        throw new UserError(
+          `${mp} is busy (a process has a file or directory open in it); close it, or use: umount -l ${mp}`,
+        );
       throw new UserError(`cannot unmount ${mp}: ${stderr || (e as Error).message}`);
     }
   }
-  throw new UserError(`cannot unmount ${mp}: neither fusermount3 nor fusermount is installed (${String(last)})`);
+  throw new UserError(
+    `cannot unmount ${mp}: neither fusermount3 nor fusermount is installed (${String(last)})`,
+  );
 }
 
-export async function unmountCommand(mountpoint: string, env: NodeJS.ProcessEnv, waitMs = 10 * 60_000): Promise<void> {
+export async function unmountCommand(
+  mountpoint: string,
+  env: NodeJS.ProcessEnv,
+  waitMs = 10 * 60_000,
+): Promise<void> {
   const mp = resolve(mountpoint);
   const m = await findMount(mp);
   if (!m) throw new UserError(`${mp} is not mounted`);
@@ -43,7 +51,8 @@ export async function unmountCommand(mountpoint: string, env: NodeJS.ProcessEnv,
   if (pid === undefined) return;
   const deadline = Date.now() + waitMs;
   while (processAlive(pid)) {
-    if (Date.now() > deadline) throw new UserError(`unmounted ${mp}, but its daemon (pid ${pid}) has not exited yet`);
+    if (Date.now() > deadline)
+      throw new UserError(`unmounted ${mp}, but its daemon (pid ${pid}) has not exited yet`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -4,7 +4,15 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js';
 import { OPTIONS, type OptionDef } from './options.js';
-import { ConfigError, parseBoolean, parseBucketSpec, parseBytes, parseMode, parseNumber, parseSeconds } from './parse.js';
+import {
+  ConfigError,
+  parseBoolean,
+  parseBucketSpec,
+  parseBytes,
+  parseMode,
+  parseNumber,
+  parseSeconds,
+} from './parse.js';
 
 export interface MountConfig {
   bucket: string;
@@ -57,7 +65,12 @@ function raw(def: OptionDef, flags: RawOptions, env: NodeJS.ProcessEnv): string 
   return def.default === undefined ? undefined : String(def.default);
 }
 
-export function resolveConfig(bucketSpec: string, mountpoint: string, flags: RawOptions, env: NodeJS.ProcessEnv): MountConfig {
+export function resolveConfig(
+  bucketSpec: string,
+  mountpoint: string,
+  flags: RawOptions,
+  env: NodeJS.ProcessEnv,
+): MountConfig {
   const values = new Map<string, string | undefined>(OPTIONS.map((d) => [d.name, raw(d, flags, env)]));
   const str = (n: string) => values.get(n);
   const req = (n: string): string => {
@@ -76,11 +89,13 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
     } catch {
       throw new ConfigError(`--endpoint: "${endpoint}" is not a URL (example: http://s3.example.edu:8443)`);
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`--endpoint: "${endpoint}" must start with http:// or https://`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new ConfigError(`--endpoint: "${endpoint}" must start with http:// or https://`);
   }
   const pathStyleRaw = str('path-style');
   const logLevel = req('log-level');
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    throw new ConfigError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
   const cfg: MountConfig = {
     bucket,
@@ -121,20 +136,27 @@ export function resolveConfig(bucketSpec: string, mountpoint: string, flags: Raw
   if (logFile !== undefined) cfg.logFile = resolve(logFile);
 
   const cacheRaw = str('cache-size');
-  cfg.cacheBytes = cacheRaw !== undefined ? parseBytes('cache-size', cacheRaw) : Math.floor(cfg.memoryLimitBytes / 2);
-  if (cfg.cacheBytes > cfg.memoryLimitBytes) throw new ConfigError('--cache-size cannot exceed --memory-limit');
+  cfg.cacheBytes =
+    cacheRaw !== undefined ? parseBytes('cache-size', cacheRaw) : Math.floor(cfg.memoryLimitBytes / 2);
+  if (cfg.cacheBytes > cfg.memoryLimitBytes)
+    throw new ConfigError('--cache-size cannot exceed --memory-limit');
   if (cfg.memoryLimitBytes < 64 * 1024 * 1024) throw new ConfigError('--memory-limit must be at least 64M');
-  if (cfg.blockBytes < 4096 || cfg.blockBytes > 64 * 1024 * 1024) throw new ConfigError('--block-size must be between 4K and 64M');
-  if ((cfg.blockBytes & (cfg.blockBytes - 1)) !== 0) throw new ConfigError('--block-size must be a power of two (e.g. 64K, 256K, 1M)');
-  if (cfg.requestBytes < cfg.blockBytes) throw new ConfigError('--request-size must be at least --block-size');
+  if (cfg.blockBytes < 4096 || cfg.blockBytes > 64 * 1024 * 1024)
+    throw new ConfigError('--block-size must be between 4K and 64M');
+  if ((cfg.blockBytes & (cfg.blockBytes - 1)) !== 0)
+    throw new ConfigError('--block-size must be a power of two (e.g. 64K, 256K, 1M)');
+  if (cfg.requestBytes < cfg.blockBytes)
+    throw new ConfigError('--request-size must be at least --block-size');
   if (cfg.cacheBytes < 4 * cfg.blockBytes) throw new ConfigError('--cache-size must hold at least 4 blocks');
-  if (cfg.partBytes < 5 * 1024 * 1024) throw new ConfigError('--part-size must be at least 5M (the S3 minimum part size)');
+  if (cfg.partBytes < 5 * 1024 * 1024)
+    throw new ConfigError('--part-size must be at least 5M (the S3 minimum part size)');
   if (cfg.copyThresholdBytes < 5 * 1024 * 1024) throw new ConfigError('--copy-threshold must be at least 5M');
   if (cfg.requestTimeoutMs < 1000) throw new ConfigError('--request-timeout must be at least 1 second');
   return cfg;
 }
 
 function defaultStagingRoot(env: NodeJS.ProcessEnv): string {
-  const cache = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  const cache =
+    env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
   return join(cache, 's3mount', 'staging');
 }

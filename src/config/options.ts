@@ -15,41 +15,245 @@ export interface OptionDef {
 }
 
 export const OPTIONS: readonly OptionDef[] = [
-  { name: 'endpoint', type: 'string', env: 'AWS_ENDPOINT_URL', group: 'S3', describe: 'S3 endpoint URL, e.g. http://s3.example.edu:8443. Default: AWS S3 for the region.' },
-  { name: 'region', type: 'string', default: 'us-east-1', env: 'AWS_REGION', group: 'S3', describe: 'Region used to sign requests. Ceph RGW accepts any.' },
-  { name: 'path-style', type: 'boolean', group: 'S3', describe: 'Path-style addressing (http://host/bucket/key). Default: on with --endpoint, off for AWS. Use --no-path-style for virtual-hosted style.' },
-  { name: 'profile', type: 'string', env: 'AWS_PROFILE', group: 'S3', describe: 'Profile from ~/.aws/credentials and ~/.aws/config. Credentials otherwise come from the AWS default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, files, instance roles).' },
-  { name: 'max-requests', type: 'number', default: '32', env: 'S3MOUNT_MAX_REQUESTS', group: 'S3', describe: 'Most S3 requests in flight at once (reads, prefetch and uploads together).' },
-  { name: 'request-timeout', type: 'seconds', default: '60', env: 'S3MOUNT_REQUEST_TIMEOUT', group: 'S3', describe: 'Deadline for one S3 request including its retries; a read that misses it fails with ETIMEDOUT.' },
-  { name: 'connect-timeout', type: 'seconds', default: '5', env: 'S3MOUNT_CONNECT_TIMEOUT', group: 'S3', describe: 'TCP connect timeout; also bounds how long the mount command waits for an unreachable endpoint.' },
+  {
+    name: 'endpoint',
+    type: 'string',
+    env: 'AWS_ENDPOINT_URL',
+    group: 'S3',
+    describe: 'S3 endpoint URL, e.g. http://s3.example.edu:8443. Default: AWS S3 for the region.',
+  },
+  {
+    name: 'region',
+    type: 'string',
+    default: 'us-east-1',
+    env: 'AWS_REGION',
+    group: 'S3',
+    describe: 'Region used to sign requests. Ceph RGW accepts any.',
+  },
+  {
+    name: 'path-style',
+    type: 'boolean',
+    group: 'S3',
+    describe:
+      'Path-style addressing (http://host/bucket/key). Default: on with --endpoint, off for AWS. Use --no-path-style for virtual-hosted style.',
+  },
+  {
+    name: 'profile',
+    type: 'string',
+    env: 'AWS_PROFILE',
+    group: 'S3',
+    describe:
+      'Profile from ~/.aws/credentials and ~/.aws/config. Credentials otherwise come from the AWS default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, files, instance roles).',
+  },
+  {
+    name: 'max-requests',
+    type: 'number',
+    default: '32',
+    env: 'S3MOUNT_MAX_REQUESTS',
+    group: 'S3',
+    describe: 'Most S3 requests in flight at once (reads, prefetch and uploads together).',
+  },
+  {
+    name: 'request-timeout',
+    type: 'seconds',
+    default: '60',
+    env: 'S3MOUNT_REQUEST_TIMEOUT',
+    group: 'S3',
+    describe:
+      'Deadline for one S3 request including its retries; a read that misses it fails with ETIMEDOUT.',
+  },
+  {
+    name: 'connect-timeout',
+    type: 'seconds',
+    default: '5',
+    env: 'S3MOUNT_CONNECT_TIMEOUT',
+    group: 'S3',
+    describe:
+      'TCP connect timeout; also bounds how long the mount command waits for an unreachable endpoint.',
+  },
 
-  { name: 'foreground', alias: 'f', type: 'boolean', default: false, group: 'Mount', describe: 'Stay in the foreground (logs to stderr; Ctrl-C unmounts). Default: detach once the mount is ready.' },
-  { name: 'read-only', type: 'boolean', default: false, group: 'Mount', describe: 'Mount read-only: writes fail with EROFS.' },
-  { name: 'allow-other', type: 'boolean', default: false, group: 'Mount', describe: 'Let other users access the mount (FUSE allow_other; non-root users need user_allow_other in /etc/fuse.conf).' },
-  { name: 'uid', type: 'number', group: 'Mount', describe: 'Owner shown for files and directories. Default: the user who mounts.' },
-  { name: 'gid', type: 'number', group: 'Mount', describe: 'Group shown for files and directories. Default: the group of the user who mounts.' },
-  { name: 'file-mode', type: 'mode', default: '0644', group: 'Mount', describe: 'Permission bits shown for files (octal).' },
-  { name: 'dir-mode', type: 'mode', default: '0755', group: 'Mount', describe: 'Permission bits shown for directories (octal).' },
-  { name: 'native', type: 'boolean', default: true, group: 'Mount', describe: 'Answer getattr of listed names, reads of cached blocks, writes of staged files and directory listings on the FUSE threads, in C (native/fuse-native), without waking JavaScript. The mount fails to start if that binding cannot be loaded. Use --no-native to run every operation in JavaScript: slower, same results.' },
+  {
+    name: 'foreground',
+    alias: 'f',
+    type: 'boolean',
+    default: false,
+    group: 'Mount',
+    describe:
+      'Stay in the foreground (logs to stderr; Ctrl-C unmounts). Default: detach once the mount is ready.',
+  },
+  {
+    name: 'read-only',
+    type: 'boolean',
+    default: false,
+    group: 'Mount',
+    describe: 'Mount read-only: writes fail with EROFS.',
+  },
+  {
+    name: 'allow-other',
+    type: 'boolean',
+    default: false,
+    group: 'Mount',
+    describe:
+      'Let other users access the mount (FUSE allow_other; non-root users need user_allow_other in /etc/fuse.conf).',
+  },
+  {
+    name: 'uid',
+    type: 'number',
+    group: 'Mount',
+    describe: 'Owner shown for files and directories. Default: the user who mounts.',
+  },
+  {
+    name: 'gid',
+    type: 'number',
+    group: 'Mount',
+    describe: 'Group shown for files and directories. Default: the group of the user who mounts.',
+  },
+  {
+    name: 'file-mode',
+    type: 'mode',
+    default: '0644',
+    group: 'Mount',
+    describe: 'Permission bits shown for files (octal).',
+  },
+  {
+    name: 'dir-mode',
+    type: 'mode',
+    default: '0755',
+    group: 'Mount',
+    describe: 'Permission bits shown for directories (octal).',
+  },
+  {
+    name: 'native',
+    type: 'boolean',
+    default: true,
+    group: 'Mount',
+    describe:
+      'Answer getattr of listed names, reads of cached blocks, writes of staged files and directory listings on the FUSE threads, in C (native/fuse-native), without waking JavaScript. The mount fails to start if that binding cannot be loaded. Use --no-native to run every operation in JavaScript: slower, same results.',
+  },
 
-  { name: 'memory-limit', type: 'bytes', default: '512M', env: 'S3MOUNT_MEMORY_LIMIT', group: 'Cache and reads', describe: 'One memory budget for the daemon\'s data buffers: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) a quarter, upload parts in flight a quarter (that memory is allocated when first used and kept). The process uses about this plus 100 MiB.' },
-  { name: 'cache-size', type: 'bytes', env: 'S3MOUNT_CACHE_SIZE', group: 'Cache and reads', describe: 'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.' },
-  { name: 'block-size', type: 'bytes', default: '256K', group: 'Cache and reads', describe: 'Unit of the block cache, a power of two: a random read fetches the aligned 1 MiB group of blocks around it (or one block if larger); sequential reads fetch many blocks per request.' },
-  { name: 'read-ahead', type: 'bytes', default: '64M', env: 'S3MOUNT_READ_AHEAD', group: 'Cache and reads', describe: 'Largest sequential prefetch window per open file. The window starts at 1 block and doubles while reads stay sequential; a seek resets it. 0 disables prefetch.' },
-  { name: 'request-size', type: 'bytes', default: '8M', group: 'Cache and reads', describe: 'Largest ranged GET; a prefetch window is fetched as several such requests in parallel.' },
-  { name: 'metadata-ttl', type: 'seconds', default: '30', env: 'S3MOUNT_METADATA_TTL', group: 'Cache and reads', describe: 'How long file sizes, directory listings and existence are trusted before S3 is asked again. 0 asks every time.' },
-  { name: 'negative-ttl', type: 'seconds', default: '5', group: 'Cache and reads', describe: 'How long "no such file" is remembered. 0 disables the negative cache.' },
+  {
+    name: 'memory-limit',
+    type: 'bytes',
+    default: '512M',
+    env: 'S3MOUNT_MEMORY_LIMIT',
+    group: 'Cache and reads',
+    describe:
+      "One memory budget for the daemon's data buffers: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) a quarter, upload parts in flight a quarter (that memory is allocated when first used and kept). The process uses about this plus 100 MiB.",
+  },
+  {
+    name: 'cache-size',
+    type: 'bytes',
+    env: 'S3MOUNT_CACHE_SIZE',
+    group: 'Cache and reads',
+    describe:
+      'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.',
+  },
+  {
+    name: 'block-size',
+    type: 'bytes',
+    default: '256K',
+    group: 'Cache and reads',
+    describe:
+      'Unit of the block cache, a power of two: a random read fetches the aligned 1 MiB group of blocks around it (or one block if larger); sequential reads fetch many blocks per request.',
+  },
+  {
+    name: 'read-ahead',
+    type: 'bytes',
+    default: '64M',
+    env: 'S3MOUNT_READ_AHEAD',
+    group: 'Cache and reads',
+    describe:
+      'Largest sequential prefetch window per open file. The window starts at 1 block and doubles while reads stay sequential; a seek resets it. 0 disables prefetch.',
+  },
+  {
+    name: 'request-size',
+    type: 'bytes',
+    default: '8M',
+    group: 'Cache and reads',
+    describe: 'Largest ranged GET; a prefetch window is fetched as several such requests in parallel.',
+  },
+  {
+    name: 'metadata-ttl',
+    type: 'seconds',
+    default: '30',
+    env: 'S3MOUNT_METADATA_TTL',
+    group: 'Cache and reads',
+    describe:
+      'How long file sizes, directory listings and existence are trusted before S3 is asked again. 0 asks every time.',
+  },
+  {
+    name: 'negative-ttl',
+    type: 'seconds',
+    default: '5',
+    group: 'Cache and reads',
+    describe: 'How long "no such file" is remembered. 0 disables the negative cache.',
+  },
 
-  { name: 'object-metadata', type: 'boolean', default: false, group: 'Cache and reads', describe: 'Show mode, owner, mtime and symlinks stored in object metadata (x-amz-meta-mode/-uid/-gid/-mtime, as s3fs and rclone write them) for every file, at the cost of one HEAD per file when a directory is listed. Off: files known from a listing show --file-mode, the mounting user and LastModified; metadata is still written, and shown for files looked up by name.' },
+  {
+    name: 'object-metadata',
+    type: 'boolean',
+    default: false,
+    group: 'Cache and reads',
+    describe:
+      'Show mode, owner, mtime and symlinks stored in object metadata (x-amz-meta-mode/-uid/-gid/-mtime, as s3fs and rclone write them) for every file, at the cost of one HEAD per file when a directory is listed. Off: files known from a listing show --file-mode, the mounting user and LastModified; metadata is still written, and shown for files looked up by name.',
+  },
 
-  { name: 'staging-dir', type: 'string', env: 'S3MOUNT_STAGING_DIR', group: 'Writes', describe: 'Where written data waits until S3 has it (mode 0700, files 0600). Each mount uses a subdirectory named after endpoint, bucket and prefix, so a restarted mount finds and uploads what a crashed one left. Default: $XDG_CACHE_HOME/s3mount/staging (~/.cache/s3mount/staging).' },
-  { name: 'write-back', type: 'boolean', default: false, group: 'Writes', describe: 'close() returns once the data is staged on local disk; uploads run in the background and are retried until they succeed. fsync() and unmount still wait for them. Off: close() returns when the object is in S3, or fails with the upload error.' },
-  { name: 'part-size', type: 'bytes', default: '8M', group: 'Writes', describe: 'Files up to this size are uploaded with one PutObject, larger ones as multipart uploads in parts of this size (at least 5M, and grown so that 10,000 parts reach 5 TiB).' },
-  { name: 'upload-concurrency', type: 'number', default: '4', group: 'Writes', describe: 'Parts of one file uploaded at once.' },
-  { name: 'copy-threshold', type: 'bytes', default: '5G', group: 'Writes', describe: 'Objects larger than this are copied (rename, metadata changes) with a multipart copy (UploadPartCopy) instead of CopyObject, whose limit is 5 GiB.' },
+  {
+    name: 'staging-dir',
+    type: 'string',
+    env: 'S3MOUNT_STAGING_DIR',
+    group: 'Writes',
+    describe:
+      'Where written data waits until S3 has it (mode 0700, files 0600). Each mount uses a subdirectory named after endpoint, bucket and prefix, so a restarted mount finds and uploads what a crashed one left. Default: $XDG_CACHE_HOME/s3mount/staging (~/.cache/s3mount/staging).',
+  },
+  {
+    name: 'write-back',
+    type: 'boolean',
+    default: false,
+    group: 'Writes',
+    describe:
+      'close() returns once the data is staged on local disk; uploads run in the background and are retried until they succeed. fsync() and unmount still wait for them. Off: close() returns when the object is in S3, or fails with the upload error.',
+  },
+  {
+    name: 'part-size',
+    type: 'bytes',
+    default: '8M',
+    group: 'Writes',
+    describe:
+      'Files up to this size are uploaded with one PutObject, larger ones as multipart uploads in parts of this size (at least 5M, and grown so that 10,000 parts reach 5 TiB).',
+  },
+  {
+    name: 'upload-concurrency',
+    type: 'number',
+    default: '4',
+    group: 'Writes',
+    describe: 'Parts of one file uploaded at once.',
+  },
+  {
+    name: 'copy-threshold',
+    type: 'bytes',
+    default: '5G',
+    group: 'Writes',
+    describe:
+      'Objects larger than this are copied (rename, metadata changes) with a multipart copy (UploadPartCopy) instead of CopyObject, whose limit is 5 GiB.',
+  },
 
-  { name: 'log-level', type: 'string', default: 'warn', env: 'S3MOUNT_LOG_LEVEL', group: 'Logging', describe: 'One of error, warn, info, debug. Secrets are never logged.' },
-  { name: 'log-file', type: 'string', env: 'S3MOUNT_LOG_FILE', group: 'Logging', describe: 'Where the daemon logs. Default: stderr in the foreground; $XDG_STATE_HOME/s3mount/<mountpoint>.log (~/.local/state/...) when detached.' },
+  {
+    name: 'log-level',
+    type: 'string',
+    default: 'warn',
+    env: 'S3MOUNT_LOG_LEVEL',
+    group: 'Logging',
+    describe: 'One of error, warn, info, debug. Secrets are never logged.',
+  },
+  {
+    name: 'log-file',
+    type: 'string',
+    env: 'S3MOUNT_LOG_FILE',
+    group: 'Logging',
+    describe:
+      'Where the daemon logs. Default: stderr in the foreground; $XDG_STATE_HOME/s3mount/<mountpoint>.log (~/.local/state/...) when detached.',
+  },
 ];
 
 export function optionDef(name: string): OptionDef {

@@ -19,18 +19,21 @@ export function parseBytes(name: string, raw: string): number {
 
 export function parseSeconds(name: string, raw: string): number {
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n < 0) throw new ConfigError(`--${name}: "${raw}" is not a number of seconds`);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new ConfigError(`--${name}: "${raw}" is not a number of seconds`);
   return Math.round(n * 1000);
 }
 
 export function parseMode(name: string, raw: string): number {
-  if (!/^0?[0-7]{3,4}$/.test(raw.trim())) throw new ConfigError(`--${name}: "${raw}" is not an octal mode like 0644`);
+  if (!/^0?[0-7]{3,4}$/.test(raw.trim()))
+    throw new ConfigError(`--${name}: "${raw}" is not an octal mode like 0644`);
   return parseInt(raw, 8) & 0o7777;
 }
 
 export function parseNumber(name: string, raw: string, min = 0): number {
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < min) throw new ConfigError(`--${name}: "${raw}" must be a whole number >= ${min}`);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min)
+    throw new ConfigError(`--${name}: "${raw}" must be a whole number >= ${min}`);
   return n;
 }
 

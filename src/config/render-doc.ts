@@ -2,7 +2,8 @@
 // test/unit/config/docs.ts; regenerate with scripts/gen-config-doc).
 import { OPTIONS } from './options.js';
 
-export const CONFIG_DOC_BEGIN = '<!-- options:begin (generated from src/config/options.ts by scripts/gen-config-doc) -->';
+export const CONFIG_DOC_BEGIN =
+  '<!-- options:begin (generated from src/config/options.ts by scripts/gen-config-doc) -->';
 export const CONFIG_DOC_END = '<!-- options:end -->';
 
 export function renderOptionsMarkdown(): string {

@@ -4,9 +4,29 @@ import { constants } from 'node:os';
 import { isStoreError, type StoreErrorKind } from '../s3/errors.js';
 
 export type ErrnoCode =
-  | 'ENOENT' | 'EIO' | 'EACCES' | 'EPERM' | 'ESTALE' | 'ETIMEDOUT' | 'EISDIR' | 'ENOTDIR'
-  | 'EROFS' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'EBADF' | 'ENOSPC' | 'EFBIG' | 'ENOSYS'
-  | 'EOPNOTSUPP' | 'ENAMETOOLONG' | 'EXDEV' | 'ENOTSUP' | 'ENODATA' | 'EDQUOT' | 'EBUSY';
+  | 'ENOENT'
+  | 'EIO'
+  | 'EACCES'
+  | 'EPERM'
+  | 'ESTALE'
+  | 'ETIMEDOUT'
+  | 'EISDIR'
+  | 'ENOTDIR'
+  | 'EROFS'
+  | 'EEXIST'
+  | 'ENOTEMPTY'
+  | 'EINVAL'
+  | 'EBADF'
+  | 'ENOSPC'
+  | 'EFBIG'
+  | 'ENOSYS'
+  | 'EOPNOTSUPP'
+  | 'ENAMETOOLONG'
+  | 'EXDEV'
+  | 'ENOTSUP'
+  | 'ENODATA'
+  | 'EDQUOT'
+  | 'EBUSY';
 
 export type LogLevelForError = 'debug' | 'info' | 'warn' | 'error';
 
@@ -23,7 +43,12 @@ export class FsError extends Error {
   }
 }
 
-export function fsError(code: ErrnoCode, message: string, detail: Record<string, unknown> = {}, cause?: unknown): FsError {
+export function fsError(
+  code: ErrnoCode,
+  message: string,
+  detail: Record<string, unknown> = {},
+  cause?: unknown,
+): FsError {
   return new FsError(code, message, detail, cause === undefined ? undefined : { cause });
 }
 
@@ -47,7 +72,19 @@ const STORE_ERRNO: Record<StoreErrorKind, ErrnoCode> = {
 };
 
 /** Expected outcomes of ordinary tool use: not worth more than a debug line. */
-const QUIET: ReadonlySet<ErrnoCode> = new Set(['ENOENT', 'EEXIST', 'ENAMETOOLONG', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'ENODATA', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EROFS']);
+const QUIET: ReadonlySet<ErrnoCode> = new Set([
+  'ENOENT',
+  'EEXIST',
+  'ENAMETOOLONG',
+  'ENOTEMPTY',
+  'ENOTDIR',
+  'EISDIR',
+  'ENODATA',
+  'ENOSYS',
+  'EOPNOTSUPP',
+  'ENOTSUP',
+  'EROFS',
+]);
 
 /**
  * Errors of the local disk (the staging area, written with node:fs) that tell the caller

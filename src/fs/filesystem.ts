@@ -88,7 +88,9 @@ export class S3FileSystem {
   constructor(private readonly o: FileSystemOptions) {}
 
   private async node(path: string): Promise<Node> {
-    const n = this.o.objectMetadata ? await this.o.meta.lookupWithAttrs(path) : await this.o.meta.lookup(path);
+    const n = this.o.objectMetadata
+      ? await this.o.meta.lookupWithAttrs(path)
+      : await this.o.meta.lookup(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
     return n;
   }
@@ -99,8 +101,10 @@ export class S3FileSystem {
    */
   private fits(path: string, asDir = false): void {
     const why = pathTooLong(this.o.prefix, path, asDir);
-    if (why === 'name') throw fsError('ENAMETOOLONG', `a name is longer than ${NAME_MAX_BYTES} bytes`, { path });
-    if (why === 'key') throw fsError('ENAMETOOLONG', `the S3 key would be longer than ${KEY_MAX_BYTES} bytes`, { path });
+    if (why === 'name')
+      throw fsError('ENAMETOOLONG', `a name is longer than ${NAME_MAX_BYTES} bytes`, { path });
+    if (why === 'key')
+      throw fsError('ENAMETOOLONG', `the S3 key would be longer than ${KEY_MAX_BYTES} bytes`, { path });
   }
 
   private writable(path: string): void {
@@ -116,12 +120,34 @@ export class S3FileSystem {
     if (n.kind === 'dir') {
       const t = a.mtimeMs ?? this.o.mountTimeMs;
       const perm = a.mode !== undefined ? a.mode & 0o7777 : this.o.dirMode;
-      return { uid, gid, blksize, mode: S_IFDIR | perm, size: DIR_SIZE, nlink: 2, mtimeMs: t, atimeMs: t, ctimeMs: t, blocks: 8 };
+      return {
+        uid,
+        gid,
+        blksize,
+        mode: S_IFDIR | perm,
+        size: DIR_SIZE,
+        nlink: 2,
+        mtimeMs: t,
+        atimeMs: t,
+        ctimeMs: t,
+        blocks: 8,
+      };
     }
     const t = a.mtimeMs ?? n.mtimeMs;
     const type = n.kind === 'symlink' ? S_IFLNK : S_IFREG;
     const perm = n.kind === 'symlink' ? 0o777 : a.mode !== undefined ? a.mode & 0o7777 : this.o.fileMode;
-    return { uid, gid, blksize, mode: type | perm, size: n.size, nlink: 1, mtimeMs: t, atimeMs: t, ctimeMs: t, blocks: Math.ceil(n.size / 512) };
+    return {
+      uid,
+      gid,
+      blksize,
+      mode: type | perm,
+      size: n.size,
+      nlink: 1,
+      mtimeMs: t,
+      atimeMs: t,
+      ctimeMs: t,
+      blocks: Math.ceil(n.size / 512),
+    };
   }
 
   async getattr(path: string): Promise<Attr> {
@@ -152,7 +178,10 @@ export class S3FileSystem {
     if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', { path });
     const self = this.attr(n);
     const local = new Set<string>();
-    const first: DirEntry[] = [{ name: '.', attr: self }, { name: '..', attr: self }];
+    const first: DirEntry[] = [
+      { name: '.', attr: self },
+      { name: '..', attr: self },
+    ];
     for (const name of this.o.openFiles.childrenOf(path)) {
       const of = this.o.openFiles.get(joinPath(path, name));
       if (!of) continue;
@@ -208,7 +237,11 @@ export class S3FileSystem {
     await this.o.namespace.requireParentDir(path);
     const existing = await this.o.openFiles.acquire(path, true);
     if (existing) return this.addStaged(path, existing, true);
-    const of = await this.o.openFiles.create(path, { mode: S_IFREG | (mode & 0o7777), uid: this.o.uid, gid: this.o.gid });
+    const of = await this.o.openFiles.create(path, {
+      mode: S_IFREG | (mode & 0o7777),
+      uid: this.o.uid,
+      gid: this.o.gid,
+    });
     return this.addStaged(path, of, true);
   }
 
@@ -221,7 +254,8 @@ export class S3FileSystem {
           return await h.reader.read(dest, offset, length);
         } catch (err) {
           // the object changed since open: forget it so that a new open sees the new version
-          if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound')) this.o.meta.invalidate(h.path);
+          if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound'))
+            this.o.meta.invalidate(h.path);
           throw err;
         }
       case 'staged':
@@ -233,13 +267,15 @@ export class S3FileSystem {
 
   async write(fh: number, buf: Buffer, length: number, offset: number): Promise<number> {
     const h = this.handles.get(fh);
-    if (h.kind !== 'staged' || !h.writable) throw fsError('EBADF', 'file not open for writing', { path: h.path });
+    if (h.kind !== 'staged' || !h.writable)
+      throw fsError('EBADF', 'file not open for writing', { path: h.path });
     return h.file.staged.write(length === buf.length ? buf : buf.subarray(0, length), offset);
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
     const h = this.handles.get(fh);
-    if (h.kind !== 'staged' || !h.writable) throw fsError('EBADF', 'file not open for writing', { path: h.path });
+    if (h.kind !== 'staged' || !h.writable)
+      throw fsError('EBADF', 'file not open for writing', { path: h.path });
     await this.o.openFiles.truncate(h.file, size);
   }
 
@@ -311,7 +347,8 @@ export class S3FileSystem {
   async rmdir(path: string): Promise<void> {
     this.writable(path);
     this.fits(path);
-    if (this.o.openFiles.childrenOf(path).length > 0) throw fsError('ENOTEMPTY', 'directory not empty', { path });
+    if (this.o.openFiles.childrenOf(path).length > 0)
+      throw fsError('ENOTEMPTY', 'directory not empty', { path });
     await this.o.namespace.rmdir(path);
   }
 
@@ -339,13 +376,19 @@ export class S3FileSystem {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    await this.setAttrs(path, (n) => ({ mode: ((n.kind === 'dir' ? S_IFDIR : n.kind === 'symlink' ? S_IFLNK : S_IFREG) & S_IFMT) | (mode & 0o7777) }));
+    await this.setAttrs(path, (n) => ({
+      mode:
+        ((n.kind === 'dir' ? S_IFDIR : n.kind === 'symlink' ? S_IFLNK : S_IFREG) & S_IFMT) | (mode & 0o7777),
+    }));
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
     // -1 (as unsigned 32-bit) means "leave unchanged"
     const keep = 0xffffffff;
-    await this.setAttrs(path, () => ({ ...(uid !== keep && uid !== -1 ? { uid } : {}), ...(gid !== keep && gid !== -1 ? { gid } : {}) }));
+    await this.setAttrs(path, () => ({
+      ...(uid !== keep && uid !== -1 ? { uid } : {}),
+      ...(gid !== keep && gid !== -1 ? { gid } : {}),
+    }));
   }
 
   async utimens(path: string, _atimeMs: number, mtimeMs: number): Promise<void> {
@@ -355,7 +398,12 @@ export class S3FileSystem {
   private async setAttrs(path: string, change: (n: Node) => FileAttrs): Promise<void> {
     this.writable(path);
     this.fits(path);
-    if (await this.changeStaged(path, (of) => this.o.openFiles.setAttrs(of, change(this.o.openFiles.nodeOf(of))))) return;
+    if (
+      await this.changeStaged(path, (of) =>
+        this.o.openFiles.setAttrs(of, change(this.o.openFiles.nodeOf(of))),
+      )
+    )
+      return;
     const n = await this.node(path);
     await this.o.namespace.setAttrs(path, n, change(n));
   }
@@ -378,4 +426,3 @@ export class S3FileSystem {
 function exhaustive(x: never): never {
   throw new Error(`unhandled case ${JSON.stringify(x)}`);
 }
-

@@ -59,7 +59,14 @@ export class Namespace {
     await this.requireParentDir(path);
     await this.requireAbsent(path);
     const md = metadataFromAttrs({ ...attrs, mtimeMs: Date.now() });
-    await this.o.requests.run(() => this.o.store.put({ key: dirPrefix(this.o.prefix, path), body: Buffer.alloc(0), contentLength: 0, metadata: md }));
+    await this.o.requests.run(() =>
+      this.o.store.put({
+        key: dirPrefix(this.o.prefix, path),
+        body: Buffer.alloc(0),
+        contentLength: 0,
+        metadata: md,
+      }),
+    );
     this.o.meta.putNewDir(path, { kind: 'dir', attrs: { ...attrs, mtimeMs: Date.now() } });
   }
 
@@ -70,7 +77,8 @@ export class Namespace {
     if (path === '/') throw fsError('EBUSY', 'cannot remove the mount root', { path });
     const marker = dirPrefix(this.o.prefix, path);
     const page = await this.o.store.list({ prefix: marker, maxKeys: 2 });
-    if (page.objects.some((o) => o.key !== marker) || page.prefixes.length > 0) throw fsError('ENOTEMPTY', 'directory not empty', { path });
+    if (page.objects.some((o) => o.key !== marker) || page.prefixes.length > 0)
+      throw fsError('ENOTEMPTY', 'directory not empty', { path });
     await this.o.requests.run(() => this.o.store.delete(marker));
     this.o.meta.invalidateTree(path);
     this.o.meta.remove(path);
@@ -92,25 +100,41 @@ export class Namespace {
 
   /** Moves every key under from/ to to/: copies first, then deletes. Not atomic. */
   private async renameDir(from: string, to: string, dst: Node | undefined): Promise<void> {
-    if (dst && dst.kind !== 'dir') throw fsError('ENOTDIR', 'cannot replace a file with a directory', { path: to });
-    if (to.startsWith(`${from}/`)) throw fsError('EINVAL', 'cannot move a directory into itself', { path: to });
+    if (dst && dst.kind !== 'dir')
+      throw fsError('ENOTDIR', 'cannot replace a file with a directory', { path: to });
+    if (to.startsWith(`${from}/`))
+      throw fsError('EINVAL', 'cannot move a directory into itself', { path: to });
     const fromPrefix = dirPrefix(this.o.prefix, from);
     const toPrefix = dirPrefix(this.o.prefix, to);
     if (dst) {
       const page = await this.o.store.list({ prefix: toPrefix, maxKeys: 2 });
-      if (page.objects.some((o) => o.key !== toPrefix)) throw fsError('ENOTEMPTY', 'target directory not empty', { path: to });
+      if (page.objects.some((o) => o.key !== toPrefix))
+        throw fsError('ENOTEMPTY', 'target directory not empty', { path: to });
     }
     const objects: Array<{ key: string; size: number }> = [];
     let token: string | undefined;
     do {
-      const page = await this.o.store.list({ prefix: fromPrefix, ...(token !== undefined ? { continuationToken: token } : {}) });
+      const page = await this.o.store.list({
+        prefix: fromPrefix,
+        ...(token !== undefined ? { continuationToken: token } : {}),
+      });
       objects.push(...page.objects);
       token = page.nextToken;
     } while (token !== undefined);
-    const tooLong = objects.find((o) => Buffer.byteLength(toPrefix) + Buffer.byteLength(o.key) - Buffer.byteLength(fromPrefix) > KEY_MAX_BYTES);
-    if (tooLong) throw fsError('ENAMETOOLONG', `a key below the new name would be longer than ${KEY_MAX_BYTES} bytes`, { path: to, key: tooLong.key });
+    const tooLong = objects.find(
+      (o) =>
+        Buffer.byteLength(toPrefix) + Buffer.byteLength(o.key) - Buffer.byteLength(fromPrefix) >
+        KEY_MAX_BYTES,
+    );
+    if (tooLong)
+      throw fsError('ENAMETOOLONG', `a key below the new name would be longer than ${KEY_MAX_BYTES} bytes`, {
+        path: to,
+        key: tooLong.key,
+      });
     // copies run in parallel (bounded by the request semaphore inside copyObject)
-    await Promise.all(objects.map((o) => copyObject(this.o.copy, o.key, toPrefix + o.key.slice(fromPrefix.length), o.size)));
+    await Promise.all(
+      objects.map((o) => copyObject(this.o.copy, o.key, toPrefix + o.key.slice(fromPrefix.length), o.size)),
+    );
     await Promise.all(objects.map((o) => this.o.requests.run(() => this.o.store.delete(o.key))));
     this.o.logger.info('renamed directory', { from, to, keys: objects.length });
     this.o.meta.invalidateTree(from);
@@ -125,8 +149,17 @@ export class Namespace {
     const body = Buffer.from(target);
     const now = Date.now();
     const md = metadataFromAttrs({ ...attrs, mtimeMs: now });
-    const { etag } = await this.o.requests.run(() => this.o.store.put({ key: this.key(path), body, contentLength: body.length, metadata: md }));
-    this.o.meta.put(path, { kind: 'symlink', size: body.length, mtimeMs: now, etag, attrs: { ...attrs, mtimeMs: now }, metadata: md });
+    const { etag } = await this.o.requests.run(() =>
+      this.o.store.put({ key: this.key(path), body, contentLength: body.length, metadata: md }),
+    );
+    this.o.meta.put(path, {
+      kind: 'symlink',
+      size: body.length,
+      mtimeMs: now,
+      etag,
+      attrs: { ...attrs, mtimeMs: now },
+      metadata: md,
+    });
   }
 
   async readlink(path: string, n: FileNode): Promise<string> {
@@ -140,7 +173,9 @@ export class Namespace {
   /** chmod/chown/utimens of an object not open here: rewrite its metadata in place. */
   async setAttrs(path: string, n: Node, change: FileAttrs): Promise<void> {
     const known = n.attrs;
-    const same = known !== undefined && (Object.keys(change) as Array<keyof FileAttrs>).every((k) => known[k] === change[k]);
+    const same =
+      known !== undefined &&
+      (Object.keys(change) as Array<keyof FileAttrs>).every((k) => known[k] === change[k]);
     if (same) return; // nothing to change (cp -p and rsync often set what is already there)
     if (n.kind === 'dir') {
       const marker = dirPrefix(this.o.prefix, path);
@@ -151,13 +186,23 @@ export class Namespace {
         if (!isStoreError(err, 'NotFound')) throw err; // an implicit directory gets a marker now
       }
       const attrs = { ...(n.attrs ?? {}), ...change };
-      await this.o.requests.run(() => this.o.store.put({ key: marker, body: Buffer.alloc(0), contentLength: 0, metadata: { ...md, ...metadataFromAttrs(attrs) } }));
+      await this.o.requests.run(() =>
+        this.o.store.put({
+          key: marker,
+          body: Buffer.alloc(0),
+          contentLength: 0,
+          metadata: { ...md, ...metadataFromAttrs(attrs) },
+        }),
+      );
       this.o.meta.put(path, { kind: 'dir', attrs });
       return;
     }
     const key = this.key(path);
     // the metadata to keep: known from this mount's own write or an earlier HEAD, else ask
-    const current = n.metadata !== undefined && n.attrs !== undefined ? { size: n.size, metadata: n.metadata, etag: n.etag } : await this.o.store.head(key);
+    const current =
+      n.metadata !== undefined && n.attrs !== undefined
+        ? { size: n.size, metadata: n.metadata, etag: n.etag }
+        : await this.o.store.head(key);
     const attrs = { ...(n.attrs ?? {}), ...change };
     const metadata = { ...(current.metadata ?? {}), ...metadataFromAttrs(attrs) };
     const etag = await copyObject(this.o.copy, key, key, current.size, metadata);

@@ -101,7 +101,12 @@ export class OpenFiles {
    * either had staged it), the path keeps one copy: this one is dropped and the caller
    * joins the other, truncating it if it asked to.
    */
-  private async track(path: string, staged: StagedFile, mtimeMs: number, truncate: boolean): Promise<OpenFile> {
+  private async track(
+    path: string,
+    staged: StagedFile,
+    mtimeMs: number,
+    truncate: boolean,
+  ): Promise<OpenFile> {
     const other = this.byPath.get(path);
     if (other) {
       other.handles++;
@@ -126,14 +131,25 @@ export class OpenFiles {
   }
 
   /** Stages an existing object for writing, with the caller's handle counted: its bytes are copied in unless truncating. */
-  async openExisting(path: string, node: Extract<Node, { kind: 'file' | 'symlink' }>, truncate: boolean, metadata: Record<string, string>): Promise<OpenFile> {
+  async openExisting(
+    path: string,
+    node: Extract<Node, { kind: 'file' | 'symlink' }>,
+    truncate: boolean,
+    metadata: Record<string, string>,
+  ): Promise<OpenFile> {
     const key = fileKey(this.o.prefix, path);
     const staged = await this.o.staging.create(key, metadata);
     try {
       if (!truncate && node.size > 0) {
-        const body = await this.o.store.getRange({ key, start: 0, end: node.size, ...(node.etag ? { etag: node.etag } : {}) });
+        const body = await this.o.store.getRange({
+          key,
+          start: 0,
+          end: node.size,
+          ...(node.etag ? { etag: node.etag } : {}),
+        });
         let pos = 0;
-        for await (const chunk of body) pos += await staged.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), pos);
+        for await (const chunk of body)
+          pos += await staged.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), pos);
       }
     } catch (err) {
       await staged.remove();
@@ -144,7 +160,12 @@ export class OpenFiles {
     staged.lastWriteMs = 0; // copying the object in is not a write: mtime stays the object's
     if (truncate && node.size > 0) staged.generation++;
     if (truncate) staged.eager = this.o.startEager?.(staged);
-    const of = await this.track(path, staged, truncate ? Date.now() : node.attrs?.mtimeMs ?? node.mtimeMs, truncate);
+    const of = await this.track(
+      path,
+      staged,
+      truncate ? Date.now() : (node.attrs?.mtimeMs ?? node.mtimeMs),
+      truncate,
+    );
     if (truncate && of.staged === staged) this.o.meta.put(path, this.nodeOf(of));
     return of;
   }
@@ -190,7 +211,11 @@ export class OpenFiles {
 
   async flush(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
-    this.o.logger.debug('upload on close', { path: of.path, bytes: of.staged.size, writeBack: this.o.writeBack });
+    this.o.logger.debug('upload on close', {
+      path: of.path,
+      bytes: of.staged.size,
+      writeBack: this.o.writeBack,
+    });
     await this.freshMtime(of);
     if (this.o.writeBack) {
       // the data is in the staging file already (it outlives this daemon, not the
@@ -212,7 +237,8 @@ export class OpenFiles {
 
   async release(of: OpenFile): Promise<void> {
     of.handles--;
-    if (this.o.writeBack && of.handles === 0 && of.staged.dirty && !of.unlinked) this.queue.schedule(of.staged);
+    if (this.o.writeBack && of.handles === 0 && of.staged.dirty && !of.unlinked)
+      this.queue.schedule(of.staged);
     await this.maybeForget(of);
   }
 

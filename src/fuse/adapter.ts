@@ -1,7 +1,7 @@
 // FUSE adapter: the only importer of fuse-native. Translates each op into a call on
 // S3FileSystem, logs a failure once at the level the errno policy gives, replies.
 import Fuse, { type Ops, type StatLike } from 'fuse-native';
-import { opensForWriting, type Attr, type DirEntry, type S3FileSystem } from '../fs/filesystem.js';
+import { opensForWriting, type Attr, type S3FileSystem } from '../fs/filesystem.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
 import { STAT_INTS, TWO32, type AttrFastPath, type DirStreamPort } from './native.js';
@@ -31,7 +31,18 @@ class S3Fuse extends Fuse {
 }
 
 function toStat(a: Attr): StatLike {
-  return { mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, mtime: a.mtimeMs, atime: a.atimeMs, ctime: a.ctimeMs, blocks: a.blocks, blksize: a.blksize };
+  return {
+    mode: a.mode,
+    uid: a.uid,
+    gid: a.gid,
+    size: a.size,
+    nlink: a.nlink,
+    mtime: a.mtimeMs,
+    atime: a.atimeMs,
+    ctime: a.ctimeMs,
+    blocks: a.blocks,
+    blksize: a.blksize,
+  };
 }
 
 /** Attrs in fuse-native's stat layout (its getStatArray), STAT_INTS uint32 each, for the native cache. */
@@ -78,10 +89,21 @@ export interface MountedFuse {
   unmount(): Promise<void>;
 }
 
-export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOptions['attrs'], dirs?: DirStreamPort): Ops {
+export function buildOps(
+  fs: S3FileSystem,
+  logger: Logger,
+  attrs?: FuseMountOptions['attrs'],
+  dirs?: DirStreamPort,
+): Ops {
   const fast = attrs && attrs.ttlMs > 0 ? attrs.fast : undefined;
   /** Runs one op: success → reply(0, value), failure → logged once, reply(-errno). */
-  function run<T>(op: string, path: string, work: () => Promise<T>, reply: (res: number, value?: T) => void, mutates = !READ_ONLY_OPS.has(op)): void {
+  function run<T>(
+    op: string,
+    path: string,
+    work: () => Promise<T>,
+    reply: (res: number, value?: T) => void,
+    mutates = !READ_ONLY_OPS.has(op),
+  ): void {
     // a change drops cached attributes before it starts and again once it is done
     if (mutates) fast?.invalidate();
     work().then(
@@ -106,16 +128,32 @@ export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOpti
     if (!fast || gen === undefined) return;
     let skip = 0;
     while (skip < names.length && (names[skip] === '.' || names[skip] === '..')) skip++;
-    if (skip < names.length) fast.put(path, skip > 0 ? names.slice(skip) : names, stats.subarray(skip * STAT_INTS), attrs?.ttlMs ?? 0, gen);
+    if (skip < names.length)
+      fast.put(
+        path,
+        skip > 0 ? names.slice(skip) : names,
+        stats.subarray(skip * STAT_INTS),
+        attrs?.ttlMs ?? 0,
+        gen,
+      );
   }
   function readdir(path: string, cb: (err: number, names?: string[], stats?: StatLike[]) => void): void {
     const gen = fast?.gen();
-    run('readdir', path, () => fs.readdir(path), (res, v) => {
-      if (!v) return cb(res);
-      const names = v.map((e) => e.name);
-      cacheAttrs(path, names, encodeStats(v.map((e) => e.attr)), gen);
-      cb(res, names, v.map((e) => toStat(e.attr)));
-    });
+    run(
+      'readdir',
+      path,
+      () => fs.readdir(path),
+      (res, v) => {
+        if (!v) return cb(res);
+        const names = v.map((e) => e.name);
+        cacheAttrs(path, names, encodeStats(v.map((e) => e.attr)), gen);
+        cb(
+          res,
+          names,
+          v.map((e) => toStat(e.attr)),
+        );
+      },
+    );
   }
   /** A listing a native readdir waits for: its entries go to it as they become known. */
   function streamDir(dirs: DirStreamPort, id: number, path: string): void {
@@ -142,45 +180,163 @@ export function buildOps(fs: S3FileSystem, logger: Logger, attrs?: FuseMountOpti
   dirs?.onRequest((id, path) => streamDir(dirs, id, path));
   return {
     init: (cb) => cb(0),
-    statfs: (path, cb) => run('statfs', path, () => fs.statfs(), (res, v) => cb(res, v)),
-    getattr: (path, cb) => run('getattr', path, () => fs.getattr(path), (res, v) => cb(res, v && toStat(v))),
+    statfs: (path, cb) =>
+      run(
+        'statfs',
+        path,
+        () => fs.statfs(),
+        (res, v) => cb(res, v),
+      ),
+    getattr: (path, cb) =>
+      run(
+        'getattr',
+        path,
+        () => fs.getattr(path),
+        (res, v) => cb(res, v && toStat(v)),
+      ),
     readdir,
-    open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (res, fh) => cb(res, fh), opensForWriting(flags)),
+    open: (path, flags, cb) =>
+      run(
+        'open',
+        path,
+        () => fs.open(path, flags),
+        (res, fh) => cb(res, fh),
+        opensForWriting(flags),
+      ),
     read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, pos, len), cb),
-    release: (path, fd, cb) => run('release', path, () => fs.release(fd), (res) => cb(res)),
-    create: (path, mode, cb) => run('create', path, () => fs.create(path, mode), (res, fh) => cb(res, fh)),
+    release: (path, fd, cb) =>
+      run(
+        'release',
+        path,
+        () => fs.release(fd),
+        (res) => cb(res),
+      ),
+    create: (path, mode, cb) =>
+      run(
+        'create',
+        path,
+        () => fs.create(path, mode),
+        (res, fh) => cb(res, fh),
+      ),
     write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, len, pos), cb),
-    flush: (path, fd, cb) => run('flush', path, () => fs.flush(fd), (res) => cb(res)),
-    fsync: (path, _datasync, fd, cb) => run('fsync', path, () => fs.fsync(fd), (res) => cb(res)),
-    truncate: (path, size, cb) => run('truncate', path, () => fs.truncate(path, size), (res) => cb(res)),
-    ftruncate: (path, fd, size, cb) => run('ftruncate', path, () => fs.ftruncate(fd, size), (res) => cb(res)),
-    unlink: (path, cb) => run('unlink', path, () => fs.unlink(path), (res) => cb(res)),
-    mkdir: (path, mode, cb) => run('mkdir', path, () => fs.mkdir(path, mode), (res) => cb(res)),
-    rmdir: (path, cb) => run('rmdir', path, () => fs.rmdir(path), (res) => cb(res)),
-    rename: (from, to, cb) => run('rename', from, () => fs.rename(from, to), (res) => cb(res)),
-    symlink: (target, path, cb) => run('symlink', path, () => fs.symlink(target, path), (res) => cb(res)),
-    readlink: (path, cb) => run('readlink', path, () => fs.readlink(path), (res, v) => cb(res, v)),
-    chmod: (path, mode, cb) => run('chmod', path, () => fs.chmod(path, mode), (res) => cb(res)),
-    chown: (path, uid, gid, cb) => run('chown', path, () => fs.chown(path, uid, gid), (res) => cb(res)),
-    utimens: (path, atime, mtime, cb) => run('utimens', path, () => fs.utimens(path, fromUtime(atime), fromUtime(mtime)), (res) => cb(res)),
+    flush: (path, fd, cb) =>
+      run(
+        'flush',
+        path,
+        () => fs.flush(fd),
+        (res) => cb(res),
+      ),
+    fsync: (path, _datasync, fd, cb) =>
+      run(
+        'fsync',
+        path,
+        () => fs.fsync(fd),
+        (res) => cb(res),
+      ),
+    truncate: (path, size, cb) =>
+      run(
+        'truncate',
+        path,
+        () => fs.truncate(path, size),
+        (res) => cb(res),
+      ),
+    ftruncate: (path, fd, size, cb) =>
+      run(
+        'ftruncate',
+        path,
+        () => fs.ftruncate(fd, size),
+        (res) => cb(res),
+      ),
+    unlink: (path, cb) =>
+      run(
+        'unlink',
+        path,
+        () => fs.unlink(path),
+        (res) => cb(res),
+      ),
+    mkdir: (path, mode, cb) =>
+      run(
+        'mkdir',
+        path,
+        () => fs.mkdir(path, mode),
+        (res) => cb(res),
+      ),
+    rmdir: (path, cb) =>
+      run(
+        'rmdir',
+        path,
+        () => fs.rmdir(path),
+        (res) => cb(res),
+      ),
+    rename: (from, to, cb) =>
+      run(
+        'rename',
+        from,
+        () => fs.rename(from, to),
+        (res) => cb(res),
+      ),
+    symlink: (target, path, cb) =>
+      run(
+        'symlink',
+        path,
+        () => fs.symlink(target, path),
+        (res) => cb(res),
+      ),
+    readlink: (path, cb) =>
+      run(
+        'readlink',
+        path,
+        () => fs.readlink(path),
+        (res, v) => cb(res, v),
+      ),
+    chmod: (path, mode, cb) =>
+      run(
+        'chmod',
+        path,
+        () => fs.chmod(path, mode),
+        (res) => cb(res),
+      ),
+    chown: (path, uid, gid, cb) =>
+      run(
+        'chown',
+        path,
+        () => fs.chown(path, uid, gid),
+        (res) => cb(res),
+      ),
+    utimens: (path, atime, mtime, cb) =>
+      run(
+        'utimens',
+        path,
+        () => fs.utimens(path, fromUtime(atime), fromUtime(mtime)),
+        (res) => cb(res),
+      ),
   };
 }
 
 /** Mounts; resolves once the kernel has sent INIT (the mount is usable). */
-export async function mountFuse(fs: S3FileSystem, opts: FuseMountOptions, logger: Logger): Promise<MountedFuse> {
+export async function mountFuse(
+  fs: S3FileSystem,
+  opts: FuseMountOptions,
+  logger: Logger,
+): Promise<MountedFuse> {
   // No fuse-native timeouts: every S3 call the core makes has its own deadline
   // (--request-timeout), ops whose length grows with the data (uploads at close, a
   // directory rename, a huge listing) must not be cut off, and fuse-native's timer costs
   // a setTimeout/clearTimeout per op (about a third of a no-op's cost, measured).
-  const fuse = new S3Fuse(opts.mountpoint, buildOps(fs, logger.child({ mod: 'fuse' }), opts.attrs, opts.dirs), {
-    timeout: false,
-    fsname: opts.fsname,
-    subtype: 's3mount',
-    allowOther: opts.allowOther,
-    defaultPermissions: opts.allowOther,
-  });
+  const fuse = new S3Fuse(
+    opts.mountpoint,
+    buildOps(fs, logger.child({ mod: 'fuse' }), opts.attrs, opts.dirs),
+    {
+      timeout: false,
+      fsname: opts.fsname,
+      subtype: 's3mount',
+      allowOther: opts.allowOther,
+      defaultPermissions: opts.allowOther,
+    },
+  );
   await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
   return {
-    unmount: () => new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(err) : resolve()))),
+    unmount: () =>
+      new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(err) : resolve()))),
   };
 }

@@ -2,12 +2,29 @@
 declare module 'fuse-native' {
   type Cb<T extends unknown[] = []> = (err: number, ...result: T) => void;
   export interface StatLike {
-    mode: number; uid: number; gid: number; size: number; nlink: number;
-    mtime: Date | number; atime: Date | number; ctime: Date | number; blocks: number; blksize: number;
+    mode: number;
+    uid: number;
+    gid: number;
+    size: number;
+    nlink: number;
+    mtime: Date | number;
+    atime: Date | number;
+    ctime: Date | number;
+    blocks: number;
+    blksize: number;
   }
   export interface StatFsLike {
-    bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
-    files: number; ffree: number; favail: number; fsid?: number; flag?: number; namemax: number;
+    bsize: number;
+    frsize: number;
+    blocks: number;
+    bfree: number;
+    bavail: number;
+    files: number;
+    ffree: number;
+    favail: number;
+    fsid?: number;
+    flag?: number;
+    namemax: number;
   }
   export interface Ops {
     init?(cb: Cb): void;
@@ -35,7 +52,8 @@ declare module 'fuse-native' {
     utimens?(path: string, atime: number, mtime: number, cb: Cb): void;
     access?(path: string, mode: number, cb: Cb): void;
   }
-  export type OpTimeouts = number | false | ({ default: number } & Partial<Record<keyof Ops, number | false>>);
+  export type OpTimeouts =
+    number | false | ({ default: number } & Partial<Record<keyof Ops, number | false>>);
   export interface FuseOptions {
     timeout?: OpTimeouts;
     force?: boolean;

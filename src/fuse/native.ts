@@ -89,8 +89,14 @@ const hi = (n: number) => Math.floor(Math.min(n, Number.MAX_SAFE_INTEGER) / TWO3
 export function loadNativeFastPaths(): NativeFastPaths {
   // the same file fuse-native itself loads; its error already names the binding and the fix
   const b = require('fuse-native/binding.js') as Partial<Binding>;
-  if (b.s3m_version === undefined) throw new Error('the fuse-native binding in use has no s3mount fast paths (not built from native/fuse-native?): run `npm rebuild fuse-native`');
-  if (b.s3m_version !== ABI_VERSION) throw new Error(`the fuse-native binding is version ${b.s3m_version} of s3mount's fast paths, this source is version ${ABI_VERSION}: run \`npm rebuild fuse-native\``);
+  if (b.s3m_version === undefined)
+    throw new Error(
+      'the fuse-native binding in use has no s3mount fast paths (not built from native/fuse-native?): run `npm rebuild fuse-native`',
+    );
+  if (b.s3m_version !== ABI_VERSION)
+    throw new Error(
+      `the fuse-native binding is version ${b.s3m_version} of s3mount's fast paths, this source is version ${ABI_VERSION}: run \`npm rebuild fuse-native\``,
+    );
   return wrap(b as Binding);
 }
 
@@ -106,7 +112,8 @@ function wrap(b: Binding): NativeFastPaths {
   return {
     attrs: {
       gen: () => b.s3m_attr_gen(),
-      put: (dir, names, stats, ttlMs, gen) => b.s3m_attr_put(dir, names, stats, Math.max(0, Math.min(ttlMs, TWO32 - 1)), gen),
+      put: (dir, names, stats, ttlMs, gen) =>
+        b.s3m_attr_put(dir, names, stats, Math.max(0, Math.min(ttlMs, TWO32 - 1)), gen),
       invalidate: () => void b.s3m_attr_invalidate(),
     },
     dirs: {

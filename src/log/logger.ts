@@ -21,7 +21,10 @@ export class Redactor {
   }
 
   redact(text: string): string {
-    let out = text.replace(/(authorization|x-amz-security-token|x-amz-signature|signature)([=:"\s]+)[^\s,"&]+/gi, '$1$2[redacted]');
+    let out = text.replace(
+      /(authorization|x-amz-security-token|x-amz-signature|signature)([=:"\s]+)[^\s,"&]+/gi,
+      '$1$2[redacted]',
+    );
     for (const s of this.secrets) out = out.split(s).join('[redacted]');
     return out;
   }
@@ -47,15 +50,25 @@ export class Logger {
     return LOG_LEVELS.indexOf(level) <= this.threshold;
   }
 
-  error(msg: string, fields?: LogFields): void { this.log('error', msg, fields); }
-  warn(msg: string, fields?: LogFields): void { this.log('warn', msg, fields); }
-  info(msg: string, fields?: LogFields): void { this.log('info', msg, fields); }
-  debug(msg: string, fields?: LogFields): void { this.log('debug', msg, fields); }
+  error(msg: string, fields?: LogFields): void {
+    this.log('error', msg, fields);
+  }
+  warn(msg: string, fields?: LogFields): void {
+    this.log('warn', msg, fields);
+  }
+  info(msg: string, fields?: LogFields): void {
+    this.log('info', msg, fields);
+  }
+  debug(msg: string, fields?: LogFields): void {
+    this.log('debug', msg, fields);
+  }
 
   private log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (!this.enabled(level)) return;
     const all = { ...this.fields, ...fields };
-    const parts = Object.entries(all).map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : format('%o', v)}`);
+    const parts = Object.entries(all).map(
+      ([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : format('%o', v)}`,
+    );
     const line = `${new Date().toISOString()} ${level.toUpperCase()} ${msg}${parts.length ? ' ' + parts.join(' ') : ''}`;
     this.sink.write(this.redactor.redact(line) + '\n');
   }

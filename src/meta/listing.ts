@@ -71,5 +71,8 @@ export function mayBeShadowedLater(prefix: string, page: ListPage, name: string)
   const lastKey = page.objects.at(-1)?.key;
   const lastPrefix = page.prefixes.at(-1);
   const full = prefix + name;
-  return (lastKey !== undefined && lastKey.startsWith(full)) || (lastPrefix !== undefined && lastPrefix.startsWith(full));
+  return (
+    (lastKey !== undefined && lastKey.startsWith(full)) ||
+    (lastPrefix !== undefined && lastPrefix.startsWith(full))
+  );
 }

@@ -26,7 +26,10 @@ export interface MetadataOptions {
   onChange?: () => void;
 }
 
-interface Timed<T> { value: T; expiresAtMs: number }
+interface Timed<T> {
+  value: T;
+  expiresAtMs: number;
+}
 
 const DEFAULT_MAX_ENTRIES = 1_000_000;
 /** siblings listed ahead of a directory walk, and how many of those LISTs run at once */
@@ -193,11 +196,16 @@ export class MetadataCache {
       started++;
       void this.listings
         .run(sibling, () => this.siblingSlots.run(() => this.remoteList(sibling)))
-        .catch((err: unknown) => this.o.logger.debug('sibling prefetch failed', { path: sibling, error: String(err) }));
+        .catch((err: unknown) =>
+          this.o.logger.debug('sibling prefetch failed', { path: sibling, error: String(err) }),
+        );
     }
   }
 
-  private async remoteList(path: string, onEntries?: (entries: Array<[string, Node]>) => void): Promise<Directory> {
+  private async remoteList(
+    path: string,
+    onEntries?: (entries: Array<[string, Node]>) => void,
+  ): Promise<Directory> {
     const gen = this.generation;
     const prefix = dirPrefix(this.o.prefix, path);
     const dir = emptyDirectory();
@@ -206,7 +214,11 @@ export class MetadataCache {
     const shown = new Set<string>(); // a name repeated by the server is handed out once
     let token: string | undefined;
     do {
-      const page = await this.o.store.list({ prefix, delimiter: '/', ...(token !== undefined ? { continuationToken: token } : {}) });
+      const page = await this.o.store.list({
+        prefix,
+        delimiter: '/',
+        ...(token !== undefined ? { continuationToken: token } : {}),
+      });
       this.counters.listPages++;
       const names = mergePage(dir, prefix, page);
       token = page.nextToken;
@@ -227,7 +239,8 @@ export class MetadataCache {
         if (ready.length > 0) onEntries(ready);
       }
     } while (token !== undefined);
-    if (dir.hidden > 0) this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
+    if (dir.hidden > 0)
+      this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
     if (gen === this.generation && this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
       this.dirs.set(path, { value: dir, expiresAtMs });
@@ -261,7 +274,8 @@ export class MetadataCache {
    *  new names in it (every file a `cp -r` creates) need not ask S3. */
   putNewDir(path: string, node: Node): void {
     this.put(path, node);
-    if (this.o.ttlMs > 0) this.dirs.set(path, { value: emptyDirectory(), expiresAtMs: this.expiry(this.o.ttlMs) });
+    if (this.o.ttlMs > 0)
+      this.dirs.set(path, { value: emptyDirectory(), expiresAtMs: this.expiry(this.o.ttlMs) });
   }
 
   /** Records that this mount removed `path`. */
@@ -297,7 +311,14 @@ export class MetadataCache {
 
 function nodeFromHead(info: ObjectInfo): Node {
   const attrs = attrsFromMetadata(info.metadata);
-  return { kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file', size: info.size, mtimeMs: info.lastModifiedMs, etag: info.etag, attrs, metadata: info.metadata ?? {} };
+  return {
+    kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file',
+    size: info.size,
+    mtimeMs: info.lastModifiedMs,
+    etag: info.etag,
+    attrs,
+    metadata: info.metadata ?? {},
+  };
 }
 
 /**

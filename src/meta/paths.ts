@@ -13,7 +13,8 @@ export const KEY_MAX_BYTES = 1024;
  */
 export function pathTooLong(prefix: string, path: string, asDir = false): 'name' | 'key' | undefined {
   // UTF-8 takes at most 3 bytes per UTF-16 unit: short paths need no counting
-  if (3 * (prefix.length + path.length) <= KEY_MAX_BYTES && 3 * path.length <= NAME_MAX_BYTES) return undefined;
+  if (3 * (prefix.length + path.length) <= KEY_MAX_BYTES && 3 * path.length <= NAME_MAX_BYTES)
+    return undefined;
   const pathBytes = Buffer.byteLength(path);
   const keyBytes = Buffer.byteLength(asDir ? dirPrefix(prefix, path) : fileKey(prefix, path));
   // the common case: no component can be longer than the whole path
@@ -56,5 +57,12 @@ export function joinPath(dir: string, name: string): string {
  * "." and "..", and names longer than NAME_MAX cannot be shown and are hidden.
  */
 export function isShowableName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && Buffer.byteLength(name) <= NAME_MAX_BYTES;
+  return (
+    name !== '' &&
+    name !== '.' &&
+    name !== '..' &&
+    !name.includes('/') &&
+    !name.includes('\0') &&
+    Buffer.byteLength(name) <= NAME_MAX_BYTES
+  );
 }

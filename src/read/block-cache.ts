@@ -186,7 +186,12 @@ export class BlockCache {
     const slot = this.filling.get(k);
     if (slot === undefined) return -1;
     this.filling.delete(k);
-    if (this.arena && buf.buffer === this.arena.buffer && buf.byteOffset === this.arena.byteOffset + slot * this.blockBytes) return slot;
+    if (
+      this.arena &&
+      buf.buffer === this.arena.buffer &&
+      buf.byteOffset === this.arena.byteOffset + slot * this.blockBytes
+    )
+      return slot;
     this.free.push(slot); // not the block's memory after all
     return -1;
   }

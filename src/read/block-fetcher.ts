@@ -44,7 +44,10 @@ export class BlockFetcher {
 
   constructor(private readonly o: BlockFetcherOptions) {
     const min = Math.max(o.blockBytes, RANDOM_READ_GROUP_MIN_BYTES);
-    this.randomGroup = new RandomGroup(min, Math.max(min, Math.min(RANDOM_READ_GROUP_MAX_BYTES, o.requestBytes)));
+    this.randomGroup = new RandomGroup(
+      min,
+      Math.max(min, Math.min(RANDOM_READ_GROUP_MAX_BYTES, o.requestBytes)),
+    );
   }
 
   /**
@@ -90,7 +93,12 @@ export class BlockFetcher {
       // a run longer than one request goes out as equal requests (33 blocks: 17 + 16,
       // not 32 + a 1-block request whose overhead is that of a large one)
       const n = Math.ceil(run.length / maxRun);
-      for (let k = 0; k < n; k++) this.fetchRun(obj, run.slice(Math.floor((k * run.length) / n), Math.floor(((k + 1) * run.length) / n)), prefetch);
+      for (let k = 0; k < n; k++)
+        this.fetchRun(
+          obj,
+          run.slice(Math.floor((k * run.length) / n), Math.floor(((k + 1) * run.length) / n)),
+          prefetch,
+        );
       run = [];
     };
     for (let i = first; i <= last; i++) {
@@ -113,7 +121,8 @@ export class BlockFetcher {
     if (found) return found;
     this.fetchRun(obj, [index], false);
     const started = this.o.cache.lookup(id);
-    if (!started) return Promise.reject(new StoreError('Other', 'block fetch was not registered', { key: obj.key }));
+    if (!started)
+      return Promise.reject(new StoreError('Other', 'block fetch was not registered', { key: obj.key }));
     return started;
   }
 
@@ -132,19 +141,24 @@ export class BlockFetcher {
     const end = Math.min(obj.size, (last + 1) * B);
     // prefetch waits for a memory slot; a demand fetch (small, someone waits) does not
     const run = () => this.o.requests.run(() => this.stream(obj, start, end, waiters));
-    void (prefetch ? this.o.getSlots.run(run) : run())
-      .catch((err: unknown) => {
-        for (const w of waiters) w.reject(err);
-      });
+    void (prefetch ? this.o.getSlots.run(run) : run()).catch((err: unknown) => {
+      for (const w of waiters) w.reject(err);
+    });
   }
 
-  private async stream(obj: ObjectVersion, start: number, end: number, waiters: Deferred<Buffer>[]): Promise<void> {
+  private async stream(
+    obj: ObjectVersion,
+    start: number,
+    end: number,
+    waiters: Deferred<Buffer>[],
+  ): Promise<void> {
     const B = this.o.blockBytes;
     this.counters.requests++;
     let pos = start; // absolute offset of the next byte
     let w = 0; // index into waiters of the block being filled
     const first = start / B;
-    const alloc = (at: number) => this.o.cache.allocate({ key: obj.key, version: obj.version, index: first + w }, Math.min(B, end - at));
+    const alloc = (at: number) =>
+      this.o.cache.allocate({ key: obj.key, version: obj.version, index: first + w }, Math.min(B, end - at));
     let buf: Buffer | undefined;
     let fill = 0;
     const t0 = performance.now();
@@ -153,7 +167,8 @@ export class BlockFetcher {
       { key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) },
       {
         space: () => {
-          if (w >= waiters.length) throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
+          if (w >= waiters.length)
+            throw new StoreError('Other', 'GetObject returned more bytes than asked', { key: obj.key });
           if (firstByte < 0) firstByte = performance.now();
           buf ??= alloc(pos);
           return fill === 0 ? buf : buf.subarray(fill);
@@ -172,6 +187,10 @@ export class BlockFetcher {
     );
     this.counters.bytes += pos - start;
     if (firstByte >= 0) this.randomGroup.record(firstByte - t0, performance.now() - firstByte, pos - start);
-    if (pos !== end) throw new StoreError('Other', `GetObject ended early at ${pos} of ${end}`, { key: obj.key, op: 'GetObject' });
+    if (pos !== end)
+      throw new StoreError('Other', `GetObject ended early at ${pos} of ${end}`, {
+        key: obj.key,
+        op: 'GetObject',
+      });
   }
 }

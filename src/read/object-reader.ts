@@ -45,7 +45,11 @@ export class ObjectReader implements FastReader {
       // in fewer, barely slower, requests
       const g = Math.max(1, Math.floor(this.fetcher.randomGroup.bytes / B));
       const lastBlock = this.fetcher.blockCount(this.object) - 1;
-      this.fetcher.ensure(this.object, Math.floor(first / g) * g, Math.min(lastBlock, (Math.floor(last / g) + 1) * g - 1));
+      this.fetcher.ensure(
+        this.object,
+        Math.floor(first / g) * g,
+        Math.min(lastBlock, (Math.floor(last / g) + 1) * g - 1),
+      );
     }
     this.prefetch(last, ahead);
     this.rearm(end, ahead);
@@ -102,7 +106,10 @@ export class ObjectReader implements FastReader {
     if (!this.fast) return;
     const B = this.fetcher.blockBytes;
     const lastBlock = this.fetcher.blockCount(this.object) - 1;
-    const trigger = ahead <= 0 || this.issuedTo >= lastBlock ? NO_TRIGGER : Math.max(end + 1, (this.issuedTo + 1) * B - Math.floor(ahead / 2));
+    const trigger =
+      ahead <= 0 || this.issuedTo >= lastBlock
+        ? NO_TRIGGER
+        : Math.max(end + 1, (this.issuedTo + 1) * B - Math.floor(ahead / 2));
     this.fast.reads.arm(this.fast.fh, trigger);
   }
 
@@ -121,7 +128,10 @@ export class ObjectReader implements FastReader {
     const target = Math.min(this.fetcher.blockCount(this.object) - 1, last + windowBlocks);
     const from = Math.max(last + 1, this.issuedTo + 1);
     const minBatch = Math.max(1, Math.min(this.fetcher.requestBlocks, Math.floor(windowBlocks / 2)));
-    if (target - from + 1 >= minBatch || (target === this.fetcher.blockCount(this.object) - 1 && from <= target)) {
+    if (
+      target - from + 1 >= minBatch ||
+      (target === this.fetcher.blockCount(this.object) - 1 && from <= target)
+    ) {
       this.fetcher.ensure(this.object, from, target, true);
       this.issuedTo = target;
     }

@@ -22,7 +22,8 @@ export class RandomGroup {
 
   /** One GET: ms until its first body byte, ms from then to its last, and its bytes. */
   record(firstByteMs: number, transferMs: number, bytes: number): void {
-    this.latencyMs = this.latencyMs === 0 ? firstByteMs : this.latencyMs + ALPHA * (firstByteMs - this.latencyMs);
+    this.latencyMs =
+      this.latencyMs === 0 ? firstByteMs : this.latencyMs + ALPHA * (firstByteMs - this.latencyMs);
     if (bytes < MIN_THROUGHPUT_SAMPLE_BYTES) return;
     const rate = bytes / Math.max(transferMs, 0.1);
     this.bytesPerMs = this.bytesPerMs === 0 ? rate : this.bytesPerMs + ALPHA * (rate - this.bytesPerMs);

@@ -25,7 +25,9 @@ export class PrefetchWindow {
     if (this.maxBytes <= 0) return 0;
     const end = offset + length;
     const sequential =
-      this.nextOffset >= 0 && offset >= this.nextOffset - REORDER_TOLERANCE_BYTES && offset <= this.nextOffset + this.windowBytes;
+      this.nextOffset >= 0 &&
+      offset >= this.nextOffset - REORDER_TOLERANCE_BYTES &&
+      offset <= this.nextOffset + this.windowBytes;
     if (offset === 0 && this.nextOffset < 0) {
       // first read from the start of the file: likely a full sequential read
       this.windowBytes = Math.min(this.initialBytes, this.maxBytes);

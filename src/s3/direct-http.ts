@@ -79,7 +79,13 @@ export class DirectHttp {
    * to `dest`; `onHead` may reject the response (throw) before any body byte is taken.
    * A reused socket the server had closed is replaced once, transparently.
    */
-  async request(req: DirectRequest, dest: BodyDest, expect: number, signal: AbortSignal, onHead?: (r: DirectResponse) => void): Promise<DirectResponse> {
+  async request(
+    req: DirectRequest,
+    dest: BodyDest,
+    expect: number,
+    signal: AbortSignal,
+    onHead?: (r: DirectResponse) => void,
+  ): Promise<DirectResponse> {
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw abortError();
       const hostKey = `${req.host}:${req.port}`;
@@ -142,7 +148,10 @@ export class DirectHttp {
       };
       const onConnect = () => done();
       const onAbort = () => done(abortError());
-      const timer = setTimeout(() => done(netError(`connect timed out after ${this.o.connectTimeoutMs} ms`, 'ETIMEDOUT')), this.o.connectTimeoutMs);
+      const timer = setTimeout(
+        () => done(netError(`connect timed out after ${this.o.connectTimeoutMs} ms`, 'ETIMEDOUT')),
+        this.o.connectTimeoutMs,
+      );
       c.socket.once('connect', onConnect);
       c.socket.once('error', done);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -184,7 +193,10 @@ class Conn {
     this.socket = connect({
       host,
       port,
-      onread: { buffer: () => this.nextBuffer(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+      onread: {
+        buffer: () => this.nextBuffer(),
+        callback: (n: number, buf: Uint8Array) => this.onRead(n, buf),
+      },
     });
     this.socket.setNoDelay(true);
     this.socket.setTimeout(idleMs, () => {
@@ -198,13 +210,25 @@ class Conn {
     });
   }
 
-  exchange(req: DirectRequest, dest: BodyDest, expect: number, signal: AbortSignal, onHead?: (r: DirectResponse) => void): Promise<DirectResponse> {
+  exchange(
+    req: DirectRequest,
+    dest: BodyDest,
+    expect: number,
+    signal: AbortSignal,
+    onHead?: (r: DirectResponse) => void,
+  ): Promise<DirectResponse> {
     return new Promise((resolve, reject) => {
       const onAbort = () => this.fail(abortError());
       const settle = () => signal.removeEventListener('abort', onAbort);
       this.pending = {
-        resolve: (r) => { settle(); resolve(r); },
-        reject: (e) => { settle(); reject(e); },
+        resolve: (r) => {
+          settle();
+          resolve(r);
+        },
+        reject: (e) => {
+          settle();
+          reject(e);
+        },
       };
       this.state = 'head';
       this.headLen = 0;
@@ -243,7 +267,8 @@ class Conn {
         case 'idle':
           throw new Error('unexpected bytes on an idle connection');
         case 'head': {
-          if (buf.byteOffset !== this.scratch.byteOffset + this.headLen) this.scratch.set(buf.subarray(0, n), this.headLen);
+          if (buf.byteOffset !== this.scratch.byteOffset + this.headLen)
+            this.scratch.set(buf.subarray(0, n), this.headLen);
           const from = Math.max(0, this.headLen - 3);
           this.headLen += n;
           const end = this.scratch.subarray(0, this.headLen).indexOf('\r\n\r\n', from, 'latin1');
@@ -289,7 +314,8 @@ class Conn {
 
     if (statusCode >= 200 && statusCode < 300) {
       this.onHead?.(this.response);
-      if (this.chunked || length !== this.expect) throw new Error(`response body of ${length ?? 'unknown'} bytes, expected ${this.expect}`);
+      if (this.chunked || length !== this.expect)
+        throw new Error(`response body of ${length ?? 'unknown'} bytes, expected ${this.expect}`);
       this.state = 'dest';
       this.remaining = length;
       if (rest.length > this.remaining) throw new Error('bytes after the response body');
@@ -302,7 +328,10 @@ class Conn {
     }
     // anything else (an S3 error, 304): its body is small and read whole
     this.state = 'collect';
-    this.remaining = statusCode === 204 || statusCode === 304 || (statusCode >= 100 && statusCode < 200) ? 0 : length ?? (this.chunked ? 0 : -1);
+    this.remaining =
+      statusCode === 204 || statusCode === 304 || (statusCode >= 100 && statusCode < 200)
+        ? 0
+        : (length ?? (this.chunked ? 0 : -1));
     this.collected = [];
     this.collectedBytes = 0;
     if (rest.length > 0 || this.remaining === 0) this.collect(rest);

@@ -2,21 +2,21 @@
 // sdk-store.ts translates SDK/HTTP errors into it; fs/errno.ts maps it to errno.
 
 export type StoreErrorKind =
-  | 'NotFound'            // key does not exist
+  | 'NotFound' // key does not exist
   | 'NoSuchBucket'
   | 'AccessDenied'
-  | 'InvalidCredentials'  // unknown access key or bad signature
-  | 'PreconditionFailed'  // If-Match failed: the object changed
+  | 'InvalidCredentials' // unknown access key or bad signature
+  | 'PreconditionFailed' // If-Match failed: the object changed
   | 'InvalidRange'
-  | 'Unreachable'         // connection refused, DNS, reset
+  | 'Unreachable' // connection refused, DNS, reset
   | 'Timeout'
   | 'Throttled'
   | 'EntityTooLarge'
   | 'QuotaExceeded'
   | 'NotImplemented'
-  | 'InvalidResponse'     // the answer is not a valid S3 answer to the request (not S3, or cut)
-  | 'InvalidKey'          // the server refuses the key: too long, or not a valid name
-  | 'InvalidRequest'      // 400 and the like: the request itself is wrong, sending it again cannot help
+  | 'InvalidResponse' // the answer is not a valid S3 answer to the request (not S3, or cut)
+  | 'InvalidKey' // the server refuses the key: too long, or not a valid name
+  | 'InvalidRequest' // 400 and the like: the request itself is wrong, sending it again cannot help
   | 'Other';
 
 export class StoreError extends Error {
@@ -41,10 +41,21 @@ export function isStoreError(e: unknown, kind?: StoreErrorKind): e is StoreError
  * Everything else (network, timeouts, 5xx, throttling, and 'Other') is retried.
  */
 const PERMANENT_KINDS: ReadonlySet<StoreErrorKind> = new Set<StoreErrorKind>([
-  'NoSuchBucket', 'AccessDenied', 'InvalidCredentials', 'EntityTooLarge', 'QuotaExceeded', 'NotImplemented', 'InvalidKey', 'InvalidRequest',
+  'NoSuchBucket',
+  'AccessDenied',
+  'InvalidCredentials',
+  'EntityTooLarge',
+  'QuotaExceeded',
+  'NotImplemented',
+  'InvalidKey',
+  'InvalidRequest',
 ]);
 /** ...except these codes of those kinds, which clear by themselves: fresh credentials, a corrected clock */
-const TRANSIENT_CODES: ReadonlySet<string> = new Set(['ExpiredToken', 'TokenRefreshRequired', 'RequestTimeTooSkewed']);
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'RequestTimeTooSkewed',
+]);
 
 export function isPermanentFailure(e: unknown): e is StoreError {
   return e instanceof StoreError && PERMANENT_KINDS.has(e.kind) && !TRANSIENT_CODES.has(e.detail.code ?? '');
@@ -52,11 +63,30 @@ export function isPermanentFailure(e: unknown): e is StoreError {
 
 /** 4xx codes that say the request was malformed; retrying it unchanged cannot help */
 const INVALID_REQUEST_CODES: ReadonlySet<string> = new Set([
-  'InvalidArgument', 'InvalidRequest', 'MalformedXML', 'EntityTooSmall', 'MetadataTooLarge', 'InvalidStorageClass',
-  'InvalidBucketName', 'MethodNotAllowed', 'MissingContentLength', 'InvalidDigest', 'InvalidURI', 'UnexpectedContent',
+  'InvalidArgument',
+  'InvalidRequest',
+  'MalformedXML',
+  'EntityTooSmall',
+  'MetadataTooLarge',
+  'InvalidStorageClass',
+  'InvalidBucketName',
+  'MethodNotAllowed',
+  'MissingContentLength',
+  'InvalidDigest',
+  'InvalidURI',
+  'UnexpectedContent',
 ]);
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+]);
 
 interface SdkLikeError {
   name?: string;
@@ -73,17 +103,31 @@ export function classifyError(err: unknown, op: string, key?: string): StoreErro
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkLikeError;
   const code = e.Code ?? e.code ?? e.name ?? 'Unknown';
   const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
-  const detail = { op, ...(key !== undefined ? { key } : {}), ...(status !== undefined ? { status } : {}), code };
+  const detail = {
+    op,
+    ...(key !== undefined ? { key } : {}),
+    ...(status !== undefined ? { status } : {}),
+    code,
+  };
   const mk = (kind: StoreErrorKind, msg: string) => new StoreError(kind, msg, detail, { cause: err });
 
-  if (NETWORK_CODES.has(code) || NETWORK_CODES.has(String(e.code))) return mk('Unreachable', `cannot reach the S3 endpoint (${code})`);
-  if (code === 'AbortError' || code === 'TimeoutError' || code === 'RequestTimeout' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
+  if (NETWORK_CODES.has(code) || NETWORK_CODES.has(String(e.code)))
+    return mk('Unreachable', `cannot reach the S3 endpoint (${code})`);
+  if (
+    code === 'AbortError' ||
+    code === 'TimeoutError' ||
+    code === 'RequestTimeout' ||
+    code === 'ETIMEDOUT' ||
+    code === 'ESOCKETTIMEDOUT'
+  ) {
     return mk('Timeout', `S3 request timed out (${op})`);
   }
   switch (code) {
     case 'NoSuchKey':
     case 'NotFound':
-      return status === 404 || status === undefined ? mk('NotFound', 'no such key') : mk('Other', `${code} (${status})`);
+      return status === 404 || status === undefined
+        ? mk('NotFound', 'no such key')
+        : mk('Other', `${code} (${status})`);
     case 'NoSuchBucket':
       return mk('NoSuchBucket', 'no such bucket');
     case 'InvalidAccessKeyId':
@@ -122,20 +166,30 @@ export function classifyError(err: unknown, op: string, key?: string): StoreErro
     case 'InvalidPartOrder':
       return mk('Other', `S3 ${op} failed: ${code}${status !== undefined ? ` (HTTP ${status})` : ''}`);
   }
-  if (INVALID_REQUEST_CODES.has(code)) return mk('InvalidRequest', `the server refuses the request (${code})`);
+  if (INVALID_REQUEST_CODES.has(code))
+    return mk('InvalidRequest', `the server refuses the request (${code})`);
   switch (status) {
-    case 404: return mk('NotFound', 'not found');
-    case 403: return mk('AccessDenied', 'access denied');
-    case 412: return mk('PreconditionFailed', 'object changed (ETag mismatch)');
-    case 416: return mk('InvalidRange', 'invalid range');
+    case 404:
+      return mk('NotFound', 'not found');
+    case 403:
+      return mk('AccessDenied', 'access denied');
+    case 412:
+      return mk('PreconditionFailed', 'object changed (ETag mismatch)');
+    case 416:
+      return mk('InvalidRange', 'invalid range');
     case 429:
-    case 503: return mk('Throttled', `server busy (${status})`);
-    case 501: return mk('NotImplemented', 'not implemented by the server');
-    case 413: return mk('EntityTooLarge', 'object too large');
-    case 414: return mk('InvalidKey', 'the server refuses the key (URI too long)');
+    case 503:
+      return mk('Throttled', `server busy (${status})`);
+    case 501:
+      return mk('NotImplemented', 'not implemented by the server');
+    case 413:
+      return mk('EntityTooLarge', 'object too large');
+    case 414:
+      return mk('InvalidKey', 'the server refuses the key (URI too long)');
     case 400:
     case 405:
-    case 411: return mk('InvalidRequest', `the server refuses the request (${code}, HTTP ${status})`);
+    case 411:
+      return mk('InvalidRequest', `the server refuses the request (${code}, HTTP ${status})`);
   }
   return mk('Other', `S3 ${op} failed: ${code}${status !== undefined ? ` (HTTP ${status})` : ''}`);
 }

@@ -19,12 +19,18 @@ export function fastListMiddleware(prefix: string, onPage: (page: ListPage | und
       onPage(undefined); // a retried attempt starts over
       const out = await next(args);
       const response = out.response as { statusCode: number; body: unknown };
-      if (response.statusCode < 200 || response.statusCode >= 300 || !(response.body instanceof Readable)) return out;
+      if (response.statusCode < 200 || response.statusCode >= 300 || !(response.body instanceof Readable))
+        return out;
       const body = await readAll(response.body);
       const text = body.toString('utf8');
       const page = parseListPage(text);
       // an <Error> in a 200 goes on to the SDK, which raises it as the error it is
-      if (!page && !/<(ListBucketResult|Error)[\s>]/.test(text)) throw invalidResponse('ListObjectsV2', `HTTP ${response.statusCode} without a ListBucketResult`, prefix);
+      if (!page && !/<(ListBucketResult|Error)[\s>]/.test(text))
+        throw invalidResponse(
+          'ListObjectsV2',
+          `HTTP ${response.statusCode} without a ListBucketResult`,
+          prefix,
+        );
       onPage(page);
       response.body = Readable.from(page ? [] : [body]);
       return out;
@@ -34,6 +40,7 @@ export function fastListMiddleware(prefix: string, onPage: (page: ListPage | und
 /** A whole response body. */
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array | string));
+  for await (const chunk of body)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array | string));
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }

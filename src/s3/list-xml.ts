@@ -194,7 +194,16 @@ class ListScanner {
     if (nameEnd === this.i + 1) fail();
     for (let j = this.i + 1; j < nameEnd; j++) {
       const d = x.charCodeAt(j);
-      if (isSpace(d) || d === LT || d === SLASH || d === QUOTE || d === APOS || d === AMP || d === 0x3d /* = */) fail();
+      if (
+        isSpace(d) ||
+        d === LT ||
+        d === SLASH ||
+        d === QUOTE ||
+        d === APOS ||
+        d === AMP ||
+        d === 0x3d /* = */
+      )
+        fail();
     }
     const tag = x.slice(this.i + 1, gt + 1);
     this.i = gt + 1;
@@ -281,7 +290,12 @@ class ListScanner {
         const lt = this.textEnd('</ETag>');
         this.i = lt + '</ETag>'.length;
         // most ETags are &quot;hex&quot;: no need to decode them and remove the quotes again
-        if (lt - from >= 12 && x.startsWith('&quot;', from) && x.startsWith('&quot;', lt - 6) && !this.needsDecoding(from + 6, lt - 6)) {
+        if (
+          lt - from >= 12 &&
+          x.startsWith('&quot;', from) &&
+          x.startsWith('&quot;', lt - 6) &&
+          !this.needsDecoding(from + 6, lt - 6)
+        ) {
           etag = stripQuotes(x.slice(from + 6, lt - 6));
         } else {
           const raw = x.slice(from, lt);
@@ -293,7 +307,8 @@ class ListScanner {
         const lt = this.textEnd('</Size>');
         this.i = lt + '</Size>'.length;
         size = parseSize(x, from, lt); // digits only: nothing to decode
-      } else if (this.opens('StorageClass>')) this.text('</StorageClass>'); // in every Contents, not read
+      } else if (this.opens('StorageClass>'))
+        this.text('</StorageClass>'); // in every Contents, not read
       else {
         const tag = this.nextChild('</Contents>');
         if (tag === undefined) break;
@@ -304,7 +319,8 @@ class ListScanner {
         } else if (tag === 'ETag/>') {
           if (etag !== undefined) fail();
           etag = '';
-        } else if (tag === 'Size/>' || tag === 'LastModified/>') fail(); // the SDK reads 0 / throws
+        } else if (tag === 'Size/>' || tag === 'LastModified/>')
+          fail(); // the SDK reads 0 / throws
         else this.skip(tag, 0);
       }
     }
@@ -417,8 +433,28 @@ function parseTimestampMs(s: string, from: number, to: number): number {
   const minutes = number(s, from + 14, from + 16);
   const seconds = number(s, from + 17, from + 19);
   const t = s.charCodeAt(from + 10) | 0x20;
-  if (year < 0 || s.charCodeAt(from + 4) !== 0x2d || s.charCodeAt(from + 7) !== 0x2d || t !== 0x74 || s.charCodeAt(from + 13) !== 0x3a || s.charCodeAt(from + 16) !== 0x3a) fail();
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hours < 0 || hours > 23 || minutes < 0 || minutes > 59 || seconds < 0 || seconds > 60) fail();
+  if (
+    year < 0 ||
+    s.charCodeAt(from + 4) !== 0x2d ||
+    s.charCodeAt(from + 7) !== 0x2d ||
+    t !== 0x74 ||
+    s.charCodeAt(from + 13) !== 0x3a ||
+    s.charCodeAt(from + 16) !== 0x3a
+  )
+    fail();
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    hours < 0 ||
+    hours > 23 ||
+    minutes < 0 ||
+    minutes > 59 ||
+    seconds < 0 ||
+    seconds > 60
+  )
+    fail();
   let at = from + 19;
   let ms = 0;
   if (s.charCodeAt(at) === 0x2e /* . */) {
@@ -453,7 +489,12 @@ function parseTimestampMs(s: string, from: number, to: number): number {
     time = date.getTime();
   } else {
     // Date.UTC's value, a quarter of its cost; a day past the month's end runs on as there
-    time = daysFromCivil(year, month, day) * 86_400_000 + hours * 3_600_000 + minutes * 60_000 + seconds * 1000 + ms;
+    time =
+      daysFromCivil(year, month, day) * 86_400_000 +
+      hours * 3_600_000 +
+      minutes * 60_000 +
+      seconds * 1000 +
+      ms;
   }
   time += offsetMs;
   if (!Number.isFinite(time)) fail();

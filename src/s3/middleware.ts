@@ -4,8 +4,13 @@
 import { webcrypto } from 'node:crypto';
 
 /** What a middleware under the deserializer receives and returns, loosely typed. */
-export interface RawArgs { request: unknown }
-export interface RawOut { response: unknown; output?: unknown }
+export interface RawArgs {
+  request: unknown;
+}
+export interface RawOut {
+  response: unknown;
+  output?: unknown;
+}
 export type RawHandler = (args: RawArgs) => Promise<RawOut>;
 
 interface Stack {

@@ -26,7 +26,12 @@ export function rangeExpectation(req: RangeRequest): RangeExpectation {
  * with no `cause`, which the SDK's retry decision looks into (ECONNRESET is transient to
  * it). The caller asks again for exactly the blocks still missing (ObjectReader.refetch).
  */
-export function directGet(direct: DirectHttp, req: RangeRequest, dest: BodyDest, signal: AbortSignal): { middleware: (next: RawHandler) => RawHandler; delivered(): number } {
+export function directGet(
+  direct: DirectHttp,
+  req: RangeRequest,
+  dest: BodyDest,
+  signal: AbortSignal,
+): { middleware: (next: RawHandler) => RawHandler; delivered(): number } {
   const expect = req.end - req.start;
   const want = rangeExpectation(req);
   let delivered = 0;
@@ -41,17 +46,37 @@ export function directGet(direct: DirectHttp, req: RangeRequest, dest: BodyDest,
     const e = classifyError(err, 'GetObject', req.key);
     return new StoreError(e.kind, `${e.message}, after ${delivered} of ${expect} bytes`, e.detail);
   };
-  const middleware = (next: RawHandler): RawHandler =>
+  const middleware =
+    (next: RawHandler): RawHandler =>
     async (args) => {
-      if (delivered > 0) throw new StoreError('Other', `GetObject retried after ${delivered} of ${expect} bytes had been handed out`, { key: req.key, op: 'GetObject' });
+      if (delivered > 0)
+        throw new StoreError(
+          'Other',
+          `GetObject retried after ${delivered} of ${expect} bytes had been handed out`,
+          { key: req.key, op: 'GetObject' },
+        );
       const request = args.request as SignedRequest;
       try {
         if (request.protocol === 'http:') {
-          const r = await direct.request(directRequest(request), counted, expect, signal, (head) => checkRangeHead(want, head.statusCode, head.headers, normalizeEtag));
-          return { response: { statusCode: r.statusCode, reason: '', headers: r.headers, body: Readable.from(r.body.length > 0 ? [r.body] : []) }, output: undefined };
+          const r = await direct.request(directRequest(request), counted, expect, signal, (head) =>
+            checkRangeHead(want, head.statusCode, head.headers, normalizeEtag),
+          );
+          return {
+            response: {
+              statusCode: r.statusCode,
+              reason: '',
+              headers: r.headers,
+              body: Readable.from(r.body.length > 0 ? [r.body] : []),
+            },
+            output: undefined,
+          };
         }
         const out = await next(args);
-        const response = out.response as { statusCode: number; headers: Record<string, string>; body: Readable };
+        const response = out.response as {
+          statusCode: number;
+          headers: Record<string, string>;
+          body: Readable;
+        };
         if (response.statusCode < 200 || response.statusCode >= 300) return out;
         checkRangeHead(want, response.statusCode, lowerKeys(response.headers), normalizeEtag);
         await pump(response.body, counted);
@@ -108,7 +133,10 @@ function directRequest(r: SignedRequest): DirectRequest {
   for (const key of Object.keys(r.query ?? {}).sort()) {
     const value = (r.query ?? {})[key];
     if (Array.isArray(value)) for (const v of value) parts.push(`${escapeUri(key)}=${escapeUri(v)}`);
-    else parts.push(value === null || value === undefined ? escapeUri(key) : `${escapeUri(key)}=${escapeUri(value)}`);
+    else
+      parts.push(
+        value === null || value === undefined ? escapeUri(key) : `${escapeUri(key)}=${escapeUri(value)}`,
+      );
   }
   return {
     method: r.method,

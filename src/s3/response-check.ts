@@ -14,21 +14,32 @@ const REQUIRED_HEADERS: Record<string, readonly string[]> = {
 };
 
 export function invalidResponse(op: string, why: string, key?: string): StoreError {
-  return new StoreError('InvalidResponse', `the endpoint's answer to ${op} is not a valid S3 response (${why})`, { op, ...(key !== undefined ? { key } : {}) });
+  return new StoreError(
+    'InvalidResponse',
+    `the endpoint's answer to ${op} is not a valid S3 response (${why})`,
+    { op, ...(key !== undefined ? { key } : {}) },
+  );
 }
 
 /**
  * Checks a 2xx answer's status line and headers (lower-case names) for `op`, the SDK's
  * command name without "Command". Throws InvalidResponse.
  */
-export function checkResponseHead(op: string, statusCode: number, headers: Record<string, string | undefined>): void {
+export function checkResponseHead(
+  op: string,
+  statusCode: number,
+  headers: Record<string, string | undefined>,
+): void {
   if (statusCode < 200 || statusCode >= 300) return;
   const type = (headers['content-type'] ?? '').toLowerCase();
-  if (!OBJECT_BODY_OPS.has(op) && type.startsWith('text/html')) throw invalidResponse(op, `HTTP ${statusCode} with an HTML page: is the endpoint an S3 server?`);
+  if (!OBJECT_BODY_OPS.has(op) && type.startsWith('text/html'))
+    throw invalidResponse(op, `HTTP ${statusCode} with an HTML page: is the endpoint an S3 server?`);
   for (const h of REQUIRED_HEADERS[op] ?? []) {
-    if (!headers[h]) throw invalidResponse(op, `HTTP ${statusCode} without ${h === 'etag' ? 'an ETag' : `a ${h}`} header`);
+    if (!headers[h])
+      throw invalidResponse(op, `HTTP ${statusCode} without ${h === 'etag' ? 'an ETag' : `a ${h}`} header`);
   }
-  if (op === 'HeadObject' && !headers['etag'] && !headers['last-modified']) throw invalidResponse(op, 'neither ETag nor Last-Modified');
+  if (op === 'HeadObject' && !headers['etag'] && !headers['last-modified'])
+    throw invalidResponse(op, 'neither ETag nor Last-Modified');
 }
 
 export interface RangeExpectation {
@@ -47,26 +58,43 @@ export interface RangeExpectation {
  * version (ETag). A 200 (a server that ignored Range) is accepted only when it is the
  * whole object and exactly the bytes asked.
  */
-export function checkRangeHead(want: RangeExpectation, statusCode: number, headers: Record<string, string | undefined>, normalizeEtag: (e: string | undefined) => string): void {
+export function checkRangeHead(
+  want: RangeExpectation,
+  statusCode: number,
+  headers: Record<string, string | undefined>,
+  normalizeEtag: (e: string | undefined) => string,
+): void {
   const op = 'GetObject';
   const length = headers['content-length'];
   const expect = want.end - want.start;
-  if (length !== undefined && Number(length) !== expect) throw invalidResponse(op, `Content-Length ${length}, asked for ${expect} bytes`, want.key);
+  if (length !== undefined && Number(length) !== expect)
+    throw invalidResponse(op, `Content-Length ${length}, asked for ${expect} bytes`, want.key);
   if (statusCode === 206) {
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec((headers['content-range'] ?? '').trim());
-    if (!m) throw invalidResponse(op, `206 with Content-Range ${JSON.stringify(headers['content-range'] ?? null)}`, want.key);
+    if (!m)
+      throw invalidResponse(
+        op,
+        `206 with Content-Range ${JSON.stringify(headers['content-range'] ?? null)}`,
+        want.key,
+      );
     if (Number(m[1]) !== want.start || Number(m[2]) !== want.end - 1) {
-      throw invalidResponse(op, `bytes ${m[1]}-${m[2]} sent for bytes ${want.start}-${want.end - 1}`, want.key);
+      throw invalidResponse(
+        op,
+        `bytes ${m[1]}-${m[2]} sent for bytes ${want.start}-${want.end - 1}`,
+        want.key,
+      );
     }
   } else if (statusCode === 200) {
-    if (want.start !== 0 || length === undefined) throw invalidResponse(op, '200 without Content-Range for a ranged GET', want.key);
+    if (want.start !== 0 || length === undefined)
+      throw invalidResponse(op, '200 without Content-Range for a ranged GET', want.key);
   } else {
     throw invalidResponse(op, `HTTP ${statusCode} for a ranged GET`, want.key);
   }
   if (want.etag) {
     const got = normalizeEtag(headers['etag']);
     if (!got) throw invalidResponse(op, 'no ETag on an answer pinned to one', want.key);
-    if (got !== want.etag) throw new StoreError('PreconditionFailed', 'object changed (ETag mismatch)', { key: want.key, op });
+    if (got !== want.etag)
+      throw new StoreError('PreconditionFailed', 'object changed (ETag mismatch)', { key: want.key, op });
   }
 }
 
@@ -80,12 +108,16 @@ interface RawResponse {
  * A client middleware (under the SDK's deserializer, so it sees each attempt's raw answer)
  * that applies checkResponseHead to every operation.
  */
-export function responseCheckMiddleware(next: (args: unknown) => Promise<{ response: unknown }>, context: { commandName?: string }) {
+export function responseCheckMiddleware(
+  next: (args: unknown) => Promise<{ response: unknown }>,
+  context: { commandName?: string },
+) {
   const op = (context.commandName ?? '').replace(/Command$/, '');
   return async (args: unknown) => {
     const out = await next(args);
     const r = out.response as RawResponse | undefined;
-    if (r && typeof r.statusCode === 'number') checkResponseHead(op, r.statusCode, lowerCase(r.headers ?? {}));
+    if (r && typeof r.statusCode === 'number')
+      checkResponseHead(op, r.statusCode, lowerCase(r.headers ?? {}));
     return out;
   };
 }

@@ -37,7 +37,16 @@ import { normalizeEtag } from './list-xml.js';
 import { underDeserializer, withPayloadHash } from './middleware.js';
 import { checkedBody, directGet, rangeExpectation } from './range-get.js';
 import { checkRangeHead, invalidResponse, responseCheckMiddleware } from './response-check.js';
-import type { CompletedPart, ListPage, ListParams, ObjectInfo, ObjectStore, PutParams, RangeRequest, UploadInfo } from './store.js';
+import type {
+  CompletedPart,
+  ListPage,
+  ListParams,
+  ObjectInfo,
+  ObjectStore,
+  PutParams,
+  RangeRequest,
+  UploadInfo,
+} from './store.js';
 
 export interface SdkStoreOptions {
   bucket: string;
@@ -87,7 +96,11 @@ export class SdkObjectStore implements ObjectStore {
     };
     this.client = new S3Client(config);
     // every answer must be a valid S3 answer to its request (response-check.ts)
-    this.client.middlewareStack.addRelativeTo(responseCheckMiddleware as never, { relation: 'after', toMiddleware: 'deserializerMiddleware', name: 's3mountResponseCheck' });
+    this.client.middlewareStack.addRelativeTo(responseCheckMiddleware as never, {
+      relation: 'after',
+      toMiddleware: 'deserializerMiddleware',
+      name: 's3mountResponseCheck',
+    });
     this.direct = new DirectHttp({ connectTimeoutMs: opts.connectTimeoutMs, maxIdle: opts.maxSockets });
   }
 
@@ -110,10 +123,18 @@ export class SdkObjectStore implements ObjectStore {
    * Sends one command under `abortSignal` (the call's deadline, see signal()), counted by operation; any
    * failure, also one `then` throws, becomes a StoreError for `op` and `key`.
    */
-  private async call<O, T>(op: string, key: string | undefined, command: object, then: (output: O) => T, abortSignal: AbortSignal = this.signal()): Promise<T> {
+  private async call<O, T>(
+    op: string,
+    key: string | undefined,
+    command: object,
+    then: (output: O) => T,
+    abortSignal: AbortSignal = this.signal(),
+  ): Promise<T> {
     this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
     try {
-      const output = await (this.client.send as (c: unknown, o?: unknown) => Promise<O>)(command, { abortSignal });
+      const output = await (this.client.send as (c: unknown, o?: unknown) => Promise<O>)(command, {
+        abortSignal,
+      });
       return then(output);
     } catch (err) {
       throw classifyError(err, op, key);
@@ -127,19 +148,35 @@ export class SdkObjectStore implements ObjectStore {
 
   async checkBucket(prefix = ''): Promise<void> {
     try {
-      await this.call('HeadBucket', undefined, new HeadBucketCommand({ Bucket: this.bucket }), () => undefined);
+      await this.call(
+        'HeadBucket',
+        undefined,
+        new HeadBucketCommand({ Bucket: this.bucket }),
+        () => undefined,
+      );
       // HeadBucket has no body to check: a one-key listing proves the endpoint speaks S3
       await this.list({ prefix, maxKeys: 1 });
     } catch (err) {
       const e = classifyError(err, 'HeadBucket');
-      if (e.kind === 'NotFound') throw new StoreError('NoSuchBucket', 'no such bucket', e.detail, { cause: err });
+      if (e.kind === 'NotFound')
+        throw new StoreError('NoSuchBucket', 'no such bucket', e.detail, { cause: err });
       if (e.kind === 'Other' && isCredentialsProviderError(e.cause)) {
-        throw new StoreError('InvalidCredentials', 'no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or --profile)', e.detail, { cause: err });
+        throw new StoreError(
+          'InvalidCredentials',
+          'no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or --profile)',
+          e.detail,
+          { cause: err },
+        );
       }
       // HeadBucket has no body, so 403 does not tell bad keys from a denied bucket:
       // a ListObjectsV2 has an error code that does.
       if (e.kind === 'AccessDenied') {
-        await this.call('ListObjectsV2', undefined, new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), () => undefined);
+        await this.call(
+          'ListObjectsV2',
+          undefined,
+          new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }),
+          () => undefined,
+        );
         return;
       }
       throw e;
@@ -147,13 +184,19 @@ export class SdkObjectStore implements ObjectStore {
   }
 
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
-    return this.call('HeadObject', key, new HeadObjectCommand({ Bucket: this.bucket, Key: key }), (r: HeadObjectCommandOutput) => ({
+    return this.call(
+      'HeadObject',
       key,
-      size: r.ContentLength ?? 0,
-      etag: normalizeEtag(r.ETag),
-      lastModifiedMs: r.LastModified?.getTime() ?? 0,
-      metadata: lowerKeys(r.Metadata ?? {}),
-    }), this.signal(signal));
+      new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+      (r: HeadObjectCommandOutput) => ({
+        key,
+        size: r.ContentLength ?? 0,
+        etag: normalizeEtag(r.ETag),
+        lastModifiedMs: r.LastModified?.getTime() ?? 0,
+        metadata: lowerKeys(r.Metadata ?? {}),
+      }),
+      this.signal(signal),
+    );
   }
 
   async list(params: ListParams, signal?: AbortSignal): Promise<ListPage> {
@@ -165,46 +208,77 @@ export class SdkObjectStore implements ObjectStore {
       ...(params.continuationToken !== undefined ? { ContinuationToken: params.continuationToken } : {}),
     });
     let fastPage: ListPage | undefined;
-    underDeserializer(command, 's3mountFastList', fastListMiddleware(params.prefix, (page) => (fastPage = page)));
-    return this.call('ListObjectsV2', params.prefix, command, (r: ListObjectsV2CommandOutput) => {
-      if (fastPage) {
-        this.listPagesParsed.fast++;
-        return fastPage;
-      }
-      this.listPagesParsed.sdk++;
-      return pageFromSdk(r);
-    }, this.signal(signal));
+    underDeserializer(
+      command,
+      's3mountFastList',
+      fastListMiddleware(params.prefix, (page) => (fastPage = page)),
+    );
+    return this.call(
+      'ListObjectsV2',
+      params.prefix,
+      command,
+      (r: ListObjectsV2CommandOutput) => {
+        if (fastPage) {
+          this.listPagesParsed.fast++;
+          return fastPage;
+        }
+        this.listPagesParsed.sdk++;
+        return pageFromSdk(r);
+      },
+      this.signal(signal),
+    );
   }
 
   async getRange(req: RangeRequest): Promise<AsyncIterable<Uint8Array>> {
-    if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
-    const body = await this.call('GetObject', req.key, this.rangeCommand(req), (r: GetObjectCommandOutput) => {
-      const b = r.Body as Readable | undefined;
-      if (!b) throw new StoreError('Other', 'GetObject returned no body', { key: req.key, op: 'GetObject' });
-      try {
-        checkRangeHead(rangeExpectation(req), r.$metadata.httpStatusCode ?? 0, {
-          'content-length': r.ContentLength === undefined ? undefined : String(r.ContentLength),
-          'content-range': r.ContentRange,
-          etag: r.ETag,
-        }, normalizeEtag);
-      } catch (err) {
-        b.destroy();
-        throw err;
-      }
-      return b;
-    }, this.signal(req.signal));
+    if (req.end <= req.start)
+      throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
+    const body = await this.call(
+      'GetObject',
+      req.key,
+      this.rangeCommand(req),
+      (r: GetObjectCommandOutput) => {
+        const b = r.Body as Readable | undefined;
+        if (!b)
+          throw new StoreError('Other', 'GetObject returned no body', { key: req.key, op: 'GetObject' });
+        try {
+          checkRangeHead(
+            rangeExpectation(req),
+            r.$metadata.httpStatusCode ?? 0,
+            {
+              'content-length': r.ContentLength === undefined ? undefined : String(r.ContentLength),
+              'content-range': r.ContentRange,
+              etag: r.ETag,
+            },
+            normalizeEtag,
+          );
+        } catch (err) {
+          b.destroy();
+          throw err;
+        }
+        return b;
+      },
+      this.signal(req.signal),
+    );
     return checkedBody(body, req.key, req.end - req.start);
   }
 
   async readInto(req: RangeRequest, dest: BodyDest): Promise<void> {
-    if (req.end <= req.start) throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
+    if (req.end <= req.start)
+      throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
     const command = this.rangeCommand(req);
     const signal = this.signal(req.signal);
     const get = directGet(this.direct, req, dest, signal);
     underDeserializer(command, 's3mountDirectGet', get.middleware);
-    await this.call('GetObject', req.key, command, (r: GetObjectCommandOutput) => (r.Body as Readable | undefined)?.destroy(), signal);
+    await this.call(
+      'GetObject',
+      req.key,
+      command,
+      (r: GetObjectCommandOutput) => (r.Body as Readable | undefined)?.destroy(),
+      signal,
+    );
     const expect = req.end - req.start;
-    if (get.delivered() !== expect) throw invalidResponse('GetObject', `a body of ${get.delivered()} bytes for ${expect} asked`, req.key);
+    if (get.delivered() !== expect)
+      throw invalidResponse('GetObject', `a body of ${get.delivered()} bytes for ${expect} asked`, req.key);
   }
 
   private rangeCommand(req: RangeRequest): GetObjectCommand {
@@ -225,20 +299,48 @@ export class SdkObjectStore implements ObjectStore {
       ...(p.metadata ? { Metadata: p.metadata } : {}),
       ...(p.contentType ? { ContentType: p.contentType } : {}),
     });
-    return this.call('PutObject', p.key, await withPayloadHash(command, p.body), (r: PutObjectCommandOutput) => ({ etag: normalizeEtag(r.ETag) }));
+    return this.call(
+      'PutObject',
+      p.key,
+      await withPayloadHash(command, p.body),
+      (r: PutObjectCommandOutput) => ({ etag: normalizeEtag(r.ETag) }),
+    );
   }
 
   createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string> {
-    const command = new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...(metadata ? { Metadata: metadata } : {}), ...(contentType ? { ContentType: contentType } : {}) });
+    const command = new CreateMultipartUploadCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ...(metadata ? { Metadata: metadata } : {}),
+      ...(contentType ? { ContentType: contentType } : {}),
+    });
     return this.call('CreateMultipartUpload', key, command, (r: CreateMultipartUploadCommandOutput) => {
       if (!r.UploadId) throw invalidResponse('CreateMultipartUpload', 'no UploadId', key);
       return r.UploadId;
     });
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart> {
-    const command = new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body as UploadPartCommand['input']['Body'], ContentLength: contentLength });
-    return this.call('UploadPart', key, await withPayloadHash(command, body), (r: UploadPartCommandOutput) => ({ partNumber, etag: normalizeEtag(r.ETag) }));
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Uint8Array | NodeJS.ReadableStream,
+    contentLength: number,
+  ): Promise<CompletedPart> {
+    const command = new UploadPartCommand({
+      Bucket: this.bucket,
+      Key: key,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      Body: body as UploadPartCommand['input']['Body'],
+      ContentLength: contentLength,
+    });
+    return this.call(
+      'UploadPart',
+      key,
+      await withPayloadHash(command, body),
+      (r: UploadPartCommandOutput) => ({ partNumber, etag: normalizeEtag(r.ETag) }),
+    );
   }
 
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }> {
@@ -248,11 +350,18 @@ export class SdkObjectStore implements ObjectStore {
       UploadId: uploadId,
       MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
     });
-    return this.call('CompleteMultipartUpload', key, command, (r: CompleteMultipartUploadCommandOutput) => ({ etag: normalizeEtag(r.ETag) }));
+    return this.call('CompleteMultipartUpload', key, command, (r: CompleteMultipartUploadCommandOutput) => ({
+      etag: normalizeEtag(r.ETag),
+    }));
   }
 
   abortMultipart(key: string, uploadId: string): Promise<void> {
-    return this.call('AbortMultipartUpload', key, new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), () => undefined);
+    return this.call(
+      'AbortMultipartUpload',
+      key,
+      new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+      () => undefined,
+    );
   }
 
   async listMultipart(prefix: string): Promise<UploadInfo[]> {
@@ -260,13 +369,29 @@ export class SdkObjectStore implements ObjectStore {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const command = new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}), ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}) });
-      const r = await this.call('ListMultipartUploads', prefix, command, (o: ListMultipartUploadsCommandOutput) => o);
+      const command = new ListMultipartUploadsCommand({
+        Bucket: this.bucket,
+        Prefix: prefix,
+        ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+        ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+      });
+      const r = await this.call(
+        'ListMultipartUploads',
+        prefix,
+        command,
+        (o: ListMultipartUploadsCommandOutput) => o,
+      );
       for (const u of r.Uploads ?? []) {
-        if (u.Key !== undefined && u.UploadId !== undefined) out.push({ key: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
+        if (u.Key !== undefined && u.UploadId !== undefined)
+          out.push({ key: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
       }
       // a server that says "truncated" without moving on would loop forever
-      if (!r.IsTruncated || r.NextKeyMarker === undefined || (r.NextKeyMarker === keyMarker && r.NextUploadIdMarker === uploadIdMarker)) return out;
+      if (
+        !r.IsTruncated ||
+        r.NextKeyMarker === undefined ||
+        (r.NextKeyMarker === keyMarker && r.NextUploadIdMarker === uploadIdMarker)
+      )
+        return out;
       keyMarker = r.NextKeyMarker;
       uploadIdMarker = r.NextUploadIdMarker;
     }
@@ -280,12 +405,20 @@ export class SdkObjectStore implements ObjectStore {
       ...(metadata ? { Metadata: metadata, MetadataDirective: 'REPLACE' } : {}),
     });
     return this.call('CopyObject', fromKey, command, (r: CopyObjectCommandOutput) => {
-      if (r.CopyObjectResult?.ETag === undefined) throw invalidResponse('CopyObject', 'no CopyObjectResult', toKey);
+      if (r.CopyObjectResult?.ETag === undefined)
+        throw invalidResponse('CopyObject', 'no CopyObjectResult', toKey);
       return { etag: normalizeEtag(r.CopyObjectResult.ETag) };
     });
   }
 
-  uploadPartCopy(fromKey: string, toKey: string, uploadId: string, partNumber: number, start: number, end: number): Promise<CompletedPart> {
+  uploadPartCopy(
+    fromKey: string,
+    toKey: string,
+    uploadId: string,
+    partNumber: number,
+    start: number,
+    end: number,
+  ): Promise<CompletedPart> {
     const command = new UploadPartCopyCommand({
       Bucket: this.bucket,
       Key: toKey,
@@ -295,7 +428,8 @@ export class SdkObjectStore implements ObjectStore {
       CopySourceRange: `bytes=${start}-${end - 1}`,
     });
     return this.call('UploadPartCopy', fromKey, command, (r: UploadPartCopyCommandOutput) => {
-      if (r.CopyPartResult?.ETag === undefined) throw invalidResponse('UploadPartCopy', 'no CopyPartResult', toKey);
+      if (r.CopyPartResult?.ETag === undefined)
+        throw invalidResponse('UploadPartCopy', 'no CopyPartResult', toKey);
       return { partNumber, etag: normalizeEtag(r.CopyPartResult.ETag) };
     });
   }
@@ -305,7 +439,12 @@ export class SdkObjectStore implements ObjectStore {
   }
 
   delete(key: string): Promise<void> {
-    return this.call('DeleteObject', key, new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), () => undefined);
+    return this.call(
+      'DeleteObject',
+      key,
+      new DeleteObjectCommand({ Bucket: this.bucket, Key: key }),
+      () => undefined,
+    );
   }
 }
 
@@ -316,13 +455,24 @@ function lowerKeys(m: Record<string, string>): Record<string, string> {
 }
 
 function isCredentialsProviderError(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'CredentialsProviderError';
+  return (
+    typeof err === 'object' && err !== null && (err as { name?: string }).name === 'CredentialsProviderError'
+  );
 }
 
 /** The page in the SDK's own ListObjectsV2 output. */
 export function pageFromSdk(r: ListObjectsV2CommandOutput): ListPage {
   const objects: ObjectInfo[] = (r.Contents ?? []).flatMap((o) =>
-    o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: normalizeEtag(o.ETag), lastModifiedMs: o.LastModified?.getTime() ?? 0 }],
+    o.Key === undefined
+      ? []
+      : [
+          {
+            key: o.Key,
+            size: o.Size ?? 0,
+            etag: normalizeEtag(o.ETag),
+            lastModifiedMs: o.LastModified?.getTime() ?? 0,
+          },
+        ],
   );
   const prefixes = (r.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix]));
   const page: ListPage = { objects, prefixes };

@@ -7,7 +7,7 @@ export type { BodyDest };
 export interface ObjectInfo {
   key: string;
   size: number;
-  etag: string;          // as the server sent it, quotes removed
+  etag: string; // as the server sent it, quotes removed
   lastModifiedMs: number;
   /** user metadata (x-amz-meta-*), lower-case names without the prefix; only from HEAD */
   metadata?: Record<string, string>;
@@ -46,7 +46,10 @@ export interface PutParams {
   contentType?: string;
 }
 
-export interface CompletedPart { partNumber: number; etag: string }
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+}
 
 /** A multipart upload in progress (ListMultipartUploads). */
 export interface UploadInfo {
@@ -72,7 +75,13 @@ export interface ObjectStore {
   readInto(req: RangeRequest, dest: BodyDest): Promise<void>;
   put(params: PutParams): Promise<{ etag: string }>;
   createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string>;
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream, contentLength: number): Promise<CompletedPart>;
+  uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Uint8Array | NodeJS.ReadableStream,
+    contentLength: number,
+  ): Promise<CompletedPart>;
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
   /** Multipart uploads in progress whose keys start with `prefix` (all pages). */
@@ -80,6 +89,13 @@ export interface ObjectStore {
   /** Server-side copy (up to 5 GiB); with metadata, replaces the object's metadata. */
   copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
   /** Server-side copy of one byte range [start, end) into a multipart upload part. */
-  uploadPartCopy(fromKey: string, toKey: string, uploadId: string, partNumber: number, start: number, end: number): Promise<CompletedPart>;
+  uploadPartCopy(
+    fromKey: string,
+    toKey: string,
+    uploadId: string,
+    partNumber: number,
+    start: number,
+    end: number,
+  ): Promise<CompletedPart>;
   delete(key: string): Promise<void>;
 }

@@ -8,6 +8,10 @@ export const systemClock: Clock = { nowMs: () => Date.now() };
 
 export class ManualClock implements Clock {
   constructor(private t = 0) {}
-  nowMs(): number { return this.t; }
-  advance(ms: number): void { this.t += ms; }
+  nowMs(): number {
+    return this.t;
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
 }

@@ -29,5 +29,7 @@ export function parseMountinfo(text: string): MountEntry[] {
 export async function findMount(path: string): Promise<MountEntry | undefined> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
   // the last entry for a path is the one on top
-  return parseMountinfo(text).filter((m) => m.mountpoint === path).pop();
+  return parseMountinfo(text)
+    .filter((m) => m.mountpoint === path)
+    .pop();
 }

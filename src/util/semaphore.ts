@@ -9,7 +9,9 @@ export class Semaphore {
     if (limit < 1) throw new RangeError('semaphore limit must be >= 1');
   }
 
-  get inUse(): number { return this.active; }
+  get inUse(): number {
+    return this.active;
+  }
 
   async acquire(): Promise<() => void> {
     if (this.active < this.limit) {

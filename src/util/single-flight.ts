@@ -14,7 +14,11 @@ export class SingleFlight<T> {
     return p;
   }
 
-  has(key: string): boolean { return this.inflight.has(key); }
+  has(key: string): boolean {
+    return this.inflight.has(key);
+  }
 
-  get size(): number { return this.inflight.size; }
+  get size(): number {
+    return this.inflight.size;
+  }
 }

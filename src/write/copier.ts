@@ -16,8 +16,15 @@ export interface CopyOptions {
   partConcurrency: number;
 }
 
-export async function copyObject(o: CopyOptions, fromKey: string, toKey: string, size: number, metadata?: Record<string, string>): Promise<string> {
-  if (size <= o.thresholdBytes) return (await o.requests.run(() => o.store.copy(fromKey, toKey, metadata))).etag;
+export async function copyObject(
+  o: CopyOptions,
+  fromKey: string,
+  toKey: string,
+  size: number,
+  metadata?: Record<string, string>,
+): Promise<string> {
+  if (size <= o.thresholdBytes)
+    return (await o.requests.run(() => o.store.copy(fromKey, toKey, metadata))).etag;
   // a multipart copy does not carry the source's metadata over by itself
   const md = metadata ?? (await o.store.head(fromKey)).metadata;
   const uploadId = await o.requests.run(() => o.store.createMultipart(toKey, md));
@@ -26,7 +33,15 @@ export async function copyObject(o: CopyOptions, fromKey: string, toKey: string,
     const done: CompletedPart[] = [];
     for (let i = 0; i < parts.length; i += o.partConcurrency) {
       const batch = parts.slice(i, i + o.partConcurrency);
-      done.push(...(await Promise.all(batch.map((p) => o.requests.run(() => o.store.uploadPartCopy(fromKey, toKey, uploadId, p.partNumber, p.start, p.end))))));
+      done.push(
+        ...(await Promise.all(
+          batch.map((p) =>
+            o.requests.run(() =>
+              o.store.uploadPartCopy(fromKey, toKey, uploadId, p.partNumber, p.start, p.end),
+            ),
+          ),
+        )),
+      );
     }
     return await completeMultipart(o, toKey, uploadId, done);
   } catch (err) {

@@ -47,7 +47,8 @@ export class EagerUpload {
     if (this.abandoned) return;
     if (offset < this.coveredBytes) return this.abandon('write into an uploaded part');
     // the last part is uploaded at close; keep one part back so it is never empty
-    while (this.file.size - this.coveredBytes > this.partBytes && this.parts.length < MAX_PARTS - 1) this.startPart();
+    while (this.file.size - this.coveredBytes > this.partBytes && this.parts.length < MAX_PARTS - 1)
+      this.startPart();
   }
 
   /** The size at which onWrite would start another part (Infinity: never). */
@@ -89,7 +90,10 @@ export class EagerUpload {
   private abandon(why: string): void {
     if (this.abandoned) return;
     this.abandoned = true;
-    this.d.logger.debug('eager upload abandoned; the file is uploaded whole at close', { key: this.file.key, why });
+    this.d.logger.debug('eager upload abandoned; the file is uploaded whole at close', {
+      key: this.file.key,
+      why,
+    });
     const upload = this.upload;
     if (!upload) return;
     void Promise.allSettled(this.parts)
@@ -102,7 +106,9 @@ export class EagerUpload {
    * Completes the upload with the tail [covered, size). Returns the ETag, or undefined
    * if the eager upload cannot be used (the caller then uploads the file whole).
    */
-  async finish(uploadTail: (uploadId: string, partNumber: number, start: number) => Promise<CompletedPart[]>): Promise<{ etag: string; metadataChanged: boolean } | undefined> {
+  async finish(
+    uploadTail: (uploadId: string, partNumber: number, start: number) => Promise<CompletedPart[]>,
+  ): Promise<{ etag: string; metadataChanged: boolean } | undefined> {
     if (this.abandoned || !this.upload) return undefined;
     let done: CompletedPart[];
     let up: StartedUpload;

@@ -31,13 +31,23 @@ export const UNRECORDED_UPLOAD_WINDOW_MS = 15 * 60_000;
  * CompleteMultipartUpload; returns the new object's ETag. Ceph RGW answers with an empty
  * ETag: a HEAD afterwards has the real one. Every completion (uploads, copies) goes here.
  */
-export async function completeMultipart(d: Pick<MultipartDeps, 'store' | 'requests'>, key: string, uploadId: string, parts: CompletedPart[]): Promise<string> {
+export async function completeMultipart(
+  d: Pick<MultipartDeps, 'store' | 'requests'>,
+  key: string,
+  uploadId: string,
+  parts: CompletedPart[],
+): Promise<string> {
   const { etag } = await d.requests.run(() => d.store.completeMultipart(key, uploadId, parts));
   return etag !== '' ? etag : (await d.requests.run(() => d.store.head(key))).etag;
 }
 
 /** CreateMultipartUpload for `file`, recorded before it is sent and once it answered. */
-export async function startMultipart(d: MultipartDeps, file: StagedFile, key: string, metadata: Record<string, string>): Promise<StartedUpload> {
+export async function startMultipart(
+  d: MultipartDeps,
+  file: StagedFile,
+  key: string,
+  metadata: Record<string, string>,
+): Promise<StartedUpload> {
   const entry = await file.multipartStarting(key);
   let uploadId: string;
   try {
@@ -66,7 +76,12 @@ export async function startMultipart(d: MultipartDeps, file: StagedFile, key: st
  * answers 405), and the next upload of the file or the next mount tries again.
  * Never throws.
  */
-export async function endMultipart(d: MultipartDeps, file: StagedFile, up: StartedUpload, how: 'completed' | 'abort'): Promise<void> {
+export async function endMultipart(
+  d: MultipartDeps,
+  file: StagedFile,
+  up: StartedUpload,
+  how: 'completed' | 'abort',
+): Promise<void> {
   if (how === 'abort' && !(await abortOne(d, file, up.entry, up.uploadId))) return;
   await forget(d, file, up.entry);
 }
@@ -79,7 +94,10 @@ export async function endMultipart(d: MultipartDeps, file: StagedFile, up: Start
 export async function abortLeftovers(d: MultipartDeps, file: StagedFile): Promise<void> {
   for (const entry of file.leftoverUploads()) {
     if (entry.uploadId !== undefined) {
-      d.logger.info('aborting a multipart upload left unfinished', { key: entry.key, uploadId: entry.uploadId });
+      d.logger.info('aborting a multipart upload left unfinished', {
+        key: entry.key,
+        uploadId: entry.uploadId,
+      });
       if (await abortOne(d, file, entry, entry.uploadId)) await forget(d, file, entry);
       continue;
     }
@@ -88,7 +106,10 @@ export async function abortLeftovers(d: MultipartDeps, file: StagedFile): Promis
     try {
       found = await d.requests.run(() => d.store.listMultipart(entry.key));
     } catch (err) {
-      d.logger.warn('cannot list multipart uploads to find one left unfinished', { key: entry.key, error: String(err) });
+      d.logger.warn('cannot list multipart uploads to find one left unfinished', {
+        key: entry.key,
+        error: String(err),
+      });
       if (isPermanentFailure(err)) await forget(d, file, entry); // this server cannot list them: nothing more to try
       continue;
     }
@@ -96,8 +117,16 @@ export async function abortLeftovers(d: MultipartDeps, file: StagedFile): Promis
     const known = new Set((file.record.uploads ?? []).map((u) => u.uploadId));
     let all = true;
     for (const u of found) {
-      if (u.key !== entry.key || known.has(u.uploadId) || Math.abs(u.initiatedMs - entry.startedMs) > UNRECORDED_UPLOAD_WINDOW_MS) continue;
-      d.logger.info('aborting a multipart upload left unfinished (found by listing)', { key: u.key, uploadId: u.uploadId });
+      if (
+        u.key !== entry.key ||
+        known.has(u.uploadId) ||
+        Math.abs(u.initiatedMs - entry.startedMs) > UNRECORDED_UPLOAD_WINDOW_MS
+      )
+        continue;
+      d.logger.info('aborting a multipart upload left unfinished (found by listing)', {
+        key: u.key,
+        uploadId: u.uploadId,
+      });
       all = (await abortOne(d, file, entry, u.uploadId)) && all;
     }
     if (all) await forget(d, file, entry);
@@ -105,7 +134,12 @@ export async function abortLeftovers(d: MultipartDeps, file: StagedFile): Promis
 }
 
 /** True if the upload is gone (aborted now, or already completed or aborted). */
-async function abortOne(d: MultipartDeps, file: StagedFile, entry: MultipartRecord, uploadId: string): Promise<boolean> {
+async function abortOne(
+  d: MultipartDeps,
+  file: StagedFile,
+  entry: MultipartRecord,
+  uploadId: string,
+): Promise<boolean> {
   try {
     await d.requests.run(() => d.store.abortMultipart(entry.key, uploadId));
     return true;
@@ -113,10 +147,17 @@ async function abortOne(d: MultipartDeps, file: StagedFile, entry: MultipartReco
     if (isStoreError(err, 'NotFound')) return true; // NoSuchUpload: completed or aborted already
     if (isPermanentFailure(err)) {
       // this server cannot abort it (s3rver: 405): trying again would fail the same way
-      d.logger.warn('cannot abort a multipart upload; its parts stay on the server until a lifecycle rule removes them', { key: entry.key, uploadId, error: String(err) });
+      d.logger.warn(
+        'cannot abort a multipart upload; its parts stay on the server until a lifecycle rule removes them',
+        { key: entry.key, uploadId, error: String(err) },
+      );
       return true;
     }
-    d.logger.warn('could not abort a multipart upload; trying again later', { key: entry.key, uploadId, error: String(err) });
+    d.logger.warn('could not abort a multipart upload; trying again later', {
+      key: entry.key,
+      uploadId,
+      error: String(err),
+    });
     file.multipartLeft(entry);
     return false;
   }

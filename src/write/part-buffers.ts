@@ -9,7 +9,10 @@ export class PartBuffers {
   private readonly free: Buffer[] = [];
 
   /** `count` parts of up to `bytes` bytes at once */
-  constructor(count: number, private readonly bytes: number) {
+  constructor(
+    count: number,
+    private readonly bytes: number,
+  ) {
     this.slots = new Semaphore(count);
   }
 

@@ -61,7 +61,9 @@ export class StagedFile {
     this.sizeBytes = size;
   }
 
-  get key(): string { return this.record.key; }
+  get key(): string {
+    return this.record.key;
+  }
   get size(): number {
     this.absorb();
     return this.sizeBytes;
@@ -76,14 +78,18 @@ export class StagedFile {
     this.gen = g;
   }
 
-  get dirty(): boolean { return this.uploadedGeneration !== this.generation; }
+  get dirty(): boolean {
+    return this.uploadedGeneration !== this.generation;
+  }
 
   /**
    * A truncate is under way: the data file may already be shorter than `size` says, and
    * the new generation comes when it is done. An upload that failed reading the file
    * meanwhile was overtaken by the change, not failed.
    */
-  get changing(): boolean { return this.truncating > 0; }
+  get changing(): boolean {
+    return this.truncating > 0;
+  }
 
   /** parts uploaded while the file is being written front to back, if any */
   get eager(): EagerUpload | undefined {
@@ -175,7 +181,10 @@ export class StagedFile {
   /** Fills `dest` from `start` (an upload's body); fails if the file is shorter. */
   async readFully(dest: Buffer, start: number): Promise<Buffer> {
     const n = await this.read(dest, start, dest.length);
-    if (n !== dest.length) throw new StoreError('Other', `staged file shorter than expected (${n} of ${dest.length})`, { key: this.key });
+    if (n !== dest.length)
+      throw new StoreError('Other', `staged file shorter than expected (${n} of ${dest.length})`, {
+        key: this.key,
+      });
     return dest;
   }
 
@@ -205,7 +214,8 @@ export class StagedFile {
   /** Removes one metadata entry (e.g. a stale mtime once the content changed). */
   async dropMetadata(name: string): Promise<void> {
     if (!(name in this.record.metadata)) return;
-    delete this.record.metadata[name];
+    const { [name]: _dropped, ...rest } = this.record.metadata;
+    this.record.metadata = rest;
     await this.saveRecord();
   }
 
@@ -294,12 +304,22 @@ export class StagingArea {
 
   async create(key: string, metadata: Record<string, string>): Promise<StagedFile> {
     const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
-    const record: StagedRecord = { version: 1, id, mountId: this.mountId, key, metadata: { ...metadata }, createdMs: Date.now() };
+    const record: StagedRecord = {
+      version: 1,
+      id,
+      mountId: this.mountId,
+      key,
+      metadata: { ...metadata },
+      createdMs: Date.now(),
+    };
     const dataPath = join(this.dir, `${id}.data`);
     const recordPath = join(this.dir, `${id}.json`);
     // both at once: a create is on the path of every new file. The first record is
     // written in place (one small write; a new name, so nothing older can be torn).
-    const [fh] = await Promise.all([open(dataPath, 'w+', 0o600), writeFile(recordPath, JSON.stringify(record), { mode: 0o600, flag: 'wx' })]);
+    const [fh] = await Promise.all([
+      open(dataPath, 'w+', 0o600),
+      writeFile(recordPath, JSON.stringify(record), { mode: 0o600, flag: 'wx' }),
+    ]);
     return new StagedFile(record, dataPath, recordPath, fh, 0);
   }
 
@@ -312,7 +332,10 @@ export class StagingArea {
       try {
         record = JSON.parse(await readFile(recordPath, 'utf8')) as StagedRecord;
       } catch (err) {
-        this.logger.error('unreadable staging record left in place', { file: recordPath, error: String(err) });
+        this.logger.error('unreadable staging record left in place', {
+          file: recordPath,
+          error: String(err),
+        });
         continue;
       }
       if (record.mountId !== this.mountId) continue;
@@ -322,7 +345,10 @@ export class StagingArea {
         const { size } = await fh.stat();
         out.push(new StagedFile(record, dataPath, recordPath, fh, size));
       } catch (err) {
-        this.logger.error('staging record without data left in place', { file: recordPath, error: String(err) });
+        this.logger.error('staging record without data left in place', {
+          file: recordPath,
+          error: String(err),
+        });
       }
     }
     return out;

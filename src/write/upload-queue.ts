@@ -52,7 +52,8 @@ export class UploadQueue {
   parked(): ParkedUpload[] {
     const out: ParkedUpload[] = [];
     for (const [f, st] of this.files) {
-      if (st.parked && f.dirty) out.push({ path: this.pathOf(f), key: f.key, stagedPath: f.dataPath, ...st.parked });
+      if (st.parked && f.dirty)
+        out.push({ path: this.pathOf(f), key: f.key, stagedPath: f.dataPath, ...st.parked });
     }
     return out;
   }
@@ -86,13 +87,20 @@ export class UploadQueue {
         // "staged file shorter than expected"): this attempt is overtaken, not failed. The
         // file is dirty (or will be once the truncate is done), so every caller's loop
         // uploads the new content next.
-        this.o.logger.debug('upload overtaken by a change to the file', { key: file.key, error: describe(err) });
+        this.o.logger.debug('upload overtaken by a change to the file', {
+          key: file.key,
+          error: describe(err),
+        });
         return;
       }
       if (result.generation > file.uploadedGeneration) file.uploadedGeneration = result.generation;
       st.failures = 0;
       delete st.lastError;
-      if (st.parked) this.o.logger.info('a file that could not be uploaded is uploaded now', { path: this.pathOf(file), key: file.key });
+      if (st.parked)
+        this.o.logger.info('a file that could not be uploaded is uploaded now', {
+          path: this.pathOf(file),
+          key: file.key,
+        });
       delete st.parked;
       await this.o.onUploaded(file, result);
     })();
@@ -113,12 +121,15 @@ export class UploadQueue {
 
   private park(file: StagedFile, st: FileState, err: unknown): void {
     st.parked = { reason: describe(err), sinceMs: Date.now() };
-    this.o.logger.error('upload cannot succeed; the file stays staged and is tried again when written again or at the next mount', {
-      path: this.pathOf(file),
-      key: file.key,
-      staged: file.dataPath,
-      reason: st.parked.reason,
-    });
+    this.o.logger.error(
+      'upload cannot succeed; the file stays staged and is tried again when written again or at the next mount',
+      {
+        path: this.pathOf(file),
+        key: file.key,
+        staged: file.dataPath,
+        reason: st.parked.reason,
+      },
+    );
   }
 
   /**
@@ -155,7 +166,12 @@ export class UploadQueue {
     const st = this.state(file);
     if (st.timer || st.parked) return;
     const delay = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.max(0, st.failures - 1));
-    this.o.logger.warn('upload failed; will retry', { key: file.key, inMs: delay, failures: st.failures, error: describe(st.lastError) });
+    this.o.logger.warn('upload failed; will retry', {
+      key: file.key,
+      inMs: delay,
+      failures: st.failures,
+      error: describe(st.lastError),
+    });
     st.timer = setTimeout(() => {
       delete st.timer;
       this.attempt(file).then(
@@ -191,12 +207,19 @@ export class UploadQueue {
       const dirty = [...this.files].filter(([f, st]) => f.dirty && !st.parked).map(([f]) => f);
       if (dirty.length === 0) return;
       onWait?.(dirty.length);
-      await Promise.allSettled(dirty.map((f) => { this.cancelRetry(f); return this.uploadNowQuiet(f); }));
+      await Promise.allSettled(
+        dirty.map((f) => {
+          this.cancelRetry(f);
+          return this.uploadNowQuiet(f);
+        }),
+      );
       // failed ones that are not parked go again after a pause
       const failed = dirty.filter((f) => f.dirty && !this.state(f).parked);
       if (failed.length > 0) {
         const st = failed.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
-        await new Promise((r) => setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (st - 1))));
+        await new Promise((r) =>
+          setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (st - 1))),
+        );
       }
     }
   }

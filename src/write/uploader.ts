@@ -6,7 +6,13 @@ import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
 import { copyObject, DEFAULT_COPY_THRESHOLD_BYTES } from './copier.js';
-import { abortLeftovers, completeMultipart, endMultipart, startMultipart, type MultipartDeps } from './multipart.js';
+import {
+  abortLeftovers,
+  completeMultipart,
+  endMultipart,
+  startMultipart,
+  type MultipartDeps,
+} from './multipart.js';
 import { MAX_OBJECT_BYTES, MAX_PARTS, MIB, partSizeFor, planParts } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
@@ -42,7 +48,8 @@ export class Uploader {
     await abortLeftovers(this.mp, file);
     const generation = file.generation;
     const size = file.size;
-    if (size > MAX_OBJECT_BYTES) throw new StoreError('EntityTooLarge', 'larger than 5 TiB', { key: file.key });
+    if (size > MAX_OBJECT_BYTES)
+      throw new StoreError('EntityTooLarge', 'larger than 5 TiB', { key: file.key });
     // no fsync here: with close() waiting for S3 the data is either uploaded or the
     // caller is told; the queue makes a failed file durable before it waits to retry
     const eager = file.eager ? await this.finishEager(file, size) : undefined;
@@ -55,7 +62,11 @@ export class Uploader {
     if (size <= partBytes) {
       etag = await this.o.parts.run(size, async (buf) => {
         const body = await file.readFully(buf, 0);
-        return (await this.o.requests.run(() => this.o.store.put({ key: file.key, body, contentLength: size, metadata: file.record.metadata }))).etag;
+        return (
+          await this.o.requests.run(() =>
+            this.o.store.put({ key: file.key, body, contentLength: size, metadata: file.record.metadata }),
+          )
+        ).etag;
       });
       this.counters.puts++;
     } else {
@@ -76,7 +87,15 @@ export class Uploader {
       // the tail: same part size, grown if the 10,000-part limit needs it
       const left = MAX_PARTS - (firstPart - 1);
       const partBytes = Math.max(this.o.partBytes, Math.ceil(Math.ceil((size - start) / left) / MIB) * MIB);
-      return this.uploadParts(file, uploadId, planParts(size - start, partBytes).map((p) => ({ partNumber: p.partNumber + firstPart - 1, start: p.start + start, end: p.end + start })));
+      return this.uploadParts(
+        file,
+        uploadId,
+        planParts(size - start, partBytes).map((p) => ({
+          partNumber: p.partNumber + firstPart - 1,
+          start: p.start + start,
+          end: p.end + start,
+        })),
+      );
     });
     if (!done) return undefined;
     this.counters.multipart++;
@@ -84,14 +103,27 @@ export class Uploader {
     if (done.metadataChanged) {
       // chmod/chown/utimens while the parts were going out: metadata is fixed at create
       etag = await copyObject(
-        { store: this.o.store, requests: this.o.requests, thresholdBytes: this.o.copyThresholdBytes ?? DEFAULT_COPY_THRESHOLD_BYTES, partBytes: this.o.partBytes, partConcurrency: this.o.partConcurrency },
-        file.key, file.key, size, { ...file.record.metadata },
+        {
+          store: this.o.store,
+          requests: this.o.requests,
+          thresholdBytes: this.o.copyThresholdBytes ?? DEFAULT_COPY_THRESHOLD_BYTES,
+          partBytes: this.o.partBytes,
+          partConcurrency: this.o.partConcurrency,
+        },
+        file.key,
+        file.key,
+        size,
+        { ...file.record.metadata },
       );
     }
     return etag;
   }
 
-  private async uploadParts(file: StagedFile, uploadId: string, parts: Array<{ partNumber: number; start: number; end: number }>): Promise<CompletedPart[]> {
+  private async uploadParts(
+    file: StagedFile,
+    uploadId: string,
+    parts: Array<{ partNumber: number; start: number; end: number }>,
+  ): Promise<CompletedPart[]> {
     const done: CompletedPart[] = [];
     let next = 0;
     const worker = async () => {
@@ -101,7 +133,9 @@ export class Uploader {
         done.push(
           await this.o.parts.run(p.end - p.start, async (buf) => {
             const body = await file.readFully(buf, p.start);
-            return this.o.requests.run(() => this.o.store.uploadPart(file.key, uploadId, p.partNumber, body, body.length));
+            return this.o.requests.run(() =>
+              this.o.store.uploadPart(file.key, uploadId, p.partNumber, body, body.length),
+            );
           }),
         );
         this.counters.parts++;
@@ -127,5 +161,3 @@ export class Uploader {
     return etag;
   }
 }
-
-

@@ -5,7 +5,17 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile, chmod, open, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  open,
+  readFile,
+  rename,
+  stat,
+  truncate,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
@@ -24,7 +34,8 @@ async function forgetKernelCache(): Promise<void> {
 
 t.test(`native fast paths on ${kind}`, async (t) => {
   const { server, s3, bucket } = await serverWithBucket(t, 'fast');
-  const put = (Key: string, Body: Buffer | string) => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
+  const put = (Key: string, Body: Buffer | string) =>
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
   const data = randomBytes(12 * MiB + 777);
   await put('data.bin', data);
   await put('dir/x.txt', '0123456789');
@@ -39,7 +50,13 @@ t.test(`native fast paths on ${kind}`, async (t) => {
     t.equal(sha256(await readFile(p('data.bin'))), sha256(data), 'second read (from the arena)');
     const fh = await open(p('data.bin'), 'r');
     try {
-      for (const [off, len] of [[0, 1], [262143, 2], [5 * MiB + 3, 300000], [12 * MiB, 777], [12 * MiB + 700, 4096]] as const) {
+      for (const [off, len] of [
+        [0, 1],
+        [262143, 2],
+        [5 * MiB + 3, 300000],
+        [12 * MiB, 777],
+        [12 * MiB + 700, 4096],
+      ] as const) {
         const buf = Buffer.alloc(len);
         const { bytesRead } = await fh.read(buf, 0, len, off);
         t.equal(bytesRead, Math.min(len, data.length - off), `count at ${off}`);
@@ -99,7 +116,11 @@ t.test(`native fast paths on ${kind}`, async (t) => {
     } finally {
       await fh.close();
     }
-    t.equal(await readFile(p('ext/ext.txt'), 'utf8'), 'version two, longer\n', 'a new open reads the new version');
+    t.equal(
+      await readFile(p('ext/ext.txt'), 'utf8'),
+      'version two, longer\n',
+      'a new open reads the new version',
+    );
   });
 
   t.test('writes done by FUSE threads: sizes seen while writing, bytes in S3 exact', async (t) => {
@@ -122,7 +143,9 @@ t.test(`native fast paths on ${kind}`, async (t) => {
       await fh.close();
     }
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'dir/written.bin' }));
-    const bytes = Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    const bytes = Buffer.from(
+      await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    );
     t.equal(sha256(bytes), sha256(body), 'the object in S3 is what was written');
     await forgetKernelCache();
     t.equal((await stat(p('dir/written.bin'))).size, body.length, 'stat after close');
@@ -151,7 +174,11 @@ t.test(`overwriting an object does not download it first on ${kind}`, async (t) 
   await writeFile(join(m.dir, 'old.bin'), 'new content\n'); // open(O_WRONLY|O_CREAT|O_TRUNC)
   await m.unmount();
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'old.bin' }));
-  t.equal(await (got.Body as { transformToString(): Promise<string> }).transformToString(), 'new content\n', 'the object has the new content');
+  t.equal(
+    await (got.Body as { transformToString(): Promise<string> }).transformToString(),
+    'new content\n',
+    'the object has the new content',
+  );
   const requests = /requests=\{([^}]*)\}/.exec(m.output())?.[1] ?? '';
   t.match(requests, /PutObject/, 'the exit log lists the requests sent');
   t.notMatch(requests, /GetObject/, 'no GET of the old content: the kernel passes O_TRUNC to open');

@@ -21,7 +21,12 @@ const kind = serverKindFromEnv();
  * Runs a command to its end without blocking this process (the fault proxy lives in it):
  * exit status, stdout, stderr.
  */
-function run(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     const out: Buffer[] = [];
@@ -48,37 +53,45 @@ async function mountedAt(dir: string): Promise<boolean> {
 
 t.test(`integrity on ${kind}`, async (t) => {
   const { server, s3, bucket } = await serverWithBucket(t, 'integ');
-  const put = (Key: string, Body: Buffer | string) => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
+  const put = (Key: string, Body: Buffer | string) =>
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
   const proxy = await startFaultProxy(server.endpoint);
   t.teardown(() => proxy.close());
 
-  t.test('a GET reset or cut in the middle of its body: right bytes or an error, never wrong bytes, nothing bad cached', async (t) => {
-    const faults: Array<[string, Fault]> = [
-      ['reset', { kind: 'reset-mid-body', afterBytes: 200_000 }],
-      ['cut', { kind: 'cut-body', afterBytes: 200_000 }],
-    ];
-    const objects = new Map<string, Buffer>();
-    for (const [name] of faults) {
-      const body = randomBytes(3_000_000);
-      objects.set(name, body);
-      await put(`cut/${name}.bin`, body);
-    }
-    const m = await mount(server, bucket, [], {}, { endpoint: proxy.endpoint });
-    t.teardown(() => m.unmount());
-    for (const [name, fault] of faults) {
-      const want = objects.get(name) as Buffer;
-      const before = proxy.faulted['GET'] ?? 0;
-      proxy.inject({ kinds: ['GET'], fault, times: 1 });
-      const first = await cat(join(m.dir, 'cut', `${name}.bin`));
-      t.equal((proxy.faulted['GET'] ?? 0) - before, 1, `${name}: one GET was faulted in the middle of its body`);
-      // the missing blocks are fetched again from the right offset: the read succeeds
-      t.equal(first.status, 0, `${name}: cat succeeds`);
-      t.equal(first.sha, sha256(want), `${name}: cat gives the object's bytes`);
-      const second = await cat(join(m.dir, 'cut', `${name}.bin`));
-      t.equal(second.sha, sha256(want), `${name}: and so does a second cat (from the cache)`);
-    }
-    t.notOk(/retried after/.test(m.output()), 'no GET was retried into bytes already handed out');
-  });
+  t.test(
+    'a GET reset or cut in the middle of its body: right bytes or an error, never wrong bytes, nothing bad cached',
+    async (t) => {
+      const faults: Array<[string, Fault]> = [
+        ['reset', { kind: 'reset-mid-body', afterBytes: 200_000 }],
+        ['cut', { kind: 'cut-body', afterBytes: 200_000 }],
+      ];
+      const objects = new Map<string, Buffer>();
+      for (const [name] of faults) {
+        const body = randomBytes(3_000_000);
+        objects.set(name, body);
+        await put(`cut/${name}.bin`, body);
+      }
+      const m = await mount(server, bucket, [], {}, { endpoint: proxy.endpoint });
+      t.teardown(() => m.unmount());
+      for (const [name, fault] of faults) {
+        const want = objects.get(name) as Buffer;
+        const before = proxy.faulted['GET'] ?? 0;
+        proxy.inject({ kinds: ['GET'], fault, times: 1 });
+        const first = await cat(join(m.dir, 'cut', `${name}.bin`));
+        t.equal(
+          (proxy.faulted['GET'] ?? 0) - before,
+          1,
+          `${name}: one GET was faulted in the middle of its body`,
+        );
+        // the missing blocks are fetched again from the right offset: the read succeeds
+        t.equal(first.status, 0, `${name}: cat succeeds`);
+        t.equal(first.sha, sha256(want), `${name}: cat gives the object's bytes`);
+        const second = await cat(join(m.dir, 'cut', `${name}.bin`));
+        t.equal(second.sha, sha256(want), `${name}: and so does a second cat (from the cache)`);
+      }
+      t.notOk(/retried after/.test(m.output()), 'no GET was retried into bytes already handed out');
+    },
+  );
 
   t.test('20% of GETs faulted (500, 503, resets, cut bodies): every read right or failed', async (t) => {
     const objects: Buffer[] = [];
@@ -115,25 +128,49 @@ t.test(`integrity on ${kind}`, async (t) => {
       }
     }
     proxy.clear();
-    t.ok((proxy.faulted['GET'] ?? 0) >= 3, `GETs were faulted (${proxy.faulted['GET'] ?? 0} of ${proxy.seen['GET'] ?? 0})`);
+    t.ok(
+      (proxy.faulted['GET'] ?? 0) >= 3,
+      `GETs were faulted (${proxy.faulted['GET'] ?? 0} of ${proxy.seen['GET'] ?? 0})`,
+    );
     t.equal(wrong, 0, `no read returned wrong bytes (${right} right, ${failed} failed)`);
     t.ok(right > 0, 'some reads succeeded');
     // without faults, every object reads right: nothing bad was cached
     let after = 0;
-    for (const [i, body] of objects.entries()) if ((await cat(join(m.dir, 'rate', `o${i}.bin`))).sha === sha256(body)) after++;
+    for (const [i, body] of objects.entries())
+      if ((await cat(join(m.dir, 'rate', `o${i}.bin`))).sha === sha256(body)) after++;
     t.equal(after, objects.length, 'every object reads right once the faults stop');
   });
 
   t.test('an endpoint that answers HTML is refused at mount with one line', async (t) => {
     const html = await startFaultProxy(server.endpoint);
     t.teardown(() => html.close());
-    html.inject({ kinds: ['GET', 'HEAD', 'LIST', 'PUT', 'HeadBucket', 'Other', 'Delete', 'CreateMultipart', 'UploadPart', 'Complete'], fault: { kind: 'html' }, times: 1_000_000 });
+    html.inject({
+      kinds: [
+        'GET',
+        'HEAD',
+        'LIST',
+        'PUT',
+        'HeadBucket',
+        'Other',
+        'Delete',
+        'CreateMultipart',
+        'UploadPart',
+        'Complete',
+      ],
+      fault: { kind: 'html' },
+      times: 1_000_000,
+    });
     const work = await mkdtemp(join(tmpdir(), 's3mount-integ-'));
     t.teardown(() => rm(work, { recursive: true, force: true }));
     const mp = join(work, 'mnt');
     await mkdir(mp);
     const t0 = Date.now();
-    const r = await run(process.execPath, [S3MOUNT_BIN, bucket, mp, '--endpoint', html.endpoint], 60_000, serverEnv(server, { XDG_STATE_HOME: join(work, 'state') }));
+    const r = await run(
+      process.execPath,
+      [S3MOUNT_BIN, bucket, mp, '--endpoint', html.endpoint],
+      60_000,
+      serverEnv(server, { XDG_STATE_HOME: join(work, 'state') }),
+    );
     const ms = Date.now() - t0;
     t.not(r.status, 0, 'non-zero exit');
     const lines = r.stderr.trim().split('\n');
@@ -144,30 +181,48 @@ t.test(`integrity on ${kind}`, async (t) => {
     t.same(await readdir(mp), [], 'mount point untouched');
   });
 
-  t.test('HTML answers while mounted: writes fail at close and stay staged, listings fail, nothing passes for S3', async (t) => {
-    const m = await mount(server, bucket, ['--request-timeout', '10'], {}, { endpoint: proxy.endpoint });
-    t.teardown(() => m.unmount());
-    await put('html/existing.txt', 'existing\n');
-    proxy.inject({ kinds: ['PUT', 'CreateMultipart', 'UploadPart', 'Complete'], fault: { kind: 'html' }, times: 1_000_000 });
-    const data = 'hi through a web page\n';
-    const w = await run('python3', ['-c', 'import sys\nf = open(sys.argv[1], "w")\nf.write(sys.argv[2])\nf.close()', join(m.dir, 'html', 'a.txt'), data]);
-    t.not(w.status, 0, `close() fails (${w.stderr.trim().split('\n').pop() ?? ''})`);
-    t.match(w.stderr, /Input\/output error|OSError/, 'with EIO');
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'html/a.txt' })).then(() => true, () => false);
-    t.notOk(got, 'nothing claims to be in S3');
-    proxy.clear();
-    proxy.inject({ kinds: ['LIST'], fault: { kind: 'html' }, times: 1_000_000 });
-    const ls = await run('ls', [join(m.dir, 'html-other')]);
-    t.not(ls.status, 0, 'a listing answered with HTML fails');
-    t.notOk(/^$/.test(ls.stderr), `with an error (${ls.stderr.trim()})`);
-    proxy.clear();
-    // the staged file is uploaded once the endpoint answers as S3 again
-    const deadline = Date.now() + 90_000;
-    let body: string | undefined;
-    while (Date.now() < deadline && body === undefined) {
-      body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'html/a.txt' })).then((r) => (r.Body as { transformToString(): Promise<string> }).transformToString(), () => undefined);
-      if (body === undefined) await new Promise((r) => setTimeout(r, 500));
-    }
-    t.equal(body, data, 'the write reaches S3 once the endpoint is S3 again');
-  });
+  t.test(
+    'HTML answers while mounted: writes fail at close and stay staged, listings fail, nothing passes for S3',
+    async (t) => {
+      const m = await mount(server, bucket, ['--request-timeout', '10'], {}, { endpoint: proxy.endpoint });
+      t.teardown(() => m.unmount());
+      await put('html/existing.txt', 'existing\n');
+      proxy.inject({
+        kinds: ['PUT', 'CreateMultipart', 'UploadPart', 'Complete'],
+        fault: { kind: 'html' },
+        times: 1_000_000,
+      });
+      const data = 'hi through a web page\n';
+      const w = await run('python3', [
+        '-c',
+        'import sys\nf = open(sys.argv[1], "w")\nf.write(sys.argv[2])\nf.close()',
+        join(m.dir, 'html', 'a.txt'),
+        data,
+      ]);
+      t.not(w.status, 0, `close() fails (${w.stderr.trim().split('\n').pop() ?? ''})`);
+      t.match(w.stderr, /Input\/output error|OSError/, 'with EIO');
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'html/a.txt' })).then(
+        () => true,
+        () => false,
+      );
+      t.notOk(got, 'nothing claims to be in S3');
+      proxy.clear();
+      proxy.inject({ kinds: ['LIST'], fault: { kind: 'html' }, times: 1_000_000 });
+      const ls = await run('ls', [join(m.dir, 'html-other')]);
+      t.not(ls.status, 0, 'a listing answered with HTML fails');
+      t.notOk(/^$/.test(ls.stderr), `with an error (${ls.stderr.trim()})`);
+      proxy.clear();
+      // the staged file is uploaded once the endpoint answers as S3 again
+      const deadline = Date.now() + 90_000;
+      let body: string | undefined;
+      while (Date.now() < deadline && body === undefined) {
+        body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'html/a.txt' })).then(
+          (r) => (r.Body as { transformToString(): Promise<string> }).transformToString(),
+          () => undefined,
+        );
+        if (body === undefined) await new Promise((r) => setTimeout(r, 500));
+      }
+      t.equal(body, data, 'the write reaches S3 once the endpoint is S3 again');
+    },
+  );
 });

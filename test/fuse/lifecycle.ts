@@ -27,7 +27,6 @@ function exitOf(m: Mounted, timeoutMs = 20_000): Promise<number | null | 'timeou
   });
 }
 
-
 t.test(`lifecycle on ${kind}`, async (t) => {
   const { server, s3, bucket } = await serverWithBucket(t, 'life');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'f.txt', Body: 'hi\n' }));
@@ -41,7 +40,8 @@ t.test(`lifecycle on ${kind}`, async (t) => {
       t.teardown(() => m.unmount());
       t.equal(await readFile(join(m.dir, 'f.txt'), 'utf8'), 'hi\n', 'mounted and readable');
       if (how === 'SIGTERM' || how === 'SIGINT') m.child.kill(how);
-      else if (how === 'fusermount -u') t.equal(spawnSync('fusermount', ['-u', m.dir]).status, 0, 'fusermount -u succeeds');
+      else if (how === 'fusermount -u')
+        t.equal(spawnSync('fusermount', ['-u', m.dir]).status, 0, 'fusermount -u succeeds');
       else t.equal(runS3mount(['unmount', m.dir], env).status, 0, 's3mount unmount exits 0');
       t.equal(await exitOf(m), 0, 'daemon exits with 0');
       t.notOk(await mounted(m.dir), 'mount is gone');
@@ -52,13 +52,20 @@ t.test(`lifecycle on ${kind}`, async (t) => {
   t.test('default mode detaches once ready; unmount waits for the daemon', async (t) => {
     const mp = join(work, 'mnt');
     await mkdir(mp);
-    t.teardown(() => { if (spawnSync('mountpoint', ['-q', mp]).status === 0) spawnSync('fusermount', ['-u', mp]); });
+    t.teardown(() => {
+      if (spawnSync('mountpoint', ['-q', mp]).status === 0) spawnSync('fusermount', ['-u', mp]);
+    });
     const r = runS3mount([bucket, mp, '--endpoint', server.endpoint], env);
     t.equal(r.status, 0, `mount command exits 0 ${r.stderr}`);
     t.equal(r.stderr, '', 'and prints nothing');
     t.ok(await mounted(mp), 'mounted when the command returns');
     t.equal(await readFile(join(mp, 'f.txt'), 'utf8'), 'hi\n', 'readable');
-    const pid = Number(await readFile(join(work, 'state', 's3mount', `${mp.slice(1).replace(/[^A-Za-z0-9._-]+/g, '_')}.pid`), 'utf8'));
+    const pid = Number(
+      await readFile(
+        join(work, 'state', 's3mount', `${mp.slice(1).replace(/[^A-Za-z0-9._-]+/g, '_')}.pid`),
+        'utf8',
+      ),
+    );
     t.ok(pid > 0 && processAlive(pid), 'daemon runs with a pid file');
     const ps = spawnSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).stdout;
     t.notMatch(ps, server.secretAccessKey, 'no secret in the process title');

@@ -16,9 +16,22 @@ const PUT_CONCURRENCY = 32;
 t.test(`listing on ${kind}`, async (t) => {
   const { server, s3, bucket } = await serverWithBucket(t, 'list');
 
-  const names = Array.from({ length: COUNT }, (_, i) => `obj-${String(i).padStart(5, '0')}-${'x'.repeat(i % 7)}`);
+  const names = Array.from(
+    { length: COUNT },
+    (_, i) => `obj-${String(i).padStart(5, '0')}-${'x'.repeat(i % 7)}`,
+  );
   for (let i = 0; i < names.length; i += PUT_CONCURRENCY) {
-    await Promise.all(names.slice(i, i + PUT_CONCURRENCY).map((n, j) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `many/${n}`, Body: Buffer.from('y'.repeat((i + j) % 13)) }))));
+    await Promise.all(
+      names.slice(i, i + PUT_CONCURRENCY).map((n, j) =>
+        s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: `many/${n}`,
+            Body: Buffer.from('y'.repeat((i + j) % 13)),
+          }),
+        ),
+      ),
+    );
   }
 
   // edge/: 999 files, then "b" as the last key of the first page, and "b/c" making "b" a
@@ -26,7 +39,11 @@ t.test(`listing on ${kind}`, async (t) => {
   // have shown "b" as a file already
   const edge = [...Array.from({ length: 999 }, (_, i) => `a${String(i).padStart(3, '0')}`), 'b', 'b!', 'b/c'];
   for (let i = 0; i < edge.length; i += PUT_CONCURRENCY) {
-    await Promise.all(edge.slice(i, i + PUT_CONCURRENCY).map((n) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `edge/${n}`, Body: 'e' }))));
+    await Promise.all(
+      edge
+        .slice(i, i + PUT_CONCURRENCY)
+        .map((n) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `edge/${n}`, Body: 'e' }))),
+    );
   }
 
   const m = await mount(server, `${bucket}`);
@@ -40,12 +57,22 @@ t.test(`listing on ${kind}`, async (t) => {
   });
 
   t.test('ls -l shows every size from the listing', async (t) => {
-    const out = execFileSync('ls', ['-l', '--time-style=+', join(m.dir, 'many')], { encoding: 'utf8', maxBuffer: 32 << 20 });
+    const out = execFileSync('ls', ['-l', '--time-style=+', join(m.dir, 'many')], {
+      encoding: 'utf8',
+      maxBuffer: 32 << 20,
+    });
     const lines = out.split('\n').filter((l) => l.startsWith('-'));
     t.equal(lines.length, COUNT, 'ls -l prints every file');
-    const sizes = new Map(lines.map((l) => { const f = l.trim().split(/\s+/); return [f[f.length - 1], Number(f[4])]; }));
+    const sizes = new Map(
+      lines.map((l) => {
+        const f = l.trim().split(/\s+/);
+        return [f[f.length - 1], Number(f[4])];
+      }),
+    );
     let wrong = 0;
-    names.forEach((n, i) => { if (sizes.get(n) !== i % 13) wrong++; });
+    names.forEach((n, i) => {
+      if (sizes.get(n) !== i % 13) wrong++;
+    });
     t.equal(wrong, 0, 'every size matches the object');
     t.equal((await stat(join(m.dir, 'many', names[1234] as string))).size, 1234 % 13, 'stat after listing');
   });

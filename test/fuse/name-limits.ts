@@ -39,7 +39,11 @@ t.test(`name and key limits on ${kind}`, async (t) => {
     t.equal(await readFile(p('short.txt'), 'utf8'), 'short\n', 'the rename source is untouched');
     await t.rejects(stat(p(name256)), { code: 'ENAMETOOLONG' }, 'a lookup says so too');
     await t.rejects(stat(p(`${name256}/below`)), { code: 'ENAMETOOLONG' }, 'also as a directory on the way');
-    t.same((await keys(s3, bucket)).filter((k) => k !== 'short.txt'), [], 'nothing of it reached S3');
+    t.same(
+      (await keys(s3, bucket)).filter((k) => k !== 'short.txt'),
+      [],
+      'nothing of it reached S3',
+    );
   });
 
   // s3rver 3.7.1 cannot store a key segment over ~233 bytes (500, then a broken bucket,
@@ -70,11 +74,30 @@ t.test(`name and key limits on ${kind}`, async (t) => {
     const fits = 'f'.repeat(1024 - 1005); // key of exactly 1,024 bytes
     await writeFile(p(`${dir}/${fits}`), 'fits\n');
     t.equal(await getText(s3, bucket, `${dirKey}${fits}`), 'fits\n', 'a 1,024-byte key works');
-    await t.rejects(writeFile(p(`${dir}/${fits}x`), 'x'), { code: 'ENAMETOOLONG' }, 'a 1,025-byte key is refused at create');
-    await t.rejects(writeFile(p(`${dir}/${'g'.repeat(60)}`), 'x'), { code: 'ENAMETOOLONG' }, 'so is a 1,065-byte one');
-    await t.rejects(mkdir(p(`${dir}/${'h'.repeat(1024 - 1005)}`)), { code: 'ENAMETOOLONG' }, 'mkdir: its marker "dir/" would be 1,025 bytes');
-    await t.rejects(rename(p(`/${seg('a')}`), p(`/${'A'.repeat(220)}`)), { code: 'ENAMETOOLONG' }, 'renaming a directory whose keys would grow past the limit');
+    await t.rejects(
+      writeFile(p(`${dir}/${fits}x`), 'x'),
+      { code: 'ENAMETOOLONG' },
+      'a 1,025-byte key is refused at create',
+    );
+    await t.rejects(
+      writeFile(p(`${dir}/${'g'.repeat(60)}`), 'x'),
+      { code: 'ENAMETOOLONG' },
+      'so is a 1,065-byte one',
+    );
+    await t.rejects(
+      mkdir(p(`${dir}/${'h'.repeat(1024 - 1005)}`)),
+      { code: 'ENAMETOOLONG' },
+      'mkdir: its marker "dir/" would be 1,025 bytes',
+    );
+    await t.rejects(
+      rename(p(`/${seg('a')}`), p(`/${'A'.repeat(220)}`)),
+      { code: 'ENAMETOOLONG' },
+      'renaming a directory whose keys would grow past the limit',
+    );
     t.equal(await readFile(p(`${dir}/${fits}`), 'utf8'), 'fits\n', 'and nothing moved');
-    t.notOk((await keys(s3, bucket)).some((k) => k.startsWith('A')), 'no key under the new name');
+    t.notOk(
+      (await keys(s3, bucket)).some((k) => k.startsWith('A')),
+      'no key under the new name',
+    );
   });
 });

@@ -15,7 +15,9 @@ const kind = serverKindFromEnv();
 
 async function getBytes(s3: S3Client, Bucket: string, Key: string): Promise<Buffer> {
   const r = await s3.send(new GetObjectCommand({ Bucket, Key }));
-  return Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+  return Buffer.from(
+    await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+  );
 }
 
 interface LoopResult {
@@ -57,9 +59,15 @@ printf '{"failures": %d, "errors": ["%s"], "last": "%s"}\\n' "$failures" "$(prin
 `;
 
 /** fsync through a write handle: the staged copy is in S3 when it returns (a read handle has nothing to sync) */
-const FSYNC = 'import json, os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd); os.close(fd); print(json.dumps({"failures": 0, "errors": [], "last": ""}))';
+const FSYNC =
+  'import json, os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd); os.close(fd); print(json.dumps({"failures": 0, "errors": [], "last": ""}))';
 
-const noFailures = (t: Test, r: LoopResult, what: string) => t.equal(r.failures, 0, `${what}${r.failures > 0 ? `: ${r.failures} failed, first ${r.errors.join('; ')}` : ''}`);
+const noFailures = (t: Test, r: LoopResult, what: string) =>
+  t.equal(
+    r.failures,
+    0,
+    `${what}${r.failures > 0 ? `: ${r.failures} failed, first ${r.errors.join('; ')}` : ''}`,
+  );
 
 function run(cmd: string, args: string[]): Promise<LoopResult> {
   return new Promise((resolve, reject) => {
@@ -81,7 +89,8 @@ function run(cmd: string, args: string[]): Promise<LoopResult> {
 }
 
 const pythonLoop = (path: string, n: number) => run('python3', ['-c', PYTHON_LOOP, path, String(n)]);
-const shellLoop = (path: string, n: number, scratch: string) => run('sh', ['-c', SHELL_LOOP, 'overwrite-loop', path, String(n), scratch]);
+const shellLoop = (path: string, n: number, scratch: string) =>
+  run('sh', ['-c', SHELL_LOOP, 'overwrite-loop', path, String(n), scratch]);
 
 for (const writeBack of [false, true]) {
   t.test(`overwrite loops on ${kind}${writeBack ? ' with --write-back' : ''}`, async (t) => {
@@ -115,10 +124,20 @@ for (const writeBack of [false, true]) {
     t.test('processes overwrite their own files and one shared file at once', async (t) => {
       const n = Math.round(100 * rounds);
       const own = [0, 1, 2].map((k) => pythonLoop(p(`own-${k}.bin`), n));
-      const shared = [pythonLoop(p('shared.bin'), n), pythonLoop(p('shared.bin'), n), shellLoop(p('shared.bin'), n, join(local, 'shared-scratch'))];
+      const shared = [
+        pythonLoop(p('shared.bin'), n),
+        pythonLoop(p('shared.bin'), n),
+        shellLoop(p('shared.bin'), n, join(local, 'shared-scratch')),
+      ];
       const results = await Promise.all([...own, ...shared]);
       results.forEach((r, k) => noFailures(t, r, `process ${k}: every overwrite succeeded`));
-      for (let k = 0; k < 3; k++) await s3Holds(t, `own-${k}.bin`, (results[k] as LoopResult).last, `own-${k}.bin: S3 holds its process's last write`);
+      for (let k = 0; k < 3; k++)
+        await s3Holds(
+          t,
+          `own-${k}.bin`,
+          (results[k] as LoopResult).last,
+          `own-${k}.bin: S3 holds its process's last write`,
+        );
       // the shared file's last bytes may interleave two processes' writes (as on any file
       // system): S3 must hold what the mount shows, and a later overwrite must win
       const seen = sha256(await readFile(p('shared.bin')));

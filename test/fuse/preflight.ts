@@ -7,7 +7,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestBucket, emptyAndDeleteBucket, serverKindFromEnv, startServer } from '../fixtures/servers.js';
+import {
+  createTestBucket,
+  emptyAndDeleteBucket,
+  serverKindFromEnv,
+  startServer,
+} from '../fixtures/servers.js';
 import { mount, runS3mount, serverEnv } from '../fixtures/mount.js';
 
 const kind = serverKindFromEnv();
@@ -50,18 +55,36 @@ t.test(`preflight on ${kind}`, async (t) => {
   };
   const base = (b = bucket, mp = empty) => [b, mp, '--endpoint', server.endpoint];
 
-  t.test('missing bucket', async (t) => fails(t, base('no-such-bucket-s3mount'), /bucket "no-such-bucket-s3mount" does not exist/));
-  t.test('missing bucket, foreground', async (t) => fails(t, [...base('no-such-bucket-s3mount'), '-f'], /does not exist/));
+  t.test('missing bucket', async (t) =>
+    fails(t, base('no-such-bucket-s3mount'), /bucket "no-such-bucket-s3mount" does not exist/),
+  );
+  t.test('missing bucket, foreground', async (t) =>
+    fails(t, [...base('no-such-bucket-s3mount'), '-f'], /does not exist/),
+  );
   // s3rver 3.7.1 does not check V4 signatures at all (DEVELOPERS.md, known gaps)
-  if (kind === 'rgw') t.test('wrong secret key', async (t) => fails(t, base(), /rejected the credentials \(SignatureDoesNotMatch\)/, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong-secret-key-123' }));
-  t.test('unknown access key', async (t) => fails(t, base(), /rejected the credentials|denied/, { ...env, AWS_ACCESS_KEY_ID: 'NOSUCHKEY12345' }));
+  if (kind === 'rgw')
+    t.test('wrong secret key', async (t) =>
+      fails(t, base(), /rejected the credentials \(SignatureDoesNotMatch\)/, {
+        ...env,
+        AWS_SECRET_ACCESS_KEY: 'wrong-secret-key-123',
+      }),
+    );
+  t.test('unknown access key', async (t) =>
+    fails(t, base(), /rejected the credentials|denied/, { ...env, AWS_ACCESS_KEY_ID: 'NOSUCHKEY12345' }),
+  );
   t.test('unreachable endpoint', async (t) => {
     const port = await closedPort();
     const t0 = Date.now();
-    await fails(t, [bucket, empty, '--endpoint', `http://127.0.0.1:${port}`], /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:\d+/);
+    await fails(
+      t,
+      [bucket, empty, '--endpoint', `http://127.0.0.1:${port}`],
+      /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:\d+/,
+    );
     t.ok(Date.now() - t0 < 30_000, 'fails fast');
   });
-  t.test('endpoint that is not a URL', async (t) => fails(t, [bucket, empty, '--endpoint', 'not a url'], /is not a URL/));
+  t.test('endpoint that is not a URL', async (t) =>
+    fails(t, [bucket, empty, '--endpoint', 'not a url'], /is not a URL/),
+  );
   t.test('mount point missing', async (t) => fails(t, base(bucket, join(work, 'nope')), /does not exist/));
   t.test('mount point is a file', async (t) => {
     const f = join(work, 'file');
@@ -97,7 +120,11 @@ t.test(`preflight on ${kind}`, async (t) => {
   t.test('credentials from a profile in ~/.aws/credentials (--profile)', async (t) => {
     const home = join(work, 'home');
     await mkdir(join(home, '.aws'), { recursive: true });
-    await writeFile(join(home, '.aws', 'credentials'), `[tier2]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`, { mode: 0o600 });
+    await writeFile(
+      join(home, '.aws', 'credentials'),
+      `[tier2]\naws_access_key_id = ${server.accessKeyId}\naws_secret_access_key = ${server.secretAccessKey}\n`,
+      { mode: 0o600 },
+    );
     const noKeys: NodeJS.ProcessEnv = { ...env, HOME: home, XDG_STATE_HOME: join(work, 'state2') };
     delete noKeys.AWS_ACCESS_KEY_ID;
     delete noKeys.AWS_SECRET_ACCESS_KEY;
@@ -107,10 +134,17 @@ t.test(`preflight on ${kind}`, async (t) => {
     await mkdir(mp);
     const r = runS3mount([bucket, mp, '--endpoint', server.endpoint, '--profile', 'tier2'], noKeys, 90_000);
     t.equal(r.status, 0, `mounted with the profile's keys ${r.stderr}`);
-    t.teardown(() => { if (spawnSync('mountpoint', ['-q', mp]).status === 0) spawnSync('fusermount', ['-u', mp]); });
+    t.teardown(() => {
+      if (spawnSync('mountpoint', ['-q', mp]).status === 0) spawnSync('fusermount', ['-u', mp]);
+    });
     await t.resolves(readdir(mp), 'the mount answers');
     t.equal(runS3mount(['unmount', mp], noKeys).status, 0, 'unmounted');
-    await fails(t, [bucket, empty, '--endpoint', server.endpoint, '--profile', 'no-such-profile'], /credentials|profile/i, noKeys);
+    await fails(
+      t,
+      [bucket, empty, '--endpoint', server.endpoint, '--profile', 'no-such-profile'],
+      /credentials|profile/i,
+      noKeys,
+    );
   });
 
   t.test('unmount of something not mounted', async (t) => {
@@ -121,6 +155,7 @@ t.test(`preflight on ${kind}`, async (t) => {
   t.test('--help lists options from the table', async (t) => {
     const r = runS3mount(['--help'], env);
     t.equal(r.status, 0);
-    for (const o of ['--endpoint', '--metadata-ttl', '--cache-size', '--read-ahead', '--foreground']) t.match(r.stdout, o);
+    for (const o of ['--endpoint', '--metadata-ttl', '--cache-size', '--read-ahead', '--foreground'])
+      t.match(r.stdout, o);
   });
 });

@@ -18,7 +18,6 @@ import {
 } from '../fixtures/servers.js';
 import { sha256 } from '../fixtures/helpers.js';
 
-
 const kind = serverKindFromEnv();
 
 t.test(`S3 test server '${kind}'`, async (t) => {
@@ -62,9 +61,7 @@ t.test(`S3 test server '${kind}'`, async (t) => {
   t.equal(got?.length, data.length, 'whole read has the full length');
   t.equal(sha256(got ?? new Uint8Array()), sha256(data), 'whole read has the same sha256');
 
-  const ranged = await s3.send(
-    new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=10-99' }),
-  );
+  const ranged = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=10-99' }));
   const part = await ranged.Body?.transformToByteArray();
   t.equal(part?.length, 90, 'ranged read has 90 bytes');
   t.equal(

@@ -30,7 +30,11 @@ async function uploadsInProgress(s3: S3Client, Bucket: string): Promise<string[]
 }
 
 /** On a server that can list them, waits until no multipart upload is in progress. */
-async function noUploadsLeft(t: { ok(v: unknown, msg: string): unknown }, s3: S3Client, Bucket: string): Promise<void> {
+async function noUploadsLeft(
+  t: { ok(v: unknown, msg: string): unknown },
+  s3: S3Client,
+  Bucket: string,
+): Promise<void> {
   if (!canListUploads) return;
   const left = await eventually(async () => (await uploadsInProgress(s3, Bucket)).length === 0, 30_000);
   t.ok(left, `no multipart upload left in progress ${(await uploadsInProgress(s3, Bucket)).join(', ')}`);
@@ -38,7 +42,10 @@ async function noUploadsLeft(t: { ok(v: unknown, msg: string): unknown }, s3: S3
 
 /** SIGKILL, as a crash or the OOM killer would; the dead mount is detached by hand. */
 async function kill(m: Mounted): Promise<void> {
-  const exited = m.child.exitCode !== null || m.child.signalCode !== null ? Promise.resolve() : new Promise((r) => m.child.once('exit', r));
+  const exited =
+    m.child.exitCode !== null || m.child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((r) => m.child.once('exit', r));
   m.child.kill('SIGKILL');
   await exited;
   spawnSync('fusermount', ['-uz', m.dir]);
@@ -60,18 +67,37 @@ t.test(`a daemon killed during a multipart upload, on ${kind}`, async (t) => {
     const data = randomBytes(2 * PART + 2 * MiB); // two full parts go out while it is written
     const fh = await open(join(m.dir, 'killed-writing.bin'), 'w');
     for (let off = 0; off < data.length; off += MiB) await fh.write(data, off, MiB, off);
-    if (canListUploads) t.ok(await eventually(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000), 'a multipart upload is in progress');
+    if (canListUploads)
+      t.ok(
+        await eventually(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000),
+        'a multipart upload is in progress',
+      );
     await sleep(1000); // let the parts arrive
     await kill(m);
     await fh.close().catch(() => undefined); // the mount is gone: nothing to close
     const staged = await stagedData(staging);
-    t.ok(staged.some((b) => sha256(b) === sha256(data)), 'every byte written is staged');
+    t.ok(
+      staged.some((b) => sha256(b) === sha256(data)),
+      'every byte written is staged',
+    );
 
     const m2 = await mount(server, bucket, args, {}, { ...at, stagingDir: staging });
     t.teardown(() => m2.unmount());
-    t.ok(await eventually(async () => sha256((await getObjectOrUndefined(s3, bucket, 'killed-writing.bin')) ?? Buffer.alloc(0)) === sha256(data), 60_000), 'the remount uploaded the staged data intact');
+    t.ok(
+      await eventually(
+        async () =>
+          sha256((await getObjectOrUndefined(s3, bucket, 'killed-writing.bin')) ?? Buffer.alloc(0)) ===
+          sha256(data),
+        60_000,
+      ),
+      'the remount uploaded the staged data intact',
+    );
     // s3rver can neither list nor abort uploads (501, 405): there the log shows the attempt
-    t.match(m2.output(), /aborting a multipart upload left unfinished/, 'the remount aborts the dead daemon\'s upload');
+    t.match(
+      m2.output(),
+      /aborting a multipart upload left unfinished/,
+      "the remount aborts the dead daemon's upload",
+    );
     await noUploadsLeft(t, s3, bucket);
     await m2.unmount();
     t.same(await stagedData(staging), [], 'nothing left staged');
@@ -86,24 +112,47 @@ t.test(`a daemon killed during a multipart upload, on ${kind}`, async (t) => {
     const data = randomBytes(3 * PART); // parts 1-2 go out while written, part 3 at close
     const fh = await open(join(m.dir, 'killed-closing.bin'), 'w');
     for (let off = 0; off < data.length; off += MiB) await fh.write(data, off, MiB, off);
-    if (canListUploads) await eventually(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000);
+    if (canListUploads)
+      await eventually(async () => (await uploadsInProgress(s3, bucket)).length > 0, 10_000);
     await sleep(1000); // parts 1-2 are sent
     proxy.stall(); // the last part and the completion hang on the way
-    const closing = fh.close().then(() => 'closed', (err: NodeJS.ErrnoException) => err.code ?? 'failed');
+    const closing = fh.close().then(
+      () => 'closed',
+      (err: NodeJS.ErrnoException) => err.code ?? 'failed',
+    );
     // the SDK sends a part's headers with "Expect: 100-continue" and its body only after
     // the answer: held bytes show the request went out, not how much of the part did
     t.ok(await eventually(async () => proxy.heldBytes() > 0, 10_000), 'close() is sending the last part');
     await kill(m);
     t.not(await closing, 'closed', 'close() did not complete');
     proxy.resume();
-    t.equal(await getObjectOrUndefined(s3, bucket, 'killed-closing.bin'), undefined, 'not in S3 before the remount');
-    t.ok((await stagedData(staging)).some((b) => sha256(b) === sha256(data)), 'the file is staged');
+    t.equal(
+      await getObjectOrUndefined(s3, bucket, 'killed-closing.bin'),
+      undefined,
+      'not in S3 before the remount',
+    );
+    t.ok(
+      (await stagedData(staging)).some((b) => sha256(b) === sha256(data)),
+      'the file is staged',
+    );
 
     const m2 = await mount(server, bucket, args, {}, { ...at, stagingDir: staging });
     t.teardown(() => m2.unmount());
-    t.ok(await eventually(async () => sha256((await getObjectOrUndefined(s3, bucket, 'killed-closing.bin')) ?? Buffer.alloc(0)) === sha256(data), 60_000), 'the remount uploaded the staged data intact');
+    t.ok(
+      await eventually(
+        async () =>
+          sha256((await getObjectOrUndefined(s3, bucket, 'killed-closing.bin')) ?? Buffer.alloc(0)) ===
+          sha256(data),
+        60_000,
+      ),
+      'the remount uploaded the staged data intact',
+    );
     // s3rver can neither list nor abort uploads (501, 405): there the log shows the attempt
-    t.match(m2.output(), /aborting a multipart upload left unfinished/, 'the remount aborts the dead daemon\'s upload');
+    t.match(
+      m2.output(),
+      /aborting a multipart upload left unfinished/,
+      "the remount aborts the dead daemon's upload",
+    );
     await noUploadsLeft(t, s3, bucket);
     await m2.unmount();
     t.same(await stagedData(staging), [], 'nothing left staged');

@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { eventually, getObjectOrUndefined, sha256, stagedData } from '../fixtures/helpers.js';
 import { rgwAdmin, rgwAdminAvailable, serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { mount, type Mounted } from '../fixtures/mount.js';
@@ -31,12 +30,17 @@ function stop(m: Mounted, ms: number): Promise<number | null | 'timeout'> {
 }
 
 // s3rver 3.7.1 has no quotas and no bucket policies: nothing refuses an upload for good
-const skip = kind !== 'rgw' ? 'needs a server that can refuse uploads (RGW quotas)'
-  : !rgwAdminAvailable() ? 'radosgw-admin needs the cluster\'s ceph.conf: set S3_TEST_CEPH_CONF with S3_TEST_ENDPOINT' : false;
+const skip =
+  kind !== 'rgw'
+    ? 'needs a server that can refuse uploads (RGW quotas)'
+    : !rgwAdminAvailable()
+      ? "radosgw-admin needs the cluster's ceph.conf: set S3_TEST_CEPH_CONF with S3_TEST_ENDPOINT"
+      : false;
 
 t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   const { server, s3, bucket } = await serverWithBucket(t, 'quota');
-  const quota = (...args: string[]) => rgwAdmin(server, ['quota', ...args, '--quota-scope=bucket', `--bucket=${bucket}`]);
+  const quota = (...args: string[]) =>
+    rgwAdmin(server, ['quota', ...args, '--quota-scope=bucket', `--bucket=${bucket}`]);
   quota('set', '--max-size=1024');
   quota('enable');
   t.teardown(() => quota('disable'));
@@ -50,8 +54,15 @@ t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   const fh = await open(join(m.dir, name), 'w');
   await fh.write(data);
   await t.rejects(fh.close(), { code: 'ENOSPC' }, 'close() reports the quota');
-  t.ok((await stagedData(staging)).some((b) => sha256(b) === sha256(data)), 'the data stays staged');
-  t.match(m.output(), new RegExp(`ERROR upload cannot succeed.*"/${name}".*quota`), 'logged at error level with path and reason');
+  t.ok(
+    (await stagedData(staging)).some((b) => sha256(b) === sha256(data)),
+    'the data stays staged',
+  );
+  t.match(
+    m.output(),
+    new RegExp(`ERROR upload cannot succeed.*"/${name}".*quota`),
+    'logged at error level with path and reason',
+  );
   await sleep(3000); // a retried upload would go again after 1 s and 2 s
   t.notMatch(m.output(), /will retry/, 'not retried');
   const t0 = Date.now();
@@ -59,12 +70,18 @@ t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   t.not(code, 'timeout', `SIGTERM ends the daemon in ${Date.now() - t0} ms`);
   const exitLog = m.output().slice(m.output().lastIndexOf('stopping'));
   t.match(exitLog, new RegExp(`ERROR .*stays staged.*"/${name}"`), 'the exit log names the file');
-  t.ok((await stagedData(staging)).some((b) => sha256(b) === sha256(data)), 'still staged after the daemon exited');
+  t.ok(
+    (await stagedData(staging)).some((b) => sha256(b) === sha256(data)),
+    'still staged after the daemon exited',
+  );
   await m.unmount();
 
   const m2 = await mount(server, bucket, [], {}, { stagingDir: staging });
   t.teardown(() => m2.unmount());
-  t.ok(await eventually(() => /upload cannot succeed/.test(m2.output()), 20_000), 'the next mount tries it once more');
+  t.ok(
+    await eventually(() => /upload cannot succeed/.test(m2.output()), 20_000),
+    'the next mount tries it once more',
+  );
   await sleep(3000);
   t.equal(m2.output().match(/upload cannot succeed/g)?.length, 1, 'once, not in a loop');
   t.notMatch(m2.output(), /will retry/, 'not retried');
@@ -75,7 +92,16 @@ t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   quota('disable'); // the reason is gone: the next mount uploads it
   const m3 = await mount(server, bucket, [], {}, { stagingDir: staging });
   t.teardown(() => m3.unmount());
-  t.ok(await eventually(async () => sha256((await getObjectOrUndefined(s3, bucket, name)) ?? Buffer.alloc(0)) === sha256(data), 30_000), 'uploaded once the quota is lifted');
-  t.ok(await eventually(async () => (await stagedData(staging)).length === 0, 10_000), 'and no longer staged');
+  t.ok(
+    await eventually(
+      async () => sha256((await getObjectOrUndefined(s3, bucket, name)) ?? Buffer.alloc(0)) === sha256(data),
+      30_000,
+    ),
+    'uploaded once the quota is lifted',
+  );
+  t.ok(
+    await eventually(async () => (await stagedData(staging)).length === 0, 10_000),
+    'and no longer staged',
+  );
   t.equal(await stop(m3, EXIT_WITHIN_MS), 0, 'that daemon exits 0');
 });

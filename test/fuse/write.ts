@@ -3,10 +3,34 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile, chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rename, rm, rmdir, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  symlink,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { sha256 } from '../fixtures/helpers.js';
 import { mount } from '../fixtures/mount.js';
@@ -14,18 +38,23 @@ import { mount } from '../fixtures/mount.js';
 const kind = serverKindFromEnv();
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
-const sh = (cmd: string, args: string[], cwd?: string) => execFileSync(cmd, args, { encoding: 'utf8', cwd, maxBuffer: 64 * MiB });
+const sh = (cmd: string, args: string[], cwd?: string) =>
+  execFileSync(cmd, args, { encoding: 'utf8', cwd, maxBuffer: 64 * MiB });
 
 async function getBytes(s3: S3Client, Bucket: string, Key: string): Promise<Buffer> {
   const r = await s3.send(new GetObjectCommand({ Bucket, Key }));
-  return Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+  return Buffer.from(
+    await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+  );
 }
 
 async function keysUnder(s3: S3Client, Bucket: string, Prefix: string): Promise<string[]> {
   const out: string[] = [];
   let token: string | undefined;
   do {
-    const r = await s3.send(new ListObjectsV2Command({ Bucket, Prefix, ...(token ? { ContinuationToken: token } : {}) }));
+    const r = await s3.send(
+      new ListObjectsV2Command({ Bucket, Prefix, ...(token ? { ContinuationToken: token } : {}) }),
+    );
     out.push(...(r.Contents ?? []).map((c) => c.Key as string));
     token = r.IsTruncated ? r.NextContinuationToken : undefined;
   } while (token);
@@ -45,7 +74,11 @@ t.test(`write path on ${kind}`, async (t) => {
       const data = randomBytes(size);
       await writeFile(p(`size-${size}`), data);
       t.equal((await stat(p(`size-${size}`))).size, size, `${size}: stat right after close`);
-      t.equal(sha256(await getBytes(s3, bucket, `size-${size}`)), sha256(data), `${size}: SDK reads what was written`);
+      t.equal(
+        sha256(await getBytes(s3, bucket, `size-${size}`)),
+        sha256(data),
+        `${size}: SDK reads what was written`,
+      );
       t.equal(sha256(await readFile(p(`size-${size}`))), sha256(data), `${size}: the mount reads it back`);
     }
   });
@@ -63,7 +96,11 @@ t.test(`write path on ${kind}`, async (t) => {
     await fh.close();
     const want = Buffer.from(base);
     want.write('MIDDLE', MiB + 3);
-    t.equal(sha256(await getBytes(s3, bucket, 'edit.bin')), sha256(want), 'write in the middle keeps the rest');
+    t.equal(
+      sha256(await getBytes(s3, bucket, 'edit.bin')),
+      sha256(want),
+      'write in the middle keeps the rest',
+    );
 
     await truncate(p('edit.bin'), 4 * MiB);
     const up = Buffer.concat([want, Buffer.alloc(MiB)]);
@@ -87,14 +124,22 @@ t.test(`write path on ${kind}`, async (t) => {
     await writeFile(p('nest/x.txt'), 'top\n');
     await rename(p('nest'), p('moved'));
     t.same(await keysUnder(s3, bucket, 'nest'), [], 'nothing left under the old prefix');
-    t.same(await keysUnder(s3, bucket, 'moved/'), ['moved/', 'moved/a/', 'moved/a/b/', 'moved/a/b/c.txt', 'moved/x.txt'], 'every key moved');
+    t.same(
+      await keysUnder(s3, bucket, 'moved/'),
+      ['moved/', 'moved/a/', 'moved/a/b/', 'moved/a/b/c.txt', 'moved/x.txt'],
+      'every key moved',
+    );
     t.equal(await readFile(p('moved/a/b/c.txt'), 'utf8'), 'deep\n', 'readable at the new path');
     await t.rejects(stat(p('nest')), { code: 'ENOENT' }, 'old directory gone');
   });
 
   t.test('mkdir, rmdir, unlink', async (t) => {
     await mkdir(p('made'));
-    t.equal((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'made/' }))).ContentLength, 0, 'mkdir writes a "dir/" marker');
+    t.equal(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'made/' }))).ContentLength,
+      0,
+      'mkdir writes a "dir/" marker',
+    );
     await writeFile(p('made/f'), 'x');
     await t.rejects(rmdir(p('made')), { code: 'ENOTEMPTY' });
     await rm(p('made/f'));
@@ -123,8 +168,22 @@ t.test(`write path on ${kind}`, async (t) => {
     t.equal((await stat(p('target.txt'))).mtime.getTime(), mtime.getTime(), 'mtime seen at once');
 
     // objects written by s3fs and rclone look the same here (with --object-metadata)
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 's3fs-file', Body: 'x', Metadata: { mode: String(0o100755), uid: '1234', gid: '5678', mtime: '1600000000' } }));
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'rclone-file', Body: 'x', Metadata: { mtime: '1600000000.25' } }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 's3fs-file',
+        Body: 'x',
+        Metadata: { mode: String(0o100755), uid: '1234', gid: '5678', mtime: '1600000000' },
+      }),
+    );
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'rclone-file',
+        Body: 'x',
+        Metadata: { mtime: '1600000000.25' },
+      }),
+    );
     const m2 = await mount(server, bucket, ['--object-metadata']);
     t.teardown(() => m2.unmount());
     const st = await stat(join(m2.dir, 's3fs-file'));
@@ -132,9 +191,17 @@ t.test(`write path on ${kind}`, async (t) => {
     t.equal(st.uid, 1234, 's3fs uid');
     t.equal(st.gid, 5678, 's3fs gid');
     t.equal(st.mtime.getTime(), 1600000000_000, 's3fs mtime');
-    t.equal((await stat(join(m2.dir, 'rclone-file'))).mtime.getTime(), 1600000000_250, 'rclone mtime with fraction');
+    t.equal(
+      (await stat(join(m2.dir, 'rclone-file'))).mtime.getTime(),
+      1600000000_250,
+      'rclone mtime with fraction',
+    );
     t.ok((await lstat(join(m2.dir, 'link'))).isSymbolicLink(), 'symlink survives a remount');
-    t.equal((await lstat(join(m2.dir, 'target.txt'))).mtime.getTime(), mtime.getTime(), 'mtime survives a remount');
+    t.equal(
+      (await lstat(join(m2.dir, 'target.txt'))).mtime.getTime(),
+      mtime.getTime(),
+      'mtime survives a remount',
+    );
     const ls = sh('ls', ['-l', m2.dir]);
     t.match(ls, /^-rw-r----- .* target\.txt$/m, 'ls -l shows the stored mode');
     t.match(ls, /^l.* link -> target\.txt$/m, 'ls -l shows the symlink');
@@ -144,15 +211,28 @@ t.test(`write path on ${kind}`, async (t) => {
     const src = join(local, 'tree');
     for (let d = 0; d < 20; d++) {
       await mkdir(join(src, `d${d}`), { recursive: true });
-      for (let f = 0; f < 25; f++) await writeFile(join(src, `d${d}`, `f${f}.txt`), `${d}/${f} ${randomBytes(64).toString('hex')}\n`);
+      for (let f = 0; f < 25; f++)
+        await writeFile(join(src, `d${d}`, `f${f}.txt`), `${d}/${f} ${randomBytes(64).toString('hex')}\n`);
     }
     sh('cp', ['-r', src, p('cp-tree')]);
     t.equal(sh('diff', ['-r', src, p('cp-tree')]), '', 'cp -r: diff -r is clean');
-    t.equal((await keysUnder(s3, bucket, 'cp-tree/')).filter((k) => !k.endsWith('/')).length, 500, 'cp -r: 500 objects');
+    t.equal(
+      (await keysUnder(s3, bucket, 'cp-tree/')).filter((k) => !k.endsWith('/')).length,
+      500,
+      'cp -r: 500 objects',
+    );
     sh('rsync', ['-a', `${src}/`, p('rsync-tree')]);
     t.equal(sh('diff', ['-r', src, p('rsync-tree')]), '', 'rsync -a: diff -r is clean');
-    t.equal((await keysUnder(s3, bucket, 'rsync-tree/')).filter((k) => !k.endsWith('/')).length, 500, 'rsync -a: 500 objects');
-    t.equal(sh('rsync', ['-ai', `${src}/`, p('rsync-tree')]).trim(), '', 'a second rsync -a finds nothing to do');
+    t.equal(
+      (await keysUnder(s3, bucket, 'rsync-tree/')).filter((k) => !k.endsWith('/')).length,
+      500,
+      'rsync -a: 500 objects',
+    );
+    t.equal(
+      sh('rsync', ['-ai', `${src}/`, p('rsync-tree')]).trim(),
+      '',
+      'a second rsync -a finds nothing to do',
+    );
     sh('tar', ['cf', join(local, 'tree.tar'), '-C', local, 'tree']);
     await mkdir(p('untar'));
     sh('tar', ['xf', join(local, 'tree.tar'), '-C', p('untar')]);
@@ -161,7 +241,12 @@ t.test(`write path on ${kind}`, async (t) => {
 
   t.test('git init, add, commit inside the mount', async (t) => {
     await mkdir(p('repo'));
-    const git = (...args: string[]) => sh('git', ['-c', 'user.email=t@example.edu', '-c', 'user.name=Test', '-c', 'init.defaultBranch=main', ...args], p('repo'));
+    const git = (...args: string[]) =>
+      sh(
+        'git',
+        ['-c', 'user.email=t@example.edu', '-c', 'user.name=Test', '-c', 'init.defaultBranch=main', ...args],
+        p('repo'),
+      );
     git('init', '-q');
     await writeFile(p('repo/README'), 'hello git\n');
     git('add', 'README');
@@ -181,7 +266,11 @@ c = boto.connect_s3(sys.argv[2], sys.argv[3], host=u.hostname, port=u.port, is_s
                     calling_format=boto.s3.connection.OrdinaryCallingFormat())
 print(hashlib.sha256(c.get_bucket(sys.argv[4], validate=False).get_key('for-boto.bin').get_contents_as_string()).hexdigest())
 `;
-    const r = spawnSync('/usr/bin/python3', ['-c', py, server.endpoint, server.accessKeyId, server.secretAccessKey, bucket], { encoding: 'utf8' });
+    const r = spawnSync(
+      '/usr/bin/python3',
+      ['-c', py, server.endpoint, server.accessKeyId, server.secretAccessKey, bucket],
+      { encoding: 'utf8' },
+    );
     t.equal(r.status, 0, `boto ran ${r.stderr}`);
     t.equal(r.stdout.trim(), sha256(data), 'boto reads the same bytes');
   });
@@ -194,7 +283,11 @@ print(hashlib.sha256(c.get_bucket(sys.argv[4], validate=False).get_key('for-boto
       const data = randomBytes(13 * MiB);
       await writeFile(join(mc.dir, 'large-src.bin'), data);
       await rename(join(mc.dir, 'large-src.bin'), join(mc.dir, 'large-dst.bin'));
-      t.equal(sha256(await getBytes(s3, bucket, 'large-dst.bin')), sha256(data), 'copied byte-exactly in parts');
+      t.equal(
+        sha256(await getBytes(s3, bucket, 'large-dst.bin')),
+        sha256(data),
+        'copied byte-exactly in parts',
+      );
       t.same(await keysUnder(s3, bucket, 'large-src'), [], 'source removed');
       const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'large-dst.bin' }));
       t.match(head.ETag ?? '', /-3"?$/, 'a 3-part multipart object');

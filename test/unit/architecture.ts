@@ -49,7 +49,7 @@ t.test('imports follow the arrows', async (t) => {
         if (to === from) continue;
         t.ok(ALLOWED[from]?.includes(to), `${relative(SRC, f)} → ${to}`);
       } else if (!spec.startsWith('node:')) {
-        const pkg = spec.startsWith('@') ? spec.split('/')[0] as string : spec.split('/')[0] as string;
+        const pkg = spec.startsWith('@') ? (spec.split('/')[0] as string) : (spec.split('/')[0] as string);
         const home = EXTERNAL_HOME[pkg];
         if (home) t.equal(from, home, `${spec} is imported only in src/${home}/ (${relative(SRC, f)})`);
       }

@@ -22,7 +22,12 @@ t.test('flags > env > defaults; path-style follows the endpoint', async (t) => {
   t.equal(c1.region, 'us-east-1');
   t.equal(c1.pathStyle, false, 'AWS default: virtual-hosted');
   t.equal(c1.metadataTtlMs, 30_000);
-  const c2 = resolveConfig('b', '/mnt', { region: 'flag' }, { AWS_REGION: 'env', AWS_ENDPOINT_URL: 'http://h:1' });
+  const c2 = resolveConfig(
+    'b',
+    '/mnt',
+    { region: 'flag' },
+    { AWS_REGION: 'env', AWS_ENDPOINT_URL: 'http://h:1' },
+  );
   t.equal(c2.region, 'flag', 'flag wins over env');
   t.equal(c2.endpoint, 'http://h:1', 'endpoint from AWS_ENDPOINT_URL');
   t.equal(c2.pathStyle, true, 'custom endpoint: path-style');
@@ -41,8 +46,15 @@ t.test('one memory budget', async (t) => {
   t.equal(c.cacheBytes, 256 * 1024 * 1024, 'cache: half the limit by default');
   const plan = planMemory(c);
   t.equal(plan.getSlots, 8, 'prefetch GETs in flight: at most 8, though 128 MiB would hold 16 of 8 MiB');
-  t.equal(planMemory({ ...c, memoryLimitBytes: 64 * 1024 * 1024 }).getSlots, 2, 'a small budget holds fewer (16 MiB of 8 MiB GETs)');
+  t.equal(
+    planMemory({ ...c, memoryLimitBytes: 64 * 1024 * 1024 }).getSlots,
+    2,
+    'a small budget holds fewer (16 MiB of 8 MiB GETs)',
+  );
   t.equal(plan.partSlots, 16, '128 MiB of 8 MiB parts in flight');
   t.equal(resolveConfig('b', '/mnt', { 'memory-limit': '1G' }, {}).cacheBytes, 512 * 1024 * 1024);
-  t.throws(() => resolveConfig('b', '/mnt', { 'memory-limit': '128M', 'cache-size': '256M' }, {}), /cannot exceed/);
+  t.throws(
+    () => resolveConfig('b', '/mnt', { 'memory-limit': '128M', 'cache-size': '256M' }, {}),
+    /cannot exceed/,
+  );
 });

@@ -66,9 +66,16 @@ t.test('create, write, close, then read back through a new open', async (t) => {
   t.same(stored(store, 'new.bin'), data, 'the object holds the bytes written');
   t.equal((await fs.getattr('/new.bin')).size, data.length, 'stat shows the size');
   t.same(await readFile(fs, '/new.bin'), data, 'a new open reads them back');
-  t.ok((await fs.readdir('/')).some((e) => e.name === 'new.bin'), 'readdir lists it');
+  t.ok(
+    (await fs.readdir('/')).some((e) => e.name === 'new.bin'),
+    'readdir lists it',
+  );
   t.equal(await errnoOf(fs.open('/missing', O_RDONLY)), 'ENOENT', 'a name never written is ENOENT');
-  t.equal(await errnoOf(fs.create('/no/such/dir/x', 0o644)), 'ENOENT', 'create under a missing directory is ENOENT');
+  t.equal(
+    await errnoOf(fs.create('/no/such/dir/x', 0o644)),
+    'ENOENT',
+    'create under a missing directory is ENOENT',
+  );
 });
 
 t.test('overwrite of an existing object', async (t) => {
@@ -86,7 +93,11 @@ t.test('overwrite of an existing object', async (t) => {
   store.putBytes('p.bin', old);
   const rw = await fs.open('/p.bin', O_RDWR);
   await fs.write(rw, Buffer.from('XYZ'), 3, 100 * KiB);
-  t.same(await readHandle(fs, rw, 100 * KiB - 1), Buffer.concat([old.subarray(100 * KiB - 1, 100 * KiB), Buffer.from('XYZ'), old.subarray(100 * KiB + 3)]), 'the handle reads its own write');
+  t.same(
+    await readHandle(fs, rw, 100 * KiB - 1),
+    Buffer.concat([old.subarray(100 * KiB - 1, 100 * KiB), Buffer.from('XYZ'), old.subarray(100 * KiB + 3)]),
+    'the handle reads its own write',
+  );
   await fs.flush(rw);
   await fs.release(rw);
   const want = Buffer.from(old);
@@ -124,7 +135,11 @@ t.test('rename of a directory', async (t) => {
   await fs.rename('/d', '/e');
   t.same([...store.objects.keys()].sort(), ['e/', 'e/sub/y', 'e/x'], 'every key moved, the marker too');
   t.equal(await errnoOf(fs.getattr('/d')), 'ENOENT', 'the old directory is gone');
-  t.same((await fs.readdir('/e')).map((e) => e.name).sort(), ['.', '..', 'sub', 'x'], 'the new one lists its entries');
+  t.same(
+    (await fs.readdir('/e')).map((e) => e.name).sort(),
+    ['.', '..', 'sub', 'x'],
+    'the new one lists its entries',
+  );
   t.equal((await readFile(fs, '/e/sub/y')).toString(), 'y-bytes');
   t.equal(await errnoOf(fs.rmdir('/e')), 'ENOTEMPTY', 'rmdir of a non-empty directory is ENOTEMPTY');
 });
@@ -148,7 +163,10 @@ t.test('unlink while open', async (t) => {
   await fs.flush(fh);
   await fs.release(fh);
   t.notOk(store.objects.has('w.bin'), 'writes after unlink are never uploaded');
-  t.notOk((await fs.readdir('/')).some((e) => e.name === 'w.bin'), 'nor listed');
+  t.notOk(
+    (await fs.readdir('/')).some((e) => e.name === 'w.bin'),
+    'nor listed',
+  );
 
   // a handle open for reading an object: nothing in SEMANTICS.md keeps the object; a read
   // that must go to S3 fails, and never returns other bytes
@@ -158,8 +176,11 @@ t.test('unlink while open', async (t) => {
   const rh = await fs.open('/r.bin', O_RDONLY);
   await fs.unlink('/r.bin');
   const buf = Buffer.alloc(READ_BYTES);
-  const got = await readAt(fs, rh, buf, 0).then((n) => buf.subarray(0, n), (err: unknown) => err);
-  if (Buffer.isBuffer(got)) t.same(got, obj.subarray(0, READ_BYTES), 'cached bytes are the object\'s');
+  const got = await readAt(fs, rh, buf, 0).then(
+    (n) => buf.subarray(0, n),
+    (err: unknown) => err,
+  );
+  if (Buffer.isBuffer(got)) t.same(got, obj.subarray(0, READ_BYTES), "cached bytes are the object's");
   else t.equal(await errnoOf(Promise.reject(got)), 'ENOENT', 'the read fails with ENOENT');
   await fs.release(rh);
 });
@@ -185,7 +206,11 @@ t.test('truncate: shrink and grow', async (t) => {
   await fs.ftruncate(fh, 90 * KiB);
   await fs.flush(fh);
   await fs.release(fh);
-  t.same(stored(store, 'u.bin'), Buffer.concat([big.subarray(0, 70 * KiB), Buffer.alloc(20 * KiB)]), 'ftruncate down then up: the cut bytes come back as zeros');
+  t.same(
+    stored(store, 'u.bin'),
+    Buffer.concat([big.subarray(0, 70 * KiB), Buffer.alloc(20 * KiB)]),
+    'ftruncate down then up: the cut bytes come back as zeros',
+  );
   t.equal(await errnoOf(fs.truncate('/none', 1)), 'ENOENT', 'truncate of a missing file is ENOENT');
   const ro = await fs.open('/u.bin', O_RDONLY);
   t.equal(await errnoOf(fs.ftruncate(ro, 1)), 'EBADF', 'ftruncate of a read-only handle is EBADF');
@@ -215,8 +240,12 @@ t.test('ESTALE when the object changes under an open read handle', async (t) => 
   store.putBytes('s2.bin', v2);
   const later = Buffer.alloc(READ_BYTES);
   const at = 256 * KiB;
-  const got = await readAt(fs, old, later, at).then((n) => later.subarray(0, n), (err: unknown) => err);
-  if (Buffer.isBuffer(got)) t.same(got, v1.subarray(at, at + READ_BYTES), 'prefetched bytes of the old version');
+  const got = await readAt(fs, old, later, at).then(
+    (n) => later.subarray(0, n),
+    (err: unknown) => err,
+  );
+  if (Buffer.isBuffer(got))
+    t.same(got, v1.subarray(at, at + READ_BYTES), 'prefetched bytes of the old version');
   else t.equal(await errnoOf(Promise.reject(got)), 'ESTALE', 'or ESTALE; never the new bytes');
   await fs.release(old);
 });
@@ -231,14 +260,21 @@ t.test('a failed upload: close reports it, the file stays staged, a retry upload
   await fs.write(fh, data, data.length, 0);
   t.equal(await errnoOf(fs.flush(fh)), 'EIO', 'close reports the upload error (a reset: EIO)');
   t.notOk(store.objects.has('f.bin'), 'not in S3');
-  t.ok((await readdir(core.stagingDir)).some((n) => n.endsWith('.data')), 'still staged on disk');
+  t.ok(
+    (await readdir(core.stagingDir)).some((n) => n.endsWith('.data')),
+    'still staged on disk',
+  );
   t.same(await readHandle(fs, fh), data, 'the handle reads the staged bytes');
   t.equal((await fs.getattr('/f.bin')).size, data.length, 'stat shows the staged file');
   await fs.release(fh);
   await core.drain();
   t.same(stored(store, 'f.bin'), data, 'the background retry uploaded it');
   t.equal(faulty.calls.put, 2, 'one failed PUT, one retry');
-  t.same((await readdir(core.stagingDir)).filter((n) => n.endsWith('.data')), [], 'and the staged copy is gone');
+  t.same(
+    (await readdir(core.stagingDir)).filter((n) => n.endsWith('.data')),
+    [],
+    'and the staged copy is gone',
+  );
 
   // a refusal retrying cannot fix: close reports it (EACCES), the file is parked
   faulty.failAlways('put', new StoreError('AccessDenied', 'denied (injected)', { op: 'PutObject' }));
@@ -246,7 +282,11 @@ t.test('a failed upload: close reports it, the file stays staged, a retry upload
   await fs.write(g, data, data.length, 0);
   t.equal(await errnoOf(fs.flush(g)), 'EACCES', 'close fails with EACCES');
   await fs.release(g);
-  t.same(core.parked().map((p) => p.path), ['/g.bin'], 'parked, not retried');
+  t.same(
+    core.parked().map((p) => p.path),
+    ['/g.bin'],
+    'parked, not retried',
+  );
   t.notOk(store.objects.has('g.bin'));
 });
 
@@ -259,33 +299,47 @@ t.test('a lookup whose LIST fails is EIO, and the failure is not remembered', as
   t.equal((await fs.getattr('/l.txt')).size, 1, 'the next one asks again and finds it');
 });
 
-t.test('a GET body cut short: the read returns the right bytes (refetched) or fails, never wrong bytes', async (t) => {
-  const data = pattern(600 * KiB + 123, 11);
-  // cut points: before any byte, inside the first block, at a block boundary, deep in the request
-  for (const afterBytes of [0, 1, 64 * KiB, 100 * KiB, 200 * KiB]) {
+t.test(
+  'a GET body cut short: the read returns the right bytes (refetched) or fails, never wrong bytes',
+  async (t) => {
+    const data = pattern(600 * KiB + 123, 11);
+    // cut points: before any byte, inside the first block, at a block boundary, deep in the request
+    for (const afterBytes of [0, 1, 64 * KiB, 100 * KiB, 200 * KiB]) {
+      const store = new MemoryObjectStore();
+      store.putBytes('c.bin', data);
+      const faulty = new FaultyObjectStore(store).cutBody('readInto', 1, afterBytes);
+      const { fs } = await testCore(t, { store: faulty });
+      // one cut: ObjectReader.refetch asks again for the blocks it waits for (ARCHITECTURE.md)
+      t.same(
+        await readFile(fs, '/c.bin'),
+        data,
+        `cut after ${afterBytes} bytes: the missing blocks were fetched again`,
+      );
+      t.ok((faulty.calls.readInto ?? 0) >= 2, 'the cut GET was followed by another');
+      t.same(
+        await readFile(fs, '/c.bin'),
+        data,
+        `cut after ${afterBytes} bytes: a new open reads the right bytes (nothing half-filled was cached)`,
+      );
+    }
+
+    // every GET cut: the read fails, it does not hand out what it has not got
     const store = new MemoryObjectStore();
     store.putBytes('c.bin', data);
-    const faulty = new FaultyObjectStore(store).cutBody('readInto', 1, afterBytes);
+    const faulty = new FaultyObjectStore(store);
+    for (let i = 1; i <= 20; i++) faulty.cutBody('readInto', i, 10 * KiB);
     const { fs } = await testCore(t, { store: faulty });
-    // one cut: ObjectReader.refetch asks again for the blocks it waits for (ARCHITECTURE.md)
-    t.same(await readFile(fs, '/c.bin'), data, `cut after ${afterBytes} bytes: the missing blocks were fetched again`);
-    t.ok((faulty.calls.readInto ?? 0) >= 2, 'the cut GET was followed by another');
-    t.same(await readFile(fs, '/c.bin'), data, `cut after ${afterBytes} bytes: a new open reads the right bytes (nothing half-filled was cached)`);
-  }
-
-  // every GET cut: the read fails, it does not hand out what it has not got
-  const store = new MemoryObjectStore();
-  store.putBytes('c.bin', data);
-  const faulty = new FaultyObjectStore(store);
-  for (let i = 1; i <= 20; i++) faulty.cutBody('readInto', i, 10 * KiB);
-  const { fs } = await testCore(t, { store: faulty });
-  const fh = await fs.open('/c.bin', O_RDONLY);
-  const buf = Buffer.alloc(READ_BYTES);
-  const got = await readAt(fs, fh, buf, 128 * KiB).then((n) => buf.subarray(0, n), (err: unknown) => err);
-  if (Buffer.isBuffer(got)) t.same(got, data.subarray(128 * KiB, 256 * KiB), 'right bytes');
-  else t.equal(await errnoOf(Promise.reject(got)), 'EIO', 'EIO when every attempt is cut');
-  await fs.release(fh);
-});
+    const fh = await fs.open('/c.bin', O_RDONLY);
+    const buf = Buffer.alloc(READ_BYTES);
+    const got = await readAt(fs, fh, buf, 128 * KiB).then(
+      (n) => buf.subarray(0, n),
+      (err: unknown) => err,
+    );
+    if (Buffer.isBuffer(got)) t.same(got, data.subarray(128 * KiB, 256 * KiB), 'right bytes');
+    else t.equal(await errnoOf(Promise.reject(got)), 'EIO', 'EIO when every attempt is cut');
+    await fs.release(fh);
+  },
+);
 
 t.test('staged files are uploaded by the next core on the same staging dir (restart)', async (t) => {
   const store = new MemoryObjectStore();
@@ -305,7 +359,11 @@ t.test('staged files are uploaded by the next core on the same staging dir (rest
   t.equal(await second.recover(), 1, 'the new core finds the staged file');
   await second.drain();
   t.same(stored(store, 'r/small.bin'), small, 'and uploads it, bytes intact');
-  t.same((await readdir(first.stagingDir)).filter((n) => n.endsWith('.data')), [], 'nothing left staged');
+  t.same(
+    (await readdir(first.stagingDir)).filter((n) => n.endsWith('.data')),
+    [],
+    'nothing left staged',
+  );
   t.same(await readFile(second.fs, '/r/small.bin'), small, 'the new core reads it back');
 });
 
@@ -320,7 +378,10 @@ t.test('a multipart upload whose part fails is retried whole, bytes intact', asy
     await core.fs.write(fh, chunk, chunk.length, at);
   }
   const closed = await errnoOf(core.fs.flush(fh));
-  t.ok(closed === 'ok' || closed === 'EIO', `close: ${closed} (the failed part may have been sent while writing)`);
+  t.ok(
+    closed === 'ok' || closed === 'EIO',
+    `close: ${closed} (the failed part may have been sent while writing)`,
+  );
   await core.fs.release(fh);
   await core.drain();
   t.same(stored(store, 'big.bin'), data, 'the object has exactly the bytes written');

@@ -15,9 +15,15 @@ t.test('one errno per error kind', async (t) => {
 t.test('SDK errors are classified', async (t) => {
   t.equal(classifyError({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }, 'op').kind, 'NotFound');
   t.equal(classifyError({ name: 'NotFound', $metadata: { httpStatusCode: 404 } }, 'op').kind, 'NotFound');
-  t.equal(classifyError({ name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }, 'op').kind, 'InvalidCredentials');
+  t.equal(
+    classifyError({ name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }, 'op').kind,
+    'InvalidCredentials',
+  );
   t.equal(classifyError({ name: 'Unknown', $metadata: { httpStatusCode: 403 } }, 'op').kind, 'AccessDenied');
-  t.equal(classifyError({ name: 'Unknown', $metadata: { httpStatusCode: 412 } }, 'op').kind, 'PreconditionFailed');
+  t.equal(
+    classifyError({ name: 'Unknown', $metadata: { httpStatusCode: 412 } }, 'op').kind,
+    'PreconditionFailed',
+  );
   t.equal(classifyError({ code: 'ECONNREFUSED' }, 'op').kind, 'Unreachable');
   t.equal(classifyError({ name: 'TimeoutError' }, 'op').kind, 'Timeout');
   t.equal(classifyError({ name: 'Weird', $metadata: { httpStatusCode: 500 } }, 'op').kind, 'Other');
@@ -25,7 +31,12 @@ t.test('SDK errors are classified', async (t) => {
 
 t.test('failures that retrying cannot fix are told apart', async (t) => {
   const { isPermanentFailure } = await import('../../../src/s3/errors.js');
-  const c = (name: string, status?: number) => classifyError({ name, ...(status !== undefined ? { $metadata: { httpStatusCode: status } } : {}) }, 'PutObject', 'k');
+  const c = (name: string, status?: number) =>
+    classifyError(
+      { name, ...(status !== undefined ? { $metadata: { httpStatusCode: status } } : {}) },
+      'PutObject',
+      'k',
+    );
   t.equal(c('KeyTooLongError', 400).kind, 'InvalidKey');
   t.equal(c('InvalidObjectName', 400).kind, 'InvalidKey');
   t.match(toErrno(c('KeyTooLongError', 400)), { code: 'ENAMETOOLONG' });
@@ -33,19 +44,47 @@ t.test('failures that retrying cannot fix are told apart', async (t) => {
   t.equal(c('Whatever', 400).kind, 'InvalidRequest', 'a 400 in general');
   t.equal(c('MethodNotAllowed', 405).kind, 'InvalidRequest');
   t.equal(c('QuotaExceeded', 403).kind, 'QuotaExceeded');
-  for (const [name, status] of [['KeyTooLongError', 400], ['InvalidArgument', 400], ['Whatever', 400], ['EntityTooLarge', 400], ['AccessDenied', 403], ['QuotaExceeded', 403], ['InvalidAccessKeyId', 403], ['NoSuchBucket', 404], ['NotImplemented', 501]] as const) {
+  for (const [name, status] of [
+    ['KeyTooLongError', 400],
+    ['InvalidArgument', 400],
+    ['Whatever', 400],
+    ['EntityTooLarge', 400],
+    ['AccessDenied', 403],
+    ['QuotaExceeded', 403],
+    ['InvalidAccessKeyId', 403],
+    ['NoSuchBucket', 404],
+    ['NotImplemented', 501],
+  ] as const) {
     t.ok(isPermanentFailure(c(name, status)), `${name} (${status}) is permanent`);
   }
-  for (const [name, status] of [['InternalError', 500], ['SlowDown', 503], ['NoSuchUpload', 404], ['BadDigest', 400], ['IncompleteBody', 400], ['InvalidPart', 400], ['ExpiredToken', 400], ['RequestTimeTooSkewed', 403], ['RequestTimeout', 400], ['ECONNRESET', undefined], ['TimeoutError', undefined], ['Conflict', 409]] as const) {
+  for (const [name, status] of [
+    ['InternalError', 500],
+    ['SlowDown', 503],
+    ['NoSuchUpload', 404],
+    ['BadDigest', 400],
+    ['IncompleteBody', 400],
+    ['InvalidPart', 400],
+    ['ExpiredToken', 400],
+    ['RequestTimeTooSkewed', 403],
+    ['RequestTimeout', 400],
+    ['ECONNRESET', undefined],
+    ['TimeoutError', undefined],
+    ['Conflict', 409],
+  ] as const) {
     t.notOk(isPermanentFailure(c(name, status)), `${name} (${status ?? 'no status'}) is worth retrying`);
   }
   t.notOk(isPermanentFailure(new Error('bug')), 'only StoreErrors are classified');
 });
 
 t.test('a full staging disk is ENOSPC (EDQUOT over a disk quota), as on the native write path', async (t) => {
-  const nodeFsError = (code: string, errno: number) => Object.assign(new Error(`${code}: write`), { code, errno, syscall: 'write' });
+  const nodeFsError = (code: string, errno: number) =>
+    Object.assign(new Error(`${code}: write`), { code, errno, syscall: 'write' });
   t.match(toErrno(nodeFsError('ENOSPC', -28)), { code: 'ENOSPC', errno: -28, level: 'warn' });
   t.match(toErrno(nodeFsError('EDQUOT', -122)), { code: 'EDQUOT', errno: -122, level: 'warn' });
-  t.match(toErrno(nodeFsError('EBADF', -9)), { code: 'EIO', level: 'error' }, 'other node:fs errors stay EIO');
+  t.match(
+    toErrno(nodeFsError('EBADF', -9)),
+    { code: 'EIO', level: 'error' },
+    'other node:fs errors stay EIO',
+  );
   t.match(toErrno({ code: 'ENOSPC' }), { code: 'EIO' }, 'only from an Error');
 });

@@ -27,18 +27,62 @@ async function setup(t: { teardown(f: () => unknown): void }, prefix: string) {
   const store = new MemoryObjectStore();
   const logger = nullLogger();
   const requests = new Semaphore(4);
-  const meta = new MetadataCache({ store, prefix, clock: new ManualClock(1_000_000), logger, ttlMs: 10_000, negativeTtlMs: 2_000 });
-  const fetcher = new BlockFetcher({ store, cache: new BlockCache(16 * MiB), requests, getSlots: new Semaphore(2), blockBytes: MiB, requestBytes: MiB, prefetchBudgetBytes: 8 * MiB, logger });
+  const meta = new MetadataCache({
+    store,
+    prefix,
+    clock: new ManualClock(1_000_000),
+    logger,
+    ttlMs: 10_000,
+    negativeTtlMs: 2_000,
+  });
+  const fetcher = new BlockFetcher({
+    store,
+    cache: new BlockCache(16 * MiB),
+    requests,
+    getSlots: new Semaphore(2),
+    blockBytes: MiB,
+    requestBytes: MiB,
+    prefetchBudgetBytes: 8 * MiB,
+    logger,
+  });
   const staging = new StagingArea(dir, 'm', logger);
   await staging.init();
   const parts = new PartBuffers(1, 5 * MiB);
   const uploader = new Uploader({ store, requests, parts, partBytes: 5 * MiB, partConcurrency: 1, logger });
   const openFiles = new OpenFiles({ staging, store, meta, prefix, writeBack: false, logger, uid: 1, gid: 1 });
-  const queue = new UploadQueue({ uploader, logger, retryBaseMs: 10, retryMaxMs: 40, onUploaded: (f, r) => openFiles.onUploaded(f, r) });
+  const queue = new UploadQueue({
+    uploader,
+    logger,
+    retryBaseMs: 10,
+    retryMaxMs: 40,
+    onUploaded: (f, r) => openFiles.onUploaded(f, r),
+  });
   openFiles.attachQueue(queue);
   t.teardown(() => queue.stop());
-  const namespace = new Namespace({ store, meta, prefix, requests, copy: { store, requests, thresholdBytes: 5 * 1024 * MiB, partBytes: 5 * MiB, partConcurrency: 1 }, logger });
-  const fs = new S3FileSystem({ meta, fetcher, openFiles, namespace, prefix, logger, uid: 1, gid: 1, fileMode: 0o644, dirMode: 0o755, readOnly: false, objectMetadata: false, readAheadBytes: MiB, mountTimeMs: 0 });
+  const namespace = new Namespace({
+    store,
+    meta,
+    prefix,
+    requests,
+    copy: { store, requests, thresholdBytes: 5 * 1024 * MiB, partBytes: 5 * MiB, partConcurrency: 1 },
+    logger,
+  });
+  const fs = new S3FileSystem({
+    meta,
+    fetcher,
+    openFiles,
+    namespace,
+    prefix,
+    logger,
+    uid: 1,
+    gid: 1,
+    fileMode: 0o644,
+    dirMode: 0o755,
+    readOnly: false,
+    objectMetadata: false,
+    readAheadBytes: MiB,
+    mountTimeMs: 0,
+  });
   return { fs, store };
 }
 
@@ -74,13 +118,25 @@ t.test('keys over 1,024 bytes, the prefix included', async (t) => {
   const fits = `${dir}/${'f'.repeat(1024 - 8 - 1005)}`;
   const calls = requests(store);
   await t.rejects(fs.create(`${fits}x`, 0o644), { code: 'ENAMETOOLONG' }, 'create');
-  await t.rejects(fs.mkdir(fits, 0o755), { code: 'ENAMETOOLONG' }, 'mkdir: the marker "dir/" is one byte longer');
+  await t.rejects(
+    fs.mkdir(fits, 0o755),
+    { code: 'ENAMETOOLONG' },
+    'mkdir: the marker "dir/" is one byte longer',
+  );
   await t.rejects(fs.getattr(`${fits}x`), { code: 'ENAMETOOLONG' }, 'lookup');
   t.equal(requests(store), calls, 'without a single S3 request');
   const fh = await fs.create(fits, 0o644);
   await fs.flush(fh);
   await fs.release(fh);
   t.ok(store.objects.has(`${prefix}${fits.slice(1)}`), 'a 1,024-byte key works');
-  await t.rejects(fs.rename(`/${'d'.repeat(200)}`, `/${'e'.repeat(201)}`), { code: 'ENAMETOOLONG' }, 'a directory whose keys would grow past the limit');
-  t.ok(store.objects.has(`${prefix}${fits.slice(1)}`) && ![...store.objects.keys()].some((k) => k.startsWith(`${prefix}e`)), 'nothing copied or moved');
+  await t.rejects(
+    fs.rename(`/${'d'.repeat(200)}`, `/${'e'.repeat(201)}`),
+    { code: 'ENAMETOOLONG' },
+    'a directory whose keys would grow past the limit',
+  );
+  t.ok(
+    store.objects.has(`${prefix}${fits.slice(1)}`) &&
+      ![...store.objects.keys()].some((k) => k.startsWith(`${prefix}e`)),
+    'nothing copied or moved',
+  );
 });

@@ -34,7 +34,12 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** A store whose UploadPart calls can be held until the test lets them go. */
 class GatedStore extends MemoryObjectStore {
   gate: Promise<void> | undefined;
-  override async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | NodeJS.ReadableStream): Promise<CompletedPart> {
+  override async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Uint8Array | NodeJS.ReadableStream,
+  ): Promise<CompletedPart> {
     if (this.gate) await this.gate;
     return super.uploadPart(key, uploadId, partNumber, body);
   }
@@ -46,21 +51,72 @@ async function rig(t: { teardown(f: () => unknown): void }, writeBack = false) {
   const logger = nullLogger();
   const store = new GatedStore();
   const requests = new Semaphore(8);
-  const meta = new MetadataCache({ store, prefix: '', clock: systemClock, logger, ttlMs: 60_000, negativeTtlMs: 0 });
+  const meta = new MetadataCache({
+    store,
+    prefix: '',
+    clock: systemClock,
+    logger,
+    ttlMs: 60_000,
+    negativeTtlMs: 0,
+  });
   const cache = new BlockCache(16 * MiB);
-  const fetcher = new BlockFetcher({ store, cache, requests, getSlots: new Semaphore(4), blockBytes: MiB, requestBytes: 8 * MiB, prefetchBudgetBytes: 8 * MiB, logger });
+  const fetcher = new BlockFetcher({
+    store,
+    cache,
+    requests,
+    getSlots: new Semaphore(4),
+    blockBytes: MiB,
+    requestBytes: 8 * MiB,
+    prefetchBudgetBytes: 8 * MiB,
+    logger,
+  });
   const staging = new StagingArea(dir, 'm1', logger);
   await staging.init();
   const parts = new PartBuffers(4, PART);
   const uploader = new Uploader({ store, requests, parts, partBytes: PART, partConcurrency: 2, logger });
-  const openFiles = new OpenFiles({ staging, store, meta, prefix: '', writeBack, logger, uid: 0, gid: 0, startEager: (staged) => new EagerUpload(staged, PART, { store, requests, parts, logger }) });
-  const queue = new UploadQueue({ uploader, logger, onUploaded: (f, r) => openFiles.onUploaded(f, r), retryBaseMs: 10, retryMaxMs: 40 });
+  const openFiles = new OpenFiles({
+    staging,
+    store,
+    meta,
+    prefix: '',
+    writeBack,
+    logger,
+    uid: 0,
+    gid: 0,
+    startEager: (staged) => new EagerUpload(staged, PART, { store, requests, parts, logger }),
+  });
+  const queue = new UploadQueue({
+    uploader,
+    logger,
+    onUploaded: (f, r) => openFiles.onUploaded(f, r),
+    retryBaseMs: 10,
+    retryMaxMs: 40,
+  });
   openFiles.attachQueue(queue);
   t.teardown(() => queue.stop());
-  const namespace = new Namespace({ store, meta, prefix: '', requests, copy: { store, requests, thresholdBytes: 64 * MiB, partBytes: PART, partConcurrency: 2 }, logger });
+  const namespace = new Namespace({
+    store,
+    meta,
+    prefix: '',
+    requests,
+    copy: { store, requests, thresholdBytes: 64 * MiB, partBytes: PART, partConcurrency: 2 },
+    logger,
+  });
   const fs = new S3FileSystem({
-    meta, fetcher, openFiles, namespace, prefix: '', logger, uid: 0, gid: 0, fileMode: 0o644, dirMode: 0o755,
-    readOnly: false, objectMetadata: false, readAheadBytes: 8 * MiB, mountTimeMs: Date.now(),
+    meta,
+    fetcher,
+    openFiles,
+    namespace,
+    prefix: '',
+    logger,
+    uid: 0,
+    gid: 0,
+    fileMode: 0o644,
+    dirMode: 0o755,
+    readOnly: false,
+    objectMetadata: false,
+    readAheadBytes: 8 * MiB,
+    mountTimeMs: Date.now(),
   });
   /** open + write + flush, the handle left open (its release is the caller's) */
   const writeKeepOpen = async (path: string, data: Buffer, fh?: number) => {
@@ -99,7 +155,11 @@ t.test('a create of a staged path while its last handle is released', async (t) 
     const data = randomBytes(2000 + turns);
     const fh2 = await writeKeepOpen('/c.bin', data, await creating);
     await fs.release(fh2);
-    t.equal(sha(object('c.bin')), sha(data), `release after ${turns} turns: the object holds the second write`);
+    t.equal(
+      sha(object('c.bin')),
+      sha(data),
+      `release after ${turns} turns: the object holds the second write`,
+    );
   }
 });
 
@@ -122,7 +182,10 @@ t.test('overwrites in a loop, release and the next open in either order', async 
     let fh = await fs.create('/loop.bin', 0o644);
     for (let i = 0; i < 200; i++) {
       await writeKeepOpen('/loop.bin', randomBytes(1000 + ((i * 37) % 5000)), fh);
-      const opening = i % 3 === 0 ? (await fs.release(fh), fs.open('/loop.bin', WRONLY_TRUNC)) : fs.open('/loop.bin', WRONLY_TRUNC);
+      const opening =
+        i % 3 === 0
+          ? (await fs.release(fh), fs.open('/loop.bin', WRONLY_TRUNC))
+          : fs.open('/loop.bin', WRONLY_TRUNC);
       if (i % 3 !== 0) await fs.release(fh);
       fh = await opening;
     }
@@ -137,7 +200,10 @@ t.test('overwrites in a loop, release and the next open in either order', async 
 t.test('two opens of an object that is not staged yet share one staged copy', async (t) => {
   const { fs, store, object } = await rig(t);
   store.putBytes('shared.bin', randomBytes(4000));
-  const [fhA, fhB] = await Promise.all([fs.open('/shared.bin', WRONLY_TRUNC), fs.open('/shared.bin', constants.O_RDWR | constants.O_TRUNC)]);
+  const [fhA, fhB] = await Promise.all([
+    fs.open('/shared.bin', WRONLY_TRUNC),
+    fs.open('/shared.bin', constants.O_RDWR | constants.O_TRUNC),
+  ]);
   const data = randomBytes(2500);
   await fs.write(fhA, data, data.length, 0);
   const seen = Buffer.alloc(data.length);
@@ -199,7 +265,11 @@ t.test('a close whose upload reads the file while an O_TRUNC open is truncating 
     for (let i = 0; i < round % 6; i++) await Promise.resolve();
     const opening = fs.open('/r.bin', WRONLY_TRUNC);
     const [closed] = await Promise.allSettled([closing, opening]);
-    t.equal(closed.status === 'rejected' ? String(closed.reason) : 'ok', 'ok', `round ${round}: the first close succeeds`);
+    t.equal(
+      closed.status === 'rejected' ? String(closed.reason) : 'ok',
+      'ok',
+      `round ${round}: the first close succeeds`,
+    );
     await fs.release(fh1);
     const data = randomBytes(100 + round);
     const fh2 = await writeKeepOpen('/r.bin', data, await opening);

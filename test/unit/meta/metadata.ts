@@ -7,7 +7,14 @@ import { ManualClock } from '../../../src/util/clock.js';
 function setup(prefix = '') {
   const store = new MemoryObjectStore();
   const clock = new ManualClock(1_000_000);
-  const meta = new MetadataCache({ store, prefix, clock, logger: nullLogger(), ttlMs: 10_000, negativeTtlMs: 2_000 });
+  const meta = new MetadataCache({
+    store,
+    prefix,
+    clock,
+    logger: nullLogger(),
+    ttlMs: 10_000,
+    negativeTtlMs: 2_000,
+  });
   return { store, clock, meta };
 }
 
@@ -87,7 +94,15 @@ t.test('listing one sub-directory lists the next siblings ahead (directory walks
 t.test('onChange is called for every change it records, not for lookups or listings', async (t) => {
   const store = new MemoryObjectStore();
   let changes = 0;
-  const meta = new MetadataCache({ store, prefix: '', clock: new ManualClock(1_000_000), logger: nullLogger(), ttlMs: 10_000, negativeTtlMs: 2_000, onChange: () => changes++ });
+  const meta = new MetadataCache({
+    store,
+    prefix: '',
+    clock: new ManualClock(1_000_000),
+    logger: nullLogger(),
+    ttlMs: 10_000,
+    negativeTtlMs: 2_000,
+    onChange: () => changes++,
+  });
   store.putBytes('d/a', 'abc');
   await meta.lookup('/d');
   await meta.list('/d');
@@ -118,7 +133,10 @@ t.test('list hands out entries page by page, each name once, a file shadowed lat
   const final = await meta.list('/e', (entries) => chunks.push(entries));
   t.equal(chunks.length, 2, 'one chunk per page');
   t.equal(chunks[0]?.length, 999, 'page 1 without "b"');
-  t.notOk(chunks[0]?.some(([n]) => n === 'b'), '"b" held back');
+  t.notOk(
+    chunks[0]?.some(([n]) => n === 'b'),
+    '"b" held back',
+  );
   const all = chunks.flat();
   t.equal(all.length, final.size, 'every name');
   t.equal(new Set(all.map(([n]) => n)).size, all.length, 'each once');
@@ -131,12 +149,24 @@ t.test('list hands out entries page by page, each name once, a file shadowed lat
 
 t.test('list hands out a name once even if the server repeats it on a later page', async (t) => {
   const store = new MemoryObjectStore();
-  const meta = new MetadataCache({ store, prefix: '', clock: new ManualClock(1_000_000), logger: nullLogger(), ttlMs: 10_000, negativeTtlMs: 2_000 });
+  const meta = new MetadataCache({
+    store,
+    prefix: '',
+    clock: new ManualClock(1_000_000),
+    logger: nullLogger(),
+    ttlMs: 10_000,
+    negativeTtlMs: 2_000,
+  });
   const pages = [
-    { objects: [{ key: 'r/a', size: 1, etag: 'e', lastModifiedMs: 0 }], prefixes: ['r/d/'], nextToken: 'next' },
+    {
+      objects: [{ key: 'r/a', size: 1, etag: 'e', lastModifiedMs: 0 }],
+      prefixes: ['r/d/'],
+      nextToken: 'next',
+    },
     { objects: [{ key: 'r/z', size: 1, etag: 'e', lastModifiedMs: 0 }], prefixes: ['r/d/'] },
   ];
-  store.list = async (p) => (p.continuationToken === undefined ? pages[0] : pages[1]) as (typeof pages)[number];
+  store.list = async (p) =>
+    (p.continuationToken === undefined ? pages[0] : pages[1]) as (typeof pages)[number];
   const got: string[] = [];
   await meta.list('/r', (entries) => got.push(...entries.map(([n]) => n)));
   t.same(got.sort(), ['a', 'd', 'z'], '"d" once');

@@ -13,7 +13,16 @@ const B = 64 * 1024;
 function setup(cacheBytes = 64 * B, requestBytes = 4 * B) {
   const store = new MemoryObjectStore();
   const cache = new BlockCache(cacheBytes);
-  const fetcher = new BlockFetcher({ store, cache, requests: new Semaphore(4), getSlots: new Semaphore(4), blockBytes: B, requestBytes, prefetchBudgetBytes: cacheBytes / 2, logger: nullLogger() });
+  const fetcher = new BlockFetcher({
+    store,
+    cache,
+    requests: new Semaphore(4),
+    getSlots: new Semaphore(4),
+    blockBytes: B,
+    requestBytes,
+    prefetchBudgetBytes: cacheBytes / 2,
+    logger: nullLogger(),
+  });
   return { store, cache, fetcher };
 }
 
@@ -22,7 +31,13 @@ t.test('reads assemble blocks byte-exactly at any offset', async (t) => {
   const data = randomBytes(10 * B + 123);
   const etag = store.putBytes('k', data);
   const r = new ObjectReader({ key: 'k', size: data.length, etag, version: etag }, fetcher, 8 * B);
-  for (const [off, len] of [[0, 10], [B - 1, 2], [3 * B + 7, 2 * B + 5], [10 * B, 500], [data.length - 1, 10]] as const) {
+  for (const [off, len] of [
+    [0, 10],
+    [B - 1, 2],
+    [3 * B + 7, 2 * B + 5],
+    [10 * B, 500],
+    [data.length - 1, 10],
+  ] as const) {
     const buf = Buffer.alloc(len);
     const n = await r.read(buf, off, len);
     t.equal(n, Math.min(len, data.length - off), `count at ${off}`);
@@ -39,7 +54,10 @@ t.test('concurrent reads of the same block share one GET', async (t) => {
   store.beforeGet = () => gate;
   const obj = { key: 'k', size: data.length, etag, version: etag };
   const readers = Array.from({ length: 5 }, () => new ObjectReader(obj, fetcher, 0));
-  const reads = readers.map((r) => { const b = Buffer.alloc(100); return r.read(b, 10 * 1024, 100).then(() => b); });
+  const reads = readers.map((r) => {
+    const b = Buffer.alloc(100);
+    return r.read(b, 10 * 1024, 100).then(() => b);
+  });
   await new Promise((r) => setImmediate(r));
   release();
   const bufs = await Promise.all(reads);
@@ -73,36 +91,44 @@ t.test('a changed object fails the read instead of mixing versions', async (t) =
   await t.rejects(r.read(Buffer.alloc(10), 35 * B, 10), { name: 'StoreError', kind: 'PreconditionFailed' });
   const again = Buffer.alloc(10);
   await r.read(again, 5, 10);
-  t.ok(again.equals(v1.subarray(5, 15)), 'blocks cached from the version opened are still served, never mixed');
+  t.ok(
+    again.equals(v1.subarray(5, 15)),
+    'blocks cached from the version opened are still served, never mixed',
+  );
 });
 
-t.test('a block whose fetch failed on the way is fetched once more for the read; final errors are not', async (t) => {
-  const { store, fetcher } = setup(64 * B, 16 * B); // a random read's 1 MiB group is one GET
-  const data = randomBytes(40 * B);
-  const etag = store.putBytes('k', data);
-  const r = new ObjectReader({ key: 'k', size: data.length, etag, version: etag }, fetcher, 0);
-  let failures = 1;
-  store.beforeGet = async () => {
-    if (failures-- > 0) throw new StoreError('Unreachable', 'connection reset', { op: 'GetObject' });
-  };
-  const b = Buffer.alloc(10);
-  t.equal(await r.read(b, 3, 10), 10, 'a transient failure is not the read\'s error');
-  t.ok(b.equals(data.subarray(3, 13)));
-  t.equal(store.calls.getRange, 2, 'one more GET');
-  store.beforeGet = async () => {
-    throw new StoreError('AccessDenied', 'access denied', { op: 'GetObject' });
-  };
-  const before = store.calls.getRange ?? 0;
-  await t.rejects(r.read(Buffer.alloc(10), 35 * B, 10), { name: 'StoreError', kind: 'AccessDenied' });
-  t.equal(store.calls.getRange, before + 1, 'a final error is not tried again');
-});
+t.test(
+  'a block whose fetch failed on the way is fetched once more for the read; final errors are not',
+  async (t) => {
+    const { store, fetcher } = setup(64 * B, 16 * B); // a random read's 1 MiB group is one GET
+    const data = randomBytes(40 * B);
+    const etag = store.putBytes('k', data);
+    const r = new ObjectReader({ key: 'k', size: data.length, etag, version: etag }, fetcher, 0);
+    let failures = 1;
+    store.beforeGet = async () => {
+      if (failures-- > 0) throw new StoreError('Unreachable', 'connection reset', { op: 'GetObject' });
+    };
+    const b = Buffer.alloc(10);
+    t.equal(await r.read(b, 3, 10), 10, "a transient failure is not the read's error");
+    t.ok(b.equals(data.subarray(3, 13)));
+    t.equal(store.calls.getRange, 2, 'one more GET');
+    store.beforeGet = async () => {
+      throw new StoreError('AccessDenied', 'access denied', { op: 'GetObject' });
+    };
+    const before = store.calls.getRange ?? 0;
+    await t.rejects(r.read(Buffer.alloc(10), 35 * B, 10), { name: 'StoreError', kind: 'AccessDenied' });
+    t.equal(store.calls.getRange, before + 1, 'a final error is not tried again');
+  },
+);
 
 t.test('a failed GET reaches the reader and is not cached', async (t) => {
   const { store, fetcher } = setup();
   const data = randomBytes(2 * B);
   const etag = store.putBytes('k', data);
   let fail = true;
-  store.beforeGet = async () => { if (fail) throw new Error('boom'); };
+  store.beforeGet = async () => {
+    if (fail) throw new Error('boom');
+  };
   const r = new ObjectReader({ key: 'k', size: data.length, etag, version: etag }, fetcher, 0);
   await t.rejects(r.read(Buffer.alloc(10), 0, 10), /boom/);
   fail = false;

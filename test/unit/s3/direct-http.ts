@@ -4,9 +4,21 @@
 // errors, ETags) runs in every FUSE test, whose block fills go through it.
 import t from 'tap';
 import { createServer, type Server, type Socket } from 'node:net';
-import { DirectHttp, decodeChunked, copyInto, type BodyDest, type DirectRequest } from '../../../src/s3/direct-http.js';
+import {
+  DirectHttp,
+  decodeChunked,
+  copyInto,
+  type BodyDest,
+  type DirectRequest,
+} from '../../../src/s3/direct-http.js';
 
-interface Served { server: Server; port: number; connections: number; requests: string[]; sockets: Set<Socket> }
+interface Served {
+  server: Server;
+  port: number;
+  connections: number;
+  requests: string[];
+  sockets: Set<Socket>;
+}
 
 /** A server that answers each request head with `answer(requestIndex, socket)`. */
 async function serve(answer: (i: number, s: Socket) => void): Promise<Served> {
@@ -38,11 +50,21 @@ async function close(st: Served): Promise<void> {
 }
 
 function req(port: number, headers: Record<string, string> = {}): DirectRequest {
-  return { method: 'GET', host: '127.0.0.1', port, target: '/bucket/key?x-id=GetObject', headers: { host: `127.0.0.1:${port}`, ...headers } };
+  return {
+    method: 'GET',
+    host: '127.0.0.1',
+    port,
+    target: '/bucket/key?x-id=GetObject',
+    headers: { host: `127.0.0.1:${port}`, ...headers },
+  };
 }
 
 /** A dest of `blocks` buffers of `size` bytes, handed out in small spaces. */
-function blocksDest(blocks: number, size: number, spaceMax = size): BodyDest & { bufs: Buffer[]; got: number } {
+function blocksDest(
+  blocks: number,
+  size: number,
+  spaceMax = size,
+): BodyDest & { bufs: Buffer[]; got: number } {
   const bufs = Array.from({ length: blocks }, () => Buffer.alloc(size));
   const d = {
     bufs,
@@ -60,7 +82,8 @@ function blocksDest(blocks: number, size: number, spaceMax = size): BodyDest & {
 }
 
 const body = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 251));
-const ok = (b: Buffer) => `HTTP/1.1 206 Partial Content\r\nContent-Length: ${b.length}\r\nETag: "abc"\r\n\r\n`;
+const ok = (b: Buffer) =>
+  `HTTP/1.1 206 Partial Content\r\nContent-Length: ${b.length}\r\nETag: "abc"\r\n\r\n`;
 
 t.test('a 2xx body lands in the dest, across blocks, and the socket is reused', async (t) => {
   const st = await serve((_i, s) => {
@@ -75,7 +98,13 @@ t.test('a 2xx body lands in the dest, across blocks, and the socket is reused', 
   for (let round = 0; round < 3; round++) {
     const d = blocksDest(10, 1000, 300);
     let head: Record<string, string> | undefined;
-    const r = await http.request(req(st.port), d, body.length, AbortSignal.timeout(5000), (h) => (head = h.headers));
+    const r = await http.request(
+      req(st.port),
+      d,
+      body.length,
+      AbortSignal.timeout(5000),
+      (h) => (head = h.headers),
+    );
     t.equal(r.statusCode, 206);
     t.equal(head?.etag, '"abc"', 'onHead saw the headers');
     t.equal(r.body.length, 0, 'no body returned: it went to the dest');
@@ -136,10 +165,18 @@ t.test('failures: closed mid-body, wrong length, onHead rejecting, abort, refuse
   t.teardown(() => http.destroy());
 
   const d0 = blocksDest(1, body.length);
-  await t.rejects(http.request(req(st.port), d0, body.length, AbortSignal.timeout(5000)), { code: 'ECONNRESET' }, 'closed mid-body');
+  await t.rejects(
+    http.request(req(st.port), d0, body.length, AbortSignal.timeout(5000)),
+    { code: 'ECONNRESET' },
+    'closed mid-body',
+  );
   t.equal(d0.got, 500, 'the bytes that came were handed out');
 
-  await t.rejects(http.request(req(st.port), blocksDest(1, 100), 100, AbortSignal.timeout(5000)), /expected 100/, 'Content-Length not the range asked');
+  await t.rejects(
+    http.request(req(st.port), blocksDest(1, 100), 100, AbortSignal.timeout(5000)),
+    /expected 100/,
+    'Content-Length not the range asked',
+  );
 
   const d2 = blocksDest(1, body.length);
   await t.rejects(
@@ -152,14 +189,30 @@ t.test('failures: closed mid-body, wrong length, onHead rejecting, abort, refuse
 
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 30);
-  await t.rejects(http.request(req(st.port), blocksDest(1, 10), 10, ac.signal), { name: 'AbortError' }, 'abort');
+  await t.rejects(
+    http.request(req(st.port), blocksDest(1, 10), 10, ac.signal),
+    { name: 'AbortError' },
+    'abort',
+  );
 
   const closed = await serve(() => undefined);
   const port = closed.port;
   await close(closed);
-  await t.rejects(http.request(req(port), blocksDest(1, 10), 10, AbortSignal.timeout(5000)), { code: 'ECONNREFUSED' }, 'refused');
+  await t.rejects(
+    http.request(req(port), blocksDest(1, 10), 10, AbortSignal.timeout(5000)),
+    { code: 'ECONNREFUSED' },
+    'refused',
+  );
 
-  await t.rejects(http.request(req(st.port, { 'x-bad': 'a\r\nInjected: 1' }), blocksDest(1, 10), 10, AbortSignal.timeout(5000)), /line break/);
+  await t.rejects(
+    http.request(
+      req(st.port, { 'x-bad': 'a\r\nInjected: 1' }),
+      blocksDest(1, 10),
+      10,
+      AbortSignal.timeout(5000),
+    ),
+    /line break/,
+  );
 });
 
 t.test('decodeChunked and copyInto', async (t) => {

@@ -25,7 +25,9 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
   const key = decodeURIComponent((req.url ?? '').split('?')[0] as string).replace(/^\/bucket\//, '');
   const xmlError = (status: number, code: string) => {
     const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>x</Message></Error>`;
-    res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }).end(body);
+    res
+      .writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) })
+      .end(body);
   };
   attempts.set(key, (attempts.get(key) ?? 0) + 1);
   if (key === 'missing') return xmlError(404, 'NoSuchKey');
@@ -34,13 +36,19 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
     return void res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': page.length }).end(page);
   }
   const etag = key === 'changed' ? 'other' : ETAG; // 'changed' ignores If-Match, as a lax server might
-  if (key !== 'changed' && req.headers['if-match'] && req.headers['if-match'] !== `"${ETAG}"`) return xmlError(412, 'PreconditionFailed');
+  if (key !== 'changed' && req.headers['if-match'] && req.headers['if-match'] !== `"${ETAG}"`)
+    return xmlError(412, 'PreconditionFailed');
   const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
   if (!m) return xmlError(400, 'InvalidRequest');
   const body = data.subarray(Number(m[1]), Number(m[2]) + 1);
   // 'shifted' sends the bytes one further on, and says so in Content-Range
   const shown = key === 'shifted' ? `bytes ${Number(m[1]) + 1}-${Number(m[2]) + 1}` : `bytes ${m[1]}-${m[2]}`;
-  res.writeHead(206, { ETag: `"${etag}"`, 'Content-Length': body.length, 'Content-Range': `${shown}/${data.length}`, 'Last-Modified': new Date().toUTCString() });
+  res.writeHead(206, {
+    ETag: `"${etag}"`,
+    'Content-Length': body.length,
+    'Content-Range': `${shown}/${data.length}`,
+    'Last-Modified': new Date().toUTCString(),
+  });
   if (key === 'cut') {
     // half the body, then the connection is closed (a load balancer or a busy gateway)
     res.write(body.subarray(0, body.length >> 1));
@@ -54,7 +62,16 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
 function dest(length: number) {
   const buf = Buffer.alloc(length);
   let at = 0;
-  return { buf, get at() { return at; }, space: () => buf.subarray(at, Math.min(length, at + 65536)), filled: (n: number) => { at += n; } };
+  return {
+    buf,
+    get at() {
+      return at;
+    },
+    space: () => buf.subarray(at, Math.min(length, at + 65536)),
+    filled: (n: number) => {
+      at += n;
+    },
+  };
 }
 
 async function listen(server: Server): Promise<number> {
@@ -69,27 +86,81 @@ process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 const dir = mkdtempSync(join(tmpdir(), 's3m-tls-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+execFileSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    join(dir, 'k.pem'),
+    '-out',
+    join(dir, 'c.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+  ],
+  { stdio: 'ignore' },
+);
 
 for (const scheme of ['http', 'https'] as const) {
   t.test(`readInto over ${scheme}`, async (t) => {
-    const server = scheme === 'http' ? createHttp(answer) : createHttps({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, answer);
+    const server =
+      scheme === 'http'
+        ? createHttp(answer)
+        : createHttps(
+            { key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) },
+            answer,
+          );
     const port = await listen(server);
-    t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-    const store = new SdkObjectStore({ bucket: 'bucket', endpoint: `${scheme}://127.0.0.1:${port}`, region: 'us-east-1', pathStyle: true, requestDeadlineMs: 10_000, connectTimeoutMs: 2000, maxSockets: 4, maxAttempts: 2 });
+    t.teardown(
+      () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    );
+    const store = new SdkObjectStore({
+      bucket: 'bucket',
+      endpoint: `${scheme}://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      pathStyle: true,
+      requestDeadlineMs: 10_000,
+      connectTimeoutMs: 2000,
+      maxSockets: 4,
+      maxAttempts: 2,
+    });
     t.teardown(() => store.destroy());
 
-    for (const [start, end] of [[0, 100_000], [123, 250_123], [299_000, 300_000]] as const) {
+    for (const [start, end] of [
+      [0, 100_000],
+      [123, 250_123],
+      [299_000, 300_000],
+    ] as const) {
       const d = dest(end - start);
       await store.readInto({ key: 'k/a b', start, end, etag: ETAG }, d);
       t.equal(d.at, end - start, `${start}-${end}: every byte handed over`);
       t.ok(d.buf.equals(data.subarray(start, end)), `${start}-${end}: bytes exact`);
     }
     const missing = dest(10);
-    await t.rejects(store.readInto({ key: 'missing', start: 0, end: 10 }, missing), { name: 'StoreError', kind: 'NotFound' });
-    await t.rejects(store.readInto({ key: 'k', start: 0, end: 10, etag: 'stale' }, dest(10)), { name: 'StoreError', kind: 'PreconditionFailed' }, '412 from the server');
+    await t.rejects(store.readInto({ key: 'missing', start: 0, end: 10 }, missing), {
+      name: 'StoreError',
+      kind: 'NotFound',
+    });
+    await t.rejects(
+      store.readInto({ key: 'k', start: 0, end: 10, etag: 'stale' }, dest(10)),
+      { name: 'StoreError', kind: 'PreconditionFailed' },
+      '412 from the server',
+    );
     const changed = dest(10);
-    await t.rejects(store.readInto({ key: 'changed', start: 0, end: 10, etag: ETAG }, changed), { name: 'StoreError', kind: 'PreconditionFailed' }, 'ETag checked when the server ignores If-Match');
+    await t.rejects(
+      store.readInto({ key: 'changed', start: 0, end: 10, etag: ETAG }, changed),
+      { name: 'StoreError', kind: 'PreconditionFailed' },
+      'ETag checked when the server ignores If-Match',
+    );
     t.equal(changed.at, 0, 'no byte of the other version handed out');
     t.equal(store.requestCounts.GetObject, 6, 'one GetObject per call, no retries');
     const sent = connectionHeaders.splice(0);
@@ -99,18 +170,41 @@ for (const scheme of ['http', 'https'] as const) {
     // not retry into the same memory (which wrote the range's start after them)
     attempts.delete('cut');
     const cut = dest(100_000);
-    await t.rejects(store.readInto({ key: 'cut', start: 1000, end: 101_000, etag: ETAG }, cut), { name: 'StoreError' }, 'a cut body fails the call');
+    await t.rejects(
+      store.readInto({ key: 'cut', start: 1000, end: 101_000, etag: ETAG }, cut),
+      { name: 'StoreError' },
+      'a cut body fails the call',
+    );
     t.ok(cut.at > 0 && cut.at < 100_000, `some bytes were handed out (${cut.at})`);
-    t.ok(cut.buf.subarray(0, cut.at).equals(data.subarray(1000, 1000 + cut.at)), 'and they are the right ones');
+    t.ok(
+      cut.buf.subarray(0, cut.at).equals(data.subarray(1000, 1000 + cut.at)),
+      'and they are the right ones',
+    );
     t.equal(attempts.get('cut'), 1, 'no retry after bytes were handed out');
     const shifted = dest(1000);
-    await t.rejects(store.readInto({ key: 'shifted', start: 0, end: 1000, etag: ETAG }, shifted), { name: 'StoreError', kind: 'InvalidResponse' }, 'Content-Range other than asked');
+    await t.rejects(
+      store.readInto({ key: 'shifted', start: 0, end: 1000, etag: ETAG }, shifted),
+      { name: 'StoreError', kind: 'InvalidResponse' },
+      'Content-Range other than asked',
+    );
     t.equal(shifted.at, 0, 'no byte of a wrong range handed out');
     const html = dest(10);
-    await t.rejects(store.readInto({ key: 'html', start: 0, end: 10 }, html), { name: 'StoreError', kind: 'InvalidResponse' }, 'a web page is not a range of an object');
+    await t.rejects(
+      store.readInto({ key: 'html', start: 0, end: 10 }, html),
+      { name: 'StoreError', kind: 'InvalidResponse' },
+      'a web page is not a range of an object',
+    );
     t.equal(html.at, 0, 'no byte of it handed out');
     connectionHeaders.splice(0);
-    if (scheme === 'http') t.ok(sent.every((c) => c === undefined), 'sent by DirectHttp');
-    else t.ok(sent.every((c) => c === 'keep-alive'), 'sent by the SDK\'s handler');
+    if (scheme === 'http')
+      t.ok(
+        sent.every((c) => c === undefined),
+        'sent by DirectHttp',
+      );
+    else
+      t.ok(
+        sent.every((c) => c === 'keep-alive'),
+        "sent by the SDK's handler",
+      );
   });
 }

@@ -27,12 +27,21 @@ async function setup(t: { teardown(f: () => unknown): void }) {
   const staging = new StagingArea(dir, 'm1', logger);
   await staging.init();
   const uploader = new Uploader({ store, requests, parts, partBytes: P, partConcurrency: 2, logger });
-  const queue = new UploadQueue({ uploader, logger, retryBaseMs: 10, retryMaxMs: 40, onUploaded: async (f) => { if (!f.dirty) await f.remove(); } });
+  const queue = new UploadQueue({
+    uploader,
+    logger,
+    retryBaseMs: 10,
+    retryMaxMs: 40,
+    onUploaded: async (f) => {
+      if (!f.dirty) await f.remove();
+    },
+  });
   t.teardown(() => queue.stop());
   return { dir, store, staging, queue, eagerDeps: { store, requests, parts, logger } };
 }
 
-const readRecord = async (dir: string, id: string) => JSON.parse(await readFile(join(dir, `${id}.json`), 'utf8')) as StagedRecord;
+const readRecord = async (dir: string, id: string) =>
+  JSON.parse(await readFile(join(dir, `${id}.json`), 'utf8')) as StagedRecord;
 
 function data(n: number): Buffer {
   const b = Buffer.alloc(n);
@@ -69,7 +78,9 @@ t.test('the next mount aborts what a killed daemon left, then uploads the file',
   const lost = await store.createMultipart('killed');
   const record = await readRecord(dir, f.record.id);
   record.uploads?.push({ key: 'killed', startedMs: Date.now() });
-  await import('node:fs/promises').then((fs) => fs.writeFile(join(dir, `${f.record.id}.json`), JSON.stringify(record)));
+  await import('node:fs/promises').then((fs) =>
+    fs.writeFile(join(dir, `${f.record.id}.json`), JSON.stringify(record)),
+  );
   // uploads of other clients: another key, and the same key an hour earlier: not ours
   const other = await store.createMultipart('someone-else');
   const earlier = await store.createMultipart('killed');
@@ -82,10 +93,14 @@ t.test('the next mount aborts what a killed daemon left, then uploads the file',
   t.ok(again, 'recovered');
   if (!again) return;
   f.eager = undefined; // daemon 1 is gone: what it would still do must not happen here
-  t.equal(again.leftoverUploads().length, 2, 'the record lists both of the dead daemon\'s uploads');
+  t.equal(again.leftoverUploads().length, 2, "the record lists both of the dead daemon's uploads");
   await queue.uploadNow(again);
   t.ok(store.objects.get('killed')?.data.equals(content), 'the staged data is uploaded intact');
-  t.same(store.pendingUploads.map((u) => u.uploadId).sort(), [other, earlier].sort(), 'both uploads aborted (the unrecorded one found by listing); the other clients\' kept');
+  t.same(
+    store.pendingUploads.map((u) => u.uploadId).sort(),
+    [other, earlier].sort(),
+    "both uploads aborted (the unrecorded one found by listing); the other clients' kept",
+  );
   t.notOk(store.pendingUploads.some((u) => u.uploadId === lost));
 });
 
@@ -101,8 +116,12 @@ t.test('an abort the server refuses is logged and does not stop the upload', asy
     t.fail('not recovered');
     return;
   }
-  store.abortMultipart = async () => { throw new StoreError('InvalidRequest', 'method not allowed', { status: 405, code: 'MethodNotAllowed' }); };
-  store.listMultipart = async () => { throw new StoreError('NotImplemented', 'not implemented', { status: 501 }); };
+  store.abortMultipart = async () => {
+    throw new StoreError('InvalidRequest', 'method not allowed', { status: 405, code: 'MethodNotAllowed' });
+  };
+  store.listMultipart = async () => {
+    throw new StoreError('NotImplemented', 'not implemented', { status: 501 });
+  };
   await queue.uploadNow(again);
   t.equal(store.objects.get('k')?.data.length, 100, 'uploaded all the same');
 });
@@ -119,7 +138,10 @@ t.test('a whole-file multipart upload is recorded while it runs and forgotten af
   const realPart = store.uploadPart.bind(store);
   let fail = true;
   store.uploadPart = async (...a: Parameters<typeof realPart>) => {
-    if (fail) { fail = false; throw new StoreError('Unreachable', 'down'); }
+    if (fail) {
+      fail = false;
+      throw new StoreError('Unreachable', 'down');
+    }
     return realPart(...a);
   };
   await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'Unreachable' }, 'the upload fails');
@@ -130,19 +152,22 @@ t.test('a whole-file multipart upload is recorded while it runs and forgotten af
   t.same(store.pendingUploads, [], 'nothing left in progress');
 });
 
-t.test('an upload whose create timed out is found by listing; the live upload of the same file is not touched', async (t) => {
-  const { store, staging, queue, eagerDeps } = await setup(t);
-  const f = await staging.create('same', {});
-  // a CreateMultipartUpload that timed out here although the server created the upload
-  const lost = await store.createMultipart('same');
-  f.multipartLeft(await f.multipartStarting('same'));
-  // then the file is written front to back: its parts go out under a new upload
-  f.eager = new EagerUpload(f, P, eagerDeps);
-  const content = data(2 * P + 10);
-  await f.write(content, 0);
-  await eventually(() => store.calls.uploadPart === 2, 2000, 20);
-  await queue.uploadNow(f);
-  t.ok(store.objects.get('same')?.data.equals(content), 'uploaded intact');
-  t.equal(store.calls.uploadPart, 3, 'by the eager upload: only the tail was sent at close');
-  t.same(store.pendingUploads, [], `the lost upload (${lost}) was aborted`);
-});
+t.test(
+  'an upload whose create timed out is found by listing; the live upload of the same file is not touched',
+  async (t) => {
+    const { store, staging, queue, eagerDeps } = await setup(t);
+    const f = await staging.create('same', {});
+    // a CreateMultipartUpload that timed out here although the server created the upload
+    const lost = await store.createMultipart('same');
+    f.multipartLeft(await f.multipartStarting('same'));
+    // then the file is written front to back: its parts go out under a new upload
+    f.eager = new EagerUpload(f, P, eagerDeps);
+    const content = data(2 * P + 10);
+    await f.write(content, 0);
+    await eventually(() => store.calls.uploadPart === 2, 2000, 20);
+    await queue.uploadNow(f);
+    t.ok(store.objects.get('same')?.data.equals(content), 'uploaded intact');
+    t.equal(store.calls.uploadPart, 3, 'by the eager upload: only the tail was sent at close');
+    t.same(store.pendingUploads, [], `the lost upload (${lost}) was aborted`);
+  },
+);

@@ -21,7 +21,18 @@ import { eventually } from '../../fixtures/helpers.js';
 
 /** The C table's behaviour, with `write` standing in for a FUSE thread. */
 class ModelPort implements WritePort {
-  files = new Map<number, { fd: number; size: number; writes: number; lowest: number; trigger: number; fired: boolean; lastMs: number }>();
+  files = new Map<
+    number,
+    {
+      fd: number;
+      size: number;
+      writes: number;
+      lowest: number;
+      trigger: number;
+      fired: boolean;
+      lastMs: number;
+    }
+  >();
   slots = new Map<number, number>();
   closed: number[] = [];
   private listeners: Array<() => void> = [];
@@ -94,11 +105,29 @@ async function setup(t: { teardown(f: () => unknown): void }) {
   const store = new MemoryObjectStore();
   const staging = new StagingArea(dir, 'm1', nullLogger());
   await staging.init();
-  const uploader = new Uploader({ store, requests: new Semaphore(4), parts: new PartBuffers(2, P), partBytes: P, partConcurrency: 2, logger: nullLogger() });
-  const queue = new UploadQueue({ uploader, logger: nullLogger(), retryBaseMs: 10, retryMaxMs: 40, onUploaded: async () => undefined });
+  const uploader = new Uploader({
+    store,
+    requests: new Semaphore(4),
+    parts: new PartBuffers(2, P),
+    partBytes: P,
+    partConcurrency: 2,
+    logger: nullLogger(),
+  });
+  const queue = new UploadQueue({
+    uploader,
+    logger: nullLogger(),
+    retryBaseMs: 10,
+    retryMaxMs: 40,
+    onUploaded: async () => undefined,
+  });
   const port = new ModelPort();
   const writes = new NativeWrites(port);
-  const deps = { store, requests: new Semaphore(4), parts: new PartBuffers(2, 5 * 1024 * 1024), logger: nullLogger() };
+  const deps = {
+    store,
+    requests: new Semaphore(4),
+    parts: new PartBuffers(2, 5 * 1024 * 1024),
+    logger: nullLogger(),
+  };
   const made: StagedFile[] = [];
   t.teardown(() => Promise.all(made.map((f) => f.remove())));
   const create = async (key: string) => {
@@ -122,7 +151,8 @@ const tick = () => new Promise((r) => setTimeout(r, 30));
 
 /** `data` written front to back in `chunk`-byte writes on handle `fh`, as a FUSE thread would. */
 function writeAll(port: ModelPort, fh: number, data: Buffer, chunk: number): void {
-  for (let off = 0; off < data.length; off += chunk) port.write(fh, data.subarray(off, Math.min(data.length, off + chunk)), off);
+  for (let off = 0; off < data.length; off += chunk)
+    port.write(fh, data.subarray(off, Math.min(data.length, off + chunk)), off);
 }
 
 t.test('writes done outside JS are taken in: size, dirty, content uploaded', async (t) => {
@@ -137,7 +167,7 @@ t.test('writes done outside JS are taken in: size, dirty, content uploaded', asy
   await tick();
   t.equal(f.size, 11, 'size includes the writes JS never saw');
   t.ok(f.dirty, 'dirty after them');
-  t.equal(f.lastWriteMs, wrote, 'the last write\'s time is the mtime, not the time JS looked');
+  t.equal(f.lastWriteMs, wrote, "the last write's time is the mtime, not the time JS looked");
   const before = f.generation;
   t.equal(f.generation, before, 'looking again changes nothing');
   await queue.uploadNow(f);
@@ -170,7 +200,12 @@ t.test('truncate and JS writes keep the native size exact', async (t) => {
 });
 
 /** A staged file with an eager upload, attached as handle 5 and written front to back by "FUSE threads". */
-async function writtenWithEagerUpload(t: Parameters<typeof setup>[0], key: string, size: number, chunk: number) {
+async function writtenWithEagerUpload(
+  t: Parameters<typeof setup>[0],
+  key: string,
+  size: number,
+  chunk: number,
+) {
   const env = await setup(t);
   const f = await env.create(key);
   f.eager = new EagerUpload(f, P, env.deps);
@@ -190,7 +225,12 @@ t.test('parts of a file written front to back by FUSE threads go out while it is
 });
 
 t.test('a FUSE-thread write into an uploaded part falls back to a whole upload', async (t) => {
-  const { store, queue, port, f, data } = await writtenWithEagerUpload(t, 'rewritten', 2 * P + 7, 1024 * 1024);
+  const { store, queue, port, f, data } = await writtenWithEagerUpload(
+    t,
+    'rewritten',
+    2 * P + 7,
+    1024 * 1024,
+  );
   await until(() => (store.calls.uploadPart ?? 0) >= 1);
   t.ok((store.calls.uploadPart ?? 0) >= 1, 'a part went out early');
   port.write(5, Buffer.from('CHANGED'), 10); // behind the uploaded part
@@ -208,5 +248,9 @@ t.test('removing the staged file closes its native entry first', async (t) => {
   await f.remove();
   t.same(port.closed, [0], 'closed in the native table');
   t.notOk(port.write(11, Buffer.from('late'), 0), 'its handles are detached');
-  t.equal(f.enableNative(port, () => undefined), -1, 'a removed file is not registered again');
+  t.equal(
+    f.enableNative(port, () => undefined),
+    -1,
+    'a removed file is not registered again',
+  );
 });

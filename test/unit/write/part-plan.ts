@@ -11,6 +11,13 @@ t.test('part size grows so 5 TiB fits in 10,000 parts', async (t) => {
 
 t.test('parts cover the object exactly', async (t) => {
   const parts = planParts(12 * MIB + 1, 5 * MIB);
-  t.same(parts.map((p) => [p.partNumber, p.start, p.end]), [[1, 0, 5 * MIB], [2, 5 * MIB, 10 * MIB], [3, 10 * MIB, 12 * MIB + 1]]);
+  t.same(
+    parts.map((p) => [p.partNumber, p.start, p.end]),
+    [
+      [1, 0, 5 * MIB],
+      [2, 5 * MIB, 10 * MIB],
+      [3, 10 * MIB, 12 * MIB + 1],
+    ],
+  );
   t.same(planParts(0, 5 * MIB), []);
 });

@@ -18,9 +18,25 @@ async function setup(t: { teardown(f: () => unknown): void }) {
   const store = new MemoryObjectStore();
   const staging = new StagingArea(dir, 'm1', nullLogger());
   await staging.init();
-  const uploader = new Uploader({ store, requests: new Semaphore(4), parts: new PartBuffers(2, 5 * 1024 * 1024), partBytes: 5 * 1024 * 1024, partConcurrency: 2, logger: nullLogger() });
+  const uploader = new Uploader({
+    store,
+    requests: new Semaphore(4),
+    parts: new PartBuffers(2, 5 * 1024 * 1024),
+    partBytes: 5 * 1024 * 1024,
+    partConcurrency: 2,
+    logger: nullLogger(),
+  });
   const uploaded: string[] = [];
-  const queue = new UploadQueue({ uploader, logger: nullLogger(), retryBaseMs: 10, retryMaxMs: 40, onUploaded: async (f) => { uploaded.push(f.key); if (!f.dirty) await f.remove(); } });
+  const queue = new UploadQueue({
+    uploader,
+    logger: nullLogger(),
+    retryBaseMs: 10,
+    retryMaxMs: 40,
+    onUploaded: async (f) => {
+      uploaded.push(f.key);
+      if (!f.dirty) await f.remove();
+    },
+  });
   return { dir, store, staging, uploader, queue, uploaded };
 }
 
@@ -30,9 +46,19 @@ t.test('a failed upload is reported, kept, and retried until it succeeds', async
   await f.write(Buffer.from('hello'), 0);
   const realPut = store.put.bind(store);
   let fail = 2;
-  store.put = async (p) => { if (fail-- > 0) throw new StoreError('Unreachable', 'down'); return realPut(p); };
-  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'Unreachable' }, 'the caller sees the failure');
-  t.ok((await readdir(dir)).some((n) => n.endsWith('.data')), 'still staged');
+  store.put = async (p) => {
+    if (fail-- > 0) throw new StoreError('Unreachable', 'down');
+    return realPut(p);
+  };
+  await t.rejects(
+    queue.uploadNow(f),
+    { name: 'StoreError', kind: 'Unreachable' },
+    'the caller sees the failure',
+  );
+  t.ok(
+    (await readdir(dir)).some((n) => n.endsWith('.data')),
+    'still staged',
+  );
   await queue.drain();
   t.equal(store.objects.get('k')?.data.toString(), 'hello', 'uploaded by the retries');
   t.equal(store.objects.get('k')?.metadata.mode, '33188', 'with its metadata');
@@ -67,12 +93,18 @@ t.test('parts of a file written front to back go out while it is written', async
   const { store, staging, uploader, queue } = await setup(t);
   const { EagerUpload } = await import('../../../src/write/eager-upload.js');
   const P = 5 * 1024 * 1024;
-  const deps = { store, requests: new Semaphore(4), parts: new PartBuffers(2, 5 * 1024 * 1024), logger: nullLogger() };
+  const deps = {
+    store,
+    requests: new Semaphore(4),
+    parts: new PartBuffers(2, 5 * 1024 * 1024),
+    logger: nullLogger(),
+  };
   const f = await staging.create('seq', {});
   f.eager = new EagerUpload(f, P, deps);
   const data = Buffer.alloc(3 * P + 123);
   for (let i = 0; i < data.length; i += 1000) data[i] = (i / 1000) % 251;
-  for (let off = 0; off < data.length; off += 128 * 1024) await f.write(data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
+  for (let off = 0; off < data.length; off += 128 * 1024)
+    await f.write(data.subarray(off, Math.min(data.length, off + 128 * 1024)), off);
   // the parts wait for their upload to be recorded in the staging record: poll, do not guess
   await eventually(() => store.calls.uploadPart === 3, 2000, 20);
   t.equal(store.calls.uploadPart, 3, 'three full parts uploaded before close');
@@ -88,46 +120,67 @@ t.test('parts of a file written front to back go out while it is written', async
   await queue.uploadNow(g);
   const want = Buffer.from(data);
   want.write('CHANGED', 10);
-  t.ok(store.objects.get('rewritten')?.data.equals(want), 'a write into an uploaded part falls back to a whole upload');
+  t.ok(
+    store.objects.get('rewritten')?.data.equals(want),
+    'a write into an uploaded part falls back to a whole upload',
+  );
 });
 
-t.test('a failure retrying cannot fix parks the file: kept, reported, not retried, not drained', async (t) => {
-  const { dir, store, staging, queue } = await setup(t);
-  const f = await staging.create('over/quota', {});
-  await f.write(Buffer.from('data'), 0);
-  const realPut = store.put.bind(store);
-  let puts = 0;
-  let refuse = true;
-  store.put = async (p) => {
-    puts++;
-    if (refuse) throw new StoreError('QuotaExceeded', 'quota exceeded', { status: 403, code: 'QuotaExceeded' });
-    return realPut(p);
-  };
-  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'QuotaExceeded' }, 'the caller sees the failure');
-  t.match(queue.parked(), [{ key: 'over/quota', path: 'over/quota', reason: 'quota exceeded', stagedPath: f.dataPath }], 'listed as parked');
-  t.equal(queue.pending, 0, 'not pending');
-  await new Promise((r) => setTimeout(r, 100)); // retries would come after 10, 20, 40 ms
-  t.equal(puts, 1, 'not retried');
-  await queue.drain(); // returns at once: nothing it could do
-  t.equal(puts, 1, 'drain does not try it');
-  t.ok((await readdir(dir)).some((n) => n.endsWith('.data')), 'still staged');
+t.test(
+  'a failure retrying cannot fix parks the file: kept, reported, not retried, not drained',
+  async (t) => {
+    const { dir, store, staging, queue } = await setup(t);
+    const f = await staging.create('over/quota', {});
+    await f.write(Buffer.from('data'), 0);
+    const realPut = store.put.bind(store);
+    let puts = 0;
+    let refuse = true;
+    store.put = async (p) => {
+      puts++;
+      if (refuse)
+        throw new StoreError('QuotaExceeded', 'quota exceeded', { status: 403, code: 'QuotaExceeded' });
+      return realPut(p);
+    };
+    await t.rejects(
+      queue.uploadNow(f),
+      { name: 'StoreError', kind: 'QuotaExceeded' },
+      'the caller sees the failure',
+    );
+    t.match(
+      queue.parked(),
+      [{ key: 'over/quota', path: 'over/quota', reason: 'quota exceeded', stagedPath: f.dataPath }],
+      'listed as parked',
+    );
+    t.equal(queue.pending, 0, 'not pending');
+    await new Promise((r) => setTimeout(r, 100)); // retries would come after 10, 20, 40 ms
+    t.equal(puts, 1, 'not retried');
+    await queue.drain(); // returns at once: nothing it could do
+    t.equal(puts, 1, 'drain does not try it');
+    t.ok(
+      (await readdir(dir)).some((n) => n.endsWith('.data')),
+      'still staged',
+    );
 
-  refuse = false; // the quota was raised: the next mount tries once more
-  const [again] = await new StagingArea(dir, 'm1', nullLogger()).recover();
-  if (!again) {
-    t.fail('not recovered');
-    return;
-  }
-  await queue.uploadNow(again);
-  t.equal(store.objects.get('over/quota')?.data.toString(), 'data', 'uploaded by the next attempt');
-});
+    refuse = false; // the quota was raised: the next mount tries once more
+    const [again] = await new StagingArea(dir, 'm1', nullLogger()).recover();
+    if (!again) {
+      t.fail('not recovered');
+      return;
+    }
+    await queue.uploadNow(again);
+    t.equal(store.objects.get('over/quota')?.data.toString(), 'data', 'uploaded by the next attempt');
+  },
+);
 
 t.test('a parked file written again is tried again at close; a transient failure is retried', async (t) => {
   const { store, staging, queue } = await setup(t);
   const f = await staging.create('k', {});
   await f.write(Buffer.from('one'), 0);
   const realPut = store.put.bind(store);
-  const errors = [new StoreError('AccessDenied', 'access denied', { status: 403 }), new StoreError('Other', 'internal error', { status: 500 })];
+  const errors = [
+    new StoreError('AccessDenied', 'access denied', { status: 403 }),
+    new StoreError('Other', 'internal error', { status: 500 }),
+  ];
   store.put = async (p) => {
     const e = errors.shift();
     if (e) throw e;
@@ -136,7 +189,11 @@ t.test('a parked file written again is tried again at close; a transient failure
   await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'AccessDenied' }, 'parked');
   t.equal(queue.parked().length, 1);
   await f.write(Buffer.from('two'), 0);
-  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'Other' }, 'a new close tries again; a 500 fails it');
+  await t.rejects(
+    queue.uploadNow(f),
+    { name: 'StoreError', kind: 'Other' },
+    'a new close tries again; a 500 fails it',
+  );
   t.same(queue.parked(), [], 'no longer parked: a 500 may go away');
   await queue.drain();
   t.equal(store.objects.get('k')?.data.toString(), 'two', 'retried until it succeeded');

@@ -98,14 +98,16 @@ export class UploadQueue {
 
   /** One upload attempt of the file's current content (after any attempt under way). Never throws. */
   private async attempt(file: StagedFile): Promise<Attempt> {
-    let st = this.state(file);
-    while (st.running) {
-      await st.running.catch(() => undefined); // its end went to its own caller
+    let st: FileState;
+    for (;;) {
+      if (this.forgotten.has(file)) return { kind: 'superseded', why: 'forgotten' };
       st = this.state(file);
+      if (!st.running) break;
+      await st.running.catch(() => undefined); // its end went to its own caller
     }
-    if (this.forgotten.has(file) || !file.dirty) {
+    if (!file.dirty) {
       this.dropIfDone(file, st);
-      return this.forgotten.has(file) ? { kind: 'superseded', why: 'forgotten' } : { kind: 'clean' };
+      return { kind: 'clean' };
     }
     const run = this.run(file, st);
     st.running = run;
@@ -267,6 +269,7 @@ export class UploadQueue {
 
   private retryLater(file: StagedFile): Promise<SettledOutcome> {
     if (this.stopped) return Promise.resolve({ kind: 'superseded', why: 'stopped' });
+    if (this.forgotten.has(file)) return Promise.resolve({ kind: 'superseded', why: 'forgotten' });
     const st = this.state(file);
     const bg = this.backgroundOf(st);
     if (st.timer || st.parked) return bg;
@@ -308,7 +311,9 @@ export class UploadQueue {
    */
   async drain(onWait?: (pending: number) => void): Promise<void> {
     for (;;) {
-      const dirty = [...this.files].filter(([f, st]) => f.dirty && !st.parked).map(([f]) => f);
+      const dirty = [...this.files]
+        .filter(([f, st]) => f.dirty && !st.parked && !this.forgotten.has(f))
+        .map(([f]) => f);
       if (dirty.length === 0) return;
       onWait?.(dirty.length);
       await Promise.all(

@@ -97,7 +97,11 @@ t.test('write-back: schedule answers with the end of the background work', async
   queue.forget(g); // unlinked meanwhile
   t.same(await pending, { kind: 'superseded', why: 'forgotten' }, 'a forgotten file ends as superseded');
   t.same(await queue.uploadNow(g), { kind: 'superseded', why: 'forgotten' }, 'and is never uploaded again');
-  await new Promise((r) => setTimeout(r, 50)); // its failed attempt has ended: no retry comes of it
+  t.ok(
+    await eventually(() => g.state === 'failed', 5000, 5),
+    'the attempt under way when it was forgotten failed',
+  );
+  await new Promise((r) => setTimeout(r, 100)); // when a retry would have come: none does
   t.equal(queue.pending, 0, 'nothing pending');
   await queue.drain(); // returns: a forgotten file is not waited for
   await Promise.all([f.remove(), g.remove()]);

@@ -14,9 +14,10 @@ import type { ObjectStore } from './s3/store.js';
 import type { Clock } from './util/clock.js';
 import { Semaphore } from './util/semaphore.js';
 import { EagerUpload } from './write/eager-upload.js';
-import { NativeWrites, type WritePort } from './write/native-writes.js';
+import { NativeWrites } from './write/native-writes.js';
 import { PartBuffers } from './write/part-buffers.js';
 import { StagingArea } from './write/staging.js';
+import type { WritePort } from './write/types.js';
 import { UploadQueue, type ParkedUpload } from './write/upload-queue.js';
 
 export type { ParkedUpload };
@@ -149,10 +150,18 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     copyThresholdBytes: cfg.copyThresholdBytes,
     logger: logger.child({ mod: 'upload' }),
   });
-  const openFiles = new OpenFiles({
+  const queue = new UploadQueue({
+    uploader,
+    logger: logger.child({ mod: 'upload' }),
+    retryBaseMs: o.uploadRetry?.baseMs ?? UPLOAD_RETRY_BASE_MS,
+    retryMaxMs: o.uploadRetry?.maxMs ?? UPLOAD_RETRY_MAX_MS,
+    pathOf: (file) => openFiles.pathOf(file),
+  });
+  const openFiles: OpenFiles = new OpenFiles({
     staging,
     store,
     meta,
+    queue,
     prefix: cfg.prefix,
     writeBack: cfg.writeBack,
     logger: logger.child({ mod: 'write' }),
@@ -166,15 +175,6 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
         logger: logger.child({ mod: 'upload' }),
       }),
   });
-  const queue = new UploadQueue({
-    uploader,
-    logger: logger.child({ mod: 'upload' }),
-    onUploaded: (file, result) => openFiles.onUploaded(file, result),
-    retryBaseMs: o.uploadRetry?.baseMs ?? UPLOAD_RETRY_BASE_MS,
-    retryMaxMs: o.uploadRetry?.maxMs ?? UPLOAD_RETRY_MAX_MS,
-    pathOf: (file) => openFiles.pathOf(file),
-  });
-  openFiles.attachQueue(queue);
   const namespace = new Namespace({
     store,
     meta,
@@ -186,6 +186,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       thresholdBytes: cfg.copyThresholdBytes,
       partBytes: cfg.partBytes,
       partConcurrency: cfg.uploadConcurrency,
+      logger: logger.child({ mod: 'namespace' }),
     },
     logger: logger.child({ mod: 'namespace' }),
   });
@@ -218,7 +219,10 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     uploader,
     queue,
     recover: () => openFiles.recover(),
-    drain: (onWait) => queue.drain(onWait),
+    drain: async (onWait) => {
+      await queue.drain(onWait);
+      await openFiles.idle(); // the local copies of what was uploaded go before the daemon does
+    },
     parked: () => queue.parked(),
     stop: () => queue.stop(),
     stats: () => ({

@@ -153,7 +153,7 @@ export class S3FileSystem {
   async getattr(path: string): Promise<Attr> {
     this.fits(path);
     const of = this.o.openFiles.get(path);
-    if (of) return this.attr(this.o.openFiles.nodeOf(of));
+    if (of) return this.attr(this.o.openFiles.nodeOf(synced(of)));
     return this.attr(await this.node(path));
   }
 
@@ -186,7 +186,7 @@ export class S3FileSystem {
       const of = this.o.openFiles.get(joinPath(path, name));
       if (!of) continue;
       local.add(name);
-      first.push({ name, attr: this.attr(this.o.openFiles.nodeOf(of)) }); // written, not yet uploaded
+      first.push({ name, attr: this.attr(this.o.openFiles.nodeOf(synced(of))) }); // written, not yet uploaded
     }
     onEntries(first);
     await this.o.meta.list(path, (listed) => {
@@ -259,24 +259,25 @@ export class S3FileSystem {
           throw err;
         }
       case 'staged':
-        return h.file.staged.read(dest, offset, length);
+        return synced(h.file).staged.read(dest, offset, length);
       default:
         return exhaustive(h);
     }
   }
 
-  async write(fh: number, buf: Buffer, length: number, offset: number): Promise<number> {
+  /** Writes `length` bytes of `buf` at `offset`: (buf, offset, length), as read. */
+  async write(fh: number, buf: Buffer, offset: number, length: number): Promise<number> {
     const h = this.handles.get(fh);
     if (h.kind !== 'staged' || !h.writable)
       throw fsError('EBADF', 'file not open for writing', { path: h.path });
-    return h.file.staged.write(length === buf.length ? buf : buf.subarray(0, length), offset);
+    return synced(h.file).staged.write(length === buf.length ? buf : buf.subarray(0, length), offset);
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
     const h = this.handles.get(fh);
     if (h.kind !== 'staged' || !h.writable)
       throw fsError('EBADF', 'file not open for writing', { path: h.path });
-    await this.o.openFiles.truncate(h.file, size);
+    await this.o.openFiles.truncate(synced(h.file), size);
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -313,18 +314,19 @@ export class S3FileSystem {
 
   async flush(fh: number): Promise<void> {
     const h = this.handles.get(fh);
-    if (h.kind === 'staged' && h.writable) await this.o.openFiles.flush(h.file);
+    if (h.kind === 'staged' && h.writable) await this.o.openFiles.flush(synced(h.file));
   }
 
   async fsync(fh: number): Promise<void> {
     const h = this.handles.get(fh);
-    if (h.kind === 'staged' && h.writable) await this.o.openFiles.fsync(h.file);
+    if (h.kind === 'staged' && h.writable) await this.o.openFiles.fsync(synced(h.file));
   }
 
   async release(fh: number): Promise<void> {
     this.o.nativeWrites?.detach(fh);
     const h = this.handles.remove(fh);
-    if (h?.kind === 'staged') await this.o.openFiles.release(h.file);
+    if (h?.kind === 'staged')
+      await this.o.openFiles.release(synced(h.file)); // after detach: FUSE threads wrote their last
     else h?.reader.close();
   }
 
@@ -356,6 +358,8 @@ export class S3FileSystem {
     this.writable(from);
     this.fits(from);
     this.fits(to); // a directory's keys below it are checked before anything is copied
+    const of = this.o.openFiles.get(from);
+    if (of) synced(of);
     await this.o.openFiles.beforeRename(from);
     await this.o.namespace.rename(from, to);
     await this.o.openFiles.renamed(from, to);
@@ -421,6 +425,16 @@ export class S3FileSystem {
       namemax: 255,
     };
   }
+}
+
+/**
+ * The one place where ops take in what FUSE threads wrote into a staged file (its size,
+ * generation, mtime, the eager upload's news): at their start, before they look at it.
+ * Ops by path that find a staged copy through OpenFiles.acquire get this there.
+ */
+function synced(of: OpenFile): OpenFile {
+  of.staged.syncFromNative();
+  return of;
 }
 
 function exhaustive(x: never): never {

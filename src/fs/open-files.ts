@@ -9,7 +9,7 @@ import { fileKey, pathOfKey } from '../meta/paths.js';
 import type { ObjectStore } from '../s3/store.js';
 import type { EagerUpload } from '../write/eager-upload.js';
 import type { StagedFile, StagingArea } from '../write/staging.js';
-import type { UploadQueue } from '../write/upload-queue.js';
+import type { SettledOutcome, UploadOutcome, UploadQueue } from '../write/upload-queue.js';
 import type { UploadResult } from '../write/uploader.js';
 
 export interface OpenFile {
@@ -33,6 +33,7 @@ export interface OpenFilesOptions {
   logger: Logger;
   uid: number;
   gid: number;
+  queue: UploadQueue;
   /** starts uploading parts of a file written front to back while it is written */
   startEager?: (staged: StagedFile) => EagerUpload;
 }
@@ -40,13 +41,16 @@ export interface OpenFilesOptions {
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   private readonly byStaged = new Map<StagedFile, OpenFile>();
-  private queue!: UploadQueue;
+  /** staged files an earlier run left: removed once uploaded */
+  private readonly recovered = new Set<StagedFile>();
+  /** background uploads whose end is awaited (each once) */
+  private readonly followed = new WeakSet<Promise<SettledOutcome>>();
+  /** what is done after background uploads ended (cache, dropping the local copy) */
+  private readonly following = new Set<Promise<void>>();
+  private readonly queue: UploadQueue;
 
-  constructor(private readonly o: OpenFilesOptions) {}
-
-  /** The queue calls back into onUploaded, so it is attached after construction. */
-  attachQueue(q: UploadQueue): void {
-    this.queue = q;
+  constructor(private readonly o: OpenFilesOptions) {
+    this.queue = o.queue;
   }
 
   get(path: string): OpenFile | undefined {
@@ -80,6 +84,7 @@ export class OpenFiles {
     const of = this.byPath.get(path);
     if (!of) return undefined;
     of.handles++;
+    of.staged.syncFromNative(); // the op starts here: it sees every write FUSE threads did
     return this.joined(of, truncate);
   }
 
@@ -123,7 +128,7 @@ export class OpenFiles {
     const now = Date.now();
     // no x-amz-meta-mtime unless utimens sets one: a new object's mtime is its LastModified
     const staged = await this.o.staging.create(fileKey(this.o.prefix, path), metadataFromAttrs(attrs));
-    staged.generation++; // a new file is dirty even if nothing is written: close creates the object
+    // a new file is dirty even if nothing is written: close creates the object
     staged.eager = this.o.startEager?.(staged);
     const of = await this.track(path, staged, now, true);
     if (of.staged === staged) this.o.meta.put(path, this.nodeOf(of));
@@ -156,9 +161,8 @@ export class OpenFiles {
       throw err;
     }
     // the staged copy equals the object: no upload needed unless it was truncated
-    staged.uploadedGeneration = staged.generation;
+    if (!truncate || node.size === 0) staged.transition({ kind: 'same-as-object' });
     staged.lastWriteMs = 0; // copying the object in is not a write: mtime stays the object's
-    if (truncate && node.size > 0) staged.generation++;
     if (truncate) staged.eager = this.o.startEager?.(staged);
     const of = await this.track(
       path,
@@ -171,7 +175,7 @@ export class OpenFiles {
   }
 
   nodeOf(of: OpenFile): Extract<Node, { kind: 'file' | 'symlink' }> {
-    const size = of.staged.size; // first: takes in writes FUSE threads did (and their time)
+    const size = of.staged.size;
     const mtimeMs = this.mtimeOf(of);
     return { kind: 'file', size, mtimeMs, etag: '', attrs: { ...this.attrsOf(of), mtimeMs } };
   }
@@ -224,7 +228,7 @@ export class OpenFiles {
       // after open). No fsync of the staging file here: it cost 5-10 ms per close.
       return;
     } else {
-      await this.queue.uploadNow(of.staged);
+      await this.outcome(of.staged, await this.queue.uploadNow(of.staged));
     }
   }
 
@@ -232,13 +236,13 @@ export class OpenFiles {
   async fsync(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
     await this.freshMtime(of);
-    await this.queue.uploadNow(of.staged);
+    await this.outcome(of.staged, await this.queue.uploadNow(of.staged));
   }
 
   async release(of: OpenFile): Promise<void> {
     of.handles--;
     if (this.o.writeBack && of.handles === 0 && of.staged.dirty && !of.unlinked)
-      this.queue.schedule(of.staged);
+      this.follow(of.staged, this.queue.schedule(of.staged));
     await this.maybeForget(of);
   }
 
@@ -254,11 +258,55 @@ export class OpenFiles {
     await of.staged.remove();
   }
 
-  async onUploaded(staged: StagedFile, result: UploadResult): Promise<void> {
+  /**
+   * What an upload flush, fsync or rename waited for came to: S3's new ETag goes to the
+   * metadata cache; a failure is thrown to the op (a failed one is also retried in the
+   * background, whose end is followed).
+   */
+  private async outcome(staged: StagedFile, o: UploadOutcome): Promise<void> {
+    switch (o.kind) {
+      case 'uploaded':
+        return this.uploaded(staged, o);
+      case 'clean':
+      case 'superseded':
+        return;
+      case 'failed':
+        this.follow(staged, o.retry);
+        throw o.error;
+      case 'parked':
+        throw o.error;
+      default:
+        return exhaustive(o);
+    }
+  }
+
+  /** Background uploads (write-back, retries, recovery): their end, when it comes, once each. */
+  private follow(staged: StagedFile, p: Promise<SettledOutcome>): void {
+    if (this.followed.has(p)) return;
+    this.followed.add(p);
+    const after = p
+      .then((o) => (o.kind === 'uploaded' ? this.uploaded(staged, o) : undefined))
+      .catch((err: unknown) =>
+        this.o.logger.error('cannot drop a staged copy after its upload', {
+          key: staged.key,
+          error: String(err),
+        }),
+      )
+      .finally(() => this.following.delete(after));
+    this.following.add(after);
+  }
+
+  /** Waits until what follows finished background uploads is done (after the queue's drain). */
+  async idle(): Promise<void> {
+    while (this.following.size > 0) await Promise.all(this.following);
+  }
+
+  /** S3 has the file's content: the cache learns its ETag; the local copy goes once no handle needs it. */
+  private async uploaded(staged: StagedFile, result: UploadResult): Promise<void> {
     const of = this.byStaged.get(staged);
     if (!of) {
       // recovered from an earlier run: nothing else refers to it
-      if (!staged.dirty) await staged.remove();
+      if (!staged.dirty && this.recovered.delete(staged)) await staged.remove();
       return;
     }
     if (!of.unlinked) {
@@ -289,7 +337,8 @@ export class OpenFiles {
   /** rename of a path that has an open or pending file: upload first, then move it. */
   async beforeRename(path: string): Promise<void> {
     const of = this.byPath.get(path);
-    if (of && !of.unlinked && of.staged.dirty) await this.queue.uploadNow(of.staged);
+    if (of && !of.unlinked && of.staged.dirty)
+      await this.outcome(of.staged, await this.queue.uploadNow(of.staged));
   }
 
   async renamed(from: string, to: string): Promise<void> {
@@ -311,10 +360,14 @@ export class OpenFiles {
   async recover(): Promise<number> {
     const files = await this.o.staging.recover();
     for (const f of files) {
-      f.uploadedGeneration = -1;
       this.o.logger.warn('uploading a file staged by an earlier run', { key: f.key, bytes: f.size });
-      this.queue.schedule(f);
+      this.recovered.add(f);
+      this.follow(f, this.queue.schedule(f));
     }
     return files.length;
   }
+}
+
+function exhaustive(x: never): never {
+  throw new Error(`unhandled case ${JSON.stringify(x)}`);
 }

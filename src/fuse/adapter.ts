@@ -218,7 +218,7 @@ export function buildOps(
         () => fs.create(path, mode),
         (res, fh) => cb(res, fh),
       ),
-    write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, len, pos), cb),
+    write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, pos, len), cb),
     flush: (path, fd, cb) =>
       run(
         'flush',

@@ -2,7 +2,7 @@
 // typed wrappers over its binding, and the numbers C and TypeScript share.
 import { createRequire } from 'node:module';
 import type { ArenaPort } from '../read/block-cache.js';
-import type { WritePort } from '../write/native-writes.js';
+import type { WritePort } from '../write/types.js';
 
 /** Attributes of listed names, answered by FUSE threads until JS invalidates them. */
 export interface AttrFastPath {

@@ -4,7 +4,7 @@
 import { finished, Readable } from 'node:stream';
 import { copyInto, type BodyDest, type DirectHttp, type DirectRequest } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
-import { normalizeEtag } from './list-xml.js';
+import { normalizeEtag } from './xml-values.js';
 import type { RawHandler } from './middleware.js';
 import { checkRangeHead, invalidResponse, type RangeExpectation } from './response-check.js';
 import type { RangeRequest } from './store.js';

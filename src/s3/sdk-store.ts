@@ -33,7 +33,7 @@ import type { Readable } from 'node:stream';
 import { DirectHttp, type BodyDest } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
-import { normalizeEtag } from './list-xml.js';
+import { normalizeEtag } from './xml-values.js';
 import { underDeserializer, withPayloadHash } from './middleware.js';
 import { checkedBody, directGet, rangeExpectation } from './range-get.js';
 import { checkRangeHead, invalidResponse, responseCheckMiddleware } from './response-check.js';
@@ -62,7 +62,7 @@ export interface SdkStoreOptions {
   maxAttempts: number;
 }
 
-/** kept exported from here, where it was first: list-xml.ts needs it and this module imports that one */
+/** kept exported from here, where it was first */
 export { normalizeEtag };
 
 export class SdkObjectStore implements ObjectStore {

@@ -1,8 +1,10 @@
 // Server-side copies: CopyObject up to the threshold (S3 allows 5 GiB), a multipart copy
-// of byte ranges (UploadPartCopy) above it. Used by rename.
+// of byte ranges (UploadPartCopy) above it, through the one multipart lifecycle
+// (multipart.ts). Used by rename, chmod/chown/utimens and the uploader.
+import { nullLogger, type Logger } from '../log/logger.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
-import { completeMultipart } from './multipart.js';
+import { runMultipart } from './multipart.js';
 import { partSizeFor, planParts } from './part-plan.js';
 
 /** S3's CopyObject limit */
@@ -14,6 +16,8 @@ export interface CopyOptions {
   thresholdBytes: number;
   partBytes: number;
   partConcurrency: number;
+  /** where a failed abort of a multipart copy is reported (default: nowhere) */
+  logger?: Logger;
 }
 
 export async function copyObject(
@@ -27,8 +31,8 @@ export async function copyObject(
     return (await o.requests.run(() => o.store.copy(fromKey, toKey, metadata))).etag;
   // a multipart copy does not carry the source's metadata over by itself
   const md = metadata ?? (await o.store.head(fromKey)).metadata;
-  const uploadId = await o.requests.run(() => o.store.createMultipart(toKey, md));
-  try {
+  const d = { store: o.store, requests: o.requests, logger: o.logger ?? nullLogger() };
+  return runMultipart(d, toKey, md, async (up) => {
     const parts = planParts(size, partSizeFor(size, o.partBytes));
     const done: CompletedPart[] = [];
     for (let i = 0; i < parts.length; i += o.partConcurrency) {
@@ -37,15 +41,12 @@ export async function copyObject(
         ...(await Promise.all(
           batch.map((p) =>
             o.requests.run(() =>
-              o.store.uploadPartCopy(fromKey, toKey, uploadId, p.partNumber, p.start, p.end),
+              o.store.uploadPartCopy(fromKey, toKey, up.uploadId, p.partNumber, p.start, p.end),
             ),
           ),
         )),
       );
     }
-    return await completeMultipart(o, toKey, uploadId, done);
-  } catch (err) {
-    await o.store.abortMultipart(toKey, uploadId).catch(() => undefined); // the copy error is what matters
-    throw err;
-  }
+    return done;
+  });
 }

@@ -6,9 +6,9 @@ import type { Logger } from '../log/logger.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
-import { completeMultipart, endMultipart, startMultipart, type StartedUpload } from './multipart.js';
+import { MultipartUpload } from './multipart.js';
 import { MAX_PARTS } from './part-plan.js';
-import type { StagedFile } from './staging.js';
+import type { EarlyUpload, UploadSource } from './types.js';
 
 export interface EagerDeps {
   store: ObjectStore;
@@ -18,9 +18,9 @@ export interface EagerDeps {
   logger: Logger;
 }
 
-export class EagerUpload {
+export class EagerUpload implements EarlyUpload {
   /** CreateMultipartUpload, recorded in the staging record before any part is sent */
-  private upload?: Promise<StartedUpload>;
+  private upload?: Promise<MultipartUpload>;
   private readonly parts: Array<Promise<CompletedPart>> = [];
   /** bytes [0, coveredBytes) are in started parts and must not change */
   private coveredBytes = 0;
@@ -29,7 +29,7 @@ export class EagerUpload {
   private sentMetadata = '';
 
   constructor(
-    private readonly file: StagedFile,
+    private readonly file: UploadSource,
     private readonly partBytes: number,
     private readonly d: EagerDeps,
   ) {}
@@ -65,7 +65,7 @@ export class EagerUpload {
     const key = this.file.key;
     if (!this.upload) {
       this.sentMetadata = JSON.stringify(this.file.record.metadata);
-      this.upload = startMultipart(this.d, this.file, key, { ...this.file.record.metadata });
+      this.upload = MultipartUpload.create(this.d, key, { ...this.file.record.metadata }, this.file);
       this.upload.catch(() => undefined); // seen by the parts and finish()
     }
     const start = this.coveredBytes;
@@ -96,10 +96,11 @@ export class EagerUpload {
     });
     const upload = this.upload;
     if (!upload) return;
+    // once no part is in flight; abort() is once per upload and never throws
     void Promise.allSettled(this.parts)
       .then(() => upload)
-      .then((up) => endMultipart(this.d, this.file, up, 'abort'))
-      .catch(() => undefined); // never created (that failure went to the parts); endMultipart logs its own
+      .then((up) => up.abort())
+      .catch(() => undefined); // never created: that failure went to the parts
   }
 
   /**
@@ -111,7 +112,7 @@ export class EagerUpload {
   ): Promise<{ etag: string; metadataChanged: boolean } | undefined> {
     if (this.abandoned || !this.upload) return undefined;
     let done: CompletedPart[];
-    let up: StartedUpload;
+    let up: MultipartUpload;
     try {
       up = await this.upload;
       done = await Promise.all(this.parts);
@@ -120,17 +121,14 @@ export class EagerUpload {
       return undefined;
     }
     if (this.abandoned) return undefined;
-    this.abandoned = true; // one use only
-    const key = up.entry.key;
-    let etag: string;
+    this.abandoned = true; // one use only: from here this call ends the upload
     try {
       done.push(...(await uploadTail(up.uploadId, done.length + 1, this.coveredBytes)));
-      etag = await completeMultipart(this.d, key, up.uploadId, done);
     } catch (err) {
-      await endMultipart(this.d, this.file, up, 'abort'); // logs its own failure: the upload's error is the one to report
+      await up.abort(); // logs its own failure: the tail's error is the one to report
       throw err;
     }
-    await endMultipart(this.d, this.file, up, 'completed');
+    const etag = await up.complete(done); // aborts it if the completion fails
     return { etag, metadataChanged: JSON.stringify(this.file.record.metadata) !== this.sentMetadata };
   }
 }

@@ -7,43 +7,41 @@ import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle 
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { StoreError } from '../s3/errors.js';
-import type { EagerUpload } from './eager-upload.js';
-import type { WritePort } from './native-writes.js';
+import {
+  INITIAL_STATE,
+  transition,
+  type StagedEvent,
+  type StagedState,
+  type StagedStateName,
+} from './staged-state.js';
+import type {
+  EarlyUpload,
+  MultipartLog,
+  MultipartRecord,
+  StagedRecord,
+  UploadSource,
+  WritePort,
+} from './types.js';
 
-export interface StagedRecord {
-  version: 1;
-  id: string;
-  /** identifies the mount: endpoint, bucket and prefix */
-  mountId: string;
-  key: string;
-  metadata: Record<string, string>;
-  createdMs: number;
-  /**
-   * Multipart uploads of this file that were started and not yet completed or aborted
-   * (absent in records of older versions: none). Whatever a crashed daemon left here is
-   * aborted by the next mount.
-   */
-  uploads?: MultipartRecord[];
-}
+export type { MultipartRecord, StagedRecord };
 
-export interface MultipartRecord {
-  key: string;
-  /** unset while CreateMultipartUpload is under way (or if its answer was lost) */
-  uploadId?: string;
-  /** when CreateMultipartUpload was sent (ms since the epoch, this machine's clock) */
-  startedMs: number;
-}
+/** What the upload queue and the staging of an object may tell a staged file. */
+export type UploadEvent = Exclude<StagedEvent, { kind: 'change' }>;
 
-export class StagedFile {
-  uploadedGeneration = -1;
+/**
+ * A staged file. Its getters only report: writes FUSE threads did are taken in by
+ * syncFromNative(), which S3FileSystem calls at the start of every op on the file (and
+ * the native trigger does when a part may be complete). Its upload state changes only
+ * through transition() (staged-state.ts).
+ */
+export class StagedFile implements UploadSource, MultipartLog {
   /** when a write or truncate last changed the content (ms since the epoch; 0: never) */
   lastWriteMs = 0;
-  private gen = 0;
+  private st: StagedState = INITIAL_STATE;
   private sizeBytes: number;
-  private eagerUpload: EagerUpload | undefined;
+  private eagerUpload: EarlyUpload | undefined;
   /** registered in the FUSE layer's WritePort: FUSE threads write into this file */
   private native: { port: WritePort; id: number; onClose: (id: number) => void } | undefined;
-  private absorbing = false;
   private truncating = 0;
   private removed = false;
   /** record writes, one after another (each writes the record as it is then) */
@@ -64,22 +62,33 @@ export class StagedFile {
   get key(): string {
     return this.record.key;
   }
+  /** the size as JS last knew it (see syncFromNative) */
   get size(): number {
-    this.absorb();
     return this.sizeBytes;
+  }
+
+  get state(): StagedStateName {
+    return this.st.name;
   }
 
   /** bumped by every change; an upload is current if it uploaded this generation */
   get generation(): number {
-    this.absorb();
-    return this.gen;
-  }
-  set generation(g: number) {
-    this.gen = g;
+    return this.st.generation;
   }
 
+  /** S3 lacks this content (also while an upload of it runs) */
   get dirty(): boolean {
-    return this.uploadedGeneration !== this.generation;
+    return this.st.name !== 'uploaded';
+  }
+
+  /** The upload queue's (and an object's staging) news: see staged-state.ts. */
+  transition(e: UploadEvent): void {
+    this.st = transition(this.st, e);
+  }
+
+  /** The content or metadata changed: a new generation. */
+  private changed(): void {
+    this.st = transition(this.st, { kind: 'change' });
   }
 
   /**
@@ -92,16 +101,15 @@ export class StagedFile {
   }
 
   /** parts uploaded while the file is being written front to back, if any */
-  get eager(): EagerUpload | undefined {
+  get eager(): EarlyUpload | undefined {
     return this.eagerUpload;
   }
-  set eager(e: EagerUpload | undefined) {
+  set eager(e: EarlyUpload | undefined) {
     this.eagerUpload = e;
     this.armNative();
   }
 
   async write(buf: Buffer, offset: number): Promise<number> {
-    this.absorb();
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, offset + done);
@@ -109,7 +117,7 @@ export class StagedFile {
     }
     this.sizeBytes = Math.max(this.sizeBytes, offset + buf.length);
     this.native?.port.setSize(this.native.id, this.sizeBytes, false);
-    this.gen++;
+    this.changed();
     this.lastWriteMs = Date.now();
     this.eagerUpload?.onWrite(offset);
     this.armNative();
@@ -132,23 +140,19 @@ export class StagedFile {
 
   /**
    * Takes in what FUSE threads wrote since last time, as if JS had written it: the size,
-   * a new generation, the write's effect on the eager upload. Every look at the size or
-   * generation does this first.
+   * a new generation, the write's effect on the eager upload. The one place where that
+   * happens: S3FileSystem calls it at the start of every op on the file, NativeWrites when
+   * FUSE threads pass the file's trigger.
    */
-  absorb(): void {
+  syncFromNative(): void {
     const n = this.native;
-    if (!n || this.absorbing) return;
+    if (!n) return;
     const t = n.port.take(n.id);
     this.sizeBytes = t.size;
     if (t.writes === 0) return;
-    this.gen++;
+    this.changed();
     this.lastWriteMs = Math.max(this.lastWriteMs, t.lastWriteMs);
-    this.absorbing = true;
-    try {
-      this.eagerUpload?.onWrite(t.lowest >= 0 ? t.lowest : this.sizeBytes);
-    } finally {
-      this.absorbing = false;
-    }
+    this.eagerUpload?.onWrite(t.lowest >= 0 ? t.lowest : this.sizeBytes);
     this.armNative();
   }
 
@@ -189,7 +193,6 @@ export class StagedFile {
   }
 
   async truncate(size: number): Promise<void> {
-    this.absorb();
     this.truncating++;
     try {
       await this.fh.truncate(size);
@@ -198,7 +201,7 @@ export class StagedFile {
     }
     this.sizeBytes = size;
     this.native?.port.setSize(this.native.id, size, true);
-    this.gen++;
+    this.changed();
     this.lastWriteMs = Date.now();
     this.eagerUpload?.onTruncate(size);
     this.armNative();
@@ -207,7 +210,7 @@ export class StagedFile {
   /** Records metadata to upload with the data (mode, uid, gid, mtime). */
   async setMetadata(metadata: Record<string, string>): Promise<void> {
     Object.assign(this.record.metadata, metadata);
-    this.gen++;
+    this.changed();
     await this.saveRecord();
   }
 

@@ -1,22 +1,43 @@
 // UploadQueue: runs uploads of staged files one at a time per file, retries failures
-// with backoff until they succeed (nothing written is dropped), and lets callers wait:
-// flush/fsync wait for one file, unmount drains them all. A failure retrying cannot fix
-// (quota, access denied, a key the server refuses) parks the file instead: it stays
-// staged, is reported, and is tried again only when written again or at the next mount.
+// with backoff until they succeed (nothing written is dropped), and answers with what
+// happened (UploadOutcome): flush/fsync wait for one file, write-back and recovery get
+// a promise of the end of the background work, unmount drains them all. A failure
+// retrying cannot fix (quota, access denied, a key the server refuses) parks the file
+// instead: it stays staged, is reported, and is tried again only when written again or
+// at the next mount. The file's state changes (staged-state.ts) are made here.
 import type { Logger } from '../log/logger.js';
 import { isPermanentFailure } from '../s3/errors.js';
+import { deferred, type Deferred } from '../util/deferred.js';
 import type { StagedFile } from './staging.js';
 import type { UploadResult, Uploader } from './uploader.js';
 
 export interface UploadQueueOptions {
   uploader: Uploader;
   logger: Logger;
-  onUploaded: (file: StagedFile, result: UploadResult) => Promise<void>;
   retryBaseMs: number;
   retryMaxMs: number;
   /** the file's path in the mount, for reports (default: its key) */
   pathOf?: (file: StagedFile) => string;
 }
+
+/** What became of a file handed to the queue. */
+export type UploadOutcome =
+  /** S3 has the file's current content: this object */
+  | ({ kind: 'uploaded' } & UploadResult)
+  /** there was nothing to upload (S3 had it already, or another caller's upload did it) */
+  | { kind: 'clean' }
+  /** the upload failed; it is retried in the background and `retry` settles when that ends */
+  | { kind: 'failed'; error: unknown; retry: Promise<SettledOutcome> }
+  /** failed in a way retrying cannot fix: stays staged, not retried, not drained */
+  | { kind: 'parked'; error: unknown; reason: string }
+  /** no longer the queue's: the file was forgotten (unlinked) or the queue stopped */
+  | { kind: 'superseded'; why: 'forgotten' | 'stopped' };
+
+/** How background work on a file ends (it never ends in a plain failure: it retries). */
+export type SettledOutcome = Exclude<UploadOutcome, { kind: 'failed' }>;
+
+/** One attempt's end: an upload overtaken by a change to the file is neither success nor failure. */
+type Attempt = SettledOutcome | { kind: 'overtaken' } | { kind: 'failed'; error: unknown };
 
 /** A staged file whose upload failed in a way retrying cannot fix. */
 export interface ParkedUpload {
@@ -29,16 +50,20 @@ export interface ParkedUpload {
 }
 
 interface FileState {
-  running?: Promise<void>;
+  running?: Promise<Attempt>;
   timer?: NodeJS.Timeout;
   failures: number;
   lastError?: unknown;
   /** failed for good: no background retries, drain() does not wait for it */
   parked?: { reason: string; sinceMs: number };
+  /** settles when the background work on the file ends (schedule, retries) */
+  background?: Deferred<SettledOutcome>;
 }
 
 export class UploadQueue {
   private readonly files = new Map<StagedFile, FileState>();
+  /** unlinked: never uploaded again */
+  private readonly forgotten = new WeakSet<StagedFile>();
   private stopped = false;
 
   constructor(private readonly o: UploadQueueOptions) {}
@@ -71,56 +96,74 @@ export class UploadQueue {
     return st;
   }
 
-  /** One upload attempt of the file's current content (after any attempt under way). */
-  private async attempt(file: StagedFile): Promise<void> {
-    const st = this.state(file);
-    while (st.running) await st.running.catch(() => undefined); // its error went to its own caller
-    if (!file.dirty) return;
-    const run = (async () => {
-      const generation = file.generation;
-      let result: UploadResult;
-      try {
-        result = await this.o.uploader.upload(file);
-      } catch (err) {
-        if (file.generation === generation && !file.changing) throw err;
-        // the file changed while it was read (an O_TRUNC open shrank it under the upload:
-        // "staged file shorter than expected"): this attempt is overtaken, not failed. The
-        // file is dirty (or will be once the truncate is done), so every caller's loop
-        // uploads the new content next.
-        this.o.logger.debug('upload overtaken by a change to the file', {
-          key: file.key,
-          error: describe(err),
-        });
-        return;
-      }
-      if (result.generation > file.uploadedGeneration) file.uploadedGeneration = result.generation;
-      st.failures = 0;
-      delete st.lastError;
-      if (st.parked)
-        this.o.logger.info('a file that could not be uploaded is uploaded now', {
-          path: this.pathOf(file),
-          key: file.key,
-        });
-      delete st.parked;
-      await this.o.onUploaded(file, result);
-    })();
+  /** One upload attempt of the file's current content (after any attempt under way). Never throws. */
+  private async attempt(file: StagedFile): Promise<Attempt> {
+    let st: FileState;
+    for (;;) {
+      if (this.forgotten.has(file)) return { kind: 'superseded', why: 'forgotten' };
+      st = this.state(file);
+      if (!st.running) break;
+      await st.running.catch(() => undefined); // its end went to its own caller
+    }
+    if (!file.dirty) {
+      this.dropIfDone(file, st);
+      return { kind: 'clean' };
+    }
+    const run = this.run(file, st);
     st.running = run;
     try {
-      await run;
-    } catch (err) {
-      st.failures++;
-      st.lastError = err;
-      if (isPermanentFailure(err)) this.park(file, st, err);
-      else delete st.parked; // it may succeed now: retried like any other
-      throw err;
+      return await run;
     } finally {
       if (st.running === run) delete st.running;
-      if (!file.dirty && !st.timer) this.files.delete(file);
+      this.dropIfDone(file, st);
     }
   }
 
-  private park(file: StagedFile, st: FileState, err: unknown): void {
-    st.parked = { reason: describe(err), sinceMs: Date.now() };
+  private async run(file: StagedFile, st: FileState): Promise<Attempt> {
+    const generation = file.generation;
+    file.transition({ kind: 'upload-start' });
+    let result: UploadResult;
+    try {
+      result = await this.o.uploader.upload(file);
+    } catch (error) {
+      if (file.generation !== generation || file.changing) {
+        // the file changed while it was read (an O_TRUNC open shrank it under the upload:
+        // "staged file shorter than expected"): this attempt is overtaken, not failed. The
+        // file is dirty (or will be once the truncate is done): the next attempt uploads it.
+        this.o.logger.debug('upload overtaken by a change to the file', {
+          key: file.key,
+          error: describe(error),
+        });
+        file.transition({ kind: 'upload-overtaken' });
+        return { kind: 'overtaken' };
+      }
+      file.transition({ kind: 'upload-failed' });
+      st.failures++;
+      st.lastError = error;
+      if (!isPermanentFailure(error)) {
+        delete st.parked; // it may succeed now: retried like any other
+        return { kind: 'failed', error };
+      }
+      const parked = this.park(file, st, error);
+      this.settle(st, parked);
+      return parked;
+    }
+    file.transition({ kind: 'upload-done', generation: result.generation });
+    st.failures = 0;
+    delete st.lastError;
+    if (st.parked)
+      this.o.logger.info('a file that could not be uploaded is uploaded now', {
+        path: this.pathOf(file),
+        key: file.key,
+      });
+    delete st.parked;
+    const uploaded: SettledOutcome = { kind: 'uploaded', ...result };
+    if (!file.dirty) this.settle(st, uploaded);
+    return uploaded;
+  }
+
+  private park(file: StagedFile, st: FileState, error: unknown): SettledOutcome {
+    st.parked = { reason: describe(error), sinceMs: Date.now() };
     this.o.logger.error(
       'upload cannot succeed; the file stays staged and is tried again when written again or at the next mount',
       {
@@ -130,41 +173,106 @@ export class UploadQueue {
         reason: st.parked.reason,
       },
     );
+    return { kind: 'parked', error, reason: st.parked.reason };
+  }
+
+  /** The background work on the file is over: its promise settles with `outcome`. */
+  private settle(st: FileState | undefined, outcome: SettledOutcome): void {
+    const bg = st?.background;
+    if (!st || !bg) return;
+    delete st.background;
+    bg.resolve(outcome);
+  }
+
+  /** A clean file with no retry timer and no background work to report is forgotten. */
+  private dropIfDone(file: StagedFile, st: FileState): void {
+    if (!file.dirty && !st.timer && !st.running && !st.background && this.files.get(file) === st)
+      this.files.delete(file);
   }
 
   /**
-   * Uploads until the file is clean; a failure is thrown to the caller and retried in the
-   * background (unless it parked the file). Always tries, also a parked file: a new
-   * close or fsync is the moment to find out whether its reason went away.
+   * Uploads until the file is clean and says how that went. A failure is retried in the
+   * background (the outcome's `retry` settles when that ends) unless it parked the file.
+   * Always tries, also a parked file: a new close or fsync is the moment to find out
+   * whether its reason went away.
    */
-  async uploadNow(file: StagedFile): Promise<void> {
+  async uploadNow(file: StagedFile): Promise<UploadOutcome> {
     this.cancelRetry(file);
-    try {
-      // writes through other handles may land during an upload: go again until clean
-      while (file.dirty) await this.attempt(file);
-    } catch (err) {
-      // the data now waits on local disk for a retry: make it survive a power cut
-      await file.sync().catch(() => undefined); // a closed (unlinked) file has nothing to sync
-      this.retryLater(file); // not if parked
-      throw err;
+    let last: UploadOutcome = { kind: 'clean' };
+    for (;;) {
+      const a = await this.attempt(file);
+      switch (a.kind) {
+        case 'uploaded':
+          last = a;
+          if (!file.dirty) return a;
+          continue; // writes through other handles landed during the upload: go again
+        case 'overtaken':
+          continue;
+        case 'clean':
+          return last;
+        case 'superseded':
+          return a;
+        case 'parked':
+          await this.syncQuietly(file);
+          return a;
+        case 'failed':
+          await this.syncQuietly(file);
+          return { kind: 'failed', error: a.error, retry: this.retryLater(file) };
+        default:
+          return exhaustive(a);
+      }
     }
   }
 
-  /** Write-back: upload in the background, retrying until it succeeds. */
-  schedule(file: StagedFile): void {
-    this.cancelRetry(file);
-    this.attempt(file).then(
-      () => {
-        if (file.dirty) this.schedule(file);
-      },
-      () => this.retryLater(file),
-    );
+  /** The data now waits on local disk for a retry: make it survive a power cut. */
+  private async syncQuietly(file: StagedFile): Promise<void> {
+    await file.sync().catch(() => undefined); // a closed (unlinked) file has nothing to sync
   }
 
-  private retryLater(file: StagedFile): void {
-    if (this.stopped) return;
+  /**
+   * Write-back: uploads in the background, retrying until it succeeds. The promise settles
+   * when that work ends (uploaded, parked, or superseded); it never rejects.
+   */
+  schedule(file: StagedFile): Promise<SettledOutcome> {
+    if (this.forgotten.has(file)) return Promise.resolve({ kind: 'superseded', why: 'forgotten' });
+    if (this.stopped) return Promise.resolve({ kind: 'superseded', why: 'stopped' });
+    this.cancelRetry(file);
+    const bg = this.backgroundOf(this.state(file));
+    void this.work(file);
+    return bg;
+  }
+
+  private backgroundOf(st: FileState): Promise<SettledOutcome> {
+    st.background ??= deferred<SettledOutcome>();
+    return st.background.promise;
+  }
+
+  /**
+   * Attempts until the file is clean (or parked, or forgotten), then settles its
+   * background promise. A failure goes to a retry timer, or with `retry` false (drain,
+   * which does its own waiting) ends the work.
+   */
+  private async work(file: StagedFile, retry = true): Promise<void> {
+    for (;;) {
+      const a = await this.attempt(file);
+      if (a.kind === 'failed') {
+        if (retry) void this.retryLater(file);
+        return;
+      }
+      if ((a.kind === 'uploaded' || a.kind === 'overtaken') && file.dirty) continue;
+      const st = this.files.get(file);
+      if (a.kind !== 'overtaken') this.settle(st, a);
+      if (st) this.dropIfDone(file, st);
+      return;
+    }
+  }
+
+  private retryLater(file: StagedFile): Promise<SettledOutcome> {
+    if (this.stopped) return Promise.resolve({ kind: 'superseded', why: 'stopped' });
+    if (this.forgotten.has(file)) return Promise.resolve({ kind: 'superseded', why: 'forgotten' });
     const st = this.state(file);
-    if (st.timer || st.parked) return;
+    const bg = this.backgroundOf(st);
+    if (st.timer || st.parked) return bg;
     const delay = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.max(0, st.failures - 1));
     this.o.logger.warn('upload failed; will retry', {
       key: file.key,
@@ -174,14 +282,11 @@ export class UploadQueue {
     });
     st.timer = setTimeout(() => {
       delete st.timer;
-      this.attempt(file).then(
-        () => {
-          if (file.dirty) this.retryLater(file);
-          else this.o.logger.info('upload succeeded after retry', { key: file.key });
-        },
-        () => this.retryLater(file),
-      );
+      void this.work(file).then(() => {
+        if (!file.dirty) this.o.logger.info('upload succeeded after retry', { key: file.key });
+      });
     }, delay);
+    return bg;
   }
 
   private cancelRetry(file: StagedFile): void {
@@ -195,6 +300,8 @@ export class UploadQueue {
   /** Forgets a file (it was unlinked): no more uploads of it. */
   forget(file: StagedFile): void {
     this.cancelRetry(file);
+    this.forgotten.add(file);
+    this.settle(this.files.get(file), { kind: 'superseded', why: 'forgotten' });
     this.files.delete(file);
   }
 
@@ -204,13 +311,15 @@ export class UploadQueue {
    */
   async drain(onWait?: (pending: number) => void): Promise<void> {
     for (;;) {
-      const dirty = [...this.files].filter(([f, st]) => f.dirty && !st.parked).map(([f]) => f);
+      const dirty = [...this.files]
+        .filter(([f, st]) => f.dirty && !st.parked && !this.forgotten.has(f))
+        .map(([f]) => f);
       if (dirty.length === 0) return;
       onWait?.(dirty.length);
-      await Promise.allSettled(
+      await Promise.all(
         dirty.map((f) => {
           this.cancelRetry(f);
-          return this.uploadNowQuiet(f);
+          return this.work(f, false);
         }),
       );
       // failed ones that are not parked go again after a pause
@@ -224,17 +333,20 @@ export class UploadQueue {
     }
   }
 
-  private async uploadNowQuiet(file: StagedFile): Promise<void> {
-    while (file.dirty) await this.attempt(file);
-  }
-
   /** Stops background retries (daemon exit); staged files stay for the next run. */
   stop(): void {
     this.stopped = true;
-    for (const f of this.files.keys()) this.cancelRetry(f);
+    for (const [f, st] of this.files) {
+      this.cancelRetry(f);
+      this.settle(st, { kind: 'superseded', why: 'stopped' });
+    }
   }
 }
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+function exhaustive(x: never): never {
+  throw new Error(`unhandled case ${JSON.stringify(x)}`);
 }

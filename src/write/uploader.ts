@@ -6,13 +6,7 @@ import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
 import { copyObject, DEFAULT_COPY_THRESHOLD_BYTES } from './copier.js';
-import {
-  abortLeftovers,
-  completeMultipart,
-  endMultipart,
-  startMultipart,
-  type MultipartDeps,
-} from './multipart.js';
+import { abortLeftovers, runMultipart, type MultipartDeps } from './multipart.js';
 import { MAX_OBJECT_BYTES, MAX_PARTS, MIB, partSizeFor, planParts } from './part-plan.js';
 import type { StagedFile } from './staging.js';
 
@@ -109,6 +103,7 @@ export class Uploader {
           thresholdBytes: this.o.copyThresholdBytes ?? DEFAULT_COPY_THRESHOLD_BYTES,
           partBytes: this.o.partBytes,
           partConcurrency: this.o.partConcurrency,
+          logger: this.o.logger,
         },
         file.key,
         file.key,
@@ -146,18 +141,15 @@ export class Uploader {
   }
 
   private async multipart(file: StagedFile, size: number, partBytes: number): Promise<string> {
-    const key = file.key;
-    const up = await startMultipart(this.mp, file, key, file.record.metadata);
-    this.counters.multipart++;
-    let etag: string;
-    try {
-      const done = await this.uploadParts(file, up.uploadId, planParts(size, partBytes));
-      etag = await completeMultipart(this.mp, key, up.uploadId, done);
-    } catch (err) {
-      await endMultipart(this.mp, file, up, 'abort'); // logs its own failure: the upload's error is the one to report
-      throw err;
-    }
-    await endMultipart(this.mp, file, up, 'completed');
-    return etag;
+    return runMultipart(
+      this.mp,
+      file.key,
+      file.record.metadata,
+      (up) => {
+        this.counters.multipart++;
+        return this.uploadParts(file, up.uploadId, planParts(size, partBytes));
+      },
+      file,
+    );
   }
 }

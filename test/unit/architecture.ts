@@ -56,3 +56,68 @@ t.test('imports follow the arrows', async (t) => {
     }
   }
 });
+
+/** The relative imports of a source file (also `import type` and `export ... from`), as files. */
+async function importsOf(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(
+    /^(?:import|export)\b[^'";]*?\bfrom\s*['"](\.[^'"]+)['"]|^import\s*['"](\.[^'"]+)['"]/gm,
+  )) {
+    const spec = (m[1] ?? m[2]) as string;
+    out.push(join(file, '..', spec.replace(/\.js$/, '.ts')));
+  }
+  return out;
+}
+
+/** Every cycle's files, found by a depth-first walk (each cycle once per entry point into it). */
+function cycles(graph: Map<string, string[]>): string[][] {
+  const found: string[][] = [];
+  const done = new Set<string>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const visit = (f: string) => {
+    if (done.has(f)) return;
+    if (onStack.has(f)) {
+      found.push([...stack.slice(stack.indexOf(f)), f]);
+      return;
+    }
+    stack.push(f);
+    onStack.add(f);
+    for (const g of graph.get(f) ?? []) visit(g);
+    stack.pop();
+    onStack.delete(f);
+    done.add(f);
+  };
+  for (const f of graph.keys()) visit(f);
+  return found;
+}
+
+t.test('the walker finds a cycle', async (t) => {
+  const g = new Map([
+    ['a', ['b']],
+    ['b', ['c']],
+    ['c', ['a', 'd']],
+    ['d', []],
+  ]);
+  t.same(cycles(g), [['a', 'b', 'c', 'a']]);
+  t.same(
+    cycles(
+      new Map([
+        ['a', ['b']],
+        ['b', []],
+      ]),
+    ),
+    [],
+  );
+});
+
+t.test('no import cycle in src/ (type imports count: they are a dependency too)', async (t) => {
+  const graph = new Map<string, string[]>();
+  for (const f of await files(SRC)) graph.set(f, await importsOf(f));
+  t.ok(
+    [...graph.values()].some((deps) => deps.length > 0),
+    'found the imports',
+  );
+  for (const c of cycles(graph)) t.fail(`import cycle: ${c.map((f) => relative(SRC, f)).join(' → ')}`);
+});

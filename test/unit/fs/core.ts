@@ -51,7 +51,7 @@ async function readFile(fs: S3FileSystem, path: string): Promise<Buffer> {
 /** create, write, close (flush + release), as `cat > path` does. */
 async function writeFile(fs: S3FileSystem, path: string, data: Buffer): Promise<void> {
   const fh = await fs.create(path, 0o644);
-  await fs.write(fh, data, data.length, 0);
+  await fs.write(fh, data, 0, data.length);
   await fs.flush(fh);
   await fs.release(fh);
 }
@@ -85,14 +85,14 @@ t.test('overwrite of an existing object', async (t) => {
   store.putBytes('o.bin', old);
 
   const fh = await fs.open('/o.bin', O_WRONLY | O_TRUNC);
-  await fs.write(fh, Buffer.from('new'), 3, 0);
+  await fs.write(fh, Buffer.from('new'), 0, 3);
   await fs.flush(fh);
   await fs.release(fh);
   t.same(stored(store, 'o.bin'), Buffer.from('new'), 'O_TRUNC: the object is just the new bytes');
 
   store.putBytes('p.bin', old);
   const rw = await fs.open('/p.bin', O_RDWR);
-  await fs.write(rw, Buffer.from('XYZ'), 3, 100 * KiB);
+  await fs.write(rw, Buffer.from('XYZ'), 100 * KiB, 3);
   t.same(
     await readHandle(fs, rw, 100 * KiB - 1),
     Buffer.concat([old.subarray(100 * KiB - 1, 100 * KiB), Buffer.from('XYZ'), old.subarray(100 * KiB + 3)]),
@@ -152,14 +152,14 @@ t.test('unlink while open', async (t) => {
   // handles, but it is never uploaded again
   const data = pattern(100 * KiB, 5);
   const fh = await fs.create('/w.bin', 0o644);
-  await fs.write(fh, data, data.length, 0);
+  await fs.write(fh, data, 0, data.length);
   await fs.flush(fh);
   t.ok(store.objects.has('w.bin'), 'uploaded at flush');
   await fs.unlink('/w.bin');
   t.notOk(store.objects.has('w.bin'), 'unlink deleted the object');
   t.equal(await errnoOf(fs.getattr('/w.bin')), 'ENOENT', 'the name is gone');
   t.same(await readHandle(fs, fh), data, 'the open handle still reads the bytes');
-  await fs.write(fh, Buffer.from('more'), 4, data.length);
+  await fs.write(fh, Buffer.from('more'), data.length, 4);
   await fs.flush(fh);
   await fs.release(fh);
   t.notOk(store.objects.has('w.bin'), 'writes after unlink are never uploaded');
@@ -257,7 +257,7 @@ t.test('a failed upload: close reports it, the file stays staged, a retry upload
   const { fs } = core;
   const data = pattern(50 * KiB, 10);
   const fh = await fs.create('/f.bin', 0o644);
-  await fs.write(fh, data, data.length, 0);
+  await fs.write(fh, data, 0, data.length);
   t.equal(await errnoOf(fs.flush(fh)), 'EIO', 'close reports the upload error (a reset: EIO)');
   t.notOk(store.objects.has('f.bin'), 'not in S3');
   t.ok(
@@ -279,7 +279,7 @@ t.test('a failed upload: close reports it, the file stays staged, a retry upload
   // a refusal retrying cannot fix: close reports it (EACCES), the file is parked
   faulty.failAlways('put', new StoreError('AccessDenied', 'denied (injected)', { op: 'PutObject' }));
   const g = await fs.create('/g.bin', 0o644);
-  await fs.write(g, data, data.length, 0);
+  await fs.write(g, data, 0, data.length);
   t.equal(await errnoOf(fs.flush(g)), 'EACCES', 'close fails with EACCES');
   await fs.release(g);
   t.same(
@@ -349,7 +349,7 @@ t.test('staged files are uploaded by the next core on the same staging dir (rest
   const small = pattern(40 * KiB, 12);
   store.putBytes('r/', ''); // the directory, made by another client
   const fh = await first.fs.create('/r/small.bin', 0o644);
-  await first.fs.write(fh, small, small.length, 0);
+  await first.fs.write(fh, small, 0, small.length);
   t.equal(await errnoOf(first.fs.flush(fh)), 'EIO', 'the upload fails');
   await first.fs.release(fh);
   first.stop(); // the daemon dies: its core is thrown away with the file staged
@@ -375,7 +375,7 @@ t.test('a multipart upload whose part fails is retried whole, bytes intact', asy
   const fh = await core.fs.create('/big.bin', 0o644);
   for (let at = 0; at < data.length; at += READ_BYTES) {
     const chunk = data.subarray(at, at + READ_BYTES);
-    await core.fs.write(fh, chunk, chunk.length, at);
+    await core.fs.write(fh, chunk, at, chunk.length);
   }
   const closed = await errnoOf(core.fs.flush(fh));
   t.ok(

@@ -49,15 +49,18 @@ async function setup(t: { teardown(f: () => unknown): void }, prefix: string) {
   await staging.init();
   const parts = new PartBuffers(1, 5 * MiB);
   const uploader = new Uploader({ store, requests, parts, partBytes: 5 * MiB, partConcurrency: 1, logger });
-  const openFiles = new OpenFiles({ staging, store, meta, prefix, writeBack: false, logger, uid: 1, gid: 1 });
-  const queue = new UploadQueue({
-    uploader,
+  const queue = new UploadQueue({ uploader, logger, retryBaseMs: 10, retryMaxMs: 40 });
+  const openFiles = new OpenFiles({
+    staging,
+    store,
+    meta,
+    queue,
+    prefix,
+    writeBack: false,
     logger,
-    retryBaseMs: 10,
-    retryMaxMs: 40,
-    onUploaded: (f, r) => openFiles.onUploaded(f, r),
+    uid: 1,
+    gid: 1,
   });
-  openFiles.attachQueue(queue);
   t.teardown(() => queue.stop());
   const namespace = new Namespace({
     store,
@@ -104,7 +107,7 @@ t.test('names over 255 bytes', async (t) => {
 
   const ok = `/${'x'.repeat(255)}`;
   const fh = await fs.create(ok, 0o644);
-  await fs.write(fh, Buffer.from('hi'), 2, 0);
+  await fs.write(fh, Buffer.from('hi'), 0, 2);
   await fs.flush(fh);
   await fs.release(fh);
   t.equal(store.objects.get(ok.slice(1))?.data.toString(), 'hi', 'a 255-byte name works');

@@ -74,10 +74,12 @@ async function rig(t: { teardown(f: () => unknown): void }, writeBack = false) {
   await staging.init();
   const parts = new PartBuffers(4, PART);
   const uploader = new Uploader({ store, requests, parts, partBytes: PART, partConcurrency: 2, logger });
+  const queue = new UploadQueue({ uploader, logger, retryBaseMs: 10, retryMaxMs: 40 });
   const openFiles = new OpenFiles({
     staging,
     store,
     meta,
+    queue,
     prefix: '',
     writeBack,
     logger,
@@ -85,14 +87,6 @@ async function rig(t: { teardown(f: () => unknown): void }, writeBack = false) {
     gid: 0,
     startEager: (staged) => new EagerUpload(staged, PART, { store, requests, parts, logger }),
   });
-  const queue = new UploadQueue({
-    uploader,
-    logger,
-    onUploaded: (f, r) => openFiles.onUploaded(f, r),
-    retryBaseMs: 10,
-    retryMaxMs: 40,
-  });
-  openFiles.attachQueue(queue);
   t.teardown(() => queue.stop());
   const namespace = new Namespace({
     store,
@@ -121,7 +115,7 @@ async function rig(t: { teardown(f: () => unknown): void }, writeBack = false) {
   /** open + write + flush, the handle left open (its release is the caller's) */
   const writeKeepOpen = async (path: string, data: Buffer, fh?: number) => {
     const h = fh ?? (await fs.open(path, WRONLY_TRUNC));
-    await fs.write(h, data, data.length, 0);
+    await fs.write(h, data, 0, data.length);
     await fs.flush(h);
     return h;
   };
@@ -205,7 +199,7 @@ t.test('two opens of an object that is not staged yet share one staged copy', as
     fs.open('/shared.bin', constants.O_RDWR | constants.O_TRUNC),
   ]);
   const data = randomBytes(2500);
-  await fs.write(fhA, data, data.length, 0);
+  await fs.write(fhA, data, 0, data.length);
   const seen = Buffer.alloc(data.length);
   t.equal(await fs.read(fhB, seen, 0, seen.length), data.length, 'the other handle sees the write');
   t.equal(sha(seen), sha(data));
@@ -221,12 +215,12 @@ t.test('a close whose upload is overtaken by an O_TRUNC overwrite succeeds', asy
   let open!: () => void;
   store.gate = new Promise<void>((r) => (open = r));
   const fh1 = await fs.create('/big.bin', 0o644);
-  await fs.write(fh1, randomBytes(3 * PART), 3 * PART, 0);
+  await fs.write(fh1, randomBytes(3 * PART), 0, 3 * PART);
   const closing = fs.flush(fh1); // parts 1 and 2 are held; part 3 reads the file after them
   await new Promise((r) => setTimeout(r, 50));
   const fh2 = await fs.open('/big.bin', WRONLY_TRUNC); // the file shrinks under the upload
   const data = randomBytes(5000);
-  await fs.write(fh2, data, data.length, 0);
+  await fs.write(fh2, data, 0, data.length);
   store.gate = undefined;
   open();
   await t.resolves(closing, 'the first close is not failed by the overwrite');
@@ -260,7 +254,7 @@ t.test('a close whose upload reads the file while an O_TRUNC open is truncating 
   // the truncate runs in the thread pool as the upload reads: sweep how far apart they start
   for (let round = 0; round < 60; round++) {
     const fh1 = await fs.create('/r.bin', 0o644);
-    await fs.write(fh1, randomBytes(64 * 1024), 64 * 1024, 0);
+    await fs.write(fh1, randomBytes(64 * 1024), 0, 64 * 1024);
     const closing = fs.flush(fh1);
     for (let i = 0; i < round % 6; i++) await Promise.resolve();
     const opening = fs.open('/r.bin', WRONLY_TRUNC);

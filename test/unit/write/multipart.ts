@@ -13,7 +13,7 @@ import { PartBuffers } from '../../../src/write/part-buffers.js';
 import { StagingArea, type StagedRecord } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
-import { eventually } from '../../fixtures/helpers.js';
+import { eventually, orThrow } from '../../fixtures/helpers.js';
 
 const P = 5 * 1024 * 1024;
 
@@ -32,9 +32,6 @@ async function setup(t: { teardown(f: () => unknown): void }) {
     logger,
     retryBaseMs: 10,
     retryMaxMs: 40,
-    onUploaded: async (f) => {
-      if (!f.dirty) await f.remove();
-    },
   });
   t.teardown(() => queue.stop());
   return { dir, store, staging, queue, eagerDeps: { store, requests, parts, logger } };
@@ -94,7 +91,7 @@ t.test('the next mount aborts what a killed daemon left, then uploads the file',
   if (!again) return;
   f.eager = undefined; // daemon 1 is gone: what it would still do must not happen here
   t.equal(again.leftoverUploads().length, 2, "the record lists both of the dead daemon's uploads");
-  await queue.uploadNow(again);
+  await orThrow(queue.uploadNow(again));
   t.ok(store.objects.get('killed')?.data.equals(content), 'the staged data is uploaded intact');
   t.same(
     store.pendingUploads.map((u) => u.uploadId).sort(),
@@ -122,7 +119,7 @@ t.test('an abort the server refuses is logged and does not stop the upload', asy
   store.listMultipart = async () => {
     throw new StoreError('NotImplemented', 'not implemented', { status: 501 });
   };
-  await queue.uploadNow(again);
+  await orThrow(queue.uploadNow(again));
   t.equal(store.objects.get('k')?.data.length, 100, 'uploaded all the same');
 });
 
@@ -144,7 +141,11 @@ t.test('a whole-file multipart upload is recorded while it runs and forgotten af
     }
     return realPart(...a);
   };
-  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'Unreachable' }, 'the upload fails');
+  await t.rejects(
+    orThrow(queue.uploadNow(f)),
+    { name: 'StoreError', kind: 'Unreachable' },
+    'the upload fails',
+  );
   t.same(store.pendingUploads, [], 'the failed upload was aborted');
   t.same((await readRecord(dir, f.record.id)).uploads, undefined, 'and is no longer recorded');
   await queue.drain();
@@ -165,7 +166,7 @@ t.test(
     const content = data(2 * P + 10);
     await f.write(content, 0);
     await eventually(() => store.calls.uploadPart === 2, 2000, 20);
-    await queue.uploadNow(f);
+    await orThrow(queue.uploadNow(f));
     t.ok(store.objects.get('same')?.data.equals(content), 'uploaded intact');
     t.equal(store.calls.uploadPart, 3, 'by the eager upload: only the tail was sent at close');
     t.same(store.pendingUploads, [], `the lost upload (${lost}) was aborted`);

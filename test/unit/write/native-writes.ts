@@ -17,7 +17,7 @@ import { StagingArea, type StagedFile } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
 import { PartBuffers } from '../../../src/write/part-buffers.js';
-import { eventually } from '../../fixtures/helpers.js';
+import { eventually, orThrow } from '../../fixtures/helpers.js';
 
 /** The C table's behaviour, with `write` standing in for a FUSE thread. */
 class ModelPort implements WritePort {
@@ -118,7 +118,6 @@ async function setup(t: { teardown(f: () => unknown): void }) {
     logger: nullLogger(),
     retryBaseMs: 10,
     retryMaxMs: 40,
-    onUploaded: async () => undefined,
   });
   const port = new ModelPort();
   const writes = new NativeWrites(port);
@@ -159,21 +158,25 @@ t.test('writes done outside JS are taken in: size, dirty, content uploaded', asy
   const { store, create, queue, port, writes } = await setup(t);
   const f = await create('k');
   t.ok(writes.attach(7, f), 'handle attached');
-  f.uploadedGeneration = f.generation; // clean, as after an upload
+  f.transition({ kind: 'same-as-object' }); // clean, as when staged from an (empty) object
   t.notOk(f.dirty, 'clean before any write');
   t.ok(port.write(7, Buffer.from('hello '), 0));
   t.ok(port.write(7, Buffer.from('world'), 6));
   const wrote = port.files.get(0)?.lastMs ?? -1;
   await tick();
+  t.equal(f.size, 0, 'looking is only looking: no write is taken in by a getter');
+  t.notOk(f.dirty, 'nor by asking whether it is dirty');
+  f.syncFromNative(); // what every op on the file does first (S3FileSystem)
   t.equal(f.size, 11, 'size includes the writes JS never saw');
   t.ok(f.dirty, 'dirty after them');
   t.equal(f.lastWriteMs, wrote, "the last write's time is the mtime, not the time JS looked");
   const before = f.generation;
   t.equal(f.generation, before, 'looking again changes nothing');
-  await queue.uploadNow(f);
+  await orThrow(queue.uploadNow(f));
   t.equal(store.objects.get('k')?.data.toString(), 'hello world', 'uploaded byte-exact');
   t.notOk(f.dirty, 'clean after the upload');
   t.ok(port.write(7, Buffer.from('!'), 11));
+  f.syncFromNative();
   t.ok(f.dirty, 'a later write makes it dirty again');
   writes.detach(7);
   t.notOk(port.write(7, Buffer.from('x'), 0), 'a detached handle goes to JS');
@@ -184,6 +187,7 @@ t.test('truncate and JS writes keep the native size exact', async (t) => {
   const f = await create('t');
   writes.attach(3, f);
   port.write(3, Buffer.alloc(1000, 1), 0);
+  f.syncFromNative();
   await f.truncate(10);
   t.equal(f.size, 10, 'truncate shrinks it');
   t.equal(port.take(0).size, 10, 'and the native table knows');
@@ -191,6 +195,7 @@ t.test('truncate and JS writes keep the native size exact', async (t) => {
   t.equal(f.size, 23, 'a write JS did extends it');
   t.equal(port.take(0).size, 23, 'in the native table too');
   port.write(3, Buffer.from('z'), 5);
+  f.syncFromNative();
   t.equal(f.size, 23, 'a native write inside does not shrink it');
   const want = Buffer.alloc(23);
   want.fill(1, 0, 10);
@@ -219,7 +224,8 @@ t.test('parts of a file written front to back by FUSE threads go out while it is
   const { store, queue, f, data } = await writtenWithEagerUpload(t, 'seq', 3 * P + 123, 128 * 1024);
   await until(() => store.calls.uploadPart === 3);
   t.equal(store.calls.uploadPart, 3, 'woken by the trigger: three full parts uploaded before close');
-  await queue.uploadNow(f);
+  f.syncFromNative(); // the flush that uploads it starts so
+  await orThrow(queue.uploadNow(f));
   t.equal(store.calls.uploadPart, 4, 'close sends only the tail');
   t.ok(store.objects.get('seq')?.data.equals(data), 'byte-exact');
 });
@@ -234,7 +240,8 @@ t.test('a FUSE-thread write into an uploaded part falls back to a whole upload',
   await until(() => (store.calls.uploadPart ?? 0) >= 1);
   t.ok((store.calls.uploadPart ?? 0) >= 1, 'a part went out early');
   port.write(5, Buffer.from('CHANGED'), 10); // behind the uploaded part
-  await queue.uploadNow(f);
+  f.syncFromNative(); // the flush that uploads it starts so
+  await orThrow(queue.uploadNow(f));
   const want = Buffer.from(data);
   want.write('CHANGED', 10);
   t.ok(store.objects.get('rewritten')?.data.equals(want), 'the object has the late write');

@@ -10,7 +10,7 @@ import { StagingArea } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
 import { PartBuffers } from '../../../src/write/part-buffers.js';
-import { eventually } from '../../fixtures/helpers.js';
+import { eventually, orThrow } from '../../fixtures/helpers.js';
 
 async function setup(t: { teardown(f: () => unknown): void }) {
   const dir = await mkdtemp(join(tmpdir(), 's3mount-unit-staging-'));
@@ -26,18 +26,14 @@ async function setup(t: { teardown(f: () => unknown): void }) {
     partConcurrency: 2,
     logger: nullLogger(),
   });
-  const uploaded: string[] = [];
   const queue = new UploadQueue({
     uploader,
     logger: nullLogger(),
     retryBaseMs: 10,
     retryMaxMs: 40,
-    onUploaded: async (f) => {
-      uploaded.push(f.key);
-      if (!f.dirty) await f.remove();
-    },
   });
-  return { dir, store, staging, uploader, queue, uploaded };
+  t.teardown(() => queue.stop());
+  return { dir, store, staging, uploader, queue };
 }
 
 t.test('a failed upload is reported, kept, and retried until it succeeds', async (t) => {
@@ -50,19 +46,65 @@ t.test('a failed upload is reported, kept, and retried until it succeeds', async
     if (fail-- > 0) throw new StoreError('Unreachable', 'down');
     return realPut(p);
   };
-  await t.rejects(
-    queue.uploadNow(f),
-    { name: 'StoreError', kind: 'Unreachable' },
+  const outcome = await queue.uploadNow(f);
+  t.match(
+    outcome,
+    { kind: 'failed', error: { name: 'StoreError', kind: 'Unreachable' } },
     'the caller sees the failure',
   );
+  t.equal(f.state, 'failed', 'the file says so');
   t.ok(
     (await readdir(dir)).some((n) => n.endsWith('.data')),
     'still staged',
   );
-  await queue.drain();
+  if (outcome.kind !== 'failed') return;
+  const retried = await outcome.retry; // the background retries' end: the queue calls no one back
+  t.match(
+    retried,
+    { kind: 'uploaded', size: 5, etag: store.objects.get('k')?.etag },
+    'the retries report their upload',
+  );
   t.equal(store.objects.get('k')?.data.toString(), 'hello', 'uploaded by the retries');
   t.equal(store.objects.get('k')?.metadata.mode, '33188', 'with its metadata');
-  t.same(await readdir(dir), [], 'removed after upload');
+  t.equal(f.state, 'uploaded');
+  t.same(await queue.uploadNow(f), { kind: 'clean' }, 'nothing left to upload');
+  await queue.drain();
+  await f.remove();
+  t.same(await readdir(dir), [], 'removed by its owner');
+});
+
+t.test('write-back: schedule answers with the end of the background work', async (t) => {
+  const { store, staging, queue } = await setup(t);
+  const f = await staging.create('wb', {});
+  await f.write(Buffer.from('one'), 0);
+  store.put = ((real) => {
+    let fail = 1;
+    return async (p: Parameters<typeof real>[0]) => {
+      if (fail-- > 0) throw new StoreError('Unreachable', 'down');
+      return real(p);
+    };
+  })(store.put.bind(store));
+  const outcome = await queue.schedule(f);
+  t.match(outcome, { kind: 'uploaded', size: 3 }, 'uploaded after one retry');
+  t.equal(store.objects.get('wb')?.data.toString(), 'one');
+
+  const g = await staging.create('gone', {});
+  await g.write(Buffer.from('two'), 0);
+  store.put = async () => {
+    throw new StoreError('Unreachable', 'down');
+  };
+  const pending = queue.schedule(g);
+  queue.forget(g); // unlinked meanwhile
+  t.same(await pending, { kind: 'superseded', why: 'forgotten' }, 'a forgotten file ends as superseded');
+  t.same(await queue.uploadNow(g), { kind: 'superseded', why: 'forgotten' }, 'and is never uploaded again');
+  t.ok(
+    await eventually(() => g.state === 'failed', 5000, 5),
+    'the attempt under way when it was forgotten failed',
+  );
+  await new Promise((r) => setTimeout(r, 100)); // when a retry would have come: none does
+  t.equal(queue.pending, 0, 'nothing pending');
+  await queue.drain(); // returns: a forgotten file is not waited for
+  await Promise.all([f.remove(), g.remove()]);
 });
 
 t.test('multipart above the part size, parts in order', async (t) => {
@@ -71,7 +113,7 @@ t.test('multipart above the part size, parts in order', async (t) => {
   const data = Buffer.alloc(12 * 1024 * 1024 + 3);
   for (let i = 0; i < data.length; i += 4096) data[i] = i % 251;
   await f.write(data, 0);
-  await queue.uploadNow(f);
+  await orThrow(queue.uploadNow(f));
   t.equal(store.calls.uploadPart, 3);
   t.ok(store.objects.get('big')?.data.equals(data), 'byte-exact');
 });
@@ -108,7 +150,7 @@ t.test('parts of a file written front to back go out while it is written', async
   // the parts wait for their upload to be recorded in the staging record: poll, do not guess
   await eventually(() => store.calls.uploadPart === 3, 2000, 20);
   t.equal(store.calls.uploadPart, 3, 'three full parts uploaded before close');
-  await queue.uploadNow(f);
+  await orThrow(queue.uploadNow(f));
   t.equal(store.calls.uploadPart, 4, 'close sends only the tail');
   t.ok(store.objects.get('seq')?.data.equals(data), 'byte-exact');
   void uploader;
@@ -117,7 +159,7 @@ t.test('parts of a file written front to back go out while it is written', async
   g.eager = new EagerUpload(g, P, deps);
   await g.write(data, 0);
   await g.write(Buffer.from('CHANGED'), 10); // behind the uploaded parts: abandons them
-  await queue.uploadNow(g);
+  await orThrow(queue.uploadNow(g));
   const want = Buffer.from(data);
   want.write('CHANGED', 10);
   t.ok(
@@ -141,9 +183,9 @@ t.test(
         throw new StoreError('QuotaExceeded', 'quota exceeded', { status: 403, code: 'QuotaExceeded' });
       return realPut(p);
     };
-    await t.rejects(
-      queue.uploadNow(f),
-      { name: 'StoreError', kind: 'QuotaExceeded' },
+    t.match(
+      await queue.uploadNow(f),
+      { kind: 'parked', reason: 'quota exceeded', error: { name: 'StoreError', kind: 'QuotaExceeded' } },
       'the caller sees the failure',
     );
     t.match(
@@ -167,7 +209,7 @@ t.test(
       t.fail('not recovered');
       return;
     }
-    await queue.uploadNow(again);
+    await orThrow(queue.uploadNow(again));
     t.equal(store.objects.get('over/quota')?.data.toString(), 'data', 'uploaded by the next attempt');
   },
 );
@@ -186,11 +228,11 @@ t.test('a parked file written again is tried again at close; a transient failure
     if (e) throw e;
     return realPut(p);
   };
-  await t.rejects(queue.uploadNow(f), { name: 'StoreError', kind: 'AccessDenied' }, 'parked');
+  await t.rejects(orThrow(queue.uploadNow(f)), { name: 'StoreError', kind: 'AccessDenied' }, 'parked');
   t.equal(queue.parked().length, 1);
   await f.write(Buffer.from('two'), 0);
   await t.rejects(
-    queue.uploadNow(f),
+    orThrow(queue.uploadNow(f)),
     { name: 'StoreError', kind: 'Other' },
     'a new close tries again; a 500 fails it',
   );

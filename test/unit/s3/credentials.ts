@@ -115,6 +115,35 @@ t.test('precedence', async (t) => {
   );
   t.equal(await key({}, { ...env, AWS_ACCESS_KEY_ID: 'ENVKEY', AWS_SECRET_ACCESS_KEY: SECRET }), 'ENVKEY');
   t.equal(await key({}, env), 'HOMEKEY', '~/.passwd-s3fs when nothing else is given');
+
+  // a profile: its keys (credential_process too) and its endpoint_url
+  const config = join(home, 'aws-config');
+  await writeFile(
+    config,
+    `[profile tier2]\nendpoint_url = https://s3.example.edu:8443\ncredential_process = echo '{"Version": 1, "AccessKeyId": "PROCKEY", "SecretAccessKey": "${SECRET}"}'\n`,
+  );
+  const profileEnv = { ...env, AWS_CONFIG_FILE: config };
+  const prev = { ...process.env };
+  // the SDK's chain reads the files named in process.env
+  process.env.AWS_CONFIG_FILE = config;
+  process.env.AWS_SHARED_CREDENTIALS_FILE = join(home, 'none');
+  t.teardown(() => {
+    process.env.AWS_CONFIG_FILE = prev.AWS_CONFIG_FILE;
+    process.env.AWS_SHARED_CREDENTIALS_FILE = prev.AWS_SHARED_CREDENTIALS_FILE;
+    if (prev.AWS_CONFIG_FILE === undefined) delete process.env.AWS_CONFIG_FILE;
+    if (prev.AWS_SHARED_CREDENTIALS_FILE === undefined) delete process.env.AWS_SHARED_CREDENTIALS_FILE;
+  });
+  const src = await resolveCredentialSource({ ...o, profile: 'tier2' }, profileEnv, home);
+  t.equal(src.endpoint, 'https://s3.example.edu:8443', "the profile's endpoint_url");
+  t.equal((await src.load()).accessKeyId, 'PROCKEY', 'credential_process');
+  t.equal(
+    await key(
+      { profile: 'tier2' },
+      { ...profileEnv, AWS_ACCESS_KEY_ID: 'ENVKEY', AWS_SECRET_ACCESS_KEY: SECRET },
+    ),
+    'PROCKEY',
+    'a profile wins over env keys',
+  );
 });
 
 t.test('RefreshingCredentials asks the source again once keys are rejected', async (t) => {

@@ -5,6 +5,7 @@ import type { MountConfig } from './config/config.js';
 import { S3FileSystem } from './fs/filesystem.js';
 import { Namespace } from './fs/namespace.js';
 import { OpenFiles } from './fs/open-files.js';
+import { StatfsCache } from './fs/statfs.js';
 import type { Logger } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache, type ArenaPort } from './read/block-cache.js';
@@ -209,6 +210,12 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     readOnly: cfg.readOnly,
     readAheadBytes,
     mountTimeMs: clock.nowMs(),
+    statfs: new StatfsCache({
+      usage: store.usage ? (signal) => store.usage?.(signal) ?? Promise.resolve(undefined) : undefined,
+      clock,
+      ttlMs: cfg.metadataTtlMs,
+      logger: logger.child({ mod: 'statfs' }),
+    }),
   });
   return {
     fs,

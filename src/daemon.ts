@@ -6,6 +6,8 @@ import { buildCore, mountId, planMemory, type Core, type ParkedUpload } from './
 import { mountFuse, type MountedFuse } from './fuse/adapter.js';
 import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import type { Logger, Redactor } from './log/logger.js';
+import { RefreshingCredentials } from './s3/credential-refresh.js';
+import { resolveCredentialSource } from './s3/credentials.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
 
@@ -37,13 +39,13 @@ function fastPathStats(served: {
   };
 }
 
-export function buildStore(cfg: MountConfig): SdkObjectStore {
+export function buildStore(cfg: MountConfig, credentials: RefreshingCredentials): SdkObjectStore {
   return new SdkObjectStore({
     bucket: cfg.bucket,
     ...(cfg.endpoint !== undefined ? { endpoint: cfg.endpoint } : {}),
     region: cfg.region,
     pathStyle: cfg.pathStyle,
-    ...(cfg.profile !== undefined ? { profile: cfg.profile } : {}),
+    credentials,
     requestDeadlineMs: cfg.requestTimeoutMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
     maxSockets: cfg.maxRequests + 8,
@@ -51,10 +53,48 @@ export function buildStore(cfg: MountConfig): SdkObjectStore {
   });
 }
 
+/**
+ * The keys by the documented precedence (s3/credentials.ts), loaded once now so that a
+ * source that cannot give keys fails the mount with its one line; every secret loaded,
+ * now or later, goes to the redactor. A profile's endpoint_url fills in a missing endpoint.
+ */
+export async function loadCredentials(
+  cfg: MountConfig,
+  env: NodeJS.ProcessEnv,
+  home: string,
+  redactor: Redactor,
+  logger: Logger,
+): Promise<{ cfg: MountConfig; credentials: RefreshingCredentials }> {
+  const source = await resolveCredentialSource(
+    {
+      ...(cfg.keysCommand !== undefined ? { keysCommand: cfg.keysCommand } : {}),
+      keysCommandTimeoutMs: cfg.keysCommandTimeoutMs,
+      ...(cfg.passwdFile !== undefined ? { passwdFile: cfg.passwdFile } : {}),
+      ...(cfg.profile !== undefined ? { profile: cfg.profile } : {}),
+      bucket: cfg.bucket,
+    },
+    env,
+    home,
+  );
+  let loads = 0;
+  const credentials = new RefreshingCredentials(source, (c) => {
+    redactor.add(c.secretAccessKey);
+    redactor.add(c.sessionToken);
+    if (loads++ > 0)
+      logger.info('keys asked for again', { from: source.describe, accessKeyId: c.accessKeyId });
+  });
+  await credentials.get();
+  return {
+    cfg:
+      cfg.endpoint === undefined && source.endpoint !== undefined
+        ? { ...cfg, endpoint: source.endpoint }
+        : cfg,
+    credentials,
+  };
+}
+
 /** Checks the bucket answers with these credentials; throws StoreError otherwise. */
-export async function checkAccess(store: SdkObjectStore, redactor: Redactor): Promise<void> {
-  const creds = await store.accessKeyForRedaction();
-  redactor.add(creds?.secretAccessKey);
+export async function checkAccess(store: SdkObjectStore): Promise<void> {
   await store.checkBucket();
 }
 

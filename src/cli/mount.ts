@@ -3,9 +3,13 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, openSync, closeSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { resolveConfig, type MountConfig, type RawOptions } from '../config/config.js';
-import { buildStore, checkAccess, startDaemon, type Daemon } from '../daemon.js';
+import { buildStore, checkAccess, loadCredentials, startDaemon, type Daemon } from '../daemon.js';
+import type { RefreshingCredentials } from '../s3/credential-refresh.js';
+import { CredentialsError } from '../s3/credentials.js';
+import type { SdkObjectStore } from '../s3/sdk-store.js';
 import { Logger, Redactor, type LogSink } from '../log/logger.js';
 import { findMount } from '../util/mountinfo.js';
 import {
@@ -96,19 +100,27 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       process.disconnect();
     }
   };
-  const store = buildStore(cfg);
+  let store: SdkObjectStore | undefined;
   let daemon: Daemon;
   try {
     await checkFuseAvailable();
     await checkMountpoint(cfg.mountpoint);
+    let credentials: RefreshingCredentials;
     try {
-      await checkAccess(store, redactor);
+      ({ cfg, credentials } = await loadCredentials(cfg, env, homedir(), redactor, logger));
+    } catch (err) {
+      if (err instanceof CredentialsError) throw new UserError(err.message);
+      throw err;
+    }
+    store = buildStore(cfg, credentials);
+    try {
+      await checkAccess(store);
     } catch (err) {
       throw new UserError(describeAccessError(err, cfg.bucket, displayEndpoint(cfg.endpoint, cfg.region)));
     }
     daemon = await startDaemon(cfg, store, logger);
   } catch (err) {
-    store.destroy();
+    store?.destroy();
     const message =
       err instanceof UserError
         ? err.message

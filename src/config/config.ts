@@ -20,8 +20,14 @@ export interface MountConfig {
   mountpoint: string;
   endpoint?: string;
   region: string;
+  /** default: path style with a custom endpoint (also one from a profile), virtual-hosted for AWS */
   pathStyle: boolean;
+  /** --path-style or --no-path-style was given */
+  pathStyleGiven: boolean;
   profile?: string;
+  keysCommand?: string;
+  keysCommandTimeoutMs: number;
+  passwdFile?: string;
   maxRequests: number;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
@@ -103,6 +109,8 @@ export function resolveConfig(
     mountpoint: resolve(mountpoint),
     region: req('region'),
     pathStyle: pathStyleRaw === undefined ? endpoint !== undefined : parseBoolean('path-style', pathStyleRaw),
+    pathStyleGiven: pathStyleRaw !== undefined,
+    keysCommandTimeoutMs: parseSeconds('keys-command-timeout', req('keys-command-timeout')),
     maxRequests: parseNumber('max-requests', req('max-requests'), 1),
     requestTimeoutMs: parseSeconds('request-timeout', req('request-timeout')),
     connectTimeoutMs: parseSeconds('connect-timeout', req('connect-timeout')),
@@ -132,6 +140,10 @@ export function resolveConfig(
   if (endpoint !== undefined) cfg.endpoint = endpoint;
   const profile = str('profile');
   if (profile !== undefined) cfg.profile = profile;
+  const keysCommand = str('keys-command');
+  if (keysCommand !== undefined) cfg.keysCommand = keysCommand;
+  const passwdFile = str('passwd-file');
+  if (passwdFile !== undefined) cfg.passwdFile = resolve(passwdFile);
   const logFile = str('log-file');
   if (logFile !== undefined) cfg.logFile = resolve(logFile);
 

@@ -38,12 +38,36 @@ export const OPTIONS: readonly OptionDef[] = [
       'Path-style addressing (http://host/bucket/key). Default: on with --endpoint, off for AWS. Use --no-path-style for virtual-hosted style.',
   },
   {
+    name: 'keys-command',
+    type: 'string',
+    env: 'S3MOUNT_KEYS_COMMAND',
+    group: 'S3',
+    describe:
+      "A command (run with /bin/sh) that prints the keys as `ACCESS_KEY SECRET_KEY [SESSION_TOKEN]` on one line, like a site's `s3info --keys`. Run at mount and again whenever the server rejects the keys (rotated, expired). First in the order of credentials (see docs/SEMANTICS.md).",
+  },
+  {
+    name: 'keys-command-timeout',
+    type: 'seconds',
+    default: '30',
+    env: 'S3MOUNT_KEYS_COMMAND_TIMEOUT',
+    group: 'S3',
+    describe: 'How long --keys-command may run before it is killed and the keys count as unavailable.',
+  },
+  {
+    name: 'passwd-file',
+    type: 'string',
+    env: 'S3MOUNT_PASSWD_FILE',
+    group: 'S3',
+    describe:
+      'An s3fs passwd file: lines `ACCESS_KEY:SECRET_KEY` or `BUCKET:ACCESS_KEY:SECRET_KEY` (the line for the mounted bucket wins). Refused if group or others have any permission on it (chmod 600). Without this option, ~/.passwd-s3fs and /etc/passwd-s3fs are used when no profile and no AWS_ACCESS_KEY_ID is set.',
+  },
+  {
     name: 'profile',
     type: 'string',
     env: 'AWS_PROFILE',
     group: 'S3',
     describe:
-      'Profile from ~/.aws/credentials and ~/.aws/config. Credentials otherwise come from the AWS default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, files, instance roles).',
+      "Profile from ~/.aws/credentials and ~/.aws/config (credential_process too; its endpoint_url is used when no --endpoint is given). Without one, credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, s3fs's passwd files, then the AWS default chain.",
   },
   {
     name: 'max-requests',

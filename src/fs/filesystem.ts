@@ -14,6 +14,9 @@ import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
 import type { Namespace } from './namespace.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
+import { LARGE_STATFS, type StatFs, type StatfsCache } from './statfs.js';
+
+export type { StatFs };
 
 export interface Attr {
   mode: number;
@@ -33,18 +36,6 @@ const NO_ATTRS: FileAttrs = Object.freeze({});
 export interface DirEntry {
   name: string;
   attr: Attr;
-}
-
-export interface StatFs {
-  bsize: number;
-  frsize: number;
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  favail: number;
-  namemax: number;
 }
 
 export interface FileSystemOptions {
@@ -68,11 +59,10 @@ export interface FileSystemOptions {
   readAheadBytes: number;
   /** directories have no timestamp in S3: they show the mount time */
   mountTimeMs: number;
+  /** df's numbers; absent: "very large" */
+  statfs?: StatfsCache;
 }
 
-/** statfs numbers: S3 has no capacity, so report "very large" in 32-bit fields (fuse-native). */
-const STATFS_BLOCK_BYTES = 4096;
-const STATFS_LARGE = 0xffffffff;
 const DIR_SIZE = 4096;
 /** POSIX access-mode mask (not exported by node:fs constants) */
 const O_ACCMODE = 3;
@@ -412,18 +402,9 @@ export class S3FileSystem {
     await this.o.namespace.setAttrs(path, n, change(n));
   }
 
-  async statfs(): Promise<StatFs> {
-    return {
-      bsize: STATFS_BLOCK_BYTES,
-      frsize: STATFS_BLOCK_BYTES,
-      blocks: STATFS_LARGE,
-      bfree: STATFS_LARGE,
-      bavail: STATFS_LARGE,
-      files: STATFS_LARGE,
-      ffree: STATFS_LARGE,
-      favail: STATFS_LARGE,
-      namemax: 255,
-    };
+  /** df: from the bucket's usage when the server tells it (statfs.ts) */
+  statfs(): Promise<StatFs> {
+    return this.o.statfs?.get() ?? Promise.resolve(LARGE_STATFS);
   }
 }
 

@@ -31,6 +31,9 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { DirectHttp, type BodyDest } from './direct-http.js';
+import { credentialRefreshMiddleware, type RefreshingCredentials } from './credential-refresh.js';
+import { parseRgwUsage, type BucketUsage } from './bucket-usage.js';
+import { contentTypeFor } from './content-type.js';
 import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
 import { normalizeEtag } from './xml-values.js';
@@ -53,7 +56,8 @@ export interface SdkStoreOptions {
   endpoint?: string;
   region: string;
   pathStyle: boolean;
-  profile?: string;
+  /** the keys, asked for again when the server rejects them (credential-refresh.ts) */
+  credentials: RefreshingCredentials;
   /** deadline for one S3 call, including retries */
   requestDeadlineMs: number;
   /** TCP connect timeout */
@@ -92,7 +96,7 @@ export class SdkObjectStore implements ObjectStore {
         httpsAgent: new HttpsAgent(agentOpts),
       },
       ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
-      ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+      credentials: unmemoized(() => opts.credentials.get()),
     };
     this.client = new S3Client(config);
     // every answer must be a valid S3 answer to its request (response-check.ts)
@@ -101,17 +105,12 @@ export class SdkObjectStore implements ObjectStore {
       toMiddleware: 'deserializerMiddleware',
       name: 's3mountResponseCheck',
     });
+    this.client.middlewareStack.addRelativeTo(credentialRefreshMiddleware(opts.credentials) as never, {
+      relation: 'before',
+      toMiddleware: 'httpSigningMiddleware',
+      name: 's3mountCredentialRefresh',
+    });
     this.direct = new DirectHttp({ connectTimeoutMs: opts.connectTimeoutMs, maxIdle: opts.maxSockets });
-  }
-
-  /** The resolved access key id (for redaction); undefined if none could be found. */
-  async accessKeyForRedaction(): Promise<{ accessKeyId: string; secretAccessKey: string } | undefined> {
-    try {
-      const creds = await this.client.config.credentials();
-      return { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
-    } catch {
-      return undefined; // no credentials: checkBucket reports it
-    }
   }
 
   destroy(): void {
@@ -160,14 +159,6 @@ export class SdkObjectStore implements ObjectStore {
       const e = classifyError(err, 'HeadBucket');
       if (e.kind === 'NotFound')
         throw new StoreError('NoSuchBucket', 'no such bucket', e.detail, { cause: err });
-      if (e.kind === 'Other' && isCredentialsProviderError(e.cause)) {
-        throw new StoreError(
-          'InvalidCredentials',
-          'no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or --profile)',
-          e.detail,
-          { cause: err },
-        );
-      }
       // HeadBucket has no body, so 403 does not tell bad keys from a denied bucket:
       // a ListObjectsV2 has an error code that does.
       if (e.kind === 'AccessDenied') {
@@ -183,6 +174,19 @@ export class SdkObjectStore implements ObjectStore {
     }
   }
 
+  /** HeadBucket's X-RGW-* headers (the SDK's output has no raw headers: read under its deserializer). */
+  async usage(signal?: AbortSignal): Promise<BucketUsage | undefined> {
+    const command = new HeadBucketCommand({ Bucket: this.bucket });
+    let headers: Record<string, string | undefined> = {};
+    underDeserializer(command, 's3mountUsageHeaders', (next) => async (args) => {
+      const out = await next(args);
+      headers = (out.response as { headers?: Record<string, string> }).headers ?? {};
+      return out;
+    });
+    await this.call('HeadBucket', undefined, command, () => undefined, this.signal(signal));
+    return parseRgwUsage(headers);
+  }
+
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
     return this.call(
       'HeadObject',
@@ -194,6 +198,7 @@ export class SdkObjectStore implements ObjectStore {
         etag: normalizeEtag(r.ETag),
         lastModifiedMs: r.LastModified?.getTime() ?? 0,
         metadata: lowerKeys(r.Metadata ?? {}),
+        ...(r.ContentType !== undefined ? { contentType: r.ContentType } : {}),
       }),
       this.signal(signal),
     );
@@ -297,7 +302,7 @@ export class SdkObjectStore implements ObjectStore {
       Body: p.body as PutObjectCommand['input']['Body'],
       ContentLength: p.contentLength,
       ...(p.metadata ? { Metadata: p.metadata } : {}),
-      ...(p.contentType ? { ContentType: p.contentType } : {}),
+      ...withType(p.contentType ?? contentTypeFor(p.key)),
     });
     return this.call(
       'PutObject',
@@ -312,7 +317,7 @@ export class SdkObjectStore implements ObjectStore {
       Bucket: this.bucket,
       Key: key,
       ...(metadata ? { Metadata: metadata } : {}),
-      ...(contentType ? { ContentType: contentType } : {}),
+      ...withType(contentType ?? contentTypeFor(key)),
     });
     return this.call('CreateMultipartUpload', key, command, (r: CreateMultipartUploadCommandOutput) => {
       if (!r.UploadId) throw invalidResponse('CreateMultipartUpload', 'no UploadId', key);
@@ -397,12 +402,22 @@ export class SdkObjectStore implements ObjectStore {
     }
   }
 
-  copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
+  async copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
+    const newType = contentTypeFor(toKey);
+    const typeChanges = newType !== undefined && newType !== contentTypeFor(fromKey);
+    let replace:
+      { Metadata: Record<string, string>; MetadataDirective: 'REPLACE'; ContentType?: string } | undefined;
+    if (metadata || typeChanges) {
+      // REPLACE sets metadata and type together: what is not changed comes from the source
+      const src = await this.head(fromKey);
+      const type = typeChanges ? newType : (src.contentType ?? newType);
+      replace = { Metadata: metadata ?? src.metadata ?? {}, MetadataDirective: 'REPLACE', ...withType(type) };
+    }
     const command = new CopyObjectCommand({
       Bucket: this.bucket,
       Key: toKey,
       CopySource: this.copySource(fromKey),
-      ...(metadata ? { Metadata: metadata, MetadataDirective: 'REPLACE' } : {}),
+      ...replace,
     });
     return this.call('CopyObject', fromKey, command, (r: CopyObjectCommandOutput) => {
       if (r.CopyObjectResult?.ETag === undefined)
@@ -448,16 +463,23 @@ export class SdkObjectStore implements ObjectStore {
   }
 }
 
+/**
+ * The SDK memoizes a credentials function and, for keys without an expiry, never calls it
+ * again; its SigV4 signer signs with what that returns. Marked as memoized already, the
+ * function is called for every signature, so new keys are used as soon as they are loaded.
+ */
+function unmemoized<T>(fn: () => Promise<T>): () => Promise<T> {
+  return Object.assign(fn, { memoized: true });
+}
+
+function withType(type: string | undefined): { ContentType?: string } {
+  return type !== undefined && type !== '' ? { ContentType: type } : {};
+}
+
 function lowerKeys(m: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(m)) out[k.toLowerCase()] = v;
   return out;
-}
-
-function isCredentialsProviderError(err: unknown): boolean {
-  return (
-    typeof err === 'object' && err !== null && (err as { name?: string }).name === 'CredentialsProviderError'
-  );
 }
 
 /** The page in the SDK's own ListObjectsV2 output. */

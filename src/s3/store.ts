@@ -1,8 +1,9 @@
 // ObjectStore: the one seam between the filesystem and S3. Keys are full S3 keys.
 // Implemented on @aws-sdk/client-s3 in sdk-store.ts; every method throws StoreError only.
+import type { BucketUsage } from './bucket-usage.js';
 import type { BodyDest } from './direct-http.js';
 
-export type { BodyDest };
+export type { BodyDest, BucketUsage };
 
 export interface ObjectInfo {
   key: string;
@@ -11,6 +12,8 @@ export interface ObjectInfo {
   lastModifiedMs: number;
   /** user metadata (x-amz-meta-*), lower-case names without the prefix; only from HEAD */
   metadata?: Record<string, string>;
+  /** Content-Type; only from HEAD */
+  contentType?: string;
 }
 
 export interface ListPage {
@@ -86,7 +89,11 @@ export interface ObjectStore {
   abortMultipart(key: string, uploadId: string): Promise<void>;
   /** Multipart uploads in progress whose keys start with `prefix` (all pages). */
   listMultipart(prefix: string): Promise<UploadInfo[]>;
-  /** Server-side copy (up to 5 GiB); with metadata, replaces the object's metadata. */
+  /**
+   * Server-side copy (up to 5 GiB); with metadata, replaces the object's metadata. Objects
+   * written get a Content-Type from their key's extension (content-type.ts); a copy to a
+   * key whose extension has another type gets that type, otherwise it keeps its own.
+   */
   copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
   /** Server-side copy of one byte range [start, end) into a multipart upload part. */
   uploadPartCopy(
@@ -98,4 +105,6 @@ export interface ObjectStore {
     end: number,
   ): Promise<CompletedPart>;
   delete(key: string): Promise<void>;
+  /** The bucket's usage and quotas if the server tells them (Ceph RGW); undefined if not. Optional. */
+  usage?(signal?: AbortSignal): Promise<BucketUsage | undefined>;
 }

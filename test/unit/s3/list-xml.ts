@@ -9,6 +9,7 @@ import { classifyError } from '../../../src/s3/errors.js';
 import { normalizeEtag, parseListPage } from '../../../src/s3/list-xml.js';
 import { pageFromSdk, SdkObjectStore } from '../../../src/s3/sdk-store.js';
 import type { ListPage, ObjectInfo } from '../../../src/s3/store.js';
+import { fixedCredentials } from '../../fixtures/helpers.js';
 
 const DECL = '<?xml version="1.0" encoding="UTF-8"?>';
 const ROOT = '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">';
@@ -559,6 +560,7 @@ t.test('SdkObjectStore.list() and the SDK agree', async (t) => {
     endpoint,
     region: 'us-east-1',
     pathStyle: true,
+    credentials: fixedCredentials('AKIDTEST', 'secret-for-tests'),
     requestDeadlineMs: 10_000,
     connectTimeoutMs: 2000,
     maxSockets: 4,

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo, Server } from 'node:net';
 import { SdkObjectStore } from '../../../src/s3/sdk-store.js';
+import { fixedCredentials } from '../../fixtures/helpers.js';
 
 const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256));
 const ETAG = 'abc123';
@@ -128,6 +129,7 @@ for (const scheme of ['http', 'https'] as const) {
       endpoint: `${scheme}://127.0.0.1:${port}`,
       region: 'us-east-1',
       pathStyle: true,
+      credentials: fixedCredentials('AKIDTEST', 'secret-for-tests'),
       requestDeadlineMs: 10_000,
       connectTimeoutMs: 2000,
       maxSockets: 4,

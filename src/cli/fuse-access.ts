@@ -1,7 +1,7 @@
 // Can this user mount FUSE here? Names the one real cause when not: /dev/fuse missing or
-// not accessible, fusermount missing or not setuid root, allow_other not allowed.
+// not accessible, fusermount missing, not setuid root or not executable, allow_other not allowed.
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, open, readFile, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
 /** What the checks look at; injected so that every answer can be tested without root. */
@@ -9,8 +9,10 @@ export interface FuseProbes {
   euid: number;
   /** stat of a path, undefined if it does not exist */
   stat(path: string): Promise<{ mode: number; uid: number; gid: number } | undefined>;
-  /** whether this process may read and write the path */
-  canReadWrite(path: string): Promise<boolean>;
+  /** whether this process can open the device for reading and writing */
+  canOpen(path: string): Promise<boolean>;
+  /** whether this process may execute the file */
+  canExecute(path: string): Promise<boolean>;
   /** text of /etc/fuse.conf, undefined if missing or unreadable */
   fuseConf(): Promise<string | undefined>;
   /** directories searched for fusermount */
@@ -38,8 +40,17 @@ export function systemProbes(env: NodeJS.ProcessEnv): FuseProbes {
         return undefined; // missing, or a directory above it is not searchable: same advice
       }
     },
-    canReadWrite: async (p) =>
-      access(p, constants.R_OK | constants.W_OK).then(
+    // a real open: access() says yes to root even where a container's device rules say no
+    canOpen: async (p) => {
+      try {
+        await (await open(p, 'r+')).close();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    canExecute: async (p) =>
+      access(p, constants.X_OK).then(
         () => true,
         () => false,
       ),
@@ -59,10 +70,14 @@ export async function fuseProblem(
   const dev = await probes.stat(DEV_FUSE);
   if (dev === undefined)
     return `FUSE is not available: ${DEV_FUSE} does not exist (the fuse kernel module is not loaded: modprobe fuse; in a container, pass the device in, e.g. --device ${DEV_FUSE})`;
-  if (!(await probes.canReadWrite(DEV_FUSE)))
-    return `no permission to use ${DEV_FUSE} (mode ${octal(dev.mode)}, owner uid ${dev.uid} gid ${dev.gid}): an administrator can make it usable with chmod 0666 ${DEV_FUSE}, its usual mode`;
-  if (probes.euid === 0) return undefined; // root mounts directly; no setuid helper, no fuse.conf rule
-  let found: { path: string; mode: number; uid: number } | undefined;
+  if (probes.euid === 0) {
+    // root mounts by itself; no setuid helper, no fuse.conf rule
+    if (await probes.canOpen(DEV_FUSE)) return undefined;
+    return `cannot open ${DEV_FUSE} (mode ${octal(dev.mode)}): permission denied even for root; in a container, the device must be allowed (e.g. --device ${DEV_FUSE})`;
+  }
+  // Users other than root mount through the setuid fusermount, which opens /dev/fuse as
+  // root: their own access to the device does not matter, fusermount's does.
+  let found: { path: string; mode: number; uid: number; gid: number } | undefined;
   for (const name of FUSERMOUNT_NAMES) {
     for (const dir of probes.searchPath) {
       const path = join(dir, name);
@@ -75,9 +90,11 @@ export async function fuseProblem(
     if (found) break;
   }
   if (found === undefined)
-    return 'fusermount3 is not installed, and users other than root need it to mount (install the fuse3 package)';
+    return `fusermount3 is not installed, and users other than root need it to mount (install the fuse3 package)`;
   if ((found.mode & S_ISUID) === 0 || found.uid !== 0)
     return `${found.path} is not setuid root (mode ${octal(found.mode)}, owner uid ${found.uid}), so users other than root cannot mount; an administrator can fix it: chown root ${found.path} && chmod u+s ${found.path}`;
+  if (!(await probes.canExecute(found.path)))
+    return `you may not run ${found.path} (mode ${octal(found.mode)}, group ${found.gid}), which users other than root need to mount; an administrator can add you to that group`;
   if (opts.allowOther) {
     const conf = await probes.fuseConf();
     const allowed = (conf ?? '').split('\n').some((l) => l.trim() === 'user_allow_other');

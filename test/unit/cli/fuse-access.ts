@@ -6,6 +6,7 @@ function machine(o: {
   euid?: number;
   files?: Record<string, { mode: number; uid?: number }>;
   devAccess?: boolean;
+  exec?: boolean;
   fuseConf?: string;
 }): FuseProbes {
   const files = o.files ?? {
@@ -17,9 +18,10 @@ function machine(o: {
     euid: o.euid ?? 1000,
     stat: (p) => {
       const f = files[p];
-      return Promise.resolve(f === undefined ? undefined : { mode: f.mode, uid: f.uid ?? 0, gid: 0 });
+      return Promise.resolve(f === undefined ? undefined : { mode: f.mode, uid: f.uid ?? 0, gid: 27 });
     },
-    canReadWrite: () => Promise.resolve(o.devAccess ?? true),
+    canOpen: () => Promise.resolve(o.devAccess ?? true),
+    canExecute: () => Promise.resolve(o.exec ?? true),
     fuseConf: () => Promise.resolve(o.fuseConf),
     searchPath: ['/bin', '/usr/bin'],
   };
@@ -38,9 +40,18 @@ t.test('/dev/fuse missing', async (t) => {
   t.notMatch(p, /install fuse3/, 'not the old, wrong advice');
 });
 
-t.test('/dev/fuse not accessible: permission, with its mode', async (t) => {
-  const m = machine({ files: { '/dev/fuse': { mode: 0o20600 } }, devAccess: false });
-  t.match(await fuseProblem(m, plain), /no permission to use \/dev\/fuse \(mode 0600, owner uid 0/);
+t.test('/dev/fuse not accessible', async (t) => {
+  const m = (euid: number) =>
+    machine({
+      euid,
+      devAccess: false,
+      files: { '/dev/fuse': { mode: 0o20600 }, '/usr/bin/fusermount3': { mode: 0o104755 } },
+    });
+  t.match(
+    await fuseProblem(m(0), plain),
+    /cannot open \/dev\/fuse \(mode 0600\): permission denied even for root/,
+  );
+  t.equal(await fuseProblem(m(1000), plain), undefined, 'a user mounts through setuid fusermount3 anyway');
 });
 
 t.test('fusermount missing, for a user but not for root', async (t) => {
@@ -58,6 +69,14 @@ t.test('fusermount not setuid root', async (t) => {
     files: { '/dev/fuse': { mode: 0o20666 }, '/usr/bin/fusermount3': { mode: 0o104755, uid: 1000 } },
   });
   t.match(await fuseProblem(notRoot, plain), /fusermount3 is not setuid root .*owner uid 1000/);
+});
+
+t.test('fusermount not executable for this user', async (t) => {
+  const m = machine({
+    exec: false,
+    files: { '/dev/fuse': { mode: 0o20666 }, '/usr/bin/fusermount3': { mode: 0o104750 } },
+  });
+  t.match(await fuseProblem(m, plain), /you may not run \/usr\/bin\/fusermount3 \(mode 04750, group 27\)/);
 });
 
 t.test('--allow-other without user_allow_other', async (t) => {

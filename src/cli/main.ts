@@ -5,7 +5,8 @@ import { hideBin } from 'yargs/helpers';
 import type { RawOptions } from '../config/config.js';
 import { OPTIONS } from '../config/options.js';
 import { ConfigError } from '../config/parse.js';
-import { DAEMON_CHILD_FLAG, mountCommand } from './mount.js';
+import { mountCommand } from './mount.js';
+import { expandDashO } from './mount-options.js';
 import { UserError } from './preflight.js';
 import { unmountCommand } from './unmount.js';
 
@@ -33,13 +34,14 @@ function optionFlags(): Record<
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = hideBin(argv);
   let exitCode = 0;
   const done = (p: Promise<number | undefined>) =>
     p.then((c) => {
       exitCode = c ?? 0;
     });
   try {
+    // `s3mount SOURCE DIR -o OPTS`: how fuse3's mount.fuse3 runs a fuse.s3mount mount
+    const args = expandDashO(hideBin(argv));
     await yargs(args)
       .scriptName('s3mount')
       .usage('Usage:\n  s3mount BUCKET[:PREFIX] MOUNTPOINT [options]\n  s3mount unmount MOUNTPOINT')
@@ -60,12 +62,10 @@ export async function main(argv: string[]): Promise<number> {
               describe: 'bucket name, or bucket:prefix',
             })
             .positional('mountpoint', { type: 'string', demandOption: true, describe: 'an empty directory' })
-            .options(optionFlags())
-            .option(DAEMON_CHILD_FLAG, { type: 'boolean', hidden: true }),
+            .options(optionFlags()),
         (a) => {
           const flags: RawOptions = {};
           for (const o of OPTIONS) flags[o.name] = a[o.name] as string | boolean | undefined;
-          flags[DAEMON_CHILD_FLAG] = a[DAEMON_CHILD_FLAG] as boolean | undefined;
           return done(mountCommand(String(a.bucket), String(a.mountpoint), flags, process.env, args));
         },
       )

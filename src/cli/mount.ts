@@ -5,6 +5,7 @@ import { createWriteStream, mkdirSync, openSync, closeSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { resolveConfig, type MountConfig, type RawOptions } from '../config/config.js';
 import { buildStore, checkAccess, loadCredentials, startDaemon, type Daemon } from '../daemon.js';
 import type { RefreshingCredentials } from '../s3/credential-refresh.js';
@@ -21,7 +22,23 @@ import {
 } from './preflight.js';
 import { logFile, pidFile } from './state-files.js';
 
-export const DAEMON_CHILD_FLAG = 'daemon-child';
+/**
+ * Marks the detached daemon: set in the child's environment, never on its command line,
+ * where a `--` in the user's arguments would hide it and the child would detach again
+ * (issue #15). Only believed with an IPC channel to the parent; removed at start so that
+ * nothing the daemon runs inherits it.
+ */
+export const DAEMON_CHILD_ENV = 'S3MOUNT_DAEMON_CHILD';
+
+/** bin/s3mount.js of this installation: what the detached child runs (argv[1] may be a helper). */
+const S3MOUNT_BIN = fileURLToPath(new URL('../../bin/s3mount.js', import.meta.url));
+
+/** Whether this process is the detached daemon started by detach(); clears the marker. */
+export function takeDaemonChildMarker(env: NodeJS.ProcessEnv): boolean {
+  const marked = env[DAEMON_CHILD_ENV] === '1';
+  delete env.S3MOUNT_DAEMON_CHILD;
+  return marked && typeof process.send === 'function';
+}
 
 type ChildMessage = { type: 'ready' } | { type: 'error'; message: string };
 
@@ -36,7 +53,7 @@ export async function mountCommand(
   argv: string[],
 ): Promise<number> {
   const cfg = resolveConfig(bucketSpec, mountpoint, flags, env);
-  const isChild = flags[DAEMON_CHILD_FLAG] === true;
+  const isChild = takeDaemonChildMarker(env);
   if (!cfg.foreground && !isChild) return detach(cfg, env, argv);
   return runDaemon(cfg, env, isChild);
 }
@@ -46,15 +63,11 @@ async function detach(cfg: MountConfig, env: NodeJS.ProcessEnv, argv: string[]):
   const log = cfg.logFile ?? logFile(cfg.mountpoint, env);
   mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
   const fd = openSync(log, 'a', 0o600);
-  const child = spawn(
-    process.execPath,
-    [...process.execArgv, process.argv[1] ?? '', ...argv, `--${DAEMON_CHILD_FLAG}`],
-    {
-      detached: true,
-      stdio: ['ignore', fd, fd, 'ipc'],
-      env: { ...env, S3MOUNT_LOG_FILE: log },
-    },
-  );
+  const child = spawn(process.execPath, [...process.execArgv, S3MOUNT_BIN, ...argv], {
+    detached: true,
+    stdio: ['ignore', fd, fd, 'ipc'],
+    env: { ...env, S3MOUNT_LOG_FILE: log, [DAEMON_CHILD_ENV]: '1' },
+  });
   closeSync(fd);
   const verdict = await new Promise<ChildMessage>((resolve) => {
     child.once('message', (m: ChildMessage) => resolve(m));
@@ -103,7 +116,7 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
   let store: SdkObjectStore | undefined;
   let daemon: Daemon;
   try {
-    await checkFuseAvailable();
+    await checkFuseAvailable({ allowOther: cfg.allowOther });
     await checkMountpoint(cfg.mountpoint);
     let credentials: RefreshingCredentials;
     try {

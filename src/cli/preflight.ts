@@ -4,6 +4,7 @@ import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { isStoreError } from '../s3/errors.js';
 import { findMount } from '../util/mountinfo.js';
+import { fuseProblem, systemProbes, type FuseProbes } from './fuse-access.js';
 
 export class UserError extends Error {
   constructor(
@@ -19,14 +20,13 @@ function errCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null ? (e as { code?: string }).code : undefined;
 }
 
-export async function checkFuseAvailable(): Promise<void> {
-  try {
-    await access('/dev/fuse', constants.R_OK | constants.W_OK);
-  } catch {
-    throw new UserError(
-      'FUSE is not available: /dev/fuse is missing or not accessible (install fuse3 and libfuse2, or run scripts/setup)',
-    );
-  }
+/** Throws the one real reason (fuse-access.ts) why this user cannot mount FUSE here. */
+export async function checkFuseAvailable(
+  opts: { allowOther: boolean },
+  probes: FuseProbes = systemProbes(process.env),
+): Promise<void> {
+  const problem = await fuseProblem(probes, opts);
+  if (problem !== undefined) throw new UserError(problem);
 }
 
 export async function checkMountpoint(mp: string): Promise<void> {

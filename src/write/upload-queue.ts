@@ -29,6 +29,8 @@ export interface ParkedUpload {
 }
 
 interface FileState {
+  /** when the queue first saw the file dirty (ms since the epoch) */
+  sinceMs: number;
   running?: Promise<void>;
   timer?: NodeJS.Timeout;
   failures: number;
@@ -40,6 +42,8 @@ interface FileState {
 export class UploadQueue {
   private readonly files = new Map<StagedFile, FileState>();
   private stopped = false;
+  /** the most recent failed upload attempt, for status reports */
+  private lastFailureInfo: { path: string; reason: string; atMs: number } | undefined;
 
   constructor(private readonly o: UploadQueueOptions) {}
 
@@ -58,6 +62,26 @@ export class UploadQueue {
     return out;
   }
 
+  /** Files the queue holds (dirty or under way). */
+  known(): StagedFile[] {
+    return [...this.files.keys()];
+  }
+
+  /** What the queue knows of a file's upload, for status reports. */
+  describeFile(file: StagedFile): { sinceMs?: number; lastError?: string; parked?: string } {
+    const st = this.files.get(file);
+    if (!st) return {};
+    return {
+      sinceMs: st.sinceMs,
+      ...(st.lastError !== undefined ? { lastError: describe(st.lastError) } : {}),
+      ...(st.parked ? { parked: st.parked.reason } : {}),
+    };
+  }
+
+  get lastFailure(): { path: string; reason: string; atMs: number } | undefined {
+    return this.lastFailureInfo;
+  }
+
   private pathOf(file: StagedFile): string {
     return this.o.pathOf?.(file) ?? file.key;
   }
@@ -65,7 +89,7 @@ export class UploadQueue {
   private state(file: StagedFile): FileState {
     let st = this.files.get(file);
     if (!st) {
-      st = { failures: 0 };
+      st = { failures: 0, sinceMs: Date.now() };
       this.files.set(file, st);
     }
     return st;
@@ -110,6 +134,7 @@ export class UploadQueue {
     } catch (err) {
       st.failures++;
       st.lastError = err;
+      this.lastFailureInfo = { path: this.pathOf(file), reason: describe(err), atMs: Date.now() };
       if (isPermanentFailure(err)) this.park(file, st, err);
       else delete st.parked; // it may succeed now: retried like any other
       throw err;
@@ -167,6 +192,7 @@ export class UploadQueue {
     if (st.timer || st.parked) return;
     const delay = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.max(0, st.failures - 1));
     this.o.logger.warn('upload failed; will retry', {
+      path: this.pathOf(file),
       key: file.key,
       inMs: delay,
       failures: st.failures,
@@ -177,7 +203,12 @@ export class UploadQueue {
       this.attempt(file).then(
         () => {
           if (file.dirty) this.retryLater(file);
-          else this.o.logger.info('upload succeeded after retry', { key: file.key });
+          else
+            this.o.logger.info('upload succeeded after retry', {
+              path: this.pathOf(file),
+              key: file.key,
+              failures: st.failures,
+            });
         },
         () => this.retryLater(file),
       );
@@ -219,6 +250,31 @@ export class UploadQueue {
         const st = failed.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
         await new Promise((r) =>
           setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (st - 1))),
+        );
+      }
+    }
+  }
+
+  /**
+   * Uploads these files now and waits (sync): each is tried at once, also a parked one (its
+   * reason may be gone); ones that fail and can be retried go again with backoff until they
+   * succeed or park. `onRound` sees the files still waiting before each round.
+   */
+  async settle(files: StagedFile[], onRound?: (waiting: StagedFile[]) => void): Promise<void> {
+    let round = files.filter((f) => f.dirty);
+    while (round.length > 0) {
+      onRound?.(round);
+      await Promise.allSettled(
+        round.map((f) => {
+          this.cancelRetry(f);
+          return this.uploadNow(f);
+        }),
+      );
+      round = files.filter((f) => f.dirty && this.files.has(f) && !this.state(f).parked);
+      if (round.length > 0) {
+        const failures = round.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
+        await new Promise((r) =>
+          setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (failures - 1))),
         );
       }
     }

@@ -80,7 +80,7 @@ function makeLogger(cfg: MountConfig, isChild: boolean, redactor: Redactor): Log
       sink = createWriteStream(path, { flags: 'a', mode: 0o600 });
     }
   }
-  return new Logger(sink, cfg.logLevel, redactor, {});
+  return Logger.create(sink, cfg.logLevel, redactor);
 }
 
 async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: boolean): Promise<number> {

@@ -5,6 +5,7 @@ import type { MountConfig } from './config/config.js';
 import { S3FileSystem } from './fs/filesystem.js';
 import { Namespace } from './fs/namespace.js';
 import { OpenFiles } from './fs/open-files.js';
+import { PendingUploads } from './fs/pending-uploads.js';
 import { StatfsCache } from './fs/statfs.js';
 import type { Logger } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
@@ -99,6 +100,8 @@ export interface Core {
   fetcher: BlockFetcher;
   uploader: Uploader;
   queue: UploadQueue;
+  /** what is written and not in S3 yet; the flush barrier */
+  pending: PendingUploads;
   /** schedules the upload of files an earlier run left staged; how many there were */
   recover(): Promise<number>;
   /** waits until every staged write is in S3 (retrying). Parked files are not waited for */
@@ -225,6 +228,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     fetcher,
     uploader,
     queue,
+    pending: new PendingUploads(openFiles, queue),
     recover: () => openFiles.recover(),
     drain: async (onWait) => {
       await queue.drain(onWait);
@@ -238,6 +242,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       cache: cache.counters,
       fetch: fetcher.counters,
       cachedBytes: cache.cachedBytes,
+      fs: fs.counters,
     }),
   };
 }

@@ -2,6 +2,7 @@
 // (core.ts), mounts it with FUSE; stats and shutdown. No option parsing, no process exit.
 import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
+import type { MountStatus, SyncResult, UploadProgress } from './control/protocol.js';
 import { buildCore, mountId, planMemory, type Core, type ParkedUpload } from './core.js';
 import { mountFuse, type MountedFuse } from './fuse/adapter.js';
 import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
@@ -23,6 +24,74 @@ export interface Daemon {
   /** releases S3 connections and stops retries; after unmount (and drain) */
   close(): void;
   stats(): Record<string, unknown>;
+  /** the answer to `s3mount status` */
+  status(): MountStatus;
+  /** the flush barrier behind `s3mount sync`: uploads what is written under these mount paths */
+  sync(paths: string[], onProgress?: (p: UploadProgress) => void): Promise<SyncResult>;
+  /** files written and not in S3 yet */
+  pending(): MountStatus['uploads']['files'];
+}
+
+/** The endpoint as shown in status: without any user:password part. */
+function shownEndpoint(cfg: MountConfig): string {
+  if (cfg.endpoint === undefined) return `AWS S3 (${cfg.region})`;
+  try {
+    const u = new URL(cfg.endpoint);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(invalid endpoint)';
+  }
+}
+
+function statusOf(
+  cfg: MountConfig,
+  stagingDir: string,
+  startedAtMs: number,
+  store: SdkObjectStore,
+  core: Core,
+  native: NativeFastPaths | undefined,
+): MountStatus {
+  const served = native?.served();
+  const hits = core.cache.counters.hits + (served?.reads ?? 0);
+  const misses = core.cache.counters.misses;
+  const files = core.pending.list();
+  const last = core.queue.lastFailure;
+  return {
+    pid: process.pid,
+    mountpoint: cfg.mountpoint,
+    endpoint: shownEndpoint(cfg),
+    bucket: cfg.bucket,
+    prefix: cfg.prefix,
+    startedAtMs,
+    uptimeMs: Date.now() - startedAtMs,
+    stagingDir,
+    cache: {
+      sizeBytes: core.memory.cacheBytes,
+      usedBytes: core.cache.cachedBytes,
+      hits,
+      misses,
+      hitRatio: hits + misses === 0 ? 0 : hits / (hits + misses),
+    },
+    bytes: {
+      read: core.fs.counters.readBytes + (served?.bytes ?? 0),
+      written: core.fs.counters.writtenBytes + (served?.writtenBytes ?? 0),
+    },
+    s3: {
+      requests: { ...store.requestCounts },
+      errors: structuredClone(store.errorCounts),
+      downloadedBytes: core.fetcher.counters.bytes,
+      uploadedBytes: core.uploader.counters.bytes,
+    },
+    uploads: {
+      pendingFiles: files.length,
+      pendingBytes: files.reduce((a, f) => a + f.bytes, 0),
+      ...(files[0] ? { oldestSinceMs: files[0].sinceMs } : {}),
+      ...(last ? { lastError: { path: last.path, reason: last.reason } } : {}),
+      files,
+    },
+  };
 }
 
 function fastPathStats(served: {
@@ -115,6 +184,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
   const native = cfg.native ? nativeFastPaths() : undefined;
   if (!native) logger.info('--no-native: every FUSE operation runs in JavaScript');
   const id = mountId(cfg);
+  const startedAtMs = Date.now();
   const core = await buildCore({
     cfg,
     store,
@@ -163,5 +233,8 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
       ...core.stats(),
       ...(native ? fastPathStats(native.served()) : {}),
     }),
+    status: () => statusOf(cfg, join(cfg.stagingDir, id), startedAtMs, store, core, native),
+    sync: (paths, onProgress) => core.pending.sync(paths, onProgress),
+    pending: () => core.pending.list(),
   };
 }

@@ -8,6 +8,9 @@ import { ConfigError } from '../config/parse.js';
 import { mountCommand } from './mount.js';
 import { expandDashO } from './mount-options.js';
 import { UserError } from './preflight.js';
+import { runCommandWithMount } from './run.js';
+import { statusCommand } from './status.js';
+import { syncCommand } from './sync.js';
 import { unmountCommand } from './unmount.js';
 
 function optionFlags(): Record<
@@ -33,6 +36,13 @@ function optionFlags(): Record<
   return out;
 }
 
+/** The mount options given on the command line, from yargs' parse. */
+function mountFlags(a: Record<string, unknown>): RawOptions {
+  const flags: RawOptions = {};
+  for (const o of OPTIONS) flags[o.name] = a[o.name] as string | boolean | undefined;
+  return flags;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const done = (p: Promise<number | undefined>) =>
@@ -41,15 +51,60 @@ export async function main(argv: string[]): Promise<number> {
     });
   try {
     // `s3mount SOURCE DIR -o OPTS`: how fuse3's mount.fuse3 runs a fuse.s3mount mount
-    const args = expandDashO(hideBin(argv));
+    const all = hideBin(argv);
+    // `s3mount run ... -- COMMAND...`: COMMAND is not ours to parse
+    const dashes = all[0] === 'run' ? all.indexOf('--') : -1;
+    const args = expandDashO(dashes >= 0 ? all.slice(0, dashes) : all);
+    const command = dashes >= 0 ? all.slice(dashes + 1) : [];
     await yargs(args)
       .scriptName('s3mount')
-      .usage('Usage:\n  s3mount BUCKET[:PREFIX] MOUNTPOINT [options]\n  s3mount unmount MOUNTPOINT')
+      .usage(
+        'Usage:\n  s3mount BUCKET[:PREFIX] MOUNTPOINT [options]\n  s3mount run [options] BUCKET[:PREFIX] MOUNTPOINT -- COMMAND...\n' +
+          '  s3mount status [MOUNTPOINT] [--json]\n  s3mount sync [PATH...]\n  s3mount unmount [--force] MOUNTPOINT',
+      )
       .command(
         'unmount <mountpoint>',
-        'Unmount, after pending uploads are done',
-        (y) => y.positional('mountpoint', { type: 'string', demandOption: true }),
-        (a) => done(unmountCommand(a.mountpoint, process.env).then(() => 0)),
+        'Unmount, after pending uploads are done (progress on a terminal); clears a dead mount',
+        (y) =>
+          y.positional('mountpoint', { type: 'string', demandOption: true }).option('force', {
+            type: 'boolean',
+            default: false,
+            describe: 'do not wait for uploads: what is not uploaded stays staged for the next mount',
+          }),
+        (a) => done(unmountCommand(a.mountpoint, process.env, a.force)),
+      )
+      .command(
+        'status [mountpoint]',
+        'Show each of your s3mount mounts: bucket, uptime, cache, traffic, S3 requests and errors, pending uploads',
+        (y) =>
+          y
+            .positional('mountpoint', { type: 'string', describe: 'only this mount' })
+            .option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
+        (a) => done(statusCommand(process.env, a.mountpoint, a.json)),
+      )
+      .command(
+        'sync [paths..]',
+        'Wait until everything written under PATH (default: this mount, or all) is in S3; exit 1 listing files that cannot be uploaded',
+        (y) =>
+          y.positional('paths', { type: 'string', array: true, describe: 'files or directories in mounts' }),
+        (a) => done(syncCommand(a.paths ?? [], process.env)),
+      )
+      .command(
+        'run <bucket> <mountpoint>',
+        "Mount, run the command given after --, wait for every upload, unmount; exit with the command's status (75: files not uploaded, listed)",
+        (y) =>
+          y
+            .positional('bucket', {
+              type: 'string',
+              demandOption: true,
+              describe: 'bucket name, or bucket:prefix',
+            })
+            .positional('mountpoint', { type: 'string', demandOption: true, describe: 'an empty directory' })
+            .options(optionFlags()),
+        (a) =>
+          done(
+            runCommandWithMount(String(a.bucket), String(a.mountpoint), mountFlags(a), command, process.env),
+          ),
       )
       .command(
         '$0 <bucket> <mountpoint>',
@@ -64,8 +119,7 @@ export async function main(argv: string[]): Promise<number> {
             .positional('mountpoint', { type: 'string', demandOption: true, describe: 'an empty directory' })
             .options(optionFlags()),
         (a) => {
-          const flags: RawOptions = {};
-          for (const o of OPTIONS) flags[o.name] = a[o.name] as string | boolean | undefined;
+          const flags = mountFlags(a);
           return done(mountCommand(String(a.bucket), String(a.mountpoint), flags, process.env, args));
         },
       )
@@ -73,6 +127,9 @@ export async function main(argv: string[]): Promise<number> {
         's3mount mybucket ~/tier2 --endpoint http://s3.example.edu:8443',
         'mount a bucket from a Ceph RGW',
       )
+      .example('s3mount run mybucket $TMPDIR/in -- ./analyse.sh', 'a mount for the length of one command')
+      .example('s3mount status --json', 'how your mounts are doing')
+      .example('s3mount sync ~/tier2/results', 'wait until results/ is in S3')
       .example('s3mount unmount ~/tier2', 'unmount it')
       .strict()
       .help()

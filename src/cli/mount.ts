@@ -2,7 +2,7 @@
 // child that reports "ready" or its one-line error over IPC before the parent exits.
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, openSync, closeSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ import {
   displayEndpoint,
   UserError,
 } from './preflight.js';
+import { clearDeadMount, isDeadMount } from './fusermount.js';
+import { serve } from './serve.js';
 import { logFile, pidFile } from './state-files.js';
 
 /**
@@ -41,9 +43,6 @@ export function takeDaemonChildMarker(env: NodeJS.ProcessEnv): boolean {
 }
 
 type ChildMessage = { type: 'ready' } | { type: 'error'; message: string };
-
-/** How often the daemon checks whether someone unmounted it (fusermount -u, umount). */
-const MOUNT_WATCH_INTERVAL_MS = 500;
 
 export async function mountCommand(
   bucketSpec: string,
@@ -98,7 +97,7 @@ function makeLogger(cfg: MountConfig, isChild: boolean, redactor: Redactor): Log
       sink = createWriteStream(path, { flags: 'a', mode: 0o600 });
     }
   }
-  return new Logger(sink, cfg.logLevel, redactor, {});
+  return Logger.create(sink, cfg.logLevel, redactor);
 }
 
 async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: boolean): Promise<number> {
@@ -117,6 +116,11 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
   let daemon: Daemon;
   try {
     await checkFuseAvailable({ allowOther: cfg.allowOther });
+    if ((await findMount(cfg.mountpoint))?.fstype === 'fuse.s3mount' && (await isDeadMount(cfg.mountpoint))) {
+      // a killed daemon's mount: clear it; its staged files are recovered below like any restart's
+      await clearDeadMount(cfg.mountpoint);
+      logger.warn('cleared a dead mount left by a daemon that was killed', { mountpoint: cfg.mountpoint });
+    }
     await checkMountpoint(cfg.mountpoint);
     let credentials: RefreshingCredentials;
     try {
@@ -155,69 +159,5 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
   logger.info('mounted', { bucket: cfg.bucket, prefix: cfg.prefix, mountpoint: cfg.mountpoint });
   report({ type: 'ready' });
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (why: string, unmountFirst: boolean) => {
-      if (stopping) return;
-      stopping = true;
-      clearInterval(watch);
-      logger.info('stopping', { why });
-      let code = 0;
-      if (unmountFirst) {
-        try {
-          await daemon.unmount();
-        } catch (err) {
-          logger.error('unmount failed', { error: err instanceof Error ? err.message : String(err) });
-          code = 1;
-        }
-      }
-      // everything written must reach S3 before the daemon goes; a second signal
-      // leaves the rest staged for the next mount of this bucket
-      await daemon.drain((pending) =>
-        logger.warn('waiting for uploads before exit (send the signal again to leave them staged)', {
-          pending,
-        }),
-      );
-      daemon.close();
-      if (reportParked() > 0) code = 1;
-      if (isChild) await rm(pidPath, { force: true });
-      logger.info('stopped', daemon.stats());
-      resolve(code);
-    };
-    /** Names every file that could not be uploaded and stays staged; returns how many. */
-    const reportParked = (): number => {
-      const parked = daemon.parked();
-      for (const p of parked) {
-        logger.error('not uploaded: the file stays staged and the next mount of this bucket tries it again', {
-          path: p.path,
-          key: p.key,
-          staged: p.stagedPath,
-          reason: p.reason,
-        });
-      }
-      return parked.length;
-    };
-    const onSignal = (sig: string) => {
-      if (stopping) {
-        logger.warn('exiting with uploads still staged; they are uploaded at the next mount', {
-          signal: sig,
-        });
-        daemon.close();
-        reportParked();
-        resolve(1);
-        return;
-      }
-      void stop(sig, true);
-    };
-    process.on('SIGINT', () => onSignal('SIGINT'));
-    process.on('SIGTERM', () => onSignal('SIGTERM'));
-    const watch = setInterval(() => {
-      findMount(cfg.mountpoint).then(
-        (m) => {
-          if (!m) void stop('unmounted', false);
-        },
-        (err: unknown) => logger.warn('cannot read the mount table', { error: String(err) }),
-      );
-    }, MOUNT_WATCH_INTERVAL_MS);
-  });
+  return serve({ cfg, env, daemon, logger, ...(isChild ? { pidPath } : {}) });
 }

@@ -1,4 +1,6 @@
-// Per-mount state files: the detached daemon's log and pid file, named after the mount point.
+// Per-mount state files: the detached daemon's log and pid file and every daemon's control
+// socket, named after the mount point, in the user's state directory.
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,4 +20,14 @@ export function pidFile(mountpoint: string, env: NodeJS.ProcessEnv): string {
 
 export function logFile(mountpoint: string, env: NodeJS.ProcessEnv): string {
   return join(stateDir(env), `${slug(mountpoint)}.log`);
+}
+
+/** sun_path holds 108 bytes: a socket whose path would be longer is named by a hash instead. */
+const SOCKET_PATH_MAX_BYTES = 100;
+
+/** The daemon's control socket (control/server.ts), in the state directory (mode 0700). */
+export function socketFile(mountpoint: string, env: NodeJS.ProcessEnv): string {
+  const named = join(stateDir(env), `${slug(mountpoint)}.sock`);
+  if (Buffer.byteLength(named) <= SOCKET_PATH_MAX_BYTES) return named;
+  return join(stateDir(env), `${createHash('sha256').update(mountpoint).digest('hex').slice(0, 16)}.sock`);
 }

@@ -1,58 +1,117 @@
-// `s3mount unmount MOUNTPOINT`: asks the kernel to unmount, then waits for the daemon
-// to finish (it may still be uploading) so that afterwards everything is in S3.
-import { execFile } from 'node:child_process';
+// `s3mount unmount [--force] MOUNTPOINT`: unmounts, then waits for the daemon to upload
+// what is pending (progress on a terminal) and exit; --force leaves it staged. A dead
+// mount (its daemon was killed) is cleared.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { controlRequest, NoDaemonError } from '../control/client.js';
+import type { MountStatus, NotUploaded, UnmountResult } from '../control/protocol.js';
 import { findMount } from '../util/mountinfo.js';
 import { processAlive } from '../util/process.js';
+import { clearDeadMount, fusermount, isDeadMount } from './fusermount.js';
 import { UserError } from './preflight.js';
-import { pidFile } from './state-files.js';
+import { progressLine } from './progress.js';
+import { pidFile, socketFile } from './state-files.js';
 
-const run = promisify(execFile);
+/** How long a status request may take before the daemon counts as not answering. */
+export const STATUS_TIMEOUT_MS = 10_000;
 
-async function fusermount(mp: string): Promise<void> {
-  let last: unknown;
-  for (const cmd of ['fusermount3', 'fusermount']) {
-    try {
-      await run(cmd, ['-u', mp]);
-      return;
-    } catch (e) {
-      last = e;
-      if ((e as { code?: string }).code === 'ENOENT') continue; // that binary is not installed
-      const stderr = String((e as { stderr?: string }).stderr ?? '').trim();
-      if (/busy/i.test(stderr))
-        throw new UserError(
-          `${mp} is busy (a process has a file or directory open in it); close it, or use: umount -l ${mp}`,
-        );
-      throw new UserError(`cannot unmount ${mp}: ${stderr || (e as Error).message}`);
-    }
-  }
-  throw new UserError(
-    `cannot unmount ${mp}: neither fusermount3 nor fusermount is installed (${String(last)})`,
-  );
+export interface UnmountOutcome {
+  /** files left staged: they are uploaded by the next mount of the same bucket */
+  staged: NotUploaded[];
+  stagingDir?: string;
 }
 
-export async function unmountCommand(
-  mountpoint: string,
-  env: NodeJS.ProcessEnv,
-  waitMs = 10 * 60_000,
-): Promise<void> {
-  const mp = resolve(mountpoint);
-  const m = await findMount(mp);
-  if (!m) throw new UserError(`${mp} is not mounted`);
-  let pid: number | undefined;
+async function statusOrUndefined(socket: string): Promise<MountStatus | undefined> {
   try {
-    pid = Number((await readFile(pidFile(mp, env), 'utf8')).trim()) || undefined;
-  } catch {
-    pid = undefined; // a foreground mount or another user's: nothing to wait for
+    return await controlRequest(socket, { op: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS });
+  } catch (err) {
+    if (err instanceof NoDaemonError) return undefined;
+    throw err;
   }
-  await fusermount(mp);
-  if (pid === undefined) return;
+}
+
+async function waitForExit(pid: number, mp: string, waitMs: number): Promise<void> {
   const deadline = Date.now() + waitMs;
   while (processAlive(pid)) {
     if (Date.now() > deadline)
       throw new UserError(`unmounted ${mp}, but its daemon (pid ${pid}) has not exited yet`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Unmounts and waits; the caller prints the outcome. */
+export async function unmountMount(
+  mountpoint: string,
+  env: NodeJS.ProcessEnv,
+  opts: { force: boolean; progress?: NodeJS.WriteStream; waitMs?: number; lazyIfBusy?: boolean },
+): Promise<UnmountOutcome> {
+  const mp = resolve(mountpoint);
+  const waitMs = opts.waitMs ?? 24 * 3600_000;
+  const m = await findMount(mp);
+  if (!m) throw new UserError(`${mp} is not mounted`);
+  if (await isDeadMount(mp)) {
+    await clearDeadMount(mp);
+    process.stderr.write(
+      `s3mount: cleared the dead mount at ${mp} (its daemon was gone); files it had staged are uploaded by the next mount of the same bucket\n`,
+    );
+    return { staged: [] };
+  }
+  const socket = socketFile(mp, env);
+  const status = await statusOrUndefined(socket);
+  if (!status) {
+    // no control socket (another user's mount, or a daemon from before it): the pid file
+    let pid: number | undefined;
+    try {
+      pid = Number((await readFile(pidFile(mp, env), 'utf8')).trim()) || undefined;
+    } catch {
+      pid = undefined; // a foreground mount or another user's: nothing to wait for
+    }
+    await fusermount(mp);
+    if (pid !== undefined) await waitForExit(pid, mp, waitMs);
+    return { staged: [] };
+  }
+  try {
+    await fusermount(mp);
+  } catch (err) {
+    if (!opts.lazyIfBusy) throw err;
+    // `s3mount run`: a process the command left behind holds the mount; detach it anyway
+    process.stderr.write(`s3mount: ${err instanceof Error ? err.message : String(err)}; unmounting lazily\n`);
+    await fusermount(mp, true);
+  }
+  const line = progressLine(opts.progress ?? process.stderr, `uploading before unmount of ${mp}`);
+  let result: UnmountResult | undefined;
+  try {
+    result = await controlRequest(
+      socket,
+      { op: 'unmount', force: opts.force },
+      { onProgress: (p) => line.update(p) },
+    );
+  } catch (err) {
+    // the daemon was done and gone before it was asked: nothing was left
+    if (!(err instanceof NoDaemonError)) throw err;
+  } finally {
+    line.done();
+  }
+  await waitForExit(status.pid, mp, waitMs);
+  return { staged: result?.staged ?? [], stagingDir: result?.stagingDir ?? status.stagingDir };
+}
+
+/** Prints the files left staged, one a line, and where they are. */
+export function reportStaged(out: NodeJS.WritableStream, o: UnmountOutcome, why: string): void {
+  if (o.staged.length === 0) return;
+  out.write(
+    `s3mount: ${o.staged.length} file${o.staged.length === 1 ? '' : 's'} ${why}; ` +
+      `they stay staged${o.stagingDir ? ` in ${o.stagingDir}` : ''} and the next mount of the same bucket uploads them (never deleted):\n`,
+  );
+  for (const f of o.staged) out.write(`  ${f.path}\t${f.reason}\t(staged: ${f.stagedPath})\n`);
+}
+
+export async function unmountCommand(
+  mountpoint: string,
+  env: NodeJS.ProcessEnv,
+  force = false,
+): Promise<number> {
+  const outcome = await unmountMount(mountpoint, env, { force });
+  reportStaged(process.stderr, outcome, force ? 'not uploaded (--force)' : 'could not be uploaded');
+  return outcome.staged.length > 0 && !force ? 1 : 0;
 }

@@ -268,7 +268,8 @@ export const OPTIONS: readonly OptionDef[] = [
     default: 'warn',
     env: 'S3MOUNT_LOG_LEVEL',
     group: 'Logging',
-    describe: 'One of error, warn, info, debug. Secrets are never logged.',
+    describe:
+      'One of error, warn, info, debug. The log is one JSON object a line (pino): level, time, mod, the fields of the event, msg. Every upload failure and recovery is logged with the path and the reason. Secrets are never logged (redacted by field name and by value).',
   },
   {
     name: 'log-file',

@@ -29,7 +29,21 @@ export function renderManPage(version: string): string {
     '[\\fIoptions\\fR]',
     '.br',
     '.B s3mount unmount',
+    '[\\-\\-force]',
     '.I MOUNTPOINT',
+    '.br',
+    '.B s3mount run',
+    '[\\fIoptions\\fR]',
+    '.I BUCKET\\fR[:\\fIPREFIX\\fR]',
+    '.I MOUNTPOINT',
+    '.B \\-\\-',
+    '.I COMMAND...',
+    '.br',
+    '.B s3mount status',
+    '[\\fIMOUNTPOINT\\fR] [\\-\\-json]',
+    '.br',
+    '.B s3mount sync',
+    '[\\fIPATH...\\fR]',
     '.br',
     '.B mount \\-t fuse.s3mount',
     '.I BUCKET\\fR[:\\fIPREFIX\\fR]',
@@ -43,7 +57,16 @@ export function renderManPage(version: string): string {
     'same bucket uploads it.',
     '.B s3mount unmount',
     'unmounts (with fusermount3 for users other than root) and waits until the daemon has',
-    'uploaded everything.',
+    'uploaded everything (progress on a terminal;',
+    '.B \\-\\-force',
+    'does not wait and leaves the rest staged).',
+    '.B s3mount run',
+    "mounts, runs COMMAND, waits for every upload, unmounts and exits with COMMAND's status,",
+    'or 75 when files could not be uploaded (listed; they stay staged).',
+    '.B s3mount sync',
+    'returns once everything written under PATH is in S3.',
+    '.B s3mount status',
+    'shows each of your mounts: bucket, uptime, cache, traffic, S3 requests and errors, pending uploads.',
     '.PP',
     'Options are taken from the command line, then from the environment variable shown for',
     'each, then from their default.',
@@ -110,7 +133,9 @@ export function renderManPage(version: string): string {
     '.I /etc/fuse.conf',
     '\\fBuser_allow_other\\fR lets users other than root use \\-\\-allow\\-other',
     '.SH EXIT STATUS',
-    '0 when mounted (or unmounted with everything uploaded), 1 on failure, 2 for a usage error.',
+    '0 when mounted (or unmounted with everything uploaded), 1 on failure, 2 for a usage error;',
+    '.B s3mount run:',
+    "COMMAND's status, or 75 when files could not be uploaded.",
     '.SH SEE ALSO',
     '.BR mount (8),',
     '.BR fstab (5),',
@@ -144,7 +169,7 @@ _s3mount() {
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "${[...flags, '--help', '--version'].join(' ')}" -- "$cur"))
   elif ((COMP_CWORD == 1)); then
-    COMPREPLY=($(compgen -W "unmount" -- "$cur"))
+    COMPREPLY=($(compgen -W "unmount run status sync" -- "$cur"))
   else
     COMPREPLY=($(compgen -d -- "$cur"))
   fi

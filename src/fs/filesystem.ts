@@ -74,6 +74,8 @@ export function opensForWriting(flags: number): boolean {
 
 export class S3FileSystem {
   private readonly handles = new HandleTable<Handle>();
+  /** bytes read and written through JavaScript (the native fast paths count their own) */
+  readonly counters = { readBytes: 0, writtenBytes: 0 };
 
   constructor(private readonly o: FileSystemOptions) {}
 
@@ -237,6 +239,12 @@ export class S3FileSystem {
 
   /** Reads up to `length` bytes at `offset` into `dest`: (dest, offset, length), as below it. */
   async read(fh: number, dest: Buffer, offset: number, length: number): Promise<number> {
+    const n = await this.readUncounted(fh, dest, offset, length);
+    this.counters.readBytes += n;
+    return n;
+  }
+
+  private async readUncounted(fh: number, dest: Buffer, offset: number, length: number): Promise<number> {
     const h = this.handles.get(fh);
     switch (h.kind) {
       case 'object':
@@ -260,7 +268,12 @@ export class S3FileSystem {
     const h = this.handles.get(fh);
     if (h.kind !== 'staged' || !h.writable)
       throw fsError('EBADF', 'file not open for writing', { path: h.path });
-    return synced(h.file).staged.write(length === buf.length ? buf : buf.subarray(0, length), offset);
+    const n = await synced(h.file).staged.write(
+      length === buf.length ? buf : buf.subarray(0, length),
+      offset,
+    );
+    this.counters.writtenBytes += n;
+    return n;
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {

@@ -62,6 +62,11 @@ export class OpenFiles {
     return this.byStaged.get(staged)?.path ?? pathOfKey(this.o.prefix, staged.key);
   }
 
+  /** Staged copies of the open files that are still to be uploaded (not unlinked ones). */
+  stagedFiles(): StagedFile[] {
+    return [...this.byStaged.values()].filter((of) => !of.unlinked).map((of) => of.staged);
+  }
+
   /** Paths of open files directly inside directory `dir` (shown by readdir before upload). */
   childrenOf(dir: string): string[] {
     const out: string[] = [];

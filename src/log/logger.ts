@@ -1,6 +1,6 @@
-// Logger: leveled, line-oriented, with per-module children and secret redaction.
-// The one place that writes diagnostics; built in daemon.ts and passed down (no global).
-import { format } from 'node:util';
+// Logger: leveled JSON lines on pino (one line per event), per-module children, secrets
+// redacted. The one place that writes diagnostics; built in cli/ and passed down (no global).
+import { pino, stdTimeFunctions, type Logger as Pino } from 'pino';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -11,7 +11,26 @@ export interface LogSink {
 
 export type LogFields = Record<string, unknown>;
 
-/** Replaces every registered secret (and Authorization headers) with a placeholder. */
+/** Field paths pino's redaction censors wherever they occur in a log line's object. */
+const REDACT_PATHS = [
+  'authorization',
+  'headers.authorization',
+  '*.authorization',
+  '*.headers.authorization',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  'sessionToken',
+  '*.sessionToken',
+  'password',
+  '*.password',
+];
+const CENSOR = '[redacted]';
+
+/**
+ * Removes secrets that appear inside text (an error message quoting a header, a URL with a
+ * signature): every registered secret value and Authorization-like parameters. pino's path
+ * redaction covers fields by name; this covers values, on each finished line.
+ */
 export class Redactor {
   private readonly secrets = new Set<string>();
 
@@ -22,58 +41,58 @@ export class Redactor {
 
   redact(text: string): string {
     let out = text.replace(
-      /(authorization|x-amz-security-token|x-amz-signature|signature)([=:"\s]+)[^\s,"&]+/gi,
-      '$1$2[redacted]',
+      /(authorization|x-amz-security-token|x-amz-signature|signature)([=:"\s\\]+)[^\s,"&\\]+/gi,
+      `$1$2${CENSOR}`,
     );
-    for (const s of this.secrets) out = out.split(s).join('[redacted]');
+    for (const s of this.secrets) out = out.split(s).join(CENSOR);
     return out;
   }
 }
 
 export class Logger {
-  private readonly threshold: number;
-
-  constructor(
-    private readonly sink: LogSink,
+  private constructor(
+    private readonly p: Pino,
     readonly level: LogLevel,
-    private readonly redactor: Redactor,
-    private readonly fields: LogFields = {},
-  ) {
-    this.threshold = LOG_LEVELS.indexOf(level);
+  ) {}
+
+  /** A root logger writing JSON lines to `sink` at `level` and above. */
+  static create(sink: LogSink, level: LogLevel, redactor: Redactor, fields: LogFields = {}): Logger {
+    const p = pino(
+      {
+        level,
+        base: undefined, // no pid and hostname on every line
+        timestamp: stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+        redact: { paths: REDACT_PATHS, censor: CENSOR },
+        hooks: { streamWrite: (line) => redactor.redact(line) },
+      },
+      sink,
+    );
+    return new Logger(Object.keys(fields).length > 0 ? p.child(fields) : p, level);
   }
 
   child(fields: LogFields): Logger {
-    return new Logger(this.sink, this.level, this.redactor, { ...this.fields, ...fields });
+    return new Logger(this.p.child(fields), this.level);
   }
 
   enabled(level: LogLevel): boolean {
-    return LOG_LEVELS.indexOf(level) <= this.threshold;
+    return this.p.isLevelEnabled(level);
   }
 
   error(msg: string, fields?: LogFields): void {
-    this.log('error', msg, fields);
+    this.p.error(fields ?? {}, msg);
   }
   warn(msg: string, fields?: LogFields): void {
-    this.log('warn', msg, fields);
+    this.p.warn(fields ?? {}, msg);
   }
   info(msg: string, fields?: LogFields): void {
-    this.log('info', msg, fields);
+    this.p.info(fields ?? {}, msg);
   }
   debug(msg: string, fields?: LogFields): void {
-    this.log('debug', msg, fields);
-  }
-
-  private log(level: LogLevel, msg: string, fields?: LogFields): void {
-    if (!this.enabled(level)) return;
-    const all = { ...this.fields, ...fields };
-    const parts = Object.entries(all).map(
-      ([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : format('%o', v)}`,
-    );
-    const line = `${new Date().toISOString()} ${level.toUpperCase()} ${msg}${parts.length ? ' ' + parts.join(' ') : ''}`;
-    this.sink.write(this.redactor.redact(line) + '\n');
+    this.p.debug(fields ?? {}, msg);
   }
 }
 
 export function nullLogger(): Logger {
-  return new Logger({ write: () => undefined }, 'error', new Redactor());
+  return Logger.create({ write: () => undefined }, 'error', new Redactor());
 }

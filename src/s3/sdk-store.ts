@@ -76,6 +76,8 @@ export class SdkObjectStore implements ObjectStore {
   private readonly direct: DirectHttp;
   /** requests sent, by S3 operation name (reported in the daemon's stop log line) */
   readonly requestCounts: Record<string, number> = {};
+  /** failed requests, by S3 operation and StoreError kind (status reports) */
+  readonly errorCounts: Record<string, Record<string, number>> = {};
   /** ListObjectsV2 pages read by parseListPage (fast) or left to the SDK's parser (sdk) */
   readonly listPagesParsed = { fast: 0, sdk: 0 };
 
@@ -136,7 +138,10 @@ export class SdkObjectStore implements ObjectStore {
       });
       return then(output);
     } catch (err) {
-      throw classifyError(err, op, key);
+      const e = classifyError(err, op, key);
+      const byKind = (this.errorCounts[op] ??= {});
+      byKind[e.kind] = (byKind[e.kind] ?? 0) + 1;
+      throw e;
     }
   }
 

@@ -6,6 +6,8 @@ export interface MountEntry {
   mountpoint: string;
   fstype: string;
   source: string;
+  /** the superblock options (for FUSE: user_id=, group_id=, ...) */
+  superOptions: string;
 }
 
 /** Undoes the octal escapes (\040 for space, ...) the kernel uses in mountinfo. */
@@ -21,7 +23,12 @@ export function parseMountinfo(text: string): MountEntry[] {
     const f = (left ?? '').split(' ');
     const r = (right ?? '').split(' ');
     if (f[4] === undefined || r[0] === undefined) continue;
-    out.push({ mountpoint: unescape(f[4]), fstype: r[0], source: unescape(r[1] ?? '') });
+    out.push({
+      mountpoint: unescape(f[4]),
+      fstype: r[0],
+      source: unescape(r[1] ?? ''),
+      superOptions: r[2] ?? '',
+    });
   }
   return out;
 }
@@ -32,4 +39,12 @@ export async function findMount(path: string): Promise<MountEntry | undefined> {
   return parseMountinfo(text)
     .filter((m) => m.mountpoint === path)
     .pop();
+}
+
+/** s3mount's FUSE mounts made by this user (user_id= in the superblock options), in mount order. */
+export async function ownS3mounts(uid: number): Promise<MountEntry[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return parseMountinfo(text).filter(
+    (m) => m.fstype === 'fuse.s3mount' && m.superOptions.split(',').includes(`user_id=${uid}`),
+  );
 }

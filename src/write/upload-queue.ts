@@ -50,6 +50,8 @@ export interface ParkedUpload {
 }
 
 interface FileState {
+  /** when the queue first saw the file dirty (ms since the epoch) */
+  sinceMs: number;
   running?: Promise<Attempt>;
   timer?: NodeJS.Timeout;
   failures: number;
@@ -65,6 +67,8 @@ export class UploadQueue {
   /** unlinked: never uploaded again */
   private readonly forgotten = new WeakSet<StagedFile>();
   private stopped = false;
+  /** the most recent failed upload attempt, for status reports */
+  private lastFailureInfo: { path: string; reason: string; atMs: number } | undefined;
 
   constructor(private readonly o: UploadQueueOptions) {}
 
@@ -83,6 +87,26 @@ export class UploadQueue {
     return out;
   }
 
+  /** Files the queue holds (dirty or under way). */
+  known(): StagedFile[] {
+    return [...this.files.keys()];
+  }
+
+  /** What the queue knows of a file's upload, for status reports. */
+  describeFile(file: StagedFile): { sinceMs?: number; lastError?: string; parked?: string } {
+    const st = this.files.get(file);
+    if (!st) return {};
+    return {
+      sinceMs: st.sinceMs,
+      ...(st.lastError !== undefined ? { lastError: describe(st.lastError) } : {}),
+      ...(st.parked ? { parked: st.parked.reason } : {}),
+    };
+  }
+
+  get lastFailure(): { path: string; reason: string; atMs: number } | undefined {
+    return this.lastFailureInfo;
+  }
+
   private pathOf(file: StagedFile): string {
     return this.o.pathOf?.(file) ?? file.key;
   }
@@ -90,7 +114,7 @@ export class UploadQueue {
   private state(file: StagedFile): FileState {
     let st = this.files.get(file);
     if (!st) {
-      st = { failures: 0 };
+      st = { failures: 0, sinceMs: Date.now() };
       this.files.set(file, st);
     }
     return st;
@@ -140,6 +164,7 @@ export class UploadQueue {
       file.transition({ kind: 'upload-failed' });
       st.failures++;
       st.lastError = error;
+      this.lastFailureInfo = { path: this.pathOf(file), reason: describe(error), atMs: Date.now() };
       if (!isPermanentFailure(error)) {
         delete st.parked; // it may succeed now: retried like any other
         return { kind: 'failed', error };
@@ -275,6 +300,7 @@ export class UploadQueue {
     if (st.timer || st.parked) return bg;
     const delay = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.max(0, st.failures - 1));
     this.o.logger.warn('upload failed; will retry', {
+      path: this.pathOf(file),
       key: file.key,
       inMs: delay,
       failures: st.failures,
@@ -282,8 +308,14 @@ export class UploadQueue {
     });
     st.timer = setTimeout(() => {
       delete st.timer;
+      const failures = st.failures;
       void this.work(file).then(() => {
-        if (!file.dirty) this.o.logger.info('upload succeeded after retry', { key: file.key });
+        if (!file.dirty)
+          this.o.logger.info('upload succeeded after retry', {
+            path: this.pathOf(file),
+            key: file.key,
+            failures,
+          });
       });
     }, delay);
     return bg;
@@ -328,6 +360,28 @@ export class UploadQueue {
         const st = failed.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
         await new Promise((r) =>
           setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (st - 1))),
+        );
+      }
+    }
+  }
+
+  /**
+   * Uploads these files now and waits (sync): each is tried at once, also a parked one (its
+   * reason may be gone); ones that fail and can be retried go again with backoff until they
+   * succeed or park. `onRound` sees the files still waiting before each round.
+   */
+  async uploadAll(files: StagedFile[], onRound?: (waiting: StagedFile[]) => void): Promise<void> {
+    let round = files.filter((f) => f.dirty && !this.forgotten.has(f));
+    while (round.length > 0) {
+      onRound?.(round);
+      await Promise.all(round.map((f) => this.uploadNow(f)));
+      round = files.filter(
+        (f) => f.dirty && !this.forgotten.has(f) && this.files.has(f) && !this.state(f).parked,
+      );
+      if (round.length > 0) {
+        const failures = round.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
+        await new Promise((r) =>
+          setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (failures - 1))),
         );
       }
     }

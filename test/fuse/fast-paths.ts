@@ -156,12 +156,12 @@ t.test(`native fast paths on ${kind}`, async (t) => {
     // with --no-native (S3_TEST_NATIVE=0) every read and write went through JavaScript:
     // the results above must be the same, but there are no FUSE-thread counts to check
     if (!NATIVE) {
-      t.notMatch(m.output(), /fastReads=/, '--no-native: no fast-path counters');
+      t.notMatch(m.output(), /"fastReads"/, '--no-native: no fast-path counters');
       return;
     }
-    const served = Number(/fastReads=(\d+)/.exec(m.output())?.[1] ?? 0);
+    const served = Number(/"fastReads":(\d+)/.exec(m.output())?.[1] ?? 0);
     t.ok(served > 0, `FUSE threads answered ${served} reads without JavaScript`);
-    const written = Number(/fastWrites=(\d+)/.exec(m.output())?.[1] ?? 0);
+    const written = Number(/"fastWrites":(\d+)/.exec(m.output())?.[1] ?? 0);
     t.ok(written >= 80, `FUSE threads did ${written} writes without JavaScript`);
   });
 });
@@ -179,7 +179,7 @@ t.test(`overwriting an object does not download it first on ${kind}`, async (t) 
     'new content\n',
     'the object has the new content',
   );
-  const requests = /requests=\{([^}]*)\}/.exec(m.output())?.[1] ?? '';
+  const requests = /"requests":\{([^}]*)\}/.exec(m.output())?.[1] ?? '';
   t.match(requests, /PutObject/, 'the exit log lists the requests sent');
   t.notMatch(requests, /GetObject/, 'no GET of the old content: the kernel passes O_TRUNC to open');
 });

@@ -60,7 +60,7 @@ t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   );
   t.match(
     m.output(),
-    new RegExp(`ERROR upload cannot succeed.*"/${name}".*quota`),
+    new RegExp(`"level":"error".*"path":"/${name}".*quota.*"msg":"upload cannot succeed`, 'i'),
     'logged at error level with path and reason',
   );
   await sleep(3000); // a retried upload would go again after 1 s and 2 s
@@ -69,7 +69,11 @@ t.test(`an upload that cannot succeed, on ${kind}`, { skip }, async (t) => {
   const code = await stop(m, EXIT_WITHIN_MS);
   t.not(code, 'timeout', `SIGTERM ends the daemon in ${Date.now() - t0} ms`);
   const exitLog = m.output().slice(m.output().lastIndexOf('stopping'));
-  t.match(exitLog, new RegExp(`ERROR .*stays staged.*"/${name}"`), 'the exit log names the file');
+  t.match(
+    exitLog,
+    new RegExp(`"level":"error".*"path":"/${name}".*"msg":"not uploaded: the file stays staged`),
+    'the exit log names the file',
+  );
   t.ok(
     (await stagedData(staging)).some((b) => sha256(b) === sha256(data)),
     'still staged after the daemon exited',

@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 const ALLOWED: Record<string, string[]> = {
-  cli: ['config', 'daemon', 'log', 's3', 'util'],
-  daemon: ['config', 'core', 'fuse', 's3', 'log', 'util'],
+  cli: ['config', 'control', 'daemon', 'log', 's3', 'util'],
+  daemon: ['config', 'control', 'core', 'fuse', 's3', 'log', 'util'],
+  // the control channel's transport and protocol (a unix socket, JSON lines)
+  control: ['log', 'util'],
   // the filesystem core over any ObjectStore, without FUSE (src/core.ts)
   core: ['config', 'fs', 'meta', 'read', 'write', 's3', 'log', 'util'],
   fuse: ['fs', 'read', 'write', 'log', 'util'],

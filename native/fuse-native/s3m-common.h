@@ -5,8 +5,8 @@
 // (s3m-dirs.h) are never held together. FUSE threads never hold s3m_lock across I/O and
 // never call into JavaScript.
 
-#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS)
-#error "S3M_ABI_VERSION, S3M_STAT_INTS and S3M_HALF_BITS come from s3mount-abi.json (binding.gyp defines them)"
+#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS) || !defined(S3M_STAT_MODE)
+#error "S3M_ABI_VERSION, S3M_STAT_INTS, S3M_HALF_BITS and S3M_STAT_MODE come from s3mount-abi.json (binding.gyp defines them)"
 #endif
 
 #include <fcntl.h>
@@ -26,11 +26,28 @@ static uint64_t s3m_u64 (uint32_t hi, uint32_t lo) {
   return ((uint64_t) hi << S3M_HALF_BITS) | lo;
 }
 
+#ifdef S3M_TEST
+// The test binding (s3m-test.h) sets both clocks itself, so that expiry and write times
+// can be compared exactly with the JavaScript models.
+static uint64_t s3m_test_mono_ms = 1;
+static uint64_t s3m_test_wall_ms = 1;
+static uint64_t s3m_now_ms (void) { return __atomic_load_n(&s3m_test_mono_ms, __ATOMIC_RELAXED); }
+static uint64_t s3m_wall_ms (void) { return __atomic_load_n(&s3m_test_wall_ms, __ATOMIC_RELAXED); }
+#else
+// monotonic ms: attribute expiry
 static uint64_t s3m_now_ms (void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
+
+// ms since the epoch: the time of a write (the mtime)
+static uint64_t s3m_wall_ms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+#endif
 
 // ---- waking JavaScript ----
 //

@@ -10,7 +10,9 @@
 // is there from the requested offset and waits only when it has nothing yet to give.
 // A stream is freed when its handle is released and JavaScript has finished it.
 
+#ifndef S3M_DIRS  // the test binding makes the tables small, to fill them
 #define S3M_DIRS 1024
+#endif
 
 typedef struct {
   int used;
@@ -82,9 +84,11 @@ static int32_t s3m_dir_start (const char *path) {
   return -1;
 }
 
-static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info) {
-  s3m_dirh_t *h = (s3m_dirh_t *) (uintptr_t) info->fh;
-  if (h == NULL || !s3m_dir_ready) return fuse_native_readdir(path, buf, filler, offset, info);
+// What readdir does once its handle is known: 0 or -errno. With `wait` 0 (the test
+// binding: its caller is the JavaScript thread, which must not block) it returns
+// S3M_WOULD_WAIT where readdir would wait for JavaScript to push more.
+#define S3M_WOULD_WAIT INT_MIN
+static int s3m_dir_serve (s3m_dirh_t *h, const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, int wait) {
   pthread_mutex_lock(&s3m_dir_mu);
   if (offset == 0 || h->stream < 0) {
     // a new pass over the directory (opendir, rewinddir) lists it afresh
@@ -94,7 +98,7 @@ static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off
       pthread_mutex_unlock(&s3m_dir_mu);
       return -ENOMEM;
     }
-    uv_async_send(&s3m_dir_async);
+    if (s3m_dir_ready) uv_async_send(&s3m_dir_async);
   }
   s3m_dir_t *d = &s3m_dirs[h->stream];
   size_t at = offset < 0 ? 0 : (size_t) offset;
@@ -114,10 +118,20 @@ static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off
       res = d->err;  // the end (0), or the listing failed
       break;
     }
+    if (!wait) {
+      res = S3M_WOULD_WAIT;
+      break;
+    }
     pthread_cond_wait(&s3m_dir_cv, &s3m_dir_mu);
   }
   pthread_mutex_unlock(&s3m_dir_mu);
   return given > 0 ? 0 : res;
+}
+
+static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info) {
+  s3m_dirh_t *h = (s3m_dirh_t *) (uintptr_t) info->fh;
+  if (h == NULL || !s3m_dir_ready) return fuse_native_readdir(path, buf, filler, offset, info);
+  return s3m_dir_serve(h, path, buf, filler, offset, 1);
 }
 
 static void s3m_dir_wake (uv_async_t *handle) {
@@ -177,7 +191,7 @@ NAPI_METHOD(s3m_dir_push) {
       if (napi_get_value_string_utf8(env, element, name, sizeof(name), &len) != napi_ok || len + 1 >= sizeof(name)) continue;
       batch[n] = strdup(name);
       if (batch[n] == NULL) break;
-      modes[n] = ints[(size_t) i * S3M_STAT_INTS];  // st_mode comes first in fuse-native's layout
+      modes[n] = ints[(size_t) i * S3M_STAT_INTS + S3M_STAT_MODE];
       n++;
     }
   }

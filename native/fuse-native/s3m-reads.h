@@ -7,8 +7,12 @@
 // A hash maps (file, block) to the slot holding it; JavaScript maps a slot once its bytes
 // are complete and unmaps it (under the write lock) before reusing it.
 
+#ifndef S3M_FILES  // the test binding makes the tables small, to fill them
 #define S3M_FILES 65536
+#endif
+#ifndef S3M_SLOTS
 #define S3M_SLOTS 4096
+#endif
 
 typedef struct {
   int used;

@@ -88,9 +88,9 @@ NAPI_METHOD(s3m_attr_put) {
   if (gen == s3m_gen) {
     NAPI_FOR_EACH(names, element) {
       if ((size_t) (i + 1) * S3M_STAT_INTS * sizeof(uint32_t) > ints_len) break;
-      size_t name_len = 0;
-      if (napi_get_value_string_utf8(env, element, name, sizeof(name), &name_len) != napi_ok) continue;
-      if (name_len + 1 >= sizeof(name)) continue;
+      int64_t got = s3m_name(env, element, name, sizeof(name) - 1);
+      if (got < 0) continue;
+      size_t name_len = (size_t) got;
       if (s3m_attr_count >= S3M_ATTR_MAX) s3m_attr_free_all();
       size_t plen = dlen + strlen(sep) + name_len;
       s3m_attr_t *e = malloc(sizeof(s3m_attr_t) + plen + 1);

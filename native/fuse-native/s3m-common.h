@@ -26,6 +26,17 @@ static uint64_t s3m_u64 (uint32_t hi, uint32_t lo) {
   return ((uint64_t) hi << S3M_HALF_BITS) | lo;
 }
 
+// A name from JavaScript into buf (cap bytes with the NUL): its length, or -1 when it
+// does not fit. napi_get_value_string_utf8 cuts a long string short at a character
+// boundary without saying so (a name of 4-byte characters could come back 3 bytes short
+// and pass a length check), so the full length is asked for first.
+static int64_t s3m_name (napi_env env, napi_value v, char *buf, size_t cap) {
+  size_t full = 0, got = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &full) != napi_ok || full + 1 > cap) return -1;
+  if (napi_get_value_string_utf8(env, v, buf, cap, &got) != napi_ok || got != full) return -1;
+  return (int64_t) full;
+}
+
 #ifdef S3M_TEST
 // The test binding (s3m-test.h) sets both clocks itself, so that expiry and write times
 // can be compared exactly with the JavaScript models.

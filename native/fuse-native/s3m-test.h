@@ -3,7 +3,7 @@
 // defined); the product binding (fuse.node) never contains them.
 //
 // They call the functions the FUSE threads call (s3m_attr_lookup, s3m_try_read,
-// s3m_try_write, s3m_opendir / s3m_dir_serve / s3m_readdir / s3m_releasedir) with made-up
+// s3m_try_write, s3m_opendir, s3m_dir_begin + s3m_dir_give, s3m_readdir, s3m_releasedir) with made-up
 // paths, handles and buffers, so that test/unit/native/ can drive the C tables from
 // JavaScript without a mount and compare them with the models in test/fixtures/native/.
 // The test binding also has small tables (binding.gyp) and clocks of its own (s3m-common.h).
@@ -289,8 +289,36 @@ NAPI_METHOD(s3m_test_readdir) {
     free(path);
     return NULL;
   }
-  int res = s3m_dir_serve((s3m_dirh_t *) (uintptr_t) fi->fh, path, &fill, s3m_test_filler, offset, 0);
+  s3m_dirh_t *dh = (s3m_dirh_t *) (uintptr_t) fi->fh;
+  pthread_mutex_lock(&s3m_dir_mu);
+  int res = s3m_dir_begin(dh, path, offset);
+  if (res == 0) res = s3m_dir_give(dh, &fill, s3m_test_filler, offset, 0);
+  pthread_mutex_unlock(&s3m_dir_mu);
   free(path);
+  napi_value out = s3m_test_fill_out(env, res, &fill);
+  s3m_test_fill_free(&fill);
+  return out;
+}
+
+// s3m_test_readdir_resume(h, offset, room) -> a readdir that would have waited, carrying
+// on: only the second half (s3m_dir_give), as the FUSE thread does when woken
+NAPI_METHOD(s3m_test_readdir_resume) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_UINT32(h, 0)
+  off_t offset = (off_t) s3m_test_num(env, argv[1]);
+  NAPI_ARGV_UINT32(room, 2)
+  struct fuse_file_info *fi = s3m_test_info(env, h);
+  s3m_test_fill_t fill;
+  if (fi == NULL || !s3m_test_fill_init(&fill, room)) return NULL;
+  s3m_dirh_t *dh = (s3m_dirh_t *) (uintptr_t) fi->fh;
+  if (dh->stream < 0) {
+    s3m_test_fill_free(&fill);
+    napi_throw_error(env, NULL, "that handle has no stream to carry on with");
+    return NULL;
+  }
+  pthread_mutex_lock(&s3m_dir_mu);
+  int res = s3m_dir_give(dh, &fill, s3m_test_filler, offset, 0);
+  pthread_mutex_unlock(&s3m_dir_mu);
   napi_value out = s3m_test_fill_out(env, res, &fill);
   s3m_test_fill_free(&fill);
   return out;
@@ -375,5 +403,6 @@ NAPI_METHOD(s3m_test_readdir_poll) {
   NAPI_EXPORT_FUNCTION(s3m_test_opendir) \
   NAPI_EXPORT_FUNCTION(s3m_test_releasedir) \
   NAPI_EXPORT_FUNCTION(s3m_test_readdir) \
+  NAPI_EXPORT_FUNCTION(s3m_test_readdir_resume) \
   NAPI_EXPORT_FUNCTION(s3m_test_readdir_start) \
   NAPI_EXPORT_FUNCTION(s3m_test_readdir_poll)

@@ -30,6 +30,7 @@ typedef struct {
 static s3m_file_t s3m_files[S3M_FILES];
 static s3m_slot_t s3m_slots[S3M_SLOTS];
 static uint8_t *s3m_arena_mem = NULL;
+static uint32_t s3m_nslots = 0;     // slots in the arena: s3m_map refuses others
 static uint32_t s3m_shift = 0;
 static uint64_t *s3m_hkeys = NULL;  // ((file + 1) << 40) | block; 0 = empty
 static uint32_t *s3m_hvals = NULL;
@@ -170,6 +171,7 @@ NAPI_METHOD(s3m_arena) {
   uint64_t *old_keys = s3m_hkeys;
   uint32_t *old_vals = s3m_hvals;
   s3m_arena_mem = mem;
+  s3m_nslots = nslots;
   s3m_shift = shift;
   s3m_hkeys = keys;
   s3m_hvals = vals;
@@ -217,14 +219,15 @@ NAPI_METHOD(s3m_file_close) {
   return NULL;
 }
 
-// s3m_map(id, block, slot): the slot holds that block, complete.
+// s3m_map(id, block, slot): the slot holds that block, complete. A slot outside the
+// arena is ignored (that block's reads go to JavaScript), never read past the arena.
 NAPI_METHOD(s3m_map) {
   NAPI_ARGV(3)
   NAPI_ARGV_UINT32(id, 0)
   NAPI_ARGV_UINT32(block, 1)
   NAPI_ARGV_UINT32(at, 2)
   pthread_rwlock_wrlock(&s3m_lock);
-  if (s3m_hkeys != NULL && id < S3M_FILES) s3m_hput(s3m_key(id, block), at);
+  if (s3m_hkeys != NULL && id < S3M_FILES && at < s3m_nslots) s3m_hput(s3m_key(id, block), at);
   pthread_rwlock_unlock(&s3m_lock);
   return NULL;
 }

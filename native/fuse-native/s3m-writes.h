@@ -178,12 +178,17 @@ NAPI_METHOD(s3m_wdetach) {
 
 // s3m_wtake(id, out: Float64Array(3)) -> writes since the last take; out = [size, lowest
 // offset written since the last take (-1: none), time of the last write (ms since the
-// epoch, 0: none)]. The size is filled in either way.
+// epoch, 0: none)]. `out` is filled in either way: [0, -1, 0] for an id not in use.
 NAPI_METHOD(s3m_wtake) {
   NAPI_ARGV(2)
   NAPI_ARGV_UINT32(id, 0)
   NAPI_ARGV_BUFFER_CAST(double *, out, 1)
   double writes = 0;
+  if (out_len >= 3 * sizeof(double)) {
+    out[0] = 0;
+    out[1] = -1;
+    out[2] = 0;
+  }
   if (id < S3M_WFILES && out_len >= 3 * sizeof(double)) {
     pthread_rwlock_rdlock(&s3m_lock);
     s3m_wfile_t *f = &s3m_wfiles[id];

@@ -3,7 +3,8 @@
 //
 // Lock order: s3m_lock (rwlock: FUSE threads read, JavaScript writes) and s3m_dir_mu
 // (s3m-dirs.h) are never held together. FUSE threads never hold s3m_lock across I/O and
-// never call into JavaScript.
+// never call into JavaScript. Which thread touches what, and each table's invariants:
+// S3MOUNT.md.
 
 #if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS) || !defined(S3M_STAT_MODE)
 #error "S3M_ABI_VERSION, S3M_STAT_INTS, S3M_HALF_BITS and S3M_STAT_MODE come from s3mount-abi.json (binding.gyp defines them)"

@@ -35,6 +35,7 @@ static uint32_t s3m_shift = 0;
 static uint64_t *s3m_hkeys = NULL;  // ((file + 1) << 40) | block; 0 = empty
 static uint32_t *s3m_hvals = NULL;
 static uint32_t s3m_hmask = 0;
+static uint32_t s3m_hcount = 0;     // keys in the map: at most half its entries, so probes end
 static uint64_t s3m_served_reads = 0;
 static uint64_t s3m_served_bytes = 0;
 
@@ -57,12 +58,19 @@ static int64_t s3m_hget (uint64_t k) {
   }
 }
 
-static void s3m_hput (uint64_t k, uint32_t v) {
+// Puts k → v, unless k is new and the map is half full (0: refused).
+static int s3m_hput (uint64_t k, uint32_t v) {
   for (uint32_t i = s3m_hidx(k);; i = (i + 1) & s3m_hmask) {
-    if (s3m_hkeys[i] == 0 || s3m_hkeys[i] == k) {
+    if (s3m_hkeys[i] == k) {
+      s3m_hvals[i] = v;
+      return 1;
+    }
+    if (s3m_hkeys[i] == 0) {
+      if (s3m_hcount >= (s3m_hmask + 1) / 2) return 0;
       s3m_hkeys[i] = k;
       s3m_hvals[i] = v;
-      return;
+      s3m_hcount++;
+      return 1;
     }
   }
 }
@@ -74,6 +82,7 @@ static void s3m_hdel (uint64_t k) {
     if (s3m_hkeys[i] == k) break;
   }
   s3m_hkeys[i] = 0;
+  s3m_hcount--;
   // backward-shift deletion keeps every probe chain unbroken
   uint32_t j = i;
   for (;;) {
@@ -176,6 +185,7 @@ NAPI_METHOD(s3m_arena) {
   s3m_hkeys = keys;
   s3m_hvals = vals;
   s3m_hmask = hsize - 1;
+  s3m_hcount = 0;
   for (int i = 0; i < S3M_SLOTS; i++) s3m_slots[i].fh = 0;
   for (int i = 0; i < S3M_FILES; i++) s3m_files[i].used = 0;
   pthread_rwlock_unlock(&s3m_lock);
@@ -220,7 +230,9 @@ NAPI_METHOD(s3m_file_close) {
 }
 
 // s3m_map(id, block, slot): the slot holds that block, complete. A slot outside the
-// arena is ignored (that block's reads go to JavaScript), never read past the arena.
+// arena is ignored (that block's reads go to JavaScript), never read past the arena; so
+// is a new block when the map holds half as many keys as it has entries (four times the
+// slots: JavaScript, mapping one block per slot, never gets there).
 NAPI_METHOD(s3m_map) {
   NAPI_ARGV(3)
   NAPI_ARGV_UINT32(id, 0)

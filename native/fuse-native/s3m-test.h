@@ -69,6 +69,7 @@ NAPI_METHOD(s3m_test_reset) {
   memset(s3m_slots, 0, sizeof(s3m_slots));
   memset(s3m_files, 0, sizeof(s3m_files));
   if (s3m_hkeys != NULL) memset(s3m_hkeys, 0, ((size_t) s3m_hmask + 1) * sizeof(uint64_t));
+  s3m_hcount = 0;
   memset(s3m_wslots, 0, sizeof(s3m_wslots));
   for (int i = 0; i < S3M_WFILES; i++) {
     if (s3m_wfiles[i].used) close(s3m_wfiles[i].fd);
@@ -147,6 +148,14 @@ NAPI_METHOD(s3m_test_attr_count) {
 }
 
 // ---- reads and writes ----
+
+// s3m_test_map_count() -> keys in the block map
+NAPI_METHOD(s3m_test_map_count) {
+  pthread_rwlock_rdlock(&s3m_lock);
+  uint32_t n = s3m_hcount;
+  pthread_rwlock_unlock(&s3m_lock);
+  NAPI_RETURN_UINT32(n)
+}
 
 // s3m_test_read(fh, offset, length) -> the bytes a FUSE thread's read answers itself, or
 // null (it would go to JavaScript)
@@ -398,6 +407,7 @@ NAPI_METHOD(s3m_test_readdir_poll) {
   NAPI_EXPORT_FUNCTION(s3m_test_getattr) \
   NAPI_EXPORT_FUNCTION(s3m_test_stat) \
   NAPI_EXPORT_FUNCTION(s3m_test_attr_count) \
+  NAPI_EXPORT_FUNCTION(s3m_test_map_count) \
   NAPI_EXPORT_FUNCTION(s3m_test_read) \
   NAPI_EXPORT_FUNCTION(s3m_test_write) \
   NAPI_EXPORT_FUNCTION(s3m_test_opendir) \

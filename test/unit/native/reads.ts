@@ -12,8 +12,13 @@ const LIMITS = b.s3m_test_limits();
 /** handles, with some whose slots collide (fh % slots) */
 const FHS = [0, 1, 2, 3, 5, 1 + LIMITS.slots, 2 + 2 * LIMITS.slots, 4097];
 
-function scenario(name: string, arena: { slots: number; shift: number }, weights: Record<string, number>) {
-  return sequences(t, name, { seeds: 5, ops: 300 }, (rng, log) => {
+function scenario(
+  name: string,
+  arena: { slots: number; shift: number; bigBlocks?: number },
+  weights: Record<string, number>,
+  ops = 300,
+) {
+  return sequences(t, name, { seeds: 5, ops }, (rng, log) => {
     const fast = freshNative(b);
     const model = new ReadModel({ files: LIMITS.files, slots: LIMITS.slots });
     const served0 = fast.served();
@@ -32,7 +37,10 @@ function scenario(name: string, arena: { slots: number; shift: number }, weights
         const op = rng.weighted(weights);
         switch (op) {
           case 'open': {
-            const size = rng.pick([0, 1, bsize - 1, bsize, 3 * bsize + 7, 12 * bsize]);
+            const size =
+              arena.bigBlocks && rng.chance(0.8)
+                ? arena.bigBlocks * bsize
+                : rng.pick([0, 1, bsize - 1, bsize, 3 * bsize + 7, 12 * bsize]);
             log.add(`openFile ${size}`);
             const id = fast.reads.openFile(size);
             log.same('file id', id, model.openFile(size));
@@ -56,6 +64,15 @@ function scenario(name: string, arena: { slots: number; shift: number }, weights
             bytes.copy(mem.m, slot * bsize);
             fast.reads.map(id, block, slot);
             model.map(id, block, slot);
+            break;
+          }
+          case 'arena': {
+            // a new arena forgets every file, handle and mapping
+            log.add('arena');
+            mem.c = fast.reads.arena(arena.slots, arena.shift);
+            mem.m = model.arena(arena.slots, arena.shift);
+            sizes.clear();
+            attached.clear();
             break;
           }
           case 'unmap': {
@@ -107,6 +124,7 @@ function scenario(name: string, arena: { slots: number; shift: number }, weights
             break;
           }
         }
+        log.same('blocks mapped', b.s3m_test_map_count(), model.map_.size);
         const served = fast.served();
         log.same(
           'served reads and bytes',
@@ -122,7 +140,7 @@ function scenario(name: string, arena: { slots: number; shift: number }, weights
 void scenario(
   'read table',
   { slots: 16, shift: 10 },
-  { open: 2, close: 1, map: 5, unmap: 2, attach: 3, detach: 1, arm: 1, take: 2, read: 8 },
+  { open: 2, close: 1, map: 5, unmap: 2, attach: 3, detach: 1, arm: 1, take: 2, read: 8, arena: 0.1 },
 );
 
 // many mappings in a small block map: long probe chains and backward-shift deletions
@@ -130,6 +148,14 @@ void scenario(
   'read table, block map under load',
   { slots: 256, shift: 6 },
   { open: 1, close: 0.2, map: 8, unmap: 6, attach: 2, detach: 0.5, arm: 0.5, take: 1, read: 8 },
+);
+
+// more blocks than the block map takes (half of 1,024 entries): mappings refused at capacity
+void scenario(
+  'read table, block map full',
+  { slots: 8, shift: 6, bigBlocks: 400 },
+  { open: 1, close: 0.1, map: 20, unmap: 1, attach: 2, detach: 0.2, arm: 0.2, take: 0.5, read: 6 },
+  1500,
 );
 
 t.test(
@@ -197,3 +223,20 @@ t.test(
     t.equal(b.s3m_test_read(1, 0, 1024), null);
   },
 );
+
+t.test('regression: the block map refuses mappings past half its size instead of filling up', async (t) => {
+  // s3m_hput and s3m_hget probe until they find the key or an empty entry: with every
+  // entry used, a map (JavaScript, holding the write lock) or a read of a block not in
+  // it (a FUSE thread) never ended. The block cache maps at most one block per slot,
+  // but the C did not hold it to that.
+  const fast = freshNative(b);
+  fast.reads.arena(4, 10); // a map of 1,024 entries
+  const id = fast.reads.openFile(2000 * 1024);
+  fast.reads.attach(1, id, Infinity);
+  for (let block = 0; block < 2000; block++) fast.reads.map(id, block, block % 4);
+  t.ok(b.s3m_test_read(1, 0, 10), 'the first blocks are mapped');
+  t.equal(b.s3m_test_read(1, 1999 * 1024, 10), null, 'the last one was refused: its read goes to JavaScript');
+  fast.reads.unmap(id, 0);
+  fast.reads.map(id, 1999, 0);
+  t.ok(b.s3m_test_read(1, 1999 * 1024, 10), 'room again once one is unmapped');
+});

@@ -107,9 +107,14 @@ static napi_value s3m_test_stat_out (napi_env env, const struct stat *st) {
   s3m_test_set(env, out, "rdev", (double) st->st_rdev);
   s3m_test_set(env, out, "blksize", (double) st->st_blksize);
   s3m_test_set(env, out, "blocks", (double) st->st_blocks);
-  s3m_test_set(env, out, "atimeMs", (double) st->st_atim.tv_sec * 1000 + st->st_atim.tv_nsec / 1000000);
-  s3m_test_set(env, out, "mtimeMs", (double) st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000);
-  s3m_test_set(env, out, "ctimeMs", (double) st->st_ctim.tv_sec * 1000 + st->st_ctim.tv_nsec / 1000000);
+#ifdef __APPLE__
+  const struct timespec *at = &st->st_atimespec, *mt = &st->st_mtimespec, *ct = &st->st_ctimespec;
+#else
+  const struct timespec *at = &st->st_atim, *mt = &st->st_mtim, *ct = &st->st_ctim;
+#endif
+  s3m_test_set(env, out, "atimeMs", (double) at->tv_sec * 1000 + at->tv_nsec / 1000000);
+  s3m_test_set(env, out, "mtimeMs", (double) mt->tv_sec * 1000 + mt->tv_nsec / 1000000);
+  s3m_test_set(env, out, "ctimeMs", (double) ct->tv_sec * 1000 + ct->tv_nsec / 1000000);
   return out;
 }
 

@@ -4,7 +4,9 @@
 // ---- attributes ----
 
 #define S3M_ATTR_BUCKETS 65536
+#ifndef S3M_ATTR_MAX  // the test binding makes it small, to reach it
 #define S3M_ATTR_MAX 300000
+#endif
 
 typedef struct s3m_attr {
   struct s3m_attr *next;
@@ -41,7 +43,8 @@ static void s3m_attr_free_all (void) {
   s3m_attr_count = 0;
 }
 
-static int s3m_getattr (const char *path, struct stat *st) {
+// 1 and *st filled when `path` has a live entry (this generation, not expired), else 0.
+static int s3m_attr_lookup (const char *path, struct stat *st) {
   size_t n = strlen(path);
   uint32_t h = s3m_hash(path, n);
   int hit = 0;
@@ -57,7 +60,11 @@ static int s3m_getattr (const char *path, struct stat *st) {
     }
   }
   pthread_rwlock_unlock(&s3m_lock);
-  if (hit) return 0;
+  return hit;
+}
+
+static int s3m_getattr (const char *path, struct stat *st) {
+  if (s3m_attr_lookup(path, st)) return 0;
   return fuse_native_getattr(path, st);
 }
 
@@ -81,9 +88,9 @@ NAPI_METHOD(s3m_attr_put) {
   if (gen == s3m_gen) {
     NAPI_FOR_EACH(names, element) {
       if ((size_t) (i + 1) * S3M_STAT_INTS * sizeof(uint32_t) > ints_len) break;
-      size_t name_len = 0;
-      if (napi_get_value_string_utf8(env, element, name, sizeof(name), &name_len) != napi_ok) continue;
-      if (name_len + 1 >= sizeof(name)) continue;
+      int64_t got = s3m_name(env, element, name, sizeof(name) - 1);
+      if (got < 0) continue;
+      size_t name_len = (size_t) got;
       if (s3m_attr_count >= S3M_ATTR_MAX) s3m_attr_free_all();
       size_t plen = dlen + strlen(sep) + name_len;
       s3m_attr_t *e = malloc(sizeof(s3m_attr_t) + plen + 1);

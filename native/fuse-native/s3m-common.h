@@ -3,10 +3,11 @@
 //
 // Lock order: s3m_lock (rwlock: FUSE threads read, JavaScript writes) and s3m_dir_mu
 // (s3m-dirs.h) are never held together. FUSE threads never hold s3m_lock across I/O and
-// never call into JavaScript.
+// never call into JavaScript. Which thread touches what, and each table's invariants:
+// S3MOUNT.md.
 
-#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS)
-#error "S3M_ABI_VERSION, S3M_STAT_INTS and S3M_HALF_BITS come from s3mount-abi.json (binding.gyp defines them)"
+#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS) || !defined(S3M_STAT_MODE)
+#error "S3M_ABI_VERSION, S3M_STAT_INTS, S3M_HALF_BITS and S3M_STAT_MODE come from s3mount-abi.json (binding.gyp defines them)"
 #endif
 
 #include <fcntl.h>
@@ -26,11 +27,39 @@ static uint64_t s3m_u64 (uint32_t hi, uint32_t lo) {
   return ((uint64_t) hi << S3M_HALF_BITS) | lo;
 }
 
+// A name from JavaScript into buf (cap bytes with the NUL): its length, or -1 when it
+// does not fit. napi_get_value_string_utf8 cuts a long string short at a character
+// boundary without saying so (a name of 4-byte characters could come back 3 bytes short
+// and pass a length check), so the full length is asked for first.
+static int64_t s3m_name (napi_env env, napi_value v, char *buf, size_t cap) {
+  size_t full = 0, got = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &full) != napi_ok || full + 1 > cap) return -1;
+  if (napi_get_value_string_utf8(env, v, buf, cap, &got) != napi_ok || got != full) return -1;
+  return (int64_t) full;
+}
+
+#ifdef S3M_TEST
+// The test binding (s3m-test.h) sets both clocks itself, so that expiry and write times
+// can be compared exactly with the JavaScript models.
+static uint64_t s3m_test_mono_ms = 1;
+static uint64_t s3m_test_wall_ms = 1;
+static uint64_t s3m_now_ms (void) { return __atomic_load_n(&s3m_test_mono_ms, __ATOMIC_RELAXED); }
+static uint64_t s3m_wall_ms (void) { return __atomic_load_n(&s3m_test_wall_ms, __ATOMIC_RELAXED); }
+#else
+// monotonic ms: attribute expiry
 static uint64_t s3m_now_ms (void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
+
+// ms since the epoch: the time of a write (the mtime)
+static uint64_t s3m_wall_ms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+#endif
 
 // ---- waking JavaScript ----
 //

@@ -10,7 +10,9 @@
 // is there from the requested offset and waits only when it has nothing yet to give.
 // A stream is freed when its handle is released and JavaScript has finished it.
 
+#ifndef S3M_DIRS  // the test binding makes the tables small, to fill them
 #define S3M_DIRS 1024
+#endif
 
 typedef struct {
   int used;
@@ -82,20 +84,25 @@ static int32_t s3m_dir_start (const char *path) {
   return -1;
 }
 
-static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info) {
-  s3m_dirh_t *h = (s3m_dirh_t *) (uintptr_t) info->fh;
-  if (h == NULL || !s3m_dir_ready) return fuse_native_readdir(path, buf, filler, offset, info);
-  pthread_mutex_lock(&s3m_dir_mu);
-  if (offset == 0 || h->stream < 0) {
-    // a new pass over the directory (opendir, rewinddir) lists it afresh
-    if (h->stream >= 0) s3m_dir_unref(h->stream);
-    h->stream = s3m_dir_start(path);
-    if (h->stream < 0) {
-      pthread_mutex_unlock(&s3m_dir_mu);
-      return -ENOMEM;
-    }
-    uv_async_send(&s3m_dir_async);
-  }
+// Under s3m_dir_mu, the first half of a readdir: at offset 0 (opendir, rewinddir), or
+// when the handle has no stream yet, a new stream of `path` replaces the handle's old one
+// and JavaScript is asked to list it. 0, or -ENOMEM when the table is full.
+static int s3m_dir_begin (s3m_dirh_t *h, const char *path, off_t offset) {
+  if (offset != 0 && h->stream >= 0) return 0;
+  if (h->stream >= 0) s3m_dir_unref(h->stream);
+  h->stream = s3m_dir_start(path);
+  if (h->stream < 0) return -ENOMEM;
+  if (s3m_dir_ready) uv_async_send(&s3m_dir_async);
+  return 0;
+}
+
+// Under s3m_dir_mu, the second half: hands `filler` what the handle's stream has from
+// `offset` on (entry i has offset i + 1); with nothing to hand out, the end (0) or the
+// listing's -errno once JavaScript finished it, else waits for JavaScript's next push.
+// With `wait` 0 (the test binding, whose caller is the JavaScript thread and must not
+// block) it returns S3M_WOULD_WAIT instead of waiting.
+#define S3M_WOULD_WAIT INT_MIN
+static int s3m_dir_give (s3m_dirh_t *h, void *buf, fuse_fill_dir_t filler, off_t offset, int wait) {
   s3m_dir_t *d = &s3m_dirs[h->stream];
   size_t at = offset < 0 ? 0 : (size_t) offset;
   size_t given = 0;
@@ -114,10 +121,23 @@ static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off
       res = d->err;  // the end (0), or the listing failed
       break;
     }
+    if (!wait) {
+      res = S3M_WOULD_WAIT;
+      break;
+    }
     pthread_cond_wait(&s3m_dir_cv, &s3m_dir_mu);
   }
-  pthread_mutex_unlock(&s3m_dir_mu);
   return given > 0 ? 0 : res;
+}
+
+static int s3m_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info) {
+  s3m_dirh_t *h = (s3m_dirh_t *) (uintptr_t) info->fh;
+  if (h == NULL || !s3m_dir_ready) return fuse_native_readdir(path, buf, filler, offset, info);
+  pthread_mutex_lock(&s3m_dir_mu);
+  int res = s3m_dir_begin(h, path, offset);
+  if (res == 0) res = s3m_dir_give(h, buf, filler, offset, 1);
+  pthread_mutex_unlock(&s3m_dir_mu);
+  return res;
 }
 
 static void s3m_dir_wake (uv_async_t *handle) {
@@ -173,11 +193,10 @@ NAPI_METHOD(s3m_dir_push) {
     char name[1024];
     NAPI_FOR_EACH(names, element) {
       if ((size_t) (i + 1) * S3M_STAT_INTS * sizeof(uint32_t) > ints_len) break;
-      size_t len = 0;
-      if (napi_get_value_string_utf8(env, element, name, sizeof(name), &len) != napi_ok || len + 1 >= sizeof(name)) continue;
+      if (s3m_name(env, element, name, sizeof(name) - 1) < 0) continue;
       batch[n] = strdup(name);
       if (batch[n] == NULL) break;
-      modes[n] = ints[(size_t) i * S3M_STAT_INTS];  // st_mode comes first in fuse-native's layout
+      modes[n] = ints[(size_t) i * S3M_STAT_INTS + S3M_STAT_MODE];
       n++;
     }
   }

@@ -7,8 +7,12 @@
 // A hash maps (file, block) to the slot holding it; JavaScript maps a slot once its bytes
 // are complete and unmaps it (under the write lock) before reusing it.
 
+#ifndef S3M_FILES  // the test binding makes the tables small, to fill them
 #define S3M_FILES 65536
+#endif
+#ifndef S3M_SLOTS
 #define S3M_SLOTS 4096
+#endif
 
 typedef struct {
   int used;
@@ -26,10 +30,12 @@ typedef struct {
 static s3m_file_t s3m_files[S3M_FILES];
 static s3m_slot_t s3m_slots[S3M_SLOTS];
 static uint8_t *s3m_arena_mem = NULL;
+static uint32_t s3m_nslots = 0;     // slots in the arena: s3m_map refuses others
 static uint32_t s3m_shift = 0;
 static uint64_t *s3m_hkeys = NULL;  // ((file + 1) << 40) | block; 0 = empty
 static uint32_t *s3m_hvals = NULL;
 static uint32_t s3m_hmask = 0;
+static uint32_t s3m_hcount = 0;     // keys in the map: at most half its entries, so probes end
 static uint64_t s3m_served_reads = 0;
 static uint64_t s3m_served_bytes = 0;
 
@@ -52,12 +58,19 @@ static int64_t s3m_hget (uint64_t k) {
   }
 }
 
-static void s3m_hput (uint64_t k, uint32_t v) {
+// Puts k → v, unless k is new and the map is half full (0: refused).
+static int s3m_hput (uint64_t k, uint32_t v) {
   for (uint32_t i = s3m_hidx(k);; i = (i + 1) & s3m_hmask) {
-    if (s3m_hkeys[i] == 0 || s3m_hkeys[i] == k) {
+    if (s3m_hkeys[i] == k) {
+      s3m_hvals[i] = v;
+      return 1;
+    }
+    if (s3m_hkeys[i] == 0) {
+      if (s3m_hcount >= (s3m_hmask + 1) / 2) return 0;
       s3m_hkeys[i] = k;
       s3m_hvals[i] = v;
-      return;
+      s3m_hcount++;
+      return 1;
     }
   }
 }
@@ -69,6 +82,7 @@ static void s3m_hdel (uint64_t k) {
     if (s3m_hkeys[i] == k) break;
   }
   s3m_hkeys[i] = 0;
+  s3m_hcount--;
   // backward-shift deletion keeps every probe chain unbroken
   uint32_t j = i;
   for (;;) {
@@ -166,10 +180,12 @@ NAPI_METHOD(s3m_arena) {
   uint64_t *old_keys = s3m_hkeys;
   uint32_t *old_vals = s3m_hvals;
   s3m_arena_mem = mem;
+  s3m_nslots = nslots;
   s3m_shift = shift;
   s3m_hkeys = keys;
   s3m_hvals = vals;
   s3m_hmask = hsize - 1;
+  s3m_hcount = 0;
   for (int i = 0; i < S3M_SLOTS; i++) s3m_slots[i].fh = 0;
   for (int i = 0; i < S3M_FILES; i++) s3m_files[i].used = 0;
   pthread_rwlock_unlock(&s3m_lock);
@@ -213,14 +229,17 @@ NAPI_METHOD(s3m_file_close) {
   return NULL;
 }
 
-// s3m_map(id, block, slot): the slot holds that block, complete.
+// s3m_map(id, block, slot): the slot holds that block, complete. A slot outside the
+// arena is ignored (that block's reads go to JavaScript), never read past the arena; so
+// is a new block when the map holds half as many keys as it has entries (four times the
+// slots: JavaScript, mapping one block per slot, never gets there).
 NAPI_METHOD(s3m_map) {
   NAPI_ARGV(3)
   NAPI_ARGV_UINT32(id, 0)
   NAPI_ARGV_UINT32(block, 1)
   NAPI_ARGV_UINT32(at, 2)
   pthread_rwlock_wrlock(&s3m_lock);
-  if (s3m_hkeys != NULL && id < S3M_FILES) s3m_hput(s3m_key(id, block), at);
+  if (s3m_hkeys != NULL && id < S3M_FILES && at < s3m_nslots) s3m_hput(s3m_key(id, block), at);
   pthread_rwlock_unlock(&s3m_lock);
   return NULL;
 }

@@ -8,7 +8,9 @@
 // held during pwrite (a write may wait for the disk): `inflight` counts writers, and
 // s3m_wclose waits for them before closing the descriptor and freeing the entry.
 
+#ifndef S3M_WFILES  // the test binding makes the tables small, to fill them
 #define S3M_WFILES 4096
+#endif
 #define S3M_NOT_HERE INT_MIN
 
 typedef struct {
@@ -75,9 +77,7 @@ static int s3m_try_write (uint64_t fh, const char *buf, size_t len, off_t offset
     uint64_t end = (uint64_t) offset + done;
     s3m_atomic_max(&f->size, end);
     s3m_atomic_min(&f->lowest, (uint64_t) offset);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    __atomic_store_n(&f->last_ms, (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->last_ms, s3m_wall_ms(), __ATOMIC_RELAXED);
     __atomic_add_fetch(&f->writes, 1, __ATOMIC_RELEASE);  // after size and lowest: s3m_wtake relies on it
     __atomic_add_fetch(&s3m_gen, 1, __ATOMIC_ACQ_REL);     // cached attributes are stale now
     __atomic_add_fetch(&s3m_written_ops, 1, __ATOMIC_RELAXED);
@@ -178,12 +178,17 @@ NAPI_METHOD(s3m_wdetach) {
 
 // s3m_wtake(id, out: Float64Array(3)) -> writes since the last take; out = [size, lowest
 // offset written since the last take (-1: none), time of the last write (ms since the
-// epoch, 0: none)]. The size is filled in either way.
+// epoch, 0: none)]. `out` is filled in either way: [0, -1, 0] for an id not in use.
 NAPI_METHOD(s3m_wtake) {
   NAPI_ARGV(2)
   NAPI_ARGV_UINT32(id, 0)
   NAPI_ARGV_BUFFER_CAST(double *, out, 1)
   double writes = 0;
+  if (out_len >= 3 * sizeof(double)) {
+    out[0] = 0;
+    out[1] = -1;
+    out[2] = 0;
+  }
   if (id < S3M_WFILES && out_len >= 3 * sizeof(double)) {
     pthread_rwlock_rdlock(&s3m_lock);
     s3m_wfile_t *f = &s3m_wfiles[id];

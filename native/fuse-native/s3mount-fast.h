@@ -87,7 +87,14 @@ static int s3m_route_ops (napi_env env, struct fuse_operations *ops, uint32_t *i
   return 0;
 }
 
+#ifdef S3M_TEST
+#include "s3m-test.h"
+#else
+#define S3M_TEST_EXPORTS
+#endif
+
 #define S3M_EXPORTS \
+  S3M_TEST_EXPORTS \
   NAPI_EXPORT_FUNCTION(s3m_enable) \
   NAPI_EXPORT_FUNCTION(s3m_attr_put) \
   NAPI_EXPORT_FUNCTION(s3m_attr_invalidate) \

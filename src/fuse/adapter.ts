@@ -4,7 +4,7 @@ import Fuse, { type Ops, type StatLike } from 'fuse-native';
 import { opensForWriting, type Attr, type S3FileSystem } from '../fs/filesystem.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
-import { STAT_INTS, TWO32, type AttrFastPath, type DirStreamPort } from './native.js';
+import { STAT_FIELDS as F, STAT_INTS, TWO32, type AttrFastPath, type DirStreamPort } from './native.js';
 
 export interface FuseMountOptions {
   mountpoint: string;
@@ -51,24 +51,23 @@ export function encodeStats(attrs: Attr[]): Uint32Array {
   for (let k = 0; k < attrs.length; k++) {
     const a = attrs[k] as Attr;
     const o = k * STAT_INTS;
-    out[o] = a.mode;
-    out[o + 1] = a.uid;
-    out[o + 2] = a.gid;
-    out[o + 3] = a.size % TWO32;
-    out[o + 4] = Math.floor(a.size / TWO32);
-    out[o + 6] = a.nlink;
-    out[o + 9] = a.blksize;
-    out[o + 10] = a.blocks % TWO32;
-    out[o + 11] = Math.floor(a.blocks / TWO32);
-    putMs(out, o + 12, a.atimeMs);
-    putMs(out, o + 14, a.mtimeMs);
-    putMs(out, o + 16, a.ctimeMs);
+    out[o + F.mode] = a.mode;
+    out[o + F.uid] = a.uid;
+    out[o + F.gid] = a.gid;
+    put64(out, o + F.size, a.size);
+    out[o + F.nlink] = a.nlink;
+    out[o + F.blksize] = a.blksize;
+    put64(out, o + F.blocks, a.blocks);
+    put64(out, o + F.atime, a.atimeMs);
+    put64(out, o + F.mtime, a.mtimeMs);
+    put64(out, o + F.ctime, a.ctimeMs);
   }
   return out;
 }
 
-function putMs(out: Uint32Array, at: number, ms: number): void {
-  const whole = Math.floor(ms);
+/** a whole number as two uint32 halves, low first */
+function put64(out: Uint32Array, at: number, n: number): void {
+  const whole = Math.floor(n);
   out[at] = whole % TWO32;
   out[at + 1] = Math.floor(whole / TWO32);
 }

@@ -39,6 +39,25 @@ interface Abi {
   statInts: number;
   /** a 64-bit number crosses as two halves of this many bits */
   halfBits: number;
+  /** where each field of a stat starts (size, blocks and the times: two halves, low first) */
+  statFields: StatFields;
+}
+
+/** Index of each field in fuse-native's stat layout; the 64-bit ones take two slots, low half first. */
+export interface StatFields {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  dev: number;
+  nlink: number;
+  ino: number;
+  rdev: number;
+  blksize: number;
+  blocks: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -46,8 +65,10 @@ const ABI = require('fuse-native/s3mount-abi.json') as Abi;
 export const ABI_VERSION = ABI.version;
 export const STAT_INTS = ABI.statInts;
 export const TWO32 = 2 ** ABI.halfBits;
+export const STAT_FIELDS: Readonly<StatFields> = ABI.statFields;
 
-interface Binding {
+/** The binding's s3m_ functions (native/fuse-native/s3mount-fast.h). */
+export interface Binding {
   s3m_version?: number;
   s3m_enable(): void;
   s3m_attr_put(dir: string, names: string[], stats: Uint32Array, ttl: number, gen: number): number;
@@ -97,11 +118,13 @@ export function loadNativeFastPaths(): NativeFastPaths {
     throw new Error(
       `the fuse-native binding is version ${b.s3m_version} of s3mount's fast paths, this source is version ${ABI_VERSION}: run \`npm rebuild fuse-native\``,
     );
-  return wrap(b as Binding);
+  const binding = b as Binding;
+  binding.s3m_enable();
+  return fastPathsOf(binding);
 }
 
-function wrap(b: Binding): NativeFastPaths {
-  b.s3m_enable();
+/** Typed wrappers over a binding's s3m_ functions (the product's, or the test binding's). */
+export function fastPathsOf(b: Binding): NativeFastPaths {
   // one uv_async wakes JS for read and write triggers alike
   const listeners: Array<() => void> = [];
   const onTrigger = (fn: () => void) => {

@@ -1,95 +1,22 @@
-// The block cache in arena mode, against a JavaScript model of the native table in
-// native/fuse-native/s3m-reads.h (the real one only runs under a FUSE mount; the FUSE
-// tests cover it end to end).
+// The block cache in arena mode, against the JavaScript model of the native table in
+// native/fuse-native/s3m-reads.h (test/fixtures/native/read-model.ts, itself checked
+// against the C by test/unit/native/reads.ts; the FUSE tests cover it end to end).
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { BlockCache, type ArenaPort } from '../../../src/read/block-cache.js';
+import { BlockCache } from '../../../src/read/block-cache.js';
 import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { FastReads } from '../../../src/read/fast-reads.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
+import { ReadModel } from '../../fixtures/native/read-model.js';
 
 const B = 64 * 1024;
 
-/** What the C side does, in JS: slots, (file, block) → slot, handles, triggers. */
-class ModelPort implements ArenaPort {
-  buf = Buffer.alloc(0);
-  shift = 0;
-  files = new Map<number, number>(); // id → size
-  map_ = new Map<string, number>(); // "id/block" → slot
-  handles = new Map<number, { id: number; trigger: number; pos: number; fired: boolean }>();
-  closed: number[] = [];
-  notify: () => void = () => undefined;
-  private nextId = 0;
-  arena(slots: number, shift: number): Buffer {
-    this.shift = shift;
-    this.buf = Buffer.alloc(slots << shift);
-    return this.buf;
-  }
-  openFile(size: number): number {
-    const id = this.nextId++;
-    this.files.set(id, size);
-    return id;
-  }
-  closeFile(id: number): void {
-    this.files.delete(id);
-    this.closed.push(id);
-    for (const [fh, h] of this.handles) if (h.id === id) this.handles.delete(fh);
-  }
-  map(id: number, block: number, slot: number): void {
-    this.map_.set(`${id}/${block}`, slot);
-  }
-  unmap(id: number, block: number): void {
-    this.map_.delete(`${id}/${block}`);
-  }
-  attach(fh: number, id: number, trigger: number): boolean {
-    this.handles.set(fh, { id, trigger, pos: 0, fired: false });
-    return true;
-  }
-  detach(fh: number): void {
-    this.handles.delete(fh);
-  }
-  arm(fh: number, trigger: number): void {
-    const h = this.handles.get(fh);
-    if (h) Object.assign(h, { trigger, fired: false });
-  }
-  take(fh: number): number {
-    const h = this.handles.get(fh);
-    return h?.fired ? h.pos : -1;
-  }
-  onTrigger(fn: () => void): void {
-    this.notify = fn;
-  }
-  /** a FUSE thread's read: the bytes if every block is mapped, else undefined */
-  serve(fh: number, off: number, len: number): Buffer | undefined {
-    const h = this.handles.get(fh);
-    if (!h) return undefined;
-    const size = this.files.get(h.id) ?? 0;
-    const end = Math.min(size, off + len);
-    const out = Buffer.alloc(Math.max(0, end - off));
-    for (let pos = off; pos < end;) {
-      const b = pos >> this.shift;
-      const slot = this.map_.get(`${h.id}/${b}`);
-      if (slot === undefined) return undefined;
-      const inBlock = pos - (b << this.shift);
-      const n = Math.min((1 << this.shift) - inBlock, end - pos);
-      this.buf.copy(out, pos - off, (slot << this.shift) + inBlock, (slot << this.shift) + inBlock + n);
-      pos += n;
-    }
-    h.pos = Math.max(h.pos, end);
-    if (end >= h.trigger && !h.fired) {
-      h.fired = true;
-      setImmediate(() => this.notify());
-    }
-    return out;
-  }
-}
-
 function setup(slots: number) {
   const store = new MemoryObjectStore();
-  const port = new ModelPort();
+  const port = new ReadModel();
   const cache = new BlockCache(slots * B, B, port);
   const fetcher = new BlockFetcher({
     store,

@@ -1,10 +1,10 @@
 // Writes that FUSE threads do themselves (native/fuse-native/s3m-writes.h, s3m_write*):
-// here a JavaScript model of that table plays the FUSE threads, writing into the staged
-// file through its descriptor as pwrite does, so that the staged file's bookkeeping
-// (StagedFile.absorb), eager uploads and the upload queue are checked against it.
-// The real C path runs in test/fuse (fast-paths.ts and every write test).
+// here the JavaScript model of that table (test/fixtures/native/write-model.ts, itself
+// checked against the C by test/unit/native/writes.ts) plays the FUSE threads, writing
+// into the staged file through its descriptor as pwrite does, so that the staged file's
+// bookkeeping (StagedFile.absorb), eager uploads and the upload queue are checked
+// against it. The real C path runs in test/fuse (fast-paths.ts and every write test).
 import t from 'tap';
-import { writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,90 +12,13 @@ import { nullLogger } from '../../../src/log/logger.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 import { EagerUpload } from '../../../src/write/eager-upload.js';
-import { NativeWrites, type WritePort } from '../../../src/write/native-writes.js';
+import { NativeWrites } from '../../../src/write/native-writes.js';
 import { StagingArea, type StagedFile } from '../../../src/write/staging.js';
 import { UploadQueue } from '../../../src/write/upload-queue.js';
 import { Uploader } from '../../../src/write/uploader.js';
 import { PartBuffers } from '../../../src/write/part-buffers.js';
 import { eventually, orThrow } from '../../fixtures/helpers.js';
-
-/** The C table's behaviour, with `write` standing in for a FUSE thread. */
-class ModelPort implements WritePort {
-  files = new Map<
-    number,
-    {
-      fd: number;
-      size: number;
-      writes: number;
-      lowest: number;
-      trigger: number;
-      fired: boolean;
-      lastMs: number;
-    }
-  >();
-  slots = new Map<number, number>();
-  closed: number[] = [];
-  private listeners: Array<() => void> = [];
-  private next = 0;
-
-  open(fd: number, size: number): number {
-    const id = this.next++;
-    this.files.set(id, { fd, size, writes: 0, lowest: -1, trigger: Infinity, fired: false, lastMs: 0 });
-    return id;
-  }
-  close(id: number): void {
-    this.files.delete(id);
-    for (const [fh, f] of this.slots) if (f === id) this.slots.delete(fh);
-    this.closed.push(id);
-  }
-  attach(fh: number, id: number): boolean {
-    if (!this.files.has(id)) return false;
-    this.slots.set(fh, id);
-    return true;
-  }
-  detach(fh: number): void {
-    this.slots.delete(fh);
-  }
-  take(id: number): { writes: number; size: number; lowest: number; lastWriteMs: number } {
-    const f = this.files.get(id);
-    if (!f) return { writes: 0, size: 0, lowest: -1, lastWriteMs: 0 };
-    const r = { writes: f.writes, size: f.size, lowest: f.writes > 0 ? f.lowest : -1, lastWriteMs: f.lastMs };
-    f.writes = 0;
-    f.lowest = -1;
-    return r;
-  }
-  setSize(id: number, size: number, exact: boolean): void {
-    const f = this.files.get(id);
-    if (f) f.size = exact ? size : Math.max(f.size, size);
-  }
-  arm(id: number, trigger: number): void {
-    const f = this.files.get(id);
-    if (f) {
-      f.trigger = trigger;
-      f.fired = false;
-    }
-  }
-  onTrigger(fn: () => void): void {
-    this.listeners.push(fn);
-  }
-
-  /** a FUSE thread's write: false if the handle is not served here (JS would get it) */
-  write(fh: number, buf: Buffer, offset: number): boolean {
-    const id = this.slots.get(fh);
-    const f = id === undefined ? undefined : this.files.get(id);
-    if (!f) return false;
-    writeSync(f.fd, buf, 0, buf.length, offset);
-    f.size = Math.max(f.size, offset + buf.length);
-    f.lowest = f.lowest < 0 ? offset : Math.min(f.lowest, offset);
-    f.writes++;
-    f.lastMs = Date.now();
-    if (offset + buf.length >= f.trigger && !f.fired) {
-      f.fired = true;
-      setImmediate(() => this.listeners.forEach((l) => l())); // uv_async: later, on the JS thread
-    }
-    return true;
-  }
-}
+import { WriteModel } from '../../fixtures/native/write-model.js';
 
 const P = 5 * 1024 * 1024;
 
@@ -119,7 +42,7 @@ async function setup(t: { teardown(f: () => unknown): void }) {
     retryBaseMs: 10,
     retryMaxMs: 40,
   });
-  const port = new ModelPort();
+  const port = new WriteModel();
   const writes = new NativeWrites(port);
   const deps = {
     store,
@@ -149,7 +72,7 @@ function pattern(n: number): Buffer {
 const tick = () => new Promise((r) => setTimeout(r, 30));
 
 /** `data` written front to back in `chunk`-byte writes on handle `fh`, as a FUSE thread would. */
-function writeAll(port: ModelPort, fh: number, data: Buffer, chunk: number): void {
+function writeAll(port: WriteModel, fh: number, data: Buffer, chunk: number): void {
   for (let off = 0; off < data.length; off += chunk)
     port.write(fh, data.subarray(off, Math.min(data.length, off + chunk)), off);
 }

@@ -21,7 +21,7 @@ t.test('sync: uploads, retries, lists what fails for good', async (t) => {
   const { fs } = core;
   const write = async (path: string, text: string) => {
     const fh = await fs.create(path, 0o644);
-    await fs.write(fh, Buffer.from(text), text.length, 0);
+    await fs.write(fh, Buffer.from(text), 0, text.length);
     await fs.flush(fh);
     await fs.release(fh);
   };

@@ -311,14 +311,19 @@ export class S3FileSystem {
     return true;
   }
 
+  /**
+   * close(): a writer's uploads the file, and so does the last handle's of any mode (a
+   * truncate by path while only readers had it open is uploaded at their last close).
+   */
   async flush(fh: number): Promise<void> {
     const h = this.handles.get(fh);
-    if (h.kind === 'staged' && h.writable) await this.o.openFiles.flush(h.file);
+    if (h.kind === 'staged' && (h.writable || h.file.handles === 1)) await this.o.openFiles.flush(h.file);
   }
 
+  /** fsync(2) syncs the file whatever the descriptor's mode. */
   async fsync(fh: number): Promise<void> {
     const h = this.handles.get(fh);
-    if (h.kind === 'staged' && h.writable) await this.o.openFiles.fsync(h.file);
+    if (h.kind === 'staged') await this.o.openFiles.fsync(h.file);
   }
 
   async release(fh: number): Promise<void> {
@@ -356,6 +361,9 @@ export class S3FileSystem {
     this.writable(from);
     this.fits(from);
     this.fits(to); // a directory's keys below it are checked before anything is copied
+    // a directory whose only entries are files written here and not yet uploaded
+    if (this.o.openFiles.childrenOf(to).length > 0)
+      throw fsError('ENOTEMPTY', 'target directory not empty', { path: to });
     await this.o.openFiles.beforeRename(from);
     await this.o.namespace.rename(from, to);
     await this.o.openFiles.renamed(from, to);

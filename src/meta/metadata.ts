@@ -264,6 +264,17 @@ export class MetadataCache {
   /** Records a node this mount just created or changed (read-your-writes). */
   put(path: string, node: Node): void {
     this.changed();
+    this.record(path, node);
+    // its directories exist, whatever was cached: one that lost its last key while a file
+    // in it was open here comes back when that file is uploaded
+    for (let dir = parentPath(path); dir !== '/'; dir = parentPath(dir)) {
+      const known = this.stats.get(dir);
+      if (this.fresh(known) && known.value.kind === 'dir') break;
+      this.record(dir, { kind: 'dir' });
+    }
+  }
+
+  private record(path: string, node: Node): void {
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));

@@ -220,8 +220,18 @@ export class S3FileSystem {
     if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
     // lookupWithAttrs has the object's metadata when it sent a HEAD: do not send another
     const head = n.metadata ?? (await this.o.namespace.currentMetadata(path));
-    const of = await this.o.openFiles.openExisting(path, n, truncate, head);
-    return this.addStaged(path, of, true);
+    try {
+      return this.addStaged(path, await this.o.openFiles.openExisting(path, n, truncate, head), true);
+    } catch (err) {
+      this.forgetIfChanged(path, err); // the copy-in is pinned to the ETag looked up
+      throw err;
+    }
+  }
+
+  /** The object changed (ESTALE) or went away since it was looked up: forget it, so a new open sees the new version. */
+  private forgetIfChanged(path: string, err: unknown): void {
+    if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound'))
+      this.o.meta.invalidate(path);
   }
 
   /** A handle number for `file`, whose handle count the caller already took (OpenFiles.acquire, create, openExisting). */
@@ -253,9 +263,7 @@ export class S3FileSystem {
         try {
           return await h.reader.read(dest, offset, length);
         } catch (err) {
-          // the object changed since open: forget it so that a new open sees the new version
-          if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound'))
-            this.o.meta.invalidate(h.path);
+          this.forgetIfChanged(h.path, err);
           throw err;
         }
       case 'staged':

@@ -1,5 +1,6 @@
 // The operations of the reference tests: what a program (and the kernel on its behalf)
 // asks of the filesystem, as plain data, so a sequence can be generated, shrunk and printed.
+import { pattern } from '../fixtures/core.js';
 
 /** open(2) access and O_TRUNC; `r` is O_RDONLY */
 export type OpenFlags = 'r' | 'w' | 'rw' | 'w+trunc' | 'rw+trunc';
@@ -26,13 +27,6 @@ export type Op =
   /** another client writes or deletes a key (the mount sees it once its caches expire) */
   | { op: 'putObject'; key: string; length: number; seed: number }
   | { op: 'deleteObject'; key: string };
-
-/** Bytes that differ at every offset and between seeds, so a misplaced or stale byte shows. */
-export function pattern(size: number, seed: number): Buffer {
-  const b = Buffer.alloc(Math.ceil(size / 4) * 4);
-  for (let i = 0; i < b.length; i += 4) b.writeUInt32LE(((i / 4) * 2654435761 + seed * 40503) >>> 0, i);
-  return b.subarray(0, size);
-}
 
 export const opBytes = (op: { length: number; seed: number }): Buffer => pattern(op.length, op.seed);
 

@@ -292,6 +292,8 @@ export class OpenFiles {
 
   /** The open or pending files at `path` and, if it is a directory, below it. */
   private within(path: string): OpenFile[] {
+    const file = this.byPath.get(path);
+    if (file) return [file]; // a file open here is a file (getattr says so), whatever is staged below its name
     const below = path === '/' ? '/' : `${path}/`;
     return [...this.byPath.values()].filter((of) => of.path === path || of.path.startsWith(below));
   }

@@ -57,6 +57,21 @@ async function outcome(p: Promise<Buffer | undefined>): Promise<Got> {
   }
 }
 
+/**
+ * A remount abandons the old core with its staged files open, as a killed daemon would;
+ * Node warns when it closes those descriptors on garbage collection. Only those warnings
+ * are dropped.
+ */
+function quietAbandonedDescriptors(): void {
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (w: Error & { code?: string }) => {
+    if (w.code === 'DEP0137' || /Closing file descriptor \d+ on garbage collection/.test(w.message)) return;
+    for (const p of printers) p(w);
+  });
+}
+quietAbandonedDescriptors();
+
 const show = (b: Buffer | undefined) =>
   b ? `${b.length} bytes (sha ${b.subarray(0, 8).toString('hex')}...)` : '';
 

@@ -278,9 +278,14 @@ export class Model {
       case 'rename':
         // a name with files staged in it (not uploaded yet) is not replaced, whatever S3 holds
         if (this.stagedIn(op.to)) return { errno: 'ENOTEMPTY' };
-        return this.kind(op.from) === 'dir'
-          ? this.renameDir(op.from, op.to)
-          : this.renameFile(op.from, op.to);
+        // files still being uploaded (the file, or files below the directory) are uploaded first
+        if (this.kind(op.from) === 'file') {
+          const f = this.staged.get(op.from);
+          if (f) this.upload(f);
+          return this.renameFile(op.from, op.to);
+        }
+        for (const [p, f] of this.staged) if (under(op.from, p)) this.upload(f);
+        return this.renameDir(op.from, op.to);
       case 'readdir':
       case 'stat':
         return OK;
@@ -362,7 +367,8 @@ export class Model {
 
   private renameFile(from: string, to: string): Expect {
     const f = this.staged.get(from);
-    if (f) this.upload(f); // a file still being uploaded is uploaded first
+    // open here but deleted by another client since, unchanged here: the object is gone
+    if (!this.store.has(keyOf(from))) return { errno: 'ENOENT' };
     this.store.set(keyOf(to), this.store.get(keyOf(from)) ?? Buffer.alloc(0));
     this.store.delete(keyOf(from));
     this.unlinkStaged(to); // the replaced file: its handles keep it, it is never uploaded
@@ -380,8 +386,6 @@ export class Model {
     const full =
       this.kind(to) === 'dir' && [...this.store.keys()].some((k) => k.startsWith(toPrefix) && k !== toPrefix);
     if (full) return { errno: 'ENOTEMPTY' };
-    // files below it still being uploaded are uploaded first, then copied with the rest
-    for (const [p, f] of this.staged) if (under(from, p)) this.upload(f);
     for (const [k, v] of [...this.store]) {
       if (!k.startsWith(fromPrefix)) continue;
       this.store.delete(k);

@@ -63,6 +63,15 @@ const cases: Record<string, Op[]> = {
     { op: 'close', h: 2 },
     { op: 'mkdir', path: '/b' },
   ],
+  // (a defect of the first fix of seed 5) /c/a stayed open after its directory lost its last
+  // key, then a file /c was made: renaming the file /c moved (and uploaded) /c/a too
+  'a rename of a file moves only that file, not files staged below its name (seed 1168)': [
+    { op: 'putObject', key: 'c/c/a', length: 1, seed: 0 },
+    { op: 'open', id: 28, path: '/c/a', flags: 'r', create: true },
+    { op: 'unlink', path: '/c/c/a' },
+    { op: 'open', id: 44, path: '/c', flags: 'rw+trunc', create: true },
+    { op: 'rename', from: '/c', to: '/a' },
+  ],
 };
 
 for (const [name, ops] of Object.entries(cases)) {

@@ -12,8 +12,8 @@ const env = (name: string, fallback: number): number => {
   return v === undefined || v === '' ? fallback : Number(v);
 };
 /** In CI: a few seconds on 2 cores. More on demand through the environment. */
-const SEEDS = env('REFTEST_SEEDS', 24);
-const STEPS = env('REFTEST_STEPS', 120);
+const SEEDS = env('REFTEST_SEEDS', 20);
+const STEPS = env('REFTEST_STEPS', 100);
 const FIRST = env('REFTEST_SEED', 1);
 
 for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {

@@ -267,10 +267,14 @@ export class MetadataCache {
     this.record(path, node);
     // its directories exist, whatever was cached: one that lost its last key while a file
     // in it was open here comes back when that file is uploaded
+    // (only one cached as missing is recorded: any other keeps its entry and attributes)
     for (let dir = parentPath(path); dir !== '/'; dir = parentPath(dir)) {
-      const known = this.stats.get(dir);
-      if (this.fresh(known) && known.value.kind === 'dir') break;
-      this.record(dir, { kind: 'dir' });
+      const neg = this.negative.get(dir);
+      const parent = this.dirs.get(parentPath(dir));
+      const missing =
+        (neg !== undefined && neg > this.o.clock.nowMs()) ||
+        (this.fresh(parent) && !parent.value.entries.has(baseName(dir)));
+      if (missing) this.record(dir, { kind: 'dir' });
     }
   }
 

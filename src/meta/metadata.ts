@@ -267,14 +267,16 @@ export class MetadataCache {
     this.record(path, node);
     // its directories exist, whatever was cached: one that lost its last key while a file
     // in it was open here comes back when that file is uploaded
-    // (only one cached as missing is recorded: any other keeps its entry and attributes)
+    // (only one cached as missing or as a file is recorded: a directory keeps its attributes)
     for (let dir = parentPath(path); dir !== '/'; dir = parentPath(dir)) {
       const neg = this.negative.get(dir);
       const parent = this.dirs.get(parentPath(dir));
-      const missing =
+      const known = this.stats.peek(dir)?.value.kind;
+      const wrong =
+        (known !== undefined && known !== 'dir') ||
         (neg !== undefined && neg > this.o.clock.nowMs()) ||
-        (this.fresh(parent) && !parent.value.entries.has(baseName(dir)));
-      if (missing) this.record(dir, { kind: 'dir' });
+        (this.fresh(parent) && parent.value.entries.get(baseName(dir))?.kind !== 'dir');
+      if (wrong) this.record(dir, { kind: 'dir' });
     }
   }
 

@@ -72,6 +72,15 @@ const cases: Record<string, Op[]> = {
     { op: 'open', id: 44, path: '/c', flags: 'rw+trunc', create: true },
     { op: 'rename', from: '/c', to: '/a' },
   ],
+  // the upload of /c/b/a left /c cached as the file another client had put there
+  'an upload below a name cached as a file shows it as the directory it now is (seed 3015)': [
+    { op: 'putObject', key: 'c/b/a', length: 1, seed: 0 },
+    { op: 'open', id: 26, path: '/c/b/a', flags: 'w+trunc', create: false },
+    { op: 'deleteObject', key: 'c/b/a' },
+    { op: 'putObject', key: 'c', length: 1, seed: 0 },
+    { op: 'close', h: 26 },
+    { op: 'stat', path: '/c/b' },
+  ],
 };
 
 for (const [name, ops] of Object.entries(cases)) {

@@ -78,6 +78,7 @@ const cases: Record<string, Op[]> = {
     { op: 'open', id: 26, path: '/c/b/a', flags: 'w+trunc', create: false },
     { op: 'deleteObject', key: 'c/b/a' },
     { op: 'putObject', key: 'c', length: 1, seed: 0 },
+    { op: 'stat', path: '/c' },
     { op: 'close', h: 26 },
     { op: 'stat', path: '/c/b' },
   ],

@@ -212,8 +212,18 @@ export class S3FileSystem {
     if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
     // lookupWithAttrs has the object's metadata when it sent a HEAD: do not send another
     const head = n.metadata ?? (await this.o.namespace.currentMetadata(path));
-    const of = await this.o.openFiles.openExisting(path, n, truncate, head);
-    return this.addStaged(path, of, true);
+    try {
+      return this.addStaged(path, await this.o.openFiles.openExisting(path, n, truncate, head), true);
+    } catch (err) {
+      this.forgetIfChanged(path, err); // the copy-in is pinned to the ETag looked up
+      throw err;
+    }
+  }
+
+  /** The object changed (ESTALE) or went away since it was looked up: forget it, so a new open sees the new version. */
+  private forgetIfChanged(path: string, err: unknown): void {
+    if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound'))
+      this.o.meta.invalidate(path);
   }
 
   /** A handle number for `file`, whose handle count the caller already took (OpenFiles.acquire, create, openExisting). */
@@ -251,9 +261,7 @@ export class S3FileSystem {
         try {
           return await h.reader.read(dest, offset, length);
         } catch (err) {
-          // the object changed since open: forget it so that a new open sees the new version
-          if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound'))
-            this.o.meta.invalidate(h.path);
+          this.forgetIfChanged(h.path, err);
           throw err;
         }
       case 'staged':
@@ -315,14 +323,20 @@ export class S3FileSystem {
     return true;
   }
 
+  /**
+   * close(): a writer's uploads the file, and so does the last handle's of any mode (a
+   * truncate by path while only readers had it open is uploaded at their last close).
+   */
   async flush(fh: number): Promise<void> {
     const h = this.handles.get(fh);
-    if (h.kind === 'staged' && h.writable) await this.o.openFiles.flush(synced(h.file));
+    if (h.kind === 'staged' && (h.writable || h.file.handles === 1))
+      await this.o.openFiles.flush(synced(h.file));
   }
 
+  /** fsync(2) syncs the file whatever the descriptor's mode. */
   async fsync(fh: number): Promise<void> {
     const h = this.handles.get(fh);
-    if (h.kind === 'staged' && h.writable) await this.o.openFiles.fsync(synced(h.file));
+    if (h.kind === 'staged') await this.o.openFiles.fsync(synced(h.file));
   }
 
   async release(fh: number): Promise<void> {
@@ -363,6 +377,9 @@ export class S3FileSystem {
     this.fits(to); // a directory's keys below it are checked before anything is copied
     const of = this.o.openFiles.get(from);
     if (of) synced(of);
+    // a directory whose only entries are files written here and not yet uploaded
+    if (this.o.openFiles.childrenOf(to).length > 0)
+      throw fsError('ENOTEMPTY', 'target directory not empty', { path: to });
     await this.o.openFiles.beforeRename(from);
     await this.o.namespace.rename(from, to);
     await this.o.openFiles.renamed(from, to);

@@ -336,34 +336,65 @@ export class OpenFiles {
     if (of.handles === 0) {
       this.byStaged.delete(of.staged);
       await of.staged.remove();
+    } else {
+      // recorded, so that a restart while it is open drops it instead of uploading it
+      of.staged.record.unlinked = true;
+      await of.staged.setMetadata({});
     }
   }
 
-  /** rename of a path that has an open or pending file: upload first, then move it. */
-  async beforeRename(path: string): Promise<void> {
-    const of = this.byPath.get(path);
-    if (of && !of.unlinked && of.staged.dirty)
-      await this.outcome(of.staged, await this.queue.uploadNow(of.staged));
+  /** The open or pending files at `path` and, if it is a directory, below it. */
+  private within(path: string): OpenFile[] {
+    const file = this.byPath.get(path);
+    if (file) return [file]; // a file open here is a file (getattr says so), whatever is staged below its name
+    const below = path === '/' ? '/' : `${path}/`;
+    return [...this.byPath.values()].filter((of) => of.path === path || of.path.startsWith(below));
   }
 
+  /** rename of a path with open or pending files (at it or below it): upload them first, then move them. */
+  async beforeRename(path: string): Promise<void> {
+    for (const of of this.within(path)) {
+      of.staged.syncFromNative(); // writes the C fast path took, below a renamed directory too
+      if (!of.unlinked && of.staged.dirty)
+        await this.outcome(of.staged, await this.queue.uploadNow(of.staged));
+    }
+  }
+
+  /**
+   * After a rename: an open file the rename replaced is unlinked (its handles keep it, it
+   * is never uploaded); the files at `from` or below it move to the new name, so their
+   * next close uploads there.
+   */
   async renamed(from: string, to: string): Promise<void> {
-    const of = this.byPath.get(from);
-    if (!of) return;
-    this.byPath.delete(from);
+    const moving = this.within(from);
+    const replaced = this.byPath.get(to);
+    if (replaced && !moving.includes(replaced)) await this.unlinked(to);
+    for (const of of moving) await this.move(of, to + of.path.slice(from.length));
+  }
+
+  private async move(of: OpenFile, to: string): Promise<void> {
+    this.byPath.delete(of.path);
     if (of.handles === 0 && !of.staged.dirty) {
       this.byStaged.delete(of.staged);
       await of.staged.remove();
       return;
     }
+    const clean = !of.staged.dirty; // S3 has its bytes under the new name too: the rename copied them
     of.path = to;
     of.staged.record.key = fileKey(this.o.prefix, to);
     await of.staged.setMetadata({}); // rewrites the record with the new key
+    if (clean) of.staged.transition({ kind: 'same-as-object' }); // the record's rewrite is no change of content
     this.byPath.set(to, of);
   }
 
   /** Staged files left by a crashed run: upload them (in the background). */
   async recover(): Promise<number> {
-    const files = await this.o.staging.recover();
+    const files: StagedFile[] = [];
+    for (const f of await this.o.staging.recover()) {
+      if (f.record.unlinked)
+        await f.remove(); // unlinked while open when the daemon died
+      else files.push(f);
+    }
     for (const f of files) {
       this.o.logger.warn('uploading a file staged by an earlier run', { key: f.key, bytes: f.size });
       this.recovered.add(f);

@@ -264,6 +264,23 @@ export class MetadataCache {
   /** Records a node this mount just created or changed (read-your-writes). */
   put(path: string, node: Node): void {
     this.changed();
+    this.record(path, node);
+    // its directories exist, whatever was cached: one that lost its last key while a file
+    // in it was open here comes back when that file is uploaded
+    // (only one cached as missing or as a file is recorded: a directory keeps its attributes)
+    for (let dir = parentPath(path); dir !== '/'; dir = parentPath(dir)) {
+      const neg = this.negative.get(dir);
+      const parent = this.dirs.get(parentPath(dir));
+      const known = this.stats.peek(dir)?.value.kind;
+      const wrong =
+        (known !== undefined && known !== 'dir') ||
+        (neg !== undefined && neg > this.o.clock.nowMs()) ||
+        (this.fresh(parent) && parent.value.entries.get(baseName(dir))?.kind !== 'dir');
+      if (wrong) this.record(dir, { kind: 'dir' });
+    }
+  }
+
+  private record(path: string, node: Node): void {
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));

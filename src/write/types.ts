@@ -17,6 +17,8 @@ export interface StagedRecord {
    * aborted by the next mount.
    */
   uploads?: MultipartRecord[];
+  /** unlinked while open: kept for its handles only, never uploaded (a restart removes it) */
+  unlinked?: true;
 }
 
 export interface MultipartRecord {

@@ -5,55 +5,24 @@ import { constants } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { S3FileSystem } from '../../../src/fs/filesystem.js';
 import { StoreError } from '../../../src/s3/errors.js';
-import { errnoOf, testCore } from '../../fixtures/core.js';
+import {
+  errnoOf,
+  pattern,
+  READ_BYTES,
+  readFile,
+  readHandle,
+  testCore,
+  writeFile,
+} from '../../fixtures/core.js';
 import { FaultyObjectStore } from '../../fixtures/faulty-store.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
 const KiB = 1024;
-/** what one FUSE read asks for at most (max_read 128 KiB) */
-const READ_BYTES = 128 * KiB;
-
-/** Bytes that differ at every offset and between seeds, so a misplaced block shows. */
-function pattern(size: number, seed: number): Buffer {
-  const b = Buffer.alloc(Math.ceil(size / 4) * 4);
-  for (let i = 0; i < b.length; i += 4) b.writeUInt32LE(((i / 4) * 2654435761 + seed) >>> 0, i);
-  return b.subarray(0, size);
-}
 
 /** One read through a handle (the only place the tests call fs.read). */
 function readAt(fs: S3FileSystem, fh: number, dest: Buffer, offset: number): Promise<number> {
   return fs.read(fh, dest, offset, dest.length);
-}
-
-/** Reads through `fh` from `offset` to EOF, READ_BYTES at a time, as the kernel would. */
-async function readHandle(fs: S3FileSystem, fh: number, offset = 0): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (let at = offset; ;) {
-    const buf = Buffer.alloc(READ_BYTES);
-    const n = await readAt(fs, fh, buf, at);
-    if (n === 0) return Buffer.concat(parts);
-    parts.push(buf.subarray(0, n));
-    at += n;
-  }
-}
-
-/** open O_RDONLY, read it all, release. */
-async function readFile(fs: S3FileSystem, path: string): Promise<Buffer> {
-  const fh = await fs.open(path, O_RDONLY);
-  try {
-    return await readHandle(fs, fh);
-  } finally {
-    await fs.release(fh);
-  }
-}
-
-/** create, write, close (flush + release), as `cat > path` does. */
-async function writeFile(fs: S3FileSystem, path: string, data: Buffer): Promise<void> {
-  const fh = await fs.create(path, 0o644);
-  await fs.write(fh, data, 0, data.length);
-  await fs.flush(fh);
-  await fs.release(fh);
 }
 
 const stored = (store: MemoryObjectStore, key: string) => store.objects.get(key)?.data;

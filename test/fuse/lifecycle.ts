@@ -2,7 +2,7 @@
 // `fusermount -u`, SIGINT and SIGTERM, leaving no daemon and no mount behind.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -72,5 +72,45 @@ t.test(`lifecycle on ${kind}`, async (t) => {
     t.equal(runS3mount(['unmount', mp], env).status, 0, 'unmount exits 0');
     t.notOk(await mounted(mp), 'mount is gone');
     t.notOk(processAlive(pid), 'daemon has exited when unmount returns');
+  });
+
+  t.test('--log-file and --log-level: one JSON line per event, no secret', async (t) => {
+    const mp = join(work, 'mnt-log');
+    await mkdir(mp);
+    t.teardown(() => {
+      if (spawnSync('mountpoint', ['-q', mp]).status === 0) spawnSync('fusermount', ['-u', mp]);
+    });
+    const log = join(work, 'chosen.log');
+    const r = runS3mount(
+      [bucket, mp, '--endpoint', server.endpoint, '--staging-dir', join(work, 'staging-log')].concat([
+        '--log-file',
+        log,
+        '--log-level',
+        'debug',
+      ]),
+      env,
+    );
+    t.equal(r.status, 0, `mount command exits 0 ${r.stderr}`);
+    await writeFile(join(mp, 'logged.txt'), 'x');
+    t.equal(runS3mount(['unmount', mp], env).status, 0, 'unmount exits 0');
+    const text = await readFile(log, 'utf8');
+    const events = text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { level?: unknown; msg?: unknown });
+    t.ok(events.length > 0, 'the daemon logged to the file given');
+    t.ok(
+      events.every((e) => typeof e.msg === 'string' && typeof e.level === 'string'),
+      'every line is one JSON event with a level and a message',
+    );
+    t.ok(
+      events.some((e) => e.msg === 'mounted'),
+      'the mount is logged',
+    );
+    t.ok(
+      events.some((e) => e.level === 'debug'),
+      '--log-level debug lets debug events through',
+    );
+    t.notOk(text.includes(server.secretAccessKey), 'no secret in the log');
   });
 });

@@ -29,6 +29,8 @@ export class RefreshingCredentials {
     /** told every secret loaded, for redaction */
     private readonly onLoaded: (c: Credentials) => void,
     private readonly nowMs: () => number = Date.now,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) =>
+      new Promise((r) => setTimeout(r, ms).unref()),
   ) {}
 
   /** The keys to sign with: the ones loaded last, loaded (again) when none or about to expire. */
@@ -40,11 +42,15 @@ export class RefreshingCredentials {
   }
 
   /**
-   * The server rejected `used`: asks the source again unless someone already did since
-   * (or did within the last second). True when there are other keys to try than `used`.
+   * The server rejected `used`: asks the source again unless someone already did since.
+   * The source is asked at most once a second: within a second of the last load this
+   * waits for the rest of it, then asks (keys rotated right after a load are still found).
+   * True when there are other keys to try than `used`.
    */
   async rejected(used: Credentials): Promise<boolean> {
-    if (sameKeys(this.current, used) && this.nowMs() - this.lastLoadMs >= MIN_REFRESH_INTERVAL_MS) {
+    const wait = this.lastLoadMs + MIN_REFRESH_INTERVAL_MS - this.nowMs();
+    if (sameKeys(this.current, used) && !this.loading && wait > 0) await this.sleep(wait);
+    if (sameKeys(this.current, used) && !this.loading) {
       try {
         await this.load();
       } catch {

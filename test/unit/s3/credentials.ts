@@ -151,21 +151,27 @@ t.test('RefreshingCredentials asks the source again once keys are rejected', asy
   let now = 0;
   const loaded: string[] = [];
   const keys = (): Credentials => ({ accessKeyId: `K${n}`, secretAccessKey: `${SECRET}${n}` });
+  const slept: number[] = [];
   const creds = new RefreshingCredentials(
     { describe: 'test', load: async () => keys() },
     (c) => loaded.push(c.secretAccessKey),
     () => now,
+    async (ms) => {
+      slept.push(ms);
+      now += ms;
+    },
   );
   const first = await creds.get();
   t.equal(first.accessKeyId, 'K0');
   t.equal(await creds.get(), first, 'cached');
   now += 5000;
   t.notOk(await creds.rejected(first), 'the source gives the same keys: nothing else to try');
+  t.same(slept, [], 'the last load was over a second ago: asked at once');
   n = 1;
-  t.notOk(await creds.rejected(first), 'asked again within a second: not yet');
-  now += 1000;
+  now += 200; // keys rotated right after that load
   const [a, b] = await Promise.all([creds.rejected(first), creds.rejected(first)]);
   t.ok(a && b, 'rotated keys: retry');
+  t.ok(slept.length > 0 && slept[0] === 800, 'within a second of the last load: waited for the rest of it');
   t.equal((await creds.get()).accessKeyId, 'K1');
   t.same(
     loaded,

@@ -29,8 +29,7 @@ export class RefreshingCredentials {
     /** told every secret loaded, for redaction */
     private readonly onLoaded: (c: Credentials) => void,
     private readonly nowMs: () => number = Date.now,
-    private readonly sleep: (ms: number) => Promise<void> = (ms) =>
-      new Promise((r) => setTimeout(r, ms).unref()),
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 
   /** The keys to sign with: the ones loaded last, loaded (again) when none or about to expire. */

@@ -10,6 +10,7 @@ import { StatfsCache } from './fs/statfs.js';
 import type { Logger } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache, type ArenaPort } from './read/block-cache.js';
+import { DiskCache } from './read/disk-cache.js';
 import { BlockFetcher } from './read/block-fetcher.js';
 import { FastReads } from './read/fast-reads.js';
 import type { ObjectStore } from './s3/store.js';
@@ -130,7 +131,20 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
   const cache = new BlockCache(memory.cacheBytes, cfg.blockBytes, native?.reads);
   const fastReads = native ? new FastReads(native.reads, cache) : undefined;
   const nativeWrites = native ? new NativeWrites(native.writes) : undefined;
+  let disk: DiskCache | undefined;
+  if (cfg.cacheDir !== undefined) {
+    disk = new DiskCache({
+      dir: cfg.cacheDir,
+      maxBytes: cfg.cacheDirBytes,
+      // the key space is the bucket's: one directory may serve several endpoints and buckets
+      namespace: `${cfg.endpoint ?? `aws:${cfg.region}`}\n${cfg.bucket}`,
+      blockBytes: cfg.blockBytes,
+      logger: logger.child({ mod: 'disk-cache' }),
+    });
+    await disk.init();
+  }
   const fetcher = new BlockFetcher({
+    ...(disk ? { disk } : {}),
     store,
     cache,
     requests,
@@ -242,6 +256,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       cache: cache.counters,
       fetch: fetcher.counters,
       cachedBytes: cache.cachedBytes,
+      ...(disk ? { diskCache: disk.stats() } : {}),
       fs: fs.counters,
     }),
   };

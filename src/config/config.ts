@@ -43,6 +43,9 @@ export interface MountConfig {
   memoryLimitBytes: number;
   /** block cache; the rest of the memory budget is planned in core.ts (planMemory) */
   cacheBytes: number;
+  /** --cache-dir: the persistent block cache on local disk, off when undefined */
+  cacheDir?: string;
+  cacheDirBytes: number;
   blockBytes: number;
   readAheadBytes: number;
   requestBytes: number;
@@ -124,6 +127,7 @@ export function resolveConfig(
     native: bool('native'),
     memoryLimitBytes: parseBytes('memory-limit', req('memory-limit')),
     cacheBytes: 0, // below: from --cache-size or the memory limit
+    cacheDirBytes: parseBytes('cache-dir-size', req('cache-dir-size')),
     blockBytes: parseBytes('block-size', req('block-size')),
     readAheadBytes: parseBytes('read-ahead', req('read-ahead')),
     requestBytes: parseBytes('request-size', req('request-size')),
@@ -144,6 +148,8 @@ export function resolveConfig(
   if (keysCommand !== undefined) cfg.keysCommand = keysCommand;
   const passwdFile = str('passwd-file');
   if (passwdFile !== undefined) cfg.passwdFile = resolve(passwdFile);
+  const cacheDir = str('cache-dir');
+  if (cacheDir !== undefined) cfg.cacheDir = resolve(cacheDir);
   const logFile = str('log-file');
   if (logFile !== undefined) cfg.logFile = resolve(logFile);
 
@@ -159,6 +165,8 @@ export function resolveConfig(
     throw new ConfigError('--block-size must be a power of two (e.g. 64K, 256K, 1M)');
   if (cfg.requestBytes < cfg.blockBytes)
     throw new ConfigError('--request-size must be at least --block-size');
+  if (cfg.cacheDir !== undefined && cfg.cacheDirBytes < 16 * cfg.blockBytes)
+    throw new ConfigError('--cache-dir-size must hold at least 16 blocks');
   if (cfg.cacheBytes < 4 * cfg.blockBytes) throw new ConfigError('--cache-size must hold at least 4 blocks');
   if (cfg.partBytes < 5 * 1024 * 1024)
     throw new ConfigError('--part-size must be at least 5M (the S3 minimum part size)');

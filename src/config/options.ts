@@ -173,6 +173,23 @@ export const OPTIONS: readonly OptionDef[] = [
       'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.',
   },
   {
+    name: 'cache-dir',
+    type: 'string',
+    env: 'S3MOUNT_CACHE_DIR',
+    group: 'Cache and reads',
+    describe:
+      'Keep fetched blocks on local disk here too (node-local NVMe or scratch), so a remount, another job on the node or a second mount of the same user reads them without S3. Validated by ETag (a replaced object is fetched anew) and a CRC-32 per block (damaged entries are dropped and fetched again). Safe to share between concurrent mounts; delete the directory to clear it. Default: off.',
+  },
+  {
+    name: 'cache-dir-size',
+    type: 'bytes',
+    default: '10G',
+    env: 'S3MOUNT_CACHE_DIR_SIZE',
+    group: 'Cache and reads',
+    describe:
+      'Most bytes --cache-dir may hold; beyond it the least recently used blocks are deleted (down to 90%).',
+  },
+  {
     name: 'block-size',
     type: 'bytes',
     default: '256K',

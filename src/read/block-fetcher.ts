@@ -7,6 +7,7 @@ import type { ObjectStore } from '../s3/store.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
+import type { DiskCache } from './disk-cache.js';
 import { RandomGroup } from './random-group.js';
 
 /** a read that is not sequential fetches at least this much around itself... */
@@ -33,6 +34,8 @@ export interface BlockFetcherOptions {
   /** prefetched-but-unread bytes all readers together may keep (part of the cache) */
   prefetchBudgetBytes: number;
   logger: Logger;
+  /** --cache-dir: blocks are looked for there before S3, and stored there once fetched */
+  disk?: DiskCache;
 }
 
 export class BlockFetcher {
@@ -127,9 +130,6 @@ export class BlockFetcher {
   }
 
   private fetchRun(obj: ObjectVersion, indexes: number[], prefetch: boolean): void {
-    const B = this.o.blockBytes;
-    const first = indexes[0] as number;
-    const last = indexes[indexes.length - 1] as number;
     const waiters: Deferred<Buffer>[] = indexes.map(() => deferred<Buffer>());
     indexes.forEach((index, i) => {
       const d = waiters[i] as Deferred<Buffer>;
@@ -137,6 +137,57 @@ export class BlockFetcher {
       d.promise.catch(() => undefined);
       this.o.cache.track({ key: obj.key, version: obj.version, index }, d.promise, obj.size);
     });
+    const disk = this.o.disk;
+    if (disk && obj.etag)
+      void this.fromDisk(disk, obj, indexes, waiters, prefetch).catch((err: unknown) => {
+        for (const w of waiters) w.reject(err);
+      });
+    else this.fromStore(obj, indexes, waiters, prefetch);
+  }
+
+  /** Serves what the disk cache has; the rest goes to S3 as contiguous runs. */
+  private async fromDisk(
+    disk: DiskCache,
+    obj: ObjectVersion,
+    indexes: number[],
+    waiters: Deferred<Buffer>[],
+    prefetch: boolean,
+  ): Promise<void> {
+    const found = await Promise.all(
+      indexes.map((index) => disk.read({ key: obj.key, etag: obj.etag, size: obj.size, index })),
+    );
+    let runIndexes: number[] = [];
+    let runWaiters: Deferred<Buffer>[] = [];
+    const flush = () => {
+      if (runIndexes.length > 0) this.fromStore(obj, runIndexes, runWaiters, prefetch);
+      runIndexes = [];
+      runWaiters = [];
+    };
+    indexes.forEach((index, i) => {
+      const data = found[i];
+      const w = waiters[i] as Deferred<Buffer>;
+      if (data) {
+        flush();
+        const buf = this.o.cache.allocate({ key: obj.key, version: obj.version, index }, data.length);
+        data.copy(buf);
+        w.resolve(buf);
+      } else {
+        runIndexes.push(index);
+        runWaiters.push(w);
+      }
+    });
+    flush();
+  }
+
+  private fromStore(
+    obj: ObjectVersion,
+    indexes: number[],
+    waiters: Deferred<Buffer>[],
+    prefetch: boolean,
+  ): void {
+    const B = this.o.blockBytes;
+    const first = indexes[0] as number;
+    const last = indexes[indexes.length - 1] as number;
     const start = first * B;
     const end = Math.min(obj.size, (last + 1) * B);
     // prefetch waits for a memory slot; a demand fetch (small, someone waits) does not
@@ -177,6 +228,11 @@ export class BlockFetcher {
           fill += n;
           pos += n;
           if (fill === (buf as Buffer).length) {
+            if (this.o.disk && obj.etag)
+              this.o.disk.write(
+                { key: obj.key, etag: obj.etag, size: obj.size, index: first + w },
+                buf as Buffer,
+              );
             (waiters[w] as Deferred<Buffer>).resolve(buf as Buffer);
             w++;
             buf = undefined;

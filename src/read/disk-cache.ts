@@ -1,0 +1,263 @@
+// DiskCache: a persistent cache of fetched blocks on local disk (--cache-dir), below the
+// in-memory block cache. One file per block, written to a temporary name and renamed into
+// place (so concurrent mounts sharing the directory never see half a file), named by a
+// hash of (endpoint+bucket, key, ETag, size, block size) and the block index: a replaced
+// object has a new ETag, so its old blocks are never found again and age out. Each file
+// carries a header with that identity, the data length and a CRC-32 of the data; anything
+// that does not match is dropped and counted, and the block is fetched from S3 again.
+// Size: LRU by file mtime (a hit touches the file), evicting the oldest files once the
+// directory holds more than maxBytes.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Logger } from '../log/logger.js';
+
+const MAGIC = Buffer.from('S3MDC001');
+/** magic (8), identity (32), index (4), length (4), crc32 (4), reserved (12) */
+export const HEADER_BYTES = 64;
+/** a hit re-touches its file at most this often (an mtime write per read would be waste) */
+const TOUCH_INTERVAL_MS = 60_000;
+/** copies of fetched blocks waiting to be written, at most (more are not cached) */
+const WRITE_QUEUE_BYTES = 64 * 1024 * 1024;
+/** eviction brings the directory down to this fraction of maxBytes */
+const EVICT_TO = 0.9;
+
+export interface DiskBlockId {
+  key: string;
+  etag: string;
+  size: number;
+  index: number;
+}
+
+export interface DiskCacheOptions {
+  dir: string;
+  maxBytes: number;
+  /** what distinguishes one store from another sharing the directory: endpoint and bucket */
+  namespace: string;
+  blockBytes: number;
+  logger: Logger;
+}
+
+export interface DiskCacheStats {
+  hits: number;
+  misses: number;
+  bytesRead: number;
+  writes: number;
+  bytesWritten: number;
+  /** blocks not written because the write queue was full */
+  skipped: number;
+  /** damaged, partial or mismatched files found and dropped */
+  corrupt: number;
+  evicted: number;
+  usedBytes: number;
+}
+
+export class DiskCache {
+  private readonly root: string;
+  private used = 0;
+  private queued = 0;
+  private evicting: Promise<void> | undefined;
+  private readonly counters = {
+    hits: 0,
+    misses: 0,
+    bytesRead: 0,
+    writes: 0,
+    bytesWritten: 0,
+    skipped: 0,
+    corrupt: 0,
+    evicted: 0,
+  };
+
+  constructor(private readonly o: DiskCacheOptions) {
+    this.root = join(o.dir, 'v1');
+  }
+
+  /** Creates the directory (0700) and measures what it holds. */
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    this.used = (await this.scan()).reduce((n, f) => n + f.size, 0);
+    if (this.used > this.o.maxBytes) await this.evict();
+  }
+
+  stats(): DiskCacheStats {
+    return { ...this.counters, usedBytes: this.used };
+  }
+
+  /** The block's bytes if the cache has them intact, else undefined (never throws). */
+  async read(id: DiskBlockId): Promise<Buffer | undefined> {
+    const path = this.pathOf(id);
+    const expected = this.lengthOf(id);
+    let data: Buffer | undefined;
+    let mtimeMs: number;
+    try {
+      const fh = await open(path, 'r');
+      try {
+        const st = await fh.stat();
+        mtimeMs = st.mtimeMs;
+        if (st.size !== HEADER_BYTES + expected) {
+          await this.drop(path, `size ${st.size}, expected ${HEADER_BYTES + expected}`);
+          return this.miss();
+        }
+        const file = Buffer.allocUnsafe(st.size);
+        const { bytesRead } = await fh.read(file, 0, st.size, 0);
+        if (bytesRead !== st.size) {
+          await this.drop(path, 'short read');
+          return this.miss();
+        }
+        const why = this.check(file, id, expected);
+        if (why) {
+          await this.drop(path, why);
+          return this.miss();
+        }
+        data = file.subarray(HEADER_BYTES);
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      return this.miss(); // not cached (or unreadable: treated the same)
+    }
+    this.counters.hits++;
+    this.counters.bytesRead += data.length;
+    const now = Date.now();
+    if (now - mtimeMs > TOUCH_INTERVAL_MS) void utimes(path, now / 1000, now / 1000).catch(() => undefined);
+    return data;
+  }
+
+  /**
+   * Stores a block fetched from S3, in the background. `data` is copied before this
+   * returns (the caller's buffer may be reused at once). Never throws.
+   */
+  write(id: DiskBlockId, data: Buffer): void {
+    if (data.length !== this.lengthOf(id)) return;
+    if (this.queued + data.length > WRITE_QUEUE_BYTES) {
+      this.counters.skipped++;
+      return;
+    }
+    const file = Buffer.allocUnsafe(HEADER_BYTES + data.length);
+    this.header(id, data).copy(file, 0);
+    data.copy(file, HEADER_BYTES);
+    this.queued += data.length;
+    void this.store(this.pathOf(id), file).finally(() => {
+      this.queued -= data.length;
+    });
+  }
+
+  private async store(path: string, file: Buffer): Promise<void> {
+    const tmp = join(this.root, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    try {
+      await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+      await writeFile(tmp, file, { mode: 0o600 });
+      await rename(tmp, path);
+      this.counters.writes++;
+      this.counters.bytesWritten += file.length - HEADER_BYTES;
+      this.used += file.length;
+      if (this.used > this.o.maxBytes) void this.evict();
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      this.o.logger.debug('disk cache: block not stored', { err: (err as Error).message });
+    }
+  }
+
+  /** Deletes the least recently used files until the directory is under its limit. */
+  evict(): Promise<void> {
+    this.evicting ??= this.evictNow().finally(() => {
+      this.evicting = undefined;
+    });
+    return this.evicting;
+  }
+
+  private async evictNow(): Promise<void> {
+    // rescan: other mounts sharing the directory add files too
+    const files = await this.scan();
+    files.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    let used = files.reduce((n, f) => n + f.size, 0);
+    const target = this.o.maxBytes * EVICT_TO;
+    for (const f of files) {
+      if (used <= target) break;
+      try {
+        await unlink(f.path);
+        this.counters.evicted++;
+      } catch {
+        // another mount evicted it first
+      }
+      used -= f.size;
+    }
+    this.used = used;
+  }
+
+  private async scan(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
+    const out: { path: string; size: number; mtimeMs: number }[] = [];
+    let dirs: string[];
+    try {
+      dirs = await readdir(this.root);
+    } catch {
+      return out;
+    }
+    for (const d of dirs) {
+      if (d.startsWith('.')) continue;
+      let names: string[];
+      try {
+        names = await readdir(join(this.root, d));
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        const path = join(this.root, d, n);
+        try {
+          const st = await stat(path);
+          if (st.isFile()) out.push({ path, size: st.size, mtimeMs: st.mtimeMs });
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+    return out;
+  }
+
+  private miss(): undefined {
+    this.counters.misses++;
+    return undefined;
+  }
+
+  private async drop(path: string, why: string): Promise<void> {
+    this.counters.corrupt++;
+    this.o.logger.warn('disk cache: damaged block dropped; it is fetched from S3 again', { path, why });
+    await unlink(path).catch(() => undefined);
+  }
+
+  private lengthOf(id: DiskBlockId): number {
+    return Math.max(0, Math.min(this.o.blockBytes, id.size - id.index * this.o.blockBytes));
+  }
+
+  private identity(id: DiskBlockId): Buffer {
+    return createHash('sha256')
+      .update(`${this.o.namespace}\0${id.key}\0${id.etag}\0${id.size}\0${this.o.blockBytes}`)
+      .digest();
+  }
+
+  private pathOf(id: DiskBlockId): string {
+    const hex = this.identity(id).toString('hex');
+    return join(this.root, hex.slice(0, 2), `${hex.slice(2, 40)}.${id.index}`);
+  }
+
+  private header(id: DiskBlockId, data: Buffer): Buffer {
+    const h = Buffer.alloc(HEADER_BYTES);
+    MAGIC.copy(h, 0);
+    this.identity(id).copy(h, 8);
+    h.writeUInt32LE(id.index, 40);
+    h.writeUInt32LE(data.length, 44);
+    h.writeUInt32LE(crc32(data), 48);
+    return h;
+  }
+
+  /** why `file` is not this block, or undefined if it is */
+  private check(file: Buffer, id: DiskBlockId, expected: number): string | undefined {
+    if (!file.subarray(0, 8).equals(MAGIC)) return 'bad magic';
+    if (!file.subarray(8, 40).equals(this.identity(id))) return 'identity mismatch';
+    if (file.readUInt32LE(40) !== id.index) return 'index mismatch';
+    if (file.readUInt32LE(44) !== expected) return 'length mismatch';
+    if (file.readUInt32LE(48) !== crc32(file.subarray(HEADER_BYTES))) return 'checksum mismatch';
+    return undefined;
+  }
+}

@@ -1,0 +1,204 @@
+// The persistent block cache (--cache-dir): blocks survive a new instance (a remount), are
+// found only for the same object version, damaged files are dropped, the size limit holds,
+// and a fetcher over it serves a second "mount" without S3.
+import t, { type Test } from 'tap';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlockCache } from '../../../src/read/block-cache.js';
+import { BlockFetcher } from '../../../src/read/block-fetcher.js';
+import { DiskCache, HEADER_BYTES, type DiskBlockId } from '../../../src/read/disk-cache.js';
+import { ObjectReader } from '../../../src/read/object-reader.js';
+import { nullLogger } from '../../../src/log/logger.js';
+import { Semaphore } from '../../../src/util/semaphore.js';
+import { eventually } from '../../fixtures/helpers.js';
+import { MemoryObjectStore } from '../../fixtures/memory-store.js';
+
+const B = 64 * 1024;
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 's3mount-diskcache-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function diskCache(dir: string, maxBytes = 64 * B, namespace = 'ep\nbucket'): Promise<DiskCache> {
+  const c = new DiskCache({ dir, maxBytes, namespace, blockBytes: B, logger: nullLogger() });
+  await c.init();
+  return c;
+}
+
+async function files(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(join(dir, 'v1'))) {
+    if (d.startsWith('.')) continue;
+    for (const n of await readdir(join(dir, 'v1', d))) out.push(join(dir, 'v1', d, n));
+  }
+  return out;
+}
+
+async function written(c: DiskCache, n: number): Promise<void> {
+  if (!(await eventually(() => c.stats().writes >= n, 5000, 10))) throw new Error('blocks not written');
+}
+
+const id = (index: number, etag = '"e1"', size = 3 * B + 100): DiskBlockId => ({
+  key: 'a/k',
+  etag,
+  size,
+  index,
+});
+
+t.test('a stored block is read back by a new instance; another version or bucket misses', async (t) => {
+  const dir = await tempDir(t);
+  const c1 = await diskCache(dir);
+  const data = randomBytes(B);
+  c1.write(id(1), data);
+  await written(c1, 1);
+  const st = await stat((await files(dir))[0] as string);
+  t.equal(st.mode & 0o777, 0o600, 'block files are 0600');
+  t.equal((await stat(join(dir, 'v1'))).mode & 0o777, 0o700, 'the cache directory is 0700');
+
+  const c2 = await diskCache(dir);
+  t.equal(c2.stats().usedBytes, HEADER_BYTES + B, 'a new instance measures what is there');
+  const got = await c2.read(id(1));
+  t.ok(got?.equals(data), 'same bytes after "remount"');
+  t.equal(await c2.read(id(1, '"e2"')), undefined, 'a new ETag (object replaced) never finds the old block');
+  t.equal(await c2.read(id(2)), undefined, 'another block misses');
+  const other = await diskCache(dir, 64 * B, 'ep\nother-bucket');
+  t.equal(await other.read(id(1)), undefined, 'the same key in another bucket misses');
+  t.same([c2.stats().hits, c2.stats().misses], [1, 2]);
+});
+
+t.test('the last, short block is stored with its own length; a wrong length is not stored', async (t) => {
+  const dir = await tempDir(t);
+  const c = await diskCache(dir);
+  c.write(id(3), randomBytes(B)); // block 3 of a 3B+100 object is 100 bytes: refused
+  const last = randomBytes(100);
+  c.write(id(3), last);
+  await written(c, 1);
+  t.equal(c.stats().writes, 1, 'only the right-sized block was written');
+  t.ok((await c.read(id(3)))?.equals(last));
+});
+
+t.test('damaged, truncated or foreign files are dropped and counted, never served', async (t) => {
+  const dir = await tempDir(t);
+  const c = await diskCache(dir);
+  for (const i of [0, 1, 2]) c.write(id(i), randomBytes(B));
+  await written(c, 3);
+  const [f0, f1, f2] = (await files(dir)).sort();
+  // one flipped data byte, one cut short, one replaced by another block's file
+  const b0 = await readFile(f0 as string);
+  b0[HEADER_BYTES + 10] = (b0[HEADER_BYTES + 10] as number) ^ 0xff;
+  await writeFile(f0 as string, b0);
+  await writeFile(f1 as string, (await readFile(f1 as string)).subarray(0, HEADER_BYTES + 5));
+  await writeFile(f2 as string, await readFile(f0 as string));
+  for (const i of [0, 1, 2]) t.equal(await c.read(id(i)), undefined, `block ${i} is not served`);
+  t.equal(c.stats().corrupt, 3, 'three damaged files counted');
+  t.same(await files(dir), [], 'and deleted');
+});
+
+t.test('the directory stays under its limit, evicting the least recently used', async (t) => {
+  const dir = await tempDir(t);
+  const max = 8 * (B + HEADER_BYTES);
+  const c = await diskCache(dir, max);
+  const size = 100 * B;
+  for (let i = 0; i < 6; i++) c.write(id(i, '"e"', size), randomBytes(B));
+  await written(c, 6);
+  // make blocks 0..5 old, block 0 the most recently used (a hit touches files older than a minute)
+  const old = Date.now() / 1000 - 3600;
+  for (const f of await files(dir)) await utimes(f, old, old);
+  t.ok(await c.read(id(0, '"e"', size)), 'block 0 read: touched');
+  await eventually(async () => (await stat(await pathOfBlock(dir, 0))).mtimeMs > old * 1000 + 1000, 2000, 10);
+  for (let i = 6; i < 12; i++) c.write(id(i, '"e"', size), randomBytes(B));
+  await written(c, 12);
+  await c.evict();
+  const total = (await Promise.all((await files(dir)).map((f) => stat(f)))).reduce((n, s) => n + s.size, 0);
+  t.ok(total <= max, `on disk ${total} <= ${max}`);
+  t.ok(c.stats().evicted >= 4, `evicted ${c.stats().evicted}`);
+  t.ok(await c.read(id(0, '"e"', size)), 'the recently used block survived');
+  t.equal(await c.read(id(1, '"e"', size)), undefined, 'an old one was evicted');
+});
+
+/** the file whose header names block `index` (file names are hashes; the header says) */
+async function pathOfBlock(dir: string, index: number): Promise<string> {
+  for (const f of await files(dir)) if ((await readFile(f)).readUInt32LE(40) === index) return f;
+  throw new Error(`block ${index} not on disk`);
+}
+
+t.test('a fetcher over the disk cache serves a remount without S3, and stays byte-exact', async (t) => {
+  const dir = await tempDir(t);
+  const store = new MemoryObjectStore();
+  const data = randomBytes(10 * B + 123);
+  const etag = store.putBytes('k', data);
+  const obj = { key: 'k', size: data.length, etag, version: etag };
+
+  const mount = async () => {
+    const disk = await diskCache(dir, 1 << 30);
+    const fetcher = new BlockFetcher({
+      store,
+      cache: new BlockCache(64 * B),
+      requests: new Semaphore(4),
+      getSlots: new Semaphore(4),
+      blockBytes: B,
+      requestBytes: 4 * B,
+      prefetchBudgetBytes: 32 * B,
+      logger: nullLogger(),
+      disk,
+    });
+    return { disk, reader: new ObjectReader(obj, fetcher, 8 * B) };
+  };
+  const readAll = async (r: ObjectReader) => {
+    const out = Buffer.alloc(data.length);
+    for (let off = 0; off < data.length; off += 50_000)
+      await r.read(out.subarray(off), off, Math.min(50_000, data.length - off));
+    return out;
+  };
+
+  const first = await mount();
+  t.ok((await readAll(first.reader)).equals(data), 'first read: bytes from S3');
+  await written(first.disk, 11);
+  const getsBefore = store.calls['getRange'] ?? 0;
+  t.ok(getsBefore > 0, 'the first read went to S3');
+
+  const second = await mount();
+  t.ok((await readAll(second.reader)).equals(data), 'after a remount: the same bytes');
+  t.equal(store.calls['getRange'] ?? 0, getsBefore, 'and no GET');
+  t.equal(second.disk.stats().hits, 11, 'all 11 blocks from disk');
+
+  // one block damaged on disk: fetched from S3 again, still byte-exact
+  const f = (await files(dir))[0] as string;
+  const b = await readFile(f);
+  b[HEADER_BYTES] = (b[HEADER_BYTES] as number) ^ 1;
+  await writeFile(f, b);
+  const third = await mount();
+  t.ok((await readAll(third.reader)).equals(data), 'with a damaged block: the same bytes');
+  t.equal(third.disk.stats().corrupt, 1, 'the damaged block was detected');
+  t.ok((store.calls['getRange'] ?? 0) > getsBefore, 'and fetched again');
+});
+
+t.test(
+  'two instances sharing a directory, writing the same blocks at once, read correct bytes',
+  async (t) => {
+    const dir = await tempDir(t);
+    const [a, b] = await Promise.all([diskCache(dir, 1 << 30), diskCache(dir, 1 << 30)]);
+    const blocks = Array.from({ length: 20 }, () => randomBytes(B));
+    const size = 20 * B;
+    for (let round = 0; round < 3; round++)
+      blocks.forEach((d, i) => {
+        a.write(id(i, '"x"', size), d);
+        b.write(id(i, '"x"', size), d);
+      });
+    await written(a, 60);
+    await written(b, 60);
+    for (const [i, d] of blocks.entries()) {
+      t.ok((await a.read(id(i, '"x"', size)))?.equals(d), `block ${i} via a`);
+    }
+    t.equal(a.stats().corrupt + b.stats().corrupt, 0, 'no damaged file seen');
+    t.same(
+      (await readdir(join(dir, 'v1'))).filter((n) => n.startsWith('.tmp')),
+      [],
+      'no temporary file left',
+    );
+  },
+);

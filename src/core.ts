@@ -99,6 +99,8 @@ export interface Core {
   meta: MetadataCache;
   cache: BlockCache;
   fetcher: BlockFetcher;
+  /** --cache-dir, when set */
+  disk?: DiskCache;
   uploader: Uploader;
   queue: UploadQueue;
   /** what is written and not in S3 yet; the flush barrier */
@@ -240,6 +242,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     meta,
     cache,
     fetcher,
+    ...(disk ? { disk } : {}),
     uploader,
     queue,
     pending: new PendingUploads(openFiles, queue),

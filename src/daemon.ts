@@ -74,6 +74,9 @@ function statusOf(
       misses,
       hitRatio: hits + misses === 0 ? 0 : hits / (hits + misses),
     },
+    ...(core.disk && cfg.cacheDir !== undefined
+      ? { diskCache: { dir: cfg.cacheDir, sizeBytes: cfg.cacheDirBytes, ...core.disk.stats() } }
+      : {}),
     bytes: {
       read: core.fs.counters.readBytes + (served?.bytes ?? 0),
       written: core.fs.counters.writtenBytes + (served?.writtenBytes ?? 0),

@@ -65,6 +65,11 @@ export function formatStatus(e: StatusEntry, nowMs: number): string {
     `  bucket     ${e.bucket}${e.prefix ? `:${e.prefix}` : ''} at ${e.endpoint}`,
     `  daemon     pid ${e.pid}, up ${duration(e.uptimeMs)}`,
     `  cache      ${formatBytes(e.cache.usedBytes)} of ${formatBytes(e.cache.sizeBytes)}, hit ratio ${(e.cache.hitRatio * 100).toFixed(1)}% (${e.cache.hits} hits, ${e.cache.misses} misses)`,
+    ...(e.diskCache
+      ? [
+          `  disk cache ${formatBytes(e.diskCache.usedBytes)} of ${formatBytes(e.diskCache.sizeBytes)} in ${e.diskCache.dir}: ${e.diskCache.hits} hits, ${e.diskCache.misses} misses, ${e.diskCache.corrupt} damaged blocks dropped`,
+        ]
+      : []),
     `  files      ${formatBytes(e.bytes.read)} read, ${formatBytes(e.bytes.written)} written`,
     `  S3         ${formatBytes(e.s3.downloadedBytes)} downloaded, ${formatBytes(e.s3.uploadedBytes)} uploaded`,
     `  requests   ${counts(e.s3.requests)}`,

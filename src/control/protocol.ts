@@ -34,6 +34,21 @@ export interface MountStatus {
   uptimeMs: number;
   stagingDir: string;
   cache: { sizeBytes: number; usedBytes: number; hits: number; misses: number; hitRatio: number };
+  /** the block cache on local disk (--cache-dir), when there is one */
+  diskCache?: {
+    dir: string;
+    sizeBytes: number;
+    usedBytes: number;
+    hits: number;
+    misses: number;
+    bytesRead: number;
+    writes: number;
+    bytesWritten: number;
+    skipped: number;
+    /** damaged, partial or mismatched block files found and dropped */
+    corrupt: number;
+    evicted: number;
+  };
   /** bytes read from and written to files through the mount */
   bytes: { read: number; written: number };
   s3: {

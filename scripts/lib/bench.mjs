@@ -205,7 +205,7 @@ function peakRss(pid) {
 }
 
 /** Mounts BUCKET with `tool` on a fresh directory; returns a handle with .mnt, .pid, .unmount() */
-async function mount(tool) {
+async function mount(tool, extra = []) {
   if (cleaning) throw new Error('aborted');
   const id = `${String(++seq).padStart(3, '0')}-${tool}`;
   const dir = join(WORK, 'm', id);
@@ -218,7 +218,7 @@ async function mount(tool) {
   if (tool === 's3mount' || tool === 's3mount-wb') {
     cmd = process.execPath;
     args = [join(ROOT, 'bin/s3mount.js'), BUCKET, mnt, '--endpoint', toolEndpoint, '-f', '--staging-dir', join(dir, 'staging'), '--log-level', 'info',
-      ...(tool === 's3mount-wb' ? ['--write-back'] : []), ...opt.s3mountArgs];
+      ...(tool === 's3mount-wb' ? ['--write-back'] : []), ...opt.s3mountArgs, ...extra];
   } else if (tool === 's3fs') {
     const pw = join(dir, 'passwd');
     writeFileSync(pw, `${env.AWS_ACCESS_KEY_ID}:${env.AWS_SECRET_ACCESS_KEY}\n`, { mode: 0o600 });
@@ -360,7 +360,7 @@ async function prepare(workloads) {
   const t0 = Date.now();
   await ensureBucket(s3, BUCKET);
   const need = (w) => workloads.includes(w);
-  if (need('seqwrite') || need('seqread')) { expect.src = writeRandomFile(join(SHM, 'src.bin'), SIZES.seq); }
+  if (need('seqwrite') || need('seqread') || need('reread')) { expect.src = writeRandomFile(join(SHM, 'src.bin'), SIZES.seq); }
   if (need('small')) {
     mkdirSync(join(SHM, 'small'));
     const h = createHash('sha256');
@@ -371,7 +371,7 @@ async function prepare(workloads) {
     }
     expect.small = h.digest('hex');
   }
-  if (need('seqread')) expect.seq = await prepareObject('seq/read.bin', SIZES.seq, join(SHM, 'src.bin'));
+  if (need('seqread') || need('reread')) expect.seq = await prepareObject('seq/read.bin', SIZES.seq, join(SHM, 'src.bin'));
   if (need('randread')) expect.rand = await prepareObject('rand/obj.bin', SIZES.rand);
   if (need('multiread')) {
     expect.multi = [];
@@ -411,9 +411,10 @@ const ROWS = [
   { id: 'find', wl: 'find', label: `find, ${num(SIZES.treeDirs)} dirs x ${SIZES.treeFiles} files (s)`, unit: 's', better: 'lower', chart: 'find' },
   { id: 'smallw', wl: 'small', label: `Create ${num(SIZES.small)} x 4 KiB files, until in S3 (s)`, unit: 's', better: 'lower', chart: 'small create' },
   { id: 'smallr', wl: 'small', label: `Read back ${num(SIZES.small)} x 4 KiB files (s)`, unit: 's', better: 'lower', chart: 'small read' },
+  { id: 'reread', wl: 'reread', label: `Re-read ${fmtSize(SIZES.seq)} after a remount (MB/s; raw = local disk; s3mount --cache-dir)`, unit: 'MB/s', better: 'higher', chart: 're-read' },
   { id: 'multi', wl: 'multiread', label: `${SIZES.multiN} readers x ${fmtSize(SIZES.multi)} at once (MB/s, aggregate)`, unit: 'MB/s', better: 'higher', chart: '8 readers' },
 ];
-const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'find', 'small', 'multiread'];
+const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'find', 'small', 'multiread', 'reread'];
 const WRITE_WORKLOADS = ['seqwrite', 'small'];
 
 const results = {}; // results[rowId][tool] = {value, error, note, rss}
@@ -461,9 +462,9 @@ async function raw(op, args) {
 }
 
 /** Mount fresh (after dropping caches), run fn(handle), record RSS, unmount. */
-async function withMount(tool, wl, row, fn) {
+async function withMount(tool, wl, row, fn, extra = []) {
   await dropCaches();
-  const h = await mount(tool);
+  const h = await mount(tool, extra);
   let out;
   try {
     out = await fn(h);
@@ -519,6 +520,37 @@ const W = {
       setResult('seqread', tool, { value: size / r.seconds / MB });
       return { afterRss: async () => { if ((await sha256File(f)) !== expect.seq) throw new Error('wrong bytes read (sha256 differs)'); } };
     });
+  },
+
+  // The persistent node cache (--cache-dir): the object is read once (untimed), the mount
+  // goes, caches are dropped, a new mount reads it again. The reference (raw) is the local
+  // disk the cache lives on: the same bytes from a plain file there, page cache dropped.
+  async reread(tool) {
+    const size = SIZES.seq;
+    const cacheDir = join(WORK, 'disk-cache'); // on the root disk (WORK is under /tmp), not tmpfs
+    if (tool === 'raw') {
+      const local = join(WORK, 'local-ref.bin');
+      if (!existsSync(local)) await must('cp', [join(SHM, 'src.bin'), local]);
+      await dropCaches();
+      const r = await run('dd', [`if=${local}`, 'of=/dev/null', 'bs=1M']);
+      checkTimed(r, 'dd');
+      return setResult('reread', tool, { value: size / r.seconds / MB, note: 'local disk' });
+    }
+    if (tool !== 's3mount') return setResult('reread', tool, { skip: 'persistent cache not measured' });
+    rmSync(cacheDir, { recursive: true, force: true });
+    const f = (h) => join(h.mnt, 'seq/read.bin');
+    const warm = await mount(tool, ['--cache-dir', cacheDir, '--cache-dir-size', `${2 * size}`]);
+    try { checkTimed(await run('dd', [`if=${f(warm)}`, 'of=/dev/null', 'bs=1M']), 'dd (warming the cache)'); } finally { await warm.unmount(); }
+    await withMount(tool, 'reread', 'reread', async (h) => {
+      const r = await run('dd', [`if=${f(h)}`, 'of=/dev/null', 'bs=1M']);
+      checkTimed(r, 'dd');
+      const bytes = Number(/(\d+) bytes/.exec(r.stderr)?.[1]);
+      if (bytes !== size) throw new Error(`dd read ${bytes} bytes, not ${size}`);
+      const st = JSON.parse((await must(process.execPath, [join(ROOT, 'bin/s3mount.js'), 'status', h.mnt, '--json'])).stdout)[0];
+      const fetched = st?.s3?.downloadedBytes;
+      setResult('reread', tool, { value: size / r.seconds / MB, note: `${fetched === undefined ? '?' : (fetched / MiB).toFixed(1)} MiB from S3` });
+      return { afterRss: async () => { if ((await sha256File(f(h))) !== expect.seq) throw new Error('wrong bytes read (sha256 differs)'); } };
+    }, ['--cache-dir', cacheDir, '--cache-dir-size', `${2 * size}`]);
   },
 
   async multiread(tool) {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { eventually, getObjectOrUndefined } from '../fixtures/helpers.js';
 import { serverEnv } from '../fixtures/mount.js';
+import { machineLock } from '../fixtures/machine-lock.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { installToTempPrefix, isMounted, run, UNINSTALL } from '../fixtures/install.js';
 
@@ -32,6 +33,7 @@ t.test(`mount -t fuse.s3mount and fstab, on ${kind}`, async (t) => {
     t.plan(0, 'mount -t and mount -T need root'); // skipped
     return;
   }
+  await machineLock(); // changes machine-wide state: see test/fixtures/machine-lock.ts
   const helperTaken = existsSync(SBIN_HELPER) || isLink(SBIN_HELPER);
   const { server, s3, bucket } = await serverWithBucket(t, 'fstab');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'pre/seen.txt', Body: 'seen\n' }));

@@ -10,6 +10,7 @@ import { chmod, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually, getObjectOrUndefined, stagedData } from '../fixtures/helpers.js';
 import { S3MOUNT_BIN } from '../fixtures/mount.js';
+import { machineLock } from '../fixtures/machine-lock.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 import { isMounted, run } from '../fixtures/install.js';
 import { pidFile } from '../../src/cli/state-files.js';
@@ -31,6 +32,7 @@ t.test(`an ordinary user's mount, on ${kind}`, async (t) => {
     t.plan(0, 'creating a test user and changing /dev/fuse need root'); // skipped
     return;
   }
+  await machineLock(); // changes machine-wide state: see test/fixtures/machine-lock.ts
   if ((await userIds()) === undefined) {
     const r = await run('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
     t.equal(r.code, 0, `useradd ${USER} ${r.stderr} (scripts/setup --test installs passwd)`);

@@ -187,6 +187,23 @@ t.test(`whole-account mount on ${kind}`, async (t) => {
     );
   });
 
+  t.test('status and sync of a whole-account mount', async (t) => {
+    const work = await mkdtemp(join(tmpdir(), 's3mount-acct-ctl-'));
+    t.teardown(() => rm(work, { recursive: true, force: true }));
+    const stateEnv = { XDG_STATE_HOME: join(work, 'state') };
+    const wb = await mount(server, '', ['--write-back'], stateEnv);
+    t.teardown(() => wb.unmount());
+    const data = randomBytes(150 * KiB);
+    await writeFile(join(wb.dir, a, 'synced.bin'), data);
+    const r = await runS3mountAsync(['sync', join(wb.dir, a)], serverEnv(server, stateEnv));
+    t.equal(r.status, 0, `sync exits 0 ${r.stderr}`);
+    const got = await getObjectOrUndefined(s3, a, 'synced.bin');
+    t.equal(got && sha256(got), sha256(data), 'in S3 once sync returned');
+    const st = await runS3mountAsync(['status', wb.dir], serverEnv(server, stateEnv));
+    t.equal(st.status, 0, `status exits 0 ${st.stderr}`);
+    t.match(st.stdout, /\(every bucket\)/, 'status names the mount as every bucket');
+  });
+
   t.test('one positional that is no directory: one line naming both forms', async (t) => {
     const r = await runS3mountAsync(
       [join(tmpdir(), `no-such-dir-${Date.now()}`), '--endpoint', server.endpoint, '--foreground'],

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { MountConfig } from './config/config.js';
 import { S3FileSystem } from './fs/filesystem.js';
+import { HandleTable, type Handle } from './fs/handles.js';
 import { Namespace } from './fs/namespace.js';
 import { OpenFiles } from './fs/open-files.js';
 import { PendingUploads } from './fs/pending-uploads.js';
@@ -91,6 +92,41 @@ export interface CoreOptions {
   native?: CoreNativePorts;
   /** backoff of failed uploads (default UPLOAD_RETRY_BASE_MS .. UPLOAD_RETRY_MAX_MS) */
   uploadRetry?: { baseMs: number; maxMs: number };
+  /** memory, request limit, native tables and handles shared with other cores (default: its own) */
+  shared?: SharedParts;
+  /** with `shared`: sets this core's blocks apart in the shared cache (a whole-account mount: the bucket) */
+  cacheScope?: string;
+}
+
+/**
+ * What every filesystem of one mount shares: the memory budget (block cache, GET slots,
+ * part buffers), the S3 request limit, the native read/write tables and the FUSE handle
+ * numbers. A single-bucket mount makes its own; a whole-account mount one for all buckets.
+ */
+export interface SharedParts {
+  memory: MemoryPlan;
+  requests: Semaphore;
+  getSlots: Semaphore;
+  cache: BlockCache;
+  parts: PartBuffers;
+  fastReads: FastReads | undefined;
+  nativeWrites: NativeWrites | undefined;
+  handles: HandleTable<Handle>;
+}
+
+export function buildSharedParts(cfg: MountConfig, native?: CoreNativePorts): SharedParts {
+  const memory = planMemory(cfg);
+  const cache = new BlockCache(memory.cacheBytes, cfg.blockBytes, native?.reads);
+  return {
+    memory,
+    requests: new Semaphore(cfg.maxRequests),
+    getSlots: new Semaphore(memory.getSlots),
+    cache,
+    parts: new PartBuffers(memory.partSlots, cfg.partBytes),
+    fastReads: native ? new FastReads(native.reads, cache) : undefined,
+    nativeWrites: native ? new NativeWrites(native.writes) : undefined,
+    handles: new HandleTable<Handle>(),
+  };
 }
 
 export interface Core {
@@ -118,8 +154,8 @@ export interface Core {
 
 export async function buildCore(o: CoreOptions): Promise<Core> {
   const { cfg, store, logger, clock, native } = o;
-  const requests = new Semaphore(cfg.maxRequests);
-  const memory = planMemory(cfg);
+  const shared = o.shared ?? buildSharedParts(cfg, native);
+  const { memory, requests, cache, fastReads, nativeWrites, parts } = shared;
   const meta = new MetadataCache({
     store,
     prefix: cfg.prefix,
@@ -130,9 +166,6 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     // the native attribute cache holds copies of listed entries: it drops with any change
     ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
   });
-  const cache = new BlockCache(memory.cacheBytes, cfg.blockBytes, native?.reads);
-  const fastReads = native ? new FastReads(native.reads, cache) : undefined;
-  const nativeWrites = native ? new NativeWrites(native.writes) : undefined;
   let disk: DiskCache | undefined;
   if (cfg.cacheDir !== undefined) {
     disk = new DiskCache({
@@ -150,7 +183,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     store,
     cache,
     requests,
-    getSlots: new Semaphore(memory.getSlots),
+    getSlots: shared.getSlots,
     blockBytes: cfg.blockBytes,
     requestBytes: cfg.requestBytes,
     // prefetched blocks live in the cache until read: let them fill at most half of it
@@ -160,7 +193,6 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
   const id = o.stagingId ?? mountId(cfg);
   const staging = new StagingArea(o.stagingDir, id, logger.child({ mod: 'staging' }));
   await staging.init();
-  const parts = new PartBuffers(memory.partSlots, cfg.partBytes);
   const uploader = new Uploader({
     store,
     requests,
@@ -229,6 +261,8 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     readOnly: cfg.readOnly,
     readAheadBytes,
     mountTimeMs: clock.nowMs(),
+    handles: shared.handles,
+    ...(o.cacheScope !== undefined ? { cacheScope: o.cacheScope } : {}),
     statfs: new StatfsCache({
       usage: store.usage ? (signal) => store.usage?.(signal) ?? Promise.resolve(undefined) : undefined,
       clock,

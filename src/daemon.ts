@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
 import type { MountStatus, SyncResult, UploadProgress } from './control/protocol.js';
 import { buildCore, mountId, planMemory, type Core, type ParkedUpload } from './core.js';
-import { mountFuse, type MountedFuse } from './fuse/adapter.js';
+import { mountFuse, type MountedFileSystem, type MountedFuse } from './fuse/adapter.js';
 import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import type { Logger, Redactor } from './log/logger.js';
 import { RefreshingCredentials } from './s3/credential-refresh.js';
@@ -15,7 +15,7 @@ import { systemClock } from './util/clock.js';
 export { PREFETCH_REQUESTS_MAX, mountId, planMemory, type MemoryPlan } from './core.js';
 
 export interface Daemon {
-  fs: Core['fs'];
+  fs: MountedFileSystem;
   unmount(): Promise<void>;
   /** waits until every staged write is in S3 (retrying); after unmount. Parked files are not waited for */
   drain(onWait: (pending: number) => void): Promise<void>;
@@ -33,7 +33,7 @@ export interface Daemon {
 }
 
 /** The endpoint as shown in status: without any user:password part. */
-function shownEndpoint(cfg: MountConfig): string {
+export function shownEndpoint(cfg: MountConfig): string {
   if (cfg.endpoint === undefined) return `AWS S3 (${cfg.region})`;
   try {
     const u = new URL(cfg.endpoint);
@@ -97,7 +97,7 @@ function statusOf(
   };
 }
 
-function fastPathStats(served: {
+export function fastPathStats(served: {
   reads: number;
   bytes: number;
   writes: number;
@@ -143,7 +143,7 @@ export async function loadCredentials(
       keysCommandTimeoutMs: cfg.keysCommandTimeoutMs,
       ...(cfg.passwdFile !== undefined ? { passwdFile: cfg.passwdFile } : {}),
       ...(cfg.profile !== undefined ? { profile: cfg.profile } : {}),
-      bucket: cfg.bucket,
+      ...(cfg.bucket !== '' ? { bucket: cfg.bucket } : {}),
     },
     env,
     home,
@@ -171,7 +171,7 @@ export async function checkAccess(store: SdkObjectStore): Promise<void> {
 }
 
 /** The fast paths, or a one-line error naming why they cannot be used and the way out. */
-function nativeFastPaths(): NativeFastPaths {
+export function nativeFastPaths(): NativeFastPaths {
   try {
     return loadNativeFastPaths();
   } catch (err) {

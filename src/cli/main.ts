@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     await yargs(args)
       .scriptName('s3mount')
       .usage(
-        'Usage:\n  s3mount BUCKET[:PREFIX] MOUNTPOINT [options]\n  s3mount run [options] BUCKET[:PREFIX] MOUNTPOINT -- COMMAND...\n' +
+        'Usage:\n  s3mount BUCKET[:PREFIX] MOUNTPOINT [options]\n  s3mount MOUNTPOINT [options]   (every bucket)\n  s3mount run [options] BUCKET[:PREFIX] MOUNTPOINT -- COMMAND...\n' +
           '  s3mount status [MOUNTPOINT] [--json]\n  s3mount sync [PATH...]\n  s3mount unmount [--force] MOUNTPOINT',
       )
       .command(
@@ -107,26 +107,30 @@ export async function main(argv: string[]): Promise<number> {
           ),
       )
       .command(
-        '$0 <bucket> <mountpoint>',
-        'Mount BUCKET (optionally only the keys under PREFIX) at MOUNTPOINT',
+        '$0 <bucket> [mountpoint]',
+        'Mount BUCKET (optionally only the keys under PREFIX) at MOUNTPOINT; with MOUNTPOINT alone, every bucket the keys can see',
         (y) =>
           y
             .positional('bucket', {
               type: 'string',
               demandOption: true,
-              describe: 'bucket name, or bucket:prefix',
+              describe: 'bucket name, or bucket:prefix (or the mount point of a whole-account mount)',
             })
-            .positional('mountpoint', { type: 'string', demandOption: true, describe: 'an empty directory' })
+            .positional('mountpoint', { type: 'string', describe: 'an empty directory' })
             .options(optionFlags()),
         (a) => {
           const flags = mountFlags(a);
-          return done(mountCommand(String(a.bucket), String(a.mountpoint), flags, process.env, args));
+          // one positional: the mount point, and every bucket is mounted under it
+          const [spec, mp]: [string, string] =
+            a.mountpoint === undefined ? ['', String(a.bucket)] : [String(a.bucket), String(a.mountpoint)];
+          return done(mountCommand(spec, mp, flags, process.env, args));
         },
       )
       .example(
         's3mount mybucket ~/tier2 --endpoint http://s3.example.edu:8443',
         'mount a bucket from a Ceph RGW',
       )
+      .example('s3mount ~/tier2 --endpoint http://s3.example.edu:8443', 'every bucket, one directory each')
       .example('s3mount run mybucket $TMPDIR/in -- ./analyse.sh', 'a mount for the length of one command')
       .example('s3mount status --json', 'how your mounts are doing')
       .example('s3mount sync ~/tier2/results', 'wait until results/ is in S3')

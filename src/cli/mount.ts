@@ -7,7 +7,9 @@ import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type MountConfig, type RawOptions } from '../config/config.js';
+import { checkAccountAccess, isWholeAccount, startAccountDaemon } from '../account-daemon.js';
 import { buildStore, checkAccess, loadCredentials, startDaemon, type Daemon } from '../daemon.js';
+import { SdkAccountStore } from '../s3/account-store.js';
 import type { RefreshingCredentials } from '../s3/credential-refresh.js';
 import { CredentialsError } from '../s3/credentials.js';
 import type { SdkObjectStore } from '../s3/sdk-store.js';
@@ -101,7 +103,8 @@ function makeLogger(cfg: MountConfig, isChild: boolean, redactor: Redactor): Log
 }
 
 async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: boolean): Promise<number> {
-  process.title = `s3mount ${cfg.bucket} ${cfg.mountpoint}`;
+  const wholeAccount = isWholeAccount(cfg);
+  process.title = `s3mount ${wholeAccount ? '(every bucket)' : cfg.bucket} ${cfg.mountpoint}`;
   const redactor = new Redactor();
   redactor.add(env.AWS_SECRET_ACCESS_KEY);
   redactor.add(env.AWS_SESSION_TOKEN);
@@ -121,7 +124,14 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       await clearDeadMount(cfg.mountpoint);
       logger.warn('cleared a dead mount left by a daemon that was killed', { mountpoint: cfg.mountpoint });
     }
-    await checkMountpoint(cfg.mountpoint);
+    try {
+      await checkMountpoint(cfg.mountpoint);
+    } catch (err) {
+      // `s3mount mybucket` (the mount point forgotten) reads as a whole-account mount on ./mybucket
+      if (wholeAccount && err instanceof UserError)
+        throw new UserError(`${err.message} (to mount one bucket: s3mount BUCKET MOUNTPOINT)`);
+      throw err;
+    }
     let credentials: RefreshingCredentials;
     try {
       ({ cfg, credentials } = await loadCredentials(cfg, env, homedir(), redactor, logger));
@@ -130,12 +140,15 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       throw err;
     }
     store = buildStore(cfg, credentials);
+    const account = wholeAccount ? new SdkAccountStore(store, cfg.region) : undefined;
     try {
-      await checkAccess(store);
+      await (account ? checkAccountAccess(account) : checkAccess(store));
     } catch (err) {
       throw new UserError(describeAccessError(err, cfg.bucket, displayEndpoint(cfg.endpoint, cfg.region)));
     }
-    daemon = await startDaemon(cfg, store, logger);
+    daemon = account
+      ? await startAccountDaemon(cfg, store, account, logger)
+      : await startDaemon(cfg, store, logger);
   } catch (err) {
     store?.destroy();
     const message =
@@ -156,7 +169,10 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
     await mkdir(dirname(pidPath), { recursive: true, mode: 0o700 });
     await writeFile(pidPath, `${process.pid}\n`, { mode: 0o600 });
   }
-  logger.info('mounted', { bucket: cfg.bucket, prefix: cfg.prefix, mountpoint: cfg.mountpoint });
+  logger.info('mounted', {
+    ...(wholeAccount ? { buckets: 'all' } : { bucket: cfg.bucket, prefix: cfg.prefix }),
+    mountpoint: cfg.mountpoint,
+  });
   report({ type: 'ready' });
 
   return serve({ cfg, env, daemon, logger, ...(isChild ? { pidPath } : {}) });

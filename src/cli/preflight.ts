@@ -66,8 +66,16 @@ export async function checkMountpoint(mp: string): Promise<void> {
     );
 }
 
-/** One line for a failed bucket check (no credentials in it). */
+/** One line for a failed bucket check (no credentials in it); bucket '': the listing of a whole-account mount. */
 export function describeAccessError(err: unknown, bucket: string, endpoint: string): string {
+  if (bucket === '' && isStoreError(err, 'AccessDenied'))
+    return `listing the buckets at ${endpoint} is denied for these credentials (mount one bucket: s3mount BUCKET MOUNTPOINT)`;
+  if (
+    bucket === '' &&
+    isStoreError(err) &&
+    !['InvalidCredentials', 'Unreachable', 'Timeout', 'InvalidResponse'].includes(err.kind)
+  )
+    return `cannot list the buckets at ${endpoint}: ${err.message}`;
   if (!isStoreError(err))
     return `cannot check bucket "${bucket}": ${err instanceof Error ? err.message : String(err)}`;
   switch (err.kind) {

@@ -62,7 +62,7 @@ export function formatStatus(e: StatusEntry, nowMs: number): string {
   const u = e.uploads;
   const lines = [
     e.mountpoint,
-    `  bucket     ${e.bucket}${e.prefix ? `:${e.prefix}` : ''} at ${e.endpoint}`,
+    `  bucket     ${e.bucket === '' ? '(every bucket)' : `${e.bucket}${e.prefix ? `:${e.prefix}` : ''}`} at ${e.endpoint}`,
     `  daemon     pid ${e.pid}, up ${duration(e.uptimeMs)}`,
     `  cache      ${formatBytes(e.cache.usedBytes)} of ${formatBytes(e.cache.sizeBytes)}, hit ratio ${(e.cache.hitRatio * 100).toFixed(1)}% (${e.cache.hits} hits, ${e.cache.misses} misses)`,
     ...(e.diskCache

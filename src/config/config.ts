@@ -15,6 +15,7 @@ import {
 } from './parse.js';
 
 export interface MountConfig {
+  /** '' for a whole-account mount (`s3mount MOUNTPOINT`): every bucket the keys can see */
   bucket: string;
   prefix: string;
   mountpoint: string;
@@ -74,6 +75,7 @@ function raw(def: OptionDef, flags: RawOptions, env: NodeJS.ProcessEnv): string 
   return def.default === undefined ? undefined : String(def.default);
 }
 
+/** `bucketSpec` '' mounts the whole account. */
 export function resolveConfig(
   bucketSpec: string,
   mountpoint: string,
@@ -88,7 +90,7 @@ export function resolveConfig(
     return v;
   };
   const bool = (n: string) => parseBoolean(n, req(n));
-  const { bucket, prefix } = parseBucketSpec(bucketSpec);
+  const { bucket, prefix } = bucketSpec === '' ? { bucket: '', prefix: '' } : parseBucketSpec(bucketSpec);
 
   const endpoint = str('endpoint');
   if (endpoint !== undefined) {

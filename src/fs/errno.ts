@@ -68,6 +68,9 @@ const STORE_ERRNO: Record<StoreErrorKind, ErrnoCode> = {
   InvalidResponse: 'EIO',
   InvalidKey: 'ENAMETOOLONG',
   InvalidRequest: 'EIO',
+  BucketExists: 'EEXIST',
+  BucketNotEmpty: 'ENOTEMPTY',
+  InvalidBucketName: 'EINVAL',
   Other: 'EIO',
 };
 
@@ -84,6 +87,19 @@ const QUIET: ReadonlySet<ErrnoCode> = new Set([
   'EOPNOTSUPP',
   'ENOTSUP',
   'EROFS',
+]);
+
+/**
+ * Refusals a user meets in ordinary use and should be able to read why in the log: a
+ * cross-bucket `mv` (EXDEV, after which mv copies), a file at the root of a whole-account
+ * mount (EPERM).
+ */
+const INFO: ReadonlySet<ErrnoCode> = new Set(['EXDEV', 'EPERM']);
+/** The S3 answers to mkdir/rmdir at the root of a whole-account mount: the user's doing, not a fault. */
+const STORE_INFO: ReadonlySet<StoreErrorKind> = new Set<StoreErrorKind>([
+  'BucketExists',
+  'BucketNotEmpty',
+  'InvalidBucketName',
 ]);
 
 /**
@@ -117,10 +133,17 @@ export function toErrno(err: unknown): ErrnoDecision {
   const local = localDiskCode(err);
   if (err instanceof FsError) {
     code = err.code;
-    level = QUIET.has(code) ? 'debug' : 'warn';
+    level = QUIET.has(code) ? 'debug' : INFO.has(code) ? 'info' : 'warn';
   } else if (isStoreError(err)) {
     code = STORE_ERRNO[err.kind];
-    level = err.kind === 'NotFound' ? 'debug' : err.kind === 'PreconditionFailed' ? 'warn' : 'error';
+    level =
+      err.kind === 'NotFound'
+        ? 'debug'
+        : STORE_INFO.has(err.kind)
+          ? 'info'
+          : err.kind === 'PreconditionFailed'
+            ? 'warn'
+            : 'error';
   } else if (local !== undefined) {
     code = local;
     level = 'warn'; // the staging disk is full: the user's to fix, not a bug

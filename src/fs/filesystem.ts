@@ -61,6 +61,10 @@ export interface FileSystemOptions {
   mountTimeMs: number;
   /** df's numbers; absent: "very large" */
   statfs?: StatfsCache;
+  /** the handle table, when several filesystems share the FUSE handle numbers (a whole-account mount) */
+  handles?: HandleTable<Handle>;
+  /** set apart this filesystem's blocks in a block cache other filesystems share (the bucket name) */
+  cacheScope?: string;
 }
 
 const DIR_SIZE = 4096;
@@ -73,11 +77,13 @@ export function opensForWriting(flags: number): boolean {
 }
 
 export class S3FileSystem {
-  private readonly handles = new HandleTable<Handle>();
+  private readonly handles: HandleTable<Handle>;
   /** bytes read and written through JavaScript (the native fast paths count their own) */
   readonly counters = { readBytes: 0, writtenBytes: 0 };
 
-  constructor(private readonly o: FileSystemOptions) {}
+  constructor(private readonly o: FileSystemOptions) {
+    this.handles = o.handles ?? new HandleTable<Handle>();
+  }
 
   private async node(path: string): Promise<Node> {
     const n = this.o.objectMetadata
@@ -200,7 +206,7 @@ export class S3FileSystem {
       const n = await this.node(path);
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
       const key = fileKey(this.o.prefix, path);
-      const version = n.etag !== '' ? n.etag : `${n.size}@${n.mtimeMs}`;
+      const version = (this.o.cacheScope ?? '') + (n.etag !== '' ? n.etag : `${n.size}@${n.mtimeMs}`);
       const object = { key, size: n.size, etag: n.etag, version };
       const reader = new ObjectReader(object, this.o.fetcher, this.o.readAheadBytes);
       const fh = this.handles.add({ kind: 'object', path, reader });

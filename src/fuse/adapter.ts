@@ -1,10 +1,13 @@
 // FUSE adapter: the only importer of fuse-native. Translates each op into a call on
-// S3FileSystem, logs a failure once at the level the errno policy gives, replies.
+// S3FileSystem (or a whole-account root, fs/account-root.ts), logs a failure once at the level the errno policy gives, replies.
 import Fuse, { type Ops, type StatLike } from 'fuse-native';
-import { opensForWriting, type Attr, type S3FileSystem } from '../fs/filesystem.js';
+import { opensForWriting, type Attr } from '../fs/filesystem.js';
+import type { MountedFileSystem } from '../fs/mounted.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
 import { STAT_FIELDS as F, STAT_INTS, TWO32, type AttrFastPath, type DirStreamPort } from './native.js';
+
+export type { MountedFileSystem };
 
 export interface FuseMountOptions {
   mountpoint: string;
@@ -89,7 +92,7 @@ export interface MountedFuse {
 }
 
 export function buildOps(
-  fs: S3FileSystem,
+  fs: MountedFileSystem,
   logger: Logger,
   attrs?: FuseMountOptions['attrs'],
   dirs?: DirStreamPort,
@@ -260,6 +263,18 @@ export function buildOps(
         () => fs.mkdir(path, mode),
         (res) => cb(res),
       ),
+    // only filesystems that answer it (a whole-account root): libfuse makes regular files with create
+    ...(fs.mknod
+      ? {
+          mknod: (path: string, mode: number, _dev: number, cb: (res: number) => void) =>
+            run(
+              'mknod',
+              path,
+              () => fs.mknod?.(path, mode) ?? Promise.resolve(),
+              (res) => cb(res),
+            ),
+        }
+      : {}),
     rmdir: (path, cb) =>
       run(
         'rmdir',
@@ -314,7 +329,7 @@ export function buildOps(
 
 /** Mounts; resolves once the kernel has sent INIT (the mount is usable). */
 export async function mountFuse(
-  fs: S3FileSystem,
+  fs: MountedFileSystem,
   opts: FuseMountOptions,
   logger: Logger,
 ): Promise<MountedFuse> {

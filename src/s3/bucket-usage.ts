@@ -8,6 +8,9 @@ export interface BucketUsage {
   quotaBytes?: number;
   /** the smallest object-count quota that applies; undefined: none set */
   quotaObjects?: number;
+  /** the owner's own quotas, which bound all their buckets together (sumUsage) */
+  userQuotaBytes?: number;
+  userQuotaObjects?: number;
 }
 
 /** The usage in HeadBucket's headers (lower-case names); undefined when the server sent none. */
@@ -27,9 +30,50 @@ export function parseRgwUsage(headers: Record<string, string | undefined>): Buck
   };
   const quotaBytes = smallest(num('x-rgw-quota-bucket-size'), num('x-rgw-quota-user-size'));
   const quotaObjects = smallest(num('x-rgw-quota-bucket-objects'), num('x-rgw-quota-user-objects'));
+  const userQuotaBytes = smallest(num('x-rgw-quota-user-size'));
+  const userQuotaObjects = smallest(num('x-rgw-quota-user-objects'));
   return {
     bytesUsed: Math.max(0, bytesUsed),
     objectCount: Math.max(0, objectCount),
+    ...(quotaBytes !== undefined ? { quotaBytes } : {}),
+    ...(quotaObjects !== undefined ? { quotaObjects } : {}),
+    ...(userQuotaBytes !== undefined ? { userQuotaBytes } : {}),
+    ...(userQuotaObjects !== undefined ? { userQuotaObjects } : {}),
+  };
+}
+
+/**
+ * The usage of several buckets of one owner (a whole-account mount's df): bytes and
+ * objects added up; the limit is the owner's quota, or the sum of the buckets' quotas if
+ * every bucket has one, whichever is smaller. Undefined if no bucket told its usage.
+ */
+export function sumUsage(usages: (BucketUsage | undefined)[]): BucketUsage | undefined {
+  const known = usages.filter((u): u is BucketUsage => u !== undefined);
+  if (known.length === 0) return undefined;
+  const total = (f: (u: BucketUsage) => number) => known.reduce((a, u) => a + f(u), 0);
+  const limit = (
+    each: (u: BucketUsage) => number | undefined,
+    user: (u: BucketUsage) => number | undefined,
+  ) => {
+    const all = usages.every((u) => u !== undefined && each(u) !== undefined);
+    const users = known.map(user).filter((v): v is number => v !== undefined);
+    const candidates = [
+      ...(all ? [known.reduce((a, u) => a + (each(u) ?? 0), 0)] : []),
+      ...(users.length > 0 ? [Math.min(...users)] : []),
+    ];
+    return candidates.length > 0 ? Math.min(...candidates) : undefined;
+  };
+  const quotaBytes = limit(
+    (u) => u.quotaBytes,
+    (u) => u.userQuotaBytes,
+  );
+  const quotaObjects = limit(
+    (u) => u.quotaObjects,
+    (u) => u.userQuotaObjects,
+  );
+  return {
+    bytesUsed: total((u) => u.bytesUsed),
+    objectCount: total((u) => u.objectCount),
     ...(quotaBytes !== undefined ? { quotaBytes } : {}),
     ...(quotaObjects !== undefined ? { quotaObjects } : {}),
   };

@@ -17,6 +17,9 @@ export type StoreErrorKind =
   | 'InvalidResponse' // the answer is not a valid S3 answer to the request (not S3, or cut)
   | 'InvalidKey' // the server refuses the key: too long, or not a valid name
   | 'InvalidRequest' // 400 and the like: the request itself is wrong, sending it again cannot help
+  | 'BucketExists' // CreateBucket: the name is taken (by you or anyone)
+  | 'BucketNotEmpty' // DeleteBucket of a bucket that has keys
+  | 'InvalidBucketName' // CreateBucket: the server refuses the name
   | 'Other';
 
 export class StoreError extends Error {
@@ -49,6 +52,9 @@ const PERMANENT_KINDS: ReadonlySet<StoreErrorKind> = new Set<StoreErrorKind>([
   'NotImplemented',
   'InvalidKey',
   'InvalidRequest',
+  'BucketExists',
+  'BucketNotEmpty',
+  'InvalidBucketName',
 ]);
 /** ...except these codes of those kinds, which clear by themselves: fresh credentials, a corrected clock */
 const TRANSIENT_CODES: ReadonlySet<string> = new Set([
@@ -155,6 +161,13 @@ export function classifyError(err: unknown, op: string, key?: string): StoreErro
       return mk('QuotaExceeded', 'quota exceeded');
     case 'NotImplemented':
       return mk('NotImplemented', 'not implemented by the server');
+    case 'BucketAlreadyExists':
+    case 'BucketAlreadyOwnedByYou':
+      return mk('BucketExists', `the bucket exists (${code})`);
+    case 'BucketNotEmpty':
+      return mk('BucketNotEmpty', 'the bucket is not empty');
+    case 'InvalidBucketName':
+      return mk('InvalidBucketName', 'the server refuses the bucket name');
     case 'KeyTooLongError':
     case 'InvalidObjectName':
       return mk('InvalidKey', `the server refuses the key (${code})`);

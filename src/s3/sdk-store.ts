@@ -81,8 +81,20 @@ export class SdkObjectStore implements ObjectStore {
   /** ListObjectsV2 pages read by parseListPage (fast) or left to the SDK's parser (sdk) */
   readonly listPagesParsed = { fast: 0, sdk: 0 };
 
-  constructor(private readonly opts: SdkStoreOptions) {
+  /** `parent`: a store of another bucket whose client, connections and counters this one shares (forBucket) */
+  constructor(
+    private readonly opts: SdkStoreOptions,
+    private readonly parent?: SdkObjectStore,
+  ) {
     this.bucket = opts.bucket;
+    if (parent) {
+      this.client = parent.client;
+      this.direct = parent.direct;
+      this.requestCounts = parent.requestCounts;
+      this.errorCounts = parent.errorCounts;
+      this.listPagesParsed = parent.listPagesParsed;
+      return;
+    }
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets };
     const config: S3ClientConfig = {
       region: opts.region,
@@ -115,7 +127,21 @@ export class SdkObjectStore implements ObjectStore {
     this.direct = new DirectHttp({ connectTimeoutMs: opts.connectTimeoutMs, maxIdle: opts.maxSockets });
   }
 
+  /**
+   * The store of another bucket over this one's client: one connection pool, one set of
+   * counters, one set of keys (a whole-account mount). Its destroy() does nothing.
+   */
+  forBucket(bucket: string): SdkObjectStore {
+    return new SdkObjectStore({ ...this.opts, bucket }, this.parent ?? this);
+  }
+
+  /** Sends a command about the account, not an object (account-store.ts), like every other: deadline, counted, StoreError. */
+  sendAccountCommand<O>(op: string, command: object, signal?: AbortSignal): Promise<O> {
+    return this.call(op, undefined, command, (o: O) => o, this.signal(signal));
+  }
+
   destroy(): void {
+    if (this.parent) return; // the parent owns the client
     this.client.destroy();
     this.direct.destroy();
   }

@@ -8,12 +8,16 @@ import { fileURLToPath } from 'node:url';
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 const ALLOWED: Record<string, string[]> = {
-  cli: ['config', 'control', 'daemon', 'log', 's3', 'util'],
+  cli: ['config', 'control', 'daemon', 'account-daemon', 'log', 's3', 'util'],
   daemon: ['config', 'control', 'core', 'fuse', 's3', 'log', 'util'],
+  // the daemon of a whole-account mount: the daemon's parts over account-core
+  'account-daemon': ['config', 'control', 'daemon', 'account-core', 'core', 'fuse', 's3', 'log', 'util'],
   // the control channel's transport and protocol (a unix socket, JSON lines)
   control: ['log', 'util'],
   // the filesystem core over any ObjectStore, without FUSE (src/core.ts)
   core: ['config', 'fs', 'meta', 'read', 'write', 's3', 'log', 'util'],
+  // one core per bucket under the root of a whole-account mount (src/account-core.ts)
+  'account-core': ['config', 'core', 'fs', 'write', 's3', 'log', 'util'],
   fuse: ['fs', 'read', 'write', 'log', 'util'],
   fs: ['meta', 'read', 'write', 's3', 'log', 'util'],
   meta: ['s3', 'log', 'util'],

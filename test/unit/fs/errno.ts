@@ -88,3 +88,17 @@ t.test('a full staging disk is ENOSPC (EDQUOT over a disk quota), as on the nati
   );
   t.match(toErrno({ code: 'ENOSPC' }), { code: 'EIO' }, 'only from an Error');
 });
+
+t.test('bucket answers of a whole-account root: their errno, logged at info', async (t) => {
+  const c = (name: string, status: number) =>
+    classifyError({ name, $metadata: { httpStatusCode: status } }, 'CreateBucket');
+  t.equal(c('BucketAlreadyExists', 409).kind, 'BucketExists');
+  t.equal(c('BucketAlreadyOwnedByYou', 409).kind, 'BucketExists');
+  t.equal(c('BucketNotEmpty', 409).kind, 'BucketNotEmpty');
+  t.equal(c('InvalidBucketName', 400).kind, 'InvalidBucketName');
+  t.match(toErrno(c('BucketAlreadyOwnedByYou', 409)), { code: 'EEXIST', level: 'info' });
+  t.match(toErrno(c('BucketNotEmpty', 409)), { code: 'ENOTEMPTY', level: 'info' });
+  t.match(toErrno(c('InvalidBucketName', 400)), { code: 'EINVAL', level: 'info' });
+  t.match(toErrno(fsError('EXDEV', 'across buckets')), { code: 'EXDEV', level: 'info' });
+  t.match(toErrno(fsError('EPERM', 'a file at the root')), { code: 'EPERM', level: 'info' });
+});

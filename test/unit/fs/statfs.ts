@@ -3,7 +3,7 @@
 import t from 'tap';
 import { LARGE_STATFS, StatfsCache, statfsFromUsage } from '../../../src/fs/statfs.js';
 import { nullLogger } from '../../../src/log/logger.js';
-import { parseRgwUsage, type BucketUsage } from '../../../src/s3/bucket-usage.js';
+import { parseRgwUsage, sumUsage, type BucketUsage } from '../../../src/s3/bucket-usage.js';
 import { ManualClock } from '../../../src/util/clock.js';
 
 const MiB = 1024 * 1024;
@@ -20,12 +20,49 @@ t.test('parseRgwUsage', async (t) => {
   t.same(parseRgwUsage(rgw), { bytesUsed: 12345, objectCount: 3 }, 'no quota: -1');
   t.same(
     parseRgwUsage({ ...rgw, 'x-rgw-quota-bucket-size': '1048576', 'x-rgw-quota-user-size': '524288' }),
-    { bytesUsed: 12345, objectCount: 3, quotaBytes: 524288 },
+    { bytesUsed: 12345, objectCount: 3, quotaBytes: 524288, userQuotaBytes: 524288 },
     'the smaller quota applies',
   );
   t.same(parseRgwUsage({ ...rgw, 'x-rgw-quota-bucket-objects': '10' })?.quotaObjects, 10);
   t.equal(parseRgwUsage({ 'content-length': '0' }), undefined, 'no headers: not known');
   t.equal(parseRgwUsage({ ...rgw, 'x-rgw-bytes-used': 'lots' }), undefined, 'not a number: not known');
+});
+
+t.test('sumUsage: a whole-account mount adds its buckets up', async (t) => {
+  t.equal(sumUsage([]), undefined, 'no buckets: not known');
+  t.equal(sumUsage([undefined, undefined]), undefined, 'no bucket told: not known');
+  t.same(
+    sumUsage([
+      { bytesUsed: 10, objectCount: 1 },
+      { bytesUsed: 20, objectCount: 2 },
+    ]),
+    { bytesUsed: 30, objectCount: 3 },
+    'bytes and objects added, no quota',
+  );
+  t.same(
+    sumUsage([
+      { bytesUsed: 10, objectCount: 1, quotaBytes: 100 },
+      { bytesUsed: 20, objectCount: 2, quotaBytes: 50 },
+    ])?.quotaBytes,
+    150,
+    'every bucket has a quota: their sum',
+  );
+  t.equal(
+    sumUsage([
+      { bytesUsed: 10, objectCount: 1, quotaBytes: 100 },
+      { bytesUsed: 20, objectCount: 2 },
+    ])?.quotaBytes,
+    undefined,
+    'one bucket without a quota: no limit',
+  );
+  t.equal(
+    sumUsage([
+      { bytesUsed: 10, objectCount: 1, quotaBytes: 64, userQuotaBytes: 64 },
+      { bytesUsed: 20, objectCount: 2, quotaBytes: 64, userQuotaBytes: 64 },
+    ])?.quotaBytes,
+    64,
+    "the owner's quota counts once",
+  );
 });
 
 t.test('statfsFromUsage', async (t) => {

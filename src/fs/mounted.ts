@@ -1,0 +1,32 @@
+// MountedFileSystem: the operations the FUSE adapter calls, answered by one bucket's
+// S3FileSystem or by the root of a whole-account mount (account-root.ts) routing to them.
+import type { S3FileSystem } from './filesystem.js';
+
+export type MountedFileSystem = Pick<
+  S3FileSystem,
+  | 'getattr'
+  | 'readdir'
+  | 'readdirStream'
+  | 'open'
+  | 'create'
+  | 'read'
+  | 'write'
+  | 'ftruncate'
+  | 'truncate'
+  | 'flush'
+  | 'fsync'
+  | 'release'
+  | 'unlink'
+  | 'mkdir'
+  | 'rmdir'
+  | 'rename'
+  | 'symlink'
+  | 'readlink'
+  | 'chmod'
+  | 'chown'
+  | 'utimens'
+  | 'statfs'
+> & {
+  /** special files (FIFOs, sockets, devices); absent: ENOSYS, as libfuse answers */
+  mknod?(path: string, mode: number): Promise<void>;
+};

@@ -3,7 +3,8 @@
 // (s3rver 3.7.1 and RGW both refuse an expired URL), and every refusal is one line with
 // the other paths still answered: a directory, a file still staged, a path outside any
 // mount, a missing file, a bad --expires. The command runs without endpoint or keys, and
-// no secret appears in its output or the daemon's log.
+// no secret appears in its output or the daemon's log. On RGW with radosgw-admin: after a
+// key rotation the link is signed with the new keys.
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -13,7 +14,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startFaultProxy } from '../fixtures/fault-proxy.js';
 import { sha256 } from '../fixtures/helpers.js';
 import { mount, runAsync, runS3mountAsync } from '../fixtures/mount.js';
-import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
+import { rgwAdmin, rgwAdminAvailable, serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 
 const kind = serverKindFromEnv();
 const ACCESS_DENIED = { kind: 'status', status: 403, code: 'AccessDenied' } as const;
@@ -179,6 +180,72 @@ t.test(`share links on ${kind}`, async (t) => {
     const got = await fetch(again.urls[0] ?? '');
     t.equal(sha256(got.body ?? Buffer.alloc(0)), sha256(data), 'the exact bytes');
   });
+
+  t.test(
+    'after a key rotation the link is signed with the new keys',
+    { skip: rgwAdminAvailable() ? false : 'needs radosgw-admin on an RGW (S3_TEST_CEPH_CONF)' },
+    async (t) => {
+      const uid = (
+        JSON.parse(rgwAdmin(server, ['user', 'info', '--access-key', server.accessKeyId])) as {
+          user_id: string;
+        }
+      ).user_id;
+      const tag = Date.now().toString(36).toUpperCase();
+      const k1 = { id: `SHAREK1${tag}`, secret: `share-rotation-secret-one-${tag}` };
+      const k2 = { id: `SHAREK2${tag}`, secret: `share-rotation-secret-two-${tag}` };
+      const addKey = (k: { id: string; secret: string }) =>
+        rgwAdmin(server, [
+          'key',
+          'create',
+          '--uid',
+          uid,
+          '--key-type',
+          's3',
+          '--access-key',
+          k.id,
+          '--secret-key',
+          k.secret,
+        ]);
+      const removeKey = (k: { id: string }) =>
+        rgwAdmin(server, ['key', 'rm', '--uid', uid, '--key-type', 's3', '--access-key', k.id]);
+      t.teardown(() => {
+        for (const k of [k1, k2]) {
+          try {
+            removeKey(k);
+          } catch {
+            // already removed by the test
+          }
+        }
+      });
+      addKey(k1);
+      const keys = join(work, 'rotation-keys');
+      await writeFile(keys, `${k1.id} ${k1.secret}\n`);
+      const m = await mount(server, bucket, ['--keys-command', `cat ${keys}`], {
+        XDG_STATE_HOME: stateHome,
+        AWS_ACCESS_KEY_ID: '',
+        AWS_SECRET_ACCESS_KEY: '',
+      });
+      t.teardown(() => m.unmount());
+      const data = randomBytes(20_000);
+      await writeFile(join(m.dir, 'rotated.bin'), data);
+
+      // the site rotates: K2 added, K1 removed, the command prints K2; the daemon still holds K1
+      addKey(k2);
+      removeKey(k1);
+      await writeFile(keys, `${k2.id} ${k2.secret}\n`);
+      const r = await share(t, [join(m.dir, 'rotated.bin')]);
+      t.equal(r.status, 0, `exit 0 ${r.stderr}`);
+      const credential = new URL(r.urls[0] ?? 'http://x/').searchParams.get('X-Amz-Credential') ?? '';
+      t.ok(credential.startsWith(`${k2.id}/`), `signed with the new key (${credential.split('/')[0] ?? ''})`);
+      const got = await fetch(r.urls[0] ?? '');
+      t.equal(got.code, 200, 'and the server accepts it');
+      t.equal(sha256(got.body ?? Buffer.alloc(0)), sha256(data), 'the exact bytes');
+      for (const secretKey of [k1.secret, k2.secret]) {
+        t.notOk(r.stdout.includes(secretKey) || r.stderr.includes(secretKey), 'no secret in the output');
+        t.notOk(m.output().includes(secretKey), "no secret in the daemon's log");
+      }
+    },
+  );
 
   t.test('a BUCKET:PREFIX mount gives the key under the prefix; two mounts in one command', async (t) => {
     const data = randomBytes(30_000);

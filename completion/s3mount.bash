@@ -6,6 +6,8 @@ _s3mount() {
   case $prev in
     --passwd-file|--cache-dir|--staging-dir|--log-file)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --expires)
+      COMPREPLY=($(compgen -W "3600 30m 12h 7d" -- "$cur")); return ;;
     --log-level)
       COMPREPLY=($(compgen -W "error warn info debug" -- "$cur")); return ;;
     --endpoint|--region|--keys-command|--keys-command-timeout|--passwd-file|--profile|--max-requests|--request-timeout|--connect-timeout|--uid|--gid|--file-mode|--dir-mode|--memory-limit|--cache-size|--cache-dir|--cache-dir-size|--block-size|--read-ahead|--request-size|--metadata-ttl|--negative-ttl|--staging-dir|--part-size|--upload-concurrency|--copy-threshold|--log-level|--log-file)
@@ -14,7 +16,9 @@ _s3mount() {
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "--endpoint --region --path-style --no-path-style --keys-command --keys-command-timeout --passwd-file --profile --max-requests --request-timeout --connect-timeout --foreground -f --read-only --allow-other --uid --gid --file-mode --dir-mode --native --no-native --memory-limit --cache-size --cache-dir --cache-dir-size --block-size --read-ahead --request-size --metadata-ttl --negative-ttl --object-metadata --staging-dir --write-back --part-size --upload-concurrency --copy-threshold --log-level --log-file --help --version" -- "$cur"))
   elif ((COMP_CWORD == 1)); then
-    COMPREPLY=($(compgen -W "unmount run status sync" -- "$cur"))
+    COMPREPLY=($(compgen -W "unmount run status sync share" -- "$cur"))
+  elif [[ ${COMP_WORDS[1]} == share || ${COMP_WORDS[1]} == sync ]]; then
+    COMPREPLY=($(compgen -f -- "$cur"))
   else
     COMPREPLY=($(compgen -d -- "$cur"))
   fi

@@ -4,7 +4,14 @@ import { readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { MountConfig } from './config/config.js';
-import { buildCore, buildSharedParts, type Core, type CoreNativePorts, type SharedParts } from './core.js';
+import {
+  buildCore,
+  buildSharedParts,
+  type Core,
+  type CoreNativePorts,
+  type SharedParts,
+  type ShareSite,
+} from './core.js';
 import { AccountRoot, splitAccountPath, type BucketMount, type BucketMounts } from './fs/account-root.js';
 import { BucketList } from './fs/bucket-list.js';
 import type { PendingUpload, SyncOutcome, SyncProgress } from './fs/pending-uploads.js';
@@ -56,6 +63,8 @@ export interface AccountCore {
   sync(paths: string[], onProgress?: (p: SyncProgress) => void): Promise<SyncOutcome>;
   stop(): void;
   stats(): Record<string, unknown>;
+  /** `s3mount share`: the bucket filesystem holding a mount path (set up if need be); undefined for the root or a bucket */
+  shareSite(mountPath: string): Promise<ShareSite | undefined>;
 }
 
 /** A mount path of bucket `bucket` for a path inside it. */
@@ -171,6 +180,13 @@ export function buildAccountCore(o: AccountCoreOptions): AccountCore {
     fs,
     shared,
     cores: () => cores,
+    shareSite: async (mountPath) => {
+      const p = splitAccountPath(mountPath);
+      if (!p || p.path === '/') return undefined; // the root, or a bucket: directories
+      if (!cores.has(p.bucket) && !(await buckets.find(p.bucket))) return undefined;
+      await mounts.open(p.bucket);
+      return cores.get(p.bucket)?.shareSite(p.path);
+    },
     recover: async () => {
       let names: string[];
       try {

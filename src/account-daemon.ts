@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { accountMountId, buildAccountCore, type AccountCore } from './account-core.js';
 import type { MountConfig } from './config/config.js';
 import type { MountStatus } from './control/protocol.js';
-import { planMemory } from './core.js';
+import { planMemory, shareLinks } from './core.js';
 import { fastPathStats, nativeFastPaths, shownEndpoint, type Daemon } from './daemon.js';
 import { mountFuse } from './fuse/adapter.js';
 import type { NativeFastPaths } from './fuse/native.js';
@@ -142,5 +142,13 @@ export async function startAccountDaemon(
     status: () => statusOf(cfg, stagingDir, startedAtMs, store, core, native),
     sync: (paths, onProgress) => core.sync(paths, onProgress),
     pending: () => core.pending(),
+    share: async (paths, expiresSec) => ({
+      links: await shareLinks(
+        (path) => core.shareSite(path),
+        paths,
+        expiresSec,
+        logger.child({ mod: 'share' }),
+      ),
+    }),
   };
 }

@@ -7,6 +7,7 @@ import { HandleTable, type Handle } from './fs/handles.js';
 import { Namespace } from './fs/namespace.js';
 import { OpenFiles } from './fs/open-files.js';
 import { PendingUploads } from './fs/pending-uploads.js';
+import type { ShareSite } from './fs/share.js';
 import { StatfsCache } from './fs/statfs.js';
 import type { Logger } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
@@ -25,6 +26,7 @@ import type { WritePort } from './write/types.js';
 import { UploadQueue, type ParkedUpload } from './write/upload-queue.js';
 
 export type { ParkedUpload };
+export { shareLink, shareLinks, type ResolveShareSite, type ShareSite } from './fs/share.js';
 import { Uploader } from './write/uploader.js';
 
 /**
@@ -141,6 +143,8 @@ export interface Core {
   queue: UploadQueue;
   /** what is written and not in S3 yet; the flush barrier */
   pending: PendingUploads;
+  /** what `s3mount share` checks and presigns a path of this filesystem with */
+  shareSite(path: string): ShareSite;
   /** schedules the upload of files an earlier run left staged; how many there were */
   recover(): Promise<number>;
   /** waits until every staged write is in S3 (retrying). Parked files are not waited for */
@@ -270,6 +274,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       logger: logger.child({ mod: 'statfs' }),
     }),
   });
+  const pending = new PendingUploads(openFiles, queue);
   return {
     fs,
     memory,
@@ -279,7 +284,8 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     ...(disk ? { disk } : {}),
     uploader,
     queue,
-    pending: new PendingUploads(openFiles, queue),
+    pending,
+    shareSite: (path) => ({ fs, pending, store, prefix: cfg.prefix, path }),
     recover: () => openFiles.recover(),
     drain: async (onWait) => {
       await queue.drain(onWait);

@@ -2,8 +2,16 @@
 // (core.ts), mounts it with FUSE; stats and shutdown. No option parsing, no process exit.
 import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
-import type { MountStatus, SyncResult, UploadProgress } from './control/protocol.js';
-import { buildCore, mountId, planMemory, type Core, type ParkedUpload } from './core.js';
+import type { MountStatus, ShareResult, SyncResult, UploadProgress } from './control/protocol.js';
+import {
+  buildCore,
+  mountId,
+  planMemory,
+  shareLinks,
+  type Core,
+  type ParkedUpload,
+  type ResolveShareSite,
+} from './core.js';
 import { mountFuse, type MountedFileSystem, type MountedFuse } from './fuse/adapter.js';
 import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import type { Logger, Redactor } from './log/logger.js';
@@ -30,6 +38,8 @@ export interface Daemon {
   sync(paths: string[], onProgress?: (p: UploadProgress) => void): Promise<SyncResult>;
   /** files written and not in S3 yet */
   pending(): MountStatus['uploads']['files'];
+  /** `s3mount share`: a presigned GET URL for each file (mount paths), or why not */
+  share(paths: string[], expiresSec: number): Promise<ShareResult>;
 }
 
 /** The endpoint as shown in status: without any user:password part. */
@@ -218,6 +228,11 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     },
     logger,
   );
+  // `s3mount share`: mount path → the filesystem and bucket holding it. This mount is one
+  // bucket (and prefix): one site for every path. A mount of several buckets resolves here:
+  // the first component names the bucket, whose core's shareSite gets the rest; the root
+  // (no bucket) → undefined ("is a directory").
+  const shareSite: ResolveShareSite = (path) => core.shareSite(path);
   const recovered = await core.recover();
   if (recovered > 0)
     logger.warn('found files staged by an earlier run; uploading them', { count: recovered });
@@ -239,5 +254,8 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     status: () => statusOf(cfg, join(cfg.stagingDir, id), startedAtMs, store, core, native),
     sync: (paths, onProgress) => core.pending.sync(paths, onProgress),
     pending: () => core.pending.list(),
+    share: async (paths, expiresSec) => ({
+      links: await shareLinks(shareSite, paths, expiresSec, logger.child({ mod: 'share' })),
+    }),
   };
 }

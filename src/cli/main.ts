@@ -9,6 +9,7 @@ import { mountCommand } from './mount.js';
 import { expandDashO } from './mount-options.js';
 import { UserError } from './preflight.js';
 import { runCommandWithMount } from './run.js';
+import { shareCommand } from './share.js';
 import { statusCommand } from './status.js';
 import { syncCommand } from './sync.js';
 import { unmountCommand } from './unmount.js';
@@ -36,6 +37,11 @@ function optionFlags(): Record<
   return out;
 }
 
+/** A flag given more than once counts as its last value. */
+function lastOf(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
 /** The mount options given on the command line, from yargs' parse. */
 function mountFlags(a: Record<string, unknown>): RawOptions {
   const flags: RawOptions = {};
@@ -60,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
       .scriptName('s3mount')
       .usage(
         'Usage:\n  s3mount BUCKET[:PREFIX] MOUNTPOINT [options]\n  s3mount MOUNTPOINT [options]   (every bucket)\n  s3mount run [options] BUCKET[:PREFIX] MOUNTPOINT -- COMMAND...\n' +
-          '  s3mount status [MOUNTPOINT] [--json]\n  s3mount sync [PATH...]\n  s3mount unmount [--force] MOUNTPOINT',
+          '  s3mount status [MOUNTPOINT] [--json]\n  s3mount sync [PATH...]\n  s3mount share PATH... [--expires DURATION]\n' +
+          '  s3mount unmount [--force] MOUNTPOINT',
       )
       .command(
         'unmount <mountpoint>',
@@ -88,6 +95,23 @@ export async function main(argv: string[]): Promise<number> {
         (y) =>
           y.positional('paths', { type: 'string', array: true, describe: 'files or directories in mounts' }),
         (a) => done(syncCommand(a.paths ?? [], process.env)),
+      )
+      .command(
+        'share <paths..>',
+        'Print a presigned URL for each file (one per line) that downloads it without keys until it expires',
+        (y) =>
+          y
+            .positional('paths', {
+              type: 'string',
+              array: true,
+              demandOption: true,
+              describe: 'files in mounts',
+            })
+            .option('expires', {
+              type: 'string',
+              describe: 'how long the links work: 3600, 90s, 30m, 12h, 7d (at most 7 days) [default: 1h]',
+            }),
+        (a) => done(shareCommand(a.paths, lastOf(a.expires), process.env)),
       )
       .command(
         'run <bucket> <mountpoint>',
@@ -134,6 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       .example('s3mount run mybucket $TMPDIR/in -- ./analyse.sh', 'a mount for the length of one command')
       .example('s3mount status --json', 'how your mounts are doing')
       .example('s3mount sync ~/tier2/results', 'wait until results/ is in S3')
+      .example('s3mount share ~/tier2/results/plot.png --expires 7d', 'a download link for a week')
       .example('s3mount unmount ~/tier2', 'unmount it')
       .strict()
       .help()

@@ -1,4 +1,4 @@
-// A mounted daemon's life until it stops: the control socket (status, sync, unmount), the
+// A mounted daemon's life until it stops: the control socket (status, sync, share, unmount), the
 // signals, the watch for an unmount from outside, and the stop: wait for uploads, report.
 import { rm } from 'node:fs/promises';
 import type { MountConfig } from '../config/config.js';
@@ -45,6 +45,7 @@ export async function serve(o: ServeOptions): Promise<number> {
     {
       status: () => Promise.resolve(daemon.status()),
       sync: (req, progress) => daemon.sync(req.paths, progress),
+      share: (req) => daemon.share(req.paths, req.expiresSec),
       unmount: async (req, progress) => {
         if (req.force) leaveStaged = true;
         if (!stopping) {

@@ -10,7 +10,10 @@ import { progressLine } from './progress.js';
 import { socketFile } from './state-files.js';
 
 /** The mount `path` lies in (the innermost), and its path inside that mount. */
-function locate(mounts: MountEntry[], path: string): { mount: MountEntry; inside: string } | undefined {
+export function locate(
+  mounts: MountEntry[],
+  path: string,
+): { mount: MountEntry; inside: string } | undefined {
   let best: MountEntry | undefined;
   for (const m of mounts) {
     const within = path === m.mountpoint || path.startsWith(m.mountpoint === '/' ? '/' : `${m.mountpoint}/`);

@@ -49,6 +49,10 @@ export function renderManPage(version: string): string {
     '.B s3mount sync',
     '[\\fIPATH...\\fR]',
     '.br',
+    '.B s3mount share',
+    '.I PATH...',
+    '[\\-\\-expires \\fIDURATION\\fR]',
+    '.br',
     '.B mount \\-t fuse.s3mount',
     '.I BUCKET\\fR[:\\fIPREFIX\\fR]',
     '.I MOUNTPOINT',
@@ -76,6 +80,11 @@ export function renderManPage(version: string): string {
     'returns once everything written under PATH is in S3.',
     '.B s3mount status',
     'shows each of your mounts: bucket, uptime, cache, traffic, S3 requests and errors, pending uploads.',
+    '.B s3mount share',
+    'prints a presigned URL for each file, one per line, that downloads it without keys until it',
+    'expires (\\-\\-expires: 3600, 90s, 30m, 12h or 7d; default 1 hour, at most 7 days); the daemon of',
+    'the mount signs it with its own endpoint and keys. A directory, a file not yet in S3 (still',
+    'staged), a missing file or a path outside your mounts: one line each, exit status 1.',
     '.PP',
     'Options are taken from the command line, then from the environment variable shown for',
     'each, then from their default.',
@@ -122,6 +131,7 @@ export function renderManPage(version: string): string {
     '.SH EXAMPLES',
     '.nf',
     's3mount mybucket ~/tier2 \\-\\-endpoint http://s3.example.edu:8443',
+    's3mount share ~/tier2/results/plot.png \\-\\-expires 7d',
     's3mount unmount ~/tier2',
     'mount \\-t fuse.s3mount mybucket:results /mnt/results \\-o endpoint=http://s3.example.edu:8443',
     '.fi',
@@ -142,7 +152,7 @@ export function renderManPage(version: string): string {
     '.I /etc/fuse.conf',
     '\\fBuser_allow_other\\fR lets users other than root use \\-\\-allow\\-other',
     '.SH EXIT STATUS',
-    '0 when mounted (or unmounted with everything uploaded), 1 on failure, 2 for a usage error;',
+    '0 when mounted (or unmounted with everything uploaded, or every link made), 1 on failure, 2 for a usage error;',
     '.B s3mount run:',
     "COMMAND's status, or 75 when files could not be uploaded.",
     '.SH SEE ALSO',
@@ -170,6 +180,8 @@ _s3mount() {
   case $prev in
     ${dirs.join('|')})
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --expires)
+      COMPREPLY=($(compgen -W "3600 30m 12h 7d" -- "$cur")); return ;;
     --log-level)
       COMPREPLY=($(compgen -W "error warn info debug" -- "$cur")); return ;;
     ${valued.join('|')})
@@ -178,7 +190,9 @@ _s3mount() {
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "${[...flags, '--help', '--version'].join(' ')}" -- "$cur"))
   elif ((COMP_CWORD == 1)); then
-    COMPREPLY=($(compgen -W "unmount run status sync" -- "$cur"))
+    COMPREPLY=($(compgen -W "unmount run status sync share" -- "$cur"))
+  elif [[ \${COMP_WORDS[1]} == share || \${COMP_WORDS[1]} == sync ]]; then
+    COMPREPLY=($(compgen -f -- "$cur"))
   else
     COMPREPLY=($(compgen -d -- "$cur"))
   fi

@@ -3,9 +3,10 @@
 //
 // Wire format (each line one JSON object, '\n'-terminated):
 //   client → daemon   {"op":"status"}  |  {"op":"sync","paths":["/a"]}  |  {"op":"unmount","force":false}
+//                     |  {"op":"share","paths":["/a/f"],"expiresSec":3600}
 //   daemon → client   {"progress":{...}}*  then  {"ok":true,"result":{...}}  or  {"ok":false,"error":"..."}
-// A new request (e.g. `share` for presigned URLs) is one more member of ControlRequest and
-// of ControlResults, and one more handler in the daemon's table: nothing else changes.
+// A new request is one more member of ControlRequest and of ControlResults, and one more
+// handler in the daemon's table: nothing else changes.
 
 /** A file written through the mount that is not in S3 yet. */
 export interface PendingFile {
@@ -95,17 +96,31 @@ export interface UnmountResult {
   stagingDir: string;
 }
 
+/** One path's answer to `share`: a presigned GET URL, or why there is none. */
+export type ShareLink = { path: string; url: string } | { path: string; error: string };
+
+export interface ShareResult {
+  /** one per requested path, in the order asked */
+  links: ShareLink[];
+}
+
+/** The longest a presigned URL can be valid: SigV4 refuses more than 7 days. */
+export const SHARE_EXPIRES_MAX_SEC = 7 * 24 * 3600;
+
 export type ControlRequest =
   | { op: 'status' }
   /** uploads everything written under these mount paths ("/" = all) now, waits, reports failures */
   | { op: 'sync'; paths: string[] }
   /** unmounts, waits for uploads (unless force) with progress lines, then the daemon exits */
-  | { op: 'unmount'; force: boolean };
+  | { op: 'unmount'; force: boolean }
+  /** a presigned GET URL for each file (mount paths), valid for expiresSec seconds */
+  | { op: 'share'; paths: string[]; expiresSec: number };
 
 export interface ControlResults {
   status: MountStatus;
   sync: SyncResult;
   unmount: UnmountResult;
+  share: ShareResult;
 }
 
 export type ControlOp = ControlRequest['op'];
@@ -135,6 +150,25 @@ export function parseRequest(line: string): ControlRequest {
     }
     case 'unmount':
       return { op: 'unmount', force: r.force === true };
+    case 'share': {
+      const paths = r.paths;
+      if (
+        !Array.isArray(paths) ||
+        !paths.every((p): p is string => typeof p === 'string' && p.startsWith('/'))
+      )
+        throw new Error('share: paths must be absolute paths in the mount');
+      const expiresSec = r.expiresSec;
+      if (
+        typeof expiresSec !== 'number' ||
+        !Number.isInteger(expiresSec) ||
+        expiresSec < 1 ||
+        expiresSec > SHARE_EXPIRES_MAX_SEC
+      )
+        throw new Error(
+          `share: expiresSec must be a whole number of seconds from 1 to ${SHARE_EXPIRES_MAX_SEC}`,
+        );
+      return { op: 'share', paths, expiresSec };
+    }
     default:
       throw new Error(`unknown request ${JSON.stringify(r.op)}`);
   }

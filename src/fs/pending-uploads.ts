@@ -63,6 +63,11 @@ export class PendingUploads {
       .sort((a, b) => a.sinceMs - b.sinceMs);
   }
 
+  /** Whether the file at this path has data S3 does not have yet (dirty, uploading or failed). */
+  isStaged(path: string): boolean {
+    return this.dirtyFiles().some((f) => this.openFiles.pathOf(f) === path);
+  }
+
   /**
    * Uploads everything written under these mount paths now and waits until each file is
    * in S3 or has failed for good; those stay staged and are returned.

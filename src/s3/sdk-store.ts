@@ -38,6 +38,7 @@ import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
 import { normalizeEtag } from './xml-values.js';
 import { underDeserializer, withPayloadHash } from './middleware.js';
+import { presignGetUrl } from './presign.js';
 import { checkedBody, directGet, rangeExpectation } from './range-get.js';
 import { checkRangeHead, invalidResponse, responseCheckMiddleware } from './response-check.js';
 import type {
@@ -216,6 +217,15 @@ export class SdkObjectStore implements ObjectStore {
     });
     await this.call('HeadBucket', undefined, command, () => undefined, this.signal(signal));
     return parseRgwUsage(headers);
+  }
+
+  /** A presigned GET URL for `key` (presign.ts), signed with the current keys; sends nothing. */
+  async presignGet(key: string, expiresSec: number): Promise<string> {
+    try {
+      return await presignGetUrl(this.client, this.bucket, key, expiresSec);
+    } catch (err) {
+      throw classifyError(err, 'PresignGetObject', key);
+    }
   }
 
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {

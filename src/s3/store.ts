@@ -107,4 +107,9 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** The bucket's usage and quotas if the server tells them (Ceph RGW); undefined if not. Optional. */
   usage?(signal?: AbortSignal): Promise<BucketUsage | undefined>;
+  /**
+   * A presigned GET URL for `key`, valid `expiresSec` seconds (1 .. 7 days), signed with
+   * the current keys; sends no request. Optional: a store without it cannot share links.
+   */
+  presignGet?(key: string, expiresSec: number): Promise<string>;
 }

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { eventually, getObjectOrUndefined, sha256, stagedData } from '../fixtures/helpers.js';
-import { mount, runS3mountAsync, serverEnv, type Mounted } from '../fixtures/mount.js';
+import { mount, runAsync, runS3mountAsync, serverEnv, type Mounted } from '../fixtures/mount.js';
 import {
   createTestBucket,
   emptyAndDeleteBucket,
@@ -202,6 +202,23 @@ t.test(`whole-account mount on ${kind}`, async (t) => {
     const st = await runS3mountAsync(['status', wb.dir], serverEnv(server, stateEnv));
     t.equal(st.status, 0, `status exits 0 ${st.stderr}`);
     t.match(st.stdout, /\(every bucket\)/, 'status names the mount as every bucket');
+
+    // s3mount share: the first component is the bucket; the bucket itself is a directory
+    const sh = await runS3mountAsync(['share', join(wb.dir, a, 'synced.bin')], serverEnv(server, stateEnv));
+    t.equal(sh.status, 0, `share exits 0 ${sh.stderr}`);
+    const url = sh.stdout.trim();
+    t.match(url, new RegExp(`/${a}/synced\\.bin\\?`), 'a link to the bucket and key');
+    const out = join(work, 'fetched');
+    const curl = await runAsync(
+      'curl',
+      ['-sS', '--noproxy', '*', '-o', out, '-w', '%{http_code}', url],
+      process.env,
+    );
+    t.equal(curl.stdout.trim(), '200', 'curl gets it');
+    t.equal(sha256(await readFile(out)), sha256(data), 'the exact bytes');
+    const dir = await runS3mountAsync(['share', join(wb.dir, a)], serverEnv(server, stateEnv));
+    t.not(dir.status, 0, 'a bucket (a directory) cannot be shared');
+    t.match(dir.stderr, /is a directory/);
   });
 
   t.test('one positional that is no directory: one line naming both forms', async (t) => {

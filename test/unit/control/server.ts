@@ -38,6 +38,14 @@ t.test('requests and answers over the socket', async (t) => {
         return { uploaded: 1, failed: [{ path: '/a', stagedPath: '/s/a.data', reason: 'access denied' }] };
       },
       unmount: () => Promise.reject(new Error('busy')),
+      share: (req) =>
+        Promise.resolve({
+          links: req.paths.map((path) =>
+            path === '/dir'
+              ? { path, error: 'is a directory' }
+              : { path, url: `http://s3/b${path}?e=${req.expiresSec}` },
+          ),
+        }),
     },
     nullLogger(),
   );
@@ -63,6 +71,26 @@ t.test('requests and answers over the socket', async (t) => {
     controlRequest(sock, { op: 'unmount', force: false }),
     { message: 'busy' },
     'errors answered',
+  );
+  const shared = await controlRequest(sock, { op: 'share', paths: ['/f', '/dir'], expiresSec: 90 });
+  t.same(
+    shared.links,
+    [
+      { path: '/f', url: 'http://s3/b/f?e=90' },
+      { path: '/dir', error: 'is a directory' },
+    ],
+    'share: one answer per path, in order',
+  );
+  for (const bad of [0, -1, 1.5, 604_801, '60'])
+    t.match(
+      await raw(sock, `${JSON.stringify({ op: 'share', paths: ['/f'], expiresSec: bad })}\n`),
+      /"ok":false,"error":"bad request: share: expiresSec/,
+      `share: expiresSec ${JSON.stringify(bad)} refused`,
+    );
+  t.match(
+    await raw(sock, '{"op":"share","paths":["f"],"expiresSec":60}\n'),
+    /absolute/,
+    'share: relative paths refused',
   );
   t.match(await raw(sock, 'not json\n'), /"ok":false,"error":"bad request/, 'bad JSON refused');
   t.match(await raw(sock, '{"op":"format-disk"}\n'), /unknown request/, 'unknown op refused');

@@ -7,6 +7,7 @@ import { Namespace } from './fs/namespace.js';
 import { OpenFiles } from './fs/open-files.js';
 import { PendingUploads } from './fs/pending-uploads.js';
 import { StatfsCache } from './fs/statfs.js';
+import { Verifier } from './fs/verify.js';
 import type { Logger } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache, type ArenaPort } from './read/block-cache.js';
@@ -102,6 +103,8 @@ export interface Core {
   queue: UploadQueue;
   /** what is written and not in S3 yet; the flush barrier */
   pending: PendingUploads;
+  /** `s3mount verify`: objects checked against their stored SHA-256 */
+  verifier: Verifier;
   /** schedules the upload of files an earlier run left staged; how many there were */
   recover(): Promise<number>;
   /** waits until every staged write is in S3 (retrying). Parked files are not waited for */
@@ -220,6 +223,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       logger: logger.child({ mod: 'statfs' }),
     }),
   });
+  const pending = new PendingUploads(openFiles, queue);
   return {
     fs,
     memory,
@@ -228,7 +232,13 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     fetcher,
     uploader,
     queue,
-    pending: new PendingUploads(openFiles, queue),
+    pending,
+    verifier: new Verifier({
+      store,
+      prefix: cfg.prefix,
+      lookup: (path) => meta.lookup(path),
+      stagedPaths: () => pending.list().map((f) => f.path),
+    }),
     recover: () => openFiles.recover(),
     drain: async (onWait) => {
       await queue.drain(onWait);

@@ -2,7 +2,7 @@
 // (core.ts), mounts it with FUSE; stats and shutdown. No option parsing, no process exit.
 import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
-import type { MountStatus, SyncResult, UploadProgress } from './control/protocol.js';
+import type { MountStatus, SyncResult, UploadProgress, VerifyResult } from './control/protocol.js';
 import { buildCore, mountId, planMemory, type Core, type ParkedUpload } from './core.js';
 import { mountFuse, type MountedFuse } from './fuse/adapter.js';
 import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
@@ -30,6 +30,8 @@ export interface Daemon {
   sync(paths: string[], onProgress?: (p: UploadProgress) => void): Promise<SyncResult>;
   /** files written and not in S3 yet */
   pending(): MountStatus['uploads']['files'];
+  /** `s3mount verify`: re-reads the objects at these mount paths and checks their stored SHA-256 */
+  verify(paths: string[], onProgress?: (p: UploadProgress) => void): Promise<VerifyResult>;
 }
 
 /** The endpoint as shown in status: without any user:password part. */
@@ -236,5 +238,6 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     status: () => statusOf(cfg, join(cfg.stagingDir, id), startedAtMs, store, core, native),
     sync: (paths, onProgress) => core.pending.sync(paths, onProgress),
     pending: () => core.pending.list(),
+    verify: async (paths, onProgress) => ({ entries: await core.verifier.verify(paths, onProgress) }),
   };
 }

@@ -3,6 +3,7 @@
 //
 // Wire format (each line one JSON object, '\n'-terminated):
 //   client → daemon   {"op":"status"}  |  {"op":"sync","paths":["/a"]}  |  {"op":"unmount","force":false}
+//                     |  {"op":"verify","paths":["/a"]}
 //   daemon → client   {"progress":{...}}*  then  {"ok":true,"result":{...}}  or  {"ok":false,"error":"..."}
 // A new request (e.g. `share` for presigned URLs) is one more member of ControlRequest and
 // of ControlResults, and one more handler in the daemon's table: nothing else changes.
@@ -80,17 +81,35 @@ export interface UnmountResult {
   stagingDir: string;
 }
 
+/** One file's outcome in `s3mount verify` (fs/verify.ts). */
+export type VerifyStatus = 'ok' | 'mismatch' | 'no-checksum' | 'staged' | 'skipped' | 'error';
+
+export interface VerifyEntry {
+  /** path in the mount ("/dir/name") */
+  path: string;
+  status: VerifyStatus;
+  /** why (mismatch: both hashes; skipped: what it is; error: the failure) */
+  detail?: string;
+}
+
+export interface VerifyResult {
+  entries: VerifyEntry[];
+}
+
 export type ControlRequest =
   | { op: 'status' }
   /** uploads everything written under these mount paths ("/" = all) now, waits, reports failures */
   | { op: 'sync'; paths: string[] }
   /** unmounts, waits for uploads (unless force) with progress lines, then the daemon exits */
-  | { op: 'unmount'; force: boolean };
+  | { op: 'unmount'; force: boolean }
+  /** re-reads the objects at these mount paths (directories: all below) and checks their stored SHA-256 */
+  | { op: 'verify'; paths: string[] };
 
 export interface ControlResults {
   status: MountStatus;
   sync: SyncResult;
   unmount: UnmountResult;
+  verify: VerifyResult;
 }
 
 export type ControlOp = ControlRequest['op'];
@@ -120,6 +139,15 @@ export function parseRequest(line: string): ControlRequest {
     }
     case 'unmount':
       return { op: 'unmount', force: r.force === true };
+    case 'verify': {
+      const paths = r.paths;
+      if (
+        !Array.isArray(paths) ||
+        !paths.every((p): p is string => typeof p === 'string' && p.startsWith('/'))
+      )
+        throw new Error('verify: paths must be absolute paths in the mount');
+      return { op: 'verify', paths };
+    }
     default:
       throw new Error(`unknown request ${JSON.stringify(r.op)}`);
   }

@@ -236,7 +236,6 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     verifier: new Verifier({
       store,
       prefix: cfg.prefix,
-      lookup: (path) => meta.lookup(path),
       stagedPaths: () => pending.list().map((f) => f.path),
     }),
     recover: () => openFiles.recover(),

@@ -1,9 +1,10 @@
 // Verifier: behind `s3mount verify`. Re-reads objects from S3 (not from any cache) and
 // checks each against the SHA-256 its upload stored in its metadata (write/checksum.ts).
 // Directories are verified with everything below them; files not uploaded yet say so.
+// What a path is comes from S3 too (HEAD and a one-key listing, as a lookup does), not
+// from the mount's caches: an object another client just wrote is verified as well.
 import { createHash } from 'node:crypto';
 import { attrsFromMetadata, isSymlinkMode } from '../meta/attrs.js';
-import type { Node } from '../meta/metadata.js';
 import { dirPrefix, fileKey, pathOfKey } from '../meta/paths.js';
 import { isStoreError } from '../s3/errors.js';
 import type { ObjectStore } from '../s3/store.js';
@@ -32,8 +33,6 @@ export interface VerifyProgress {
 export interface VerifierOptions {
   store: ObjectStore;
   prefix: string;
-  /** what the mount knows at a path (the metadata cache's lookup) */
-  lookup(path: string): Promise<Node | undefined>;
   /** mount paths of files written and not in S3 yet */
   stagedPaths(): string[];
 }
@@ -59,13 +58,12 @@ export class Verifier {
     });
     for (const path of paths) {
       try {
-        const n = await this.o.lookup(path);
+        const n = await this.lookup(path);
         if (n?.kind === 'dir') {
           for (const s of staged) if (isWithin(s, path)) entries.push(stagedEntry(s));
           for (const t of await this.below(path)) if (!staged.includes(t.path)) targets.set(t.path, t);
         } else if (staged.includes(path)) entries.push(stagedEntry(path));
         else if (!n) entries.push({ path, status: 'error', detail: 'no such file or directory' });
-        else if (n.kind === 'symlink') entries.push({ path, status: 'skipped', detail: 'a symbolic link' });
         else targets.set(path, { path, key: fileKey(this.o.prefix, path), size: n.size });
       } catch (err) {
         entries.push({ path, status: 'error', detail: describe(err) });
@@ -97,6 +95,20 @@ export class Verifier {
     // dedupe (a path given twice, or a file and its directory) and sort
     const byPath = new Map(entries.map((e) => [e.path, e]));
     return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** What `path` is in S3: a directory (keys below it; they shadow a file) or a file. */
+  private async lookup(path: string): Promise<{ kind: 'dir' } | { kind: 'file'; size: number } | undefined> {
+    if (path === '/') return { kind: 'dir' };
+    const [below, head] = await Promise.all([
+      this.o.store.list({ prefix: dirPrefix(this.o.prefix, path), maxKeys: 1 }),
+      this.o.store.head(fileKey(this.o.prefix, path)).catch((err: unknown) => {
+        if (isStoreError(err, 'NotFound')) return undefined;
+        throw err;
+      }),
+    ]);
+    if (below.objects.length > 0 || below.prefixes.length > 0) return { kind: 'dir' };
+    return head ? { kind: 'file', size: head.size } : undefined;
   }
 
   /** Every object below directory `path` (not directory markers). */

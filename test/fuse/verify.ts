@@ -151,39 +151,44 @@ t.test(`integrity checks and s3mount verify on ${kind}`, async (t) => {
     t.match(r.stderr, /is not in an s3mount mount of yours/);
   });
 
-  t.test('the server refuses a body whose Content-MD5 does not match (the store sends it)', async (t) => {
-    const store = new SdkObjectStore({
-      bucket,
-      endpoint: server.endpoint,
-      region: server.region,
-      pathStyle: true,
-      credentials: fixedCredentials(server.accessKeyId, server.secretAccessKey),
-      requestDeadlineMs: 30_000,
-      connectTimeoutMs: 5000,
-      maxSockets: 4,
-      maxAttempts: 1,
-    });
-    t.teardown(() => store.destroy());
-    const body = Buffer.from('the bytes sent');
-    const wrong = createHash('md5').update('other bytes').digest();
-    await t.rejects(
-      store.put({ key: 'md5/put', body, contentLength: body.length, md5: wrong }),
-      { name: 'StoreError', detail: { code: 'BadDigest' } },
-      'PutObject: BadDigest',
-    );
-    t.equal(await getObjectOrUndefined(s3, bucket, 'md5/put'), undefined, 'nothing stored');
-    const good = await store.put({ key: 'md5/put', body, contentLength: body.length });
-    t.equal(
-      good.etag,
-      createHash('md5').update(body).digest('hex'),
-      'the right one (computed by the store) is taken',
-    );
-    const up = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'md5/mp' }));
-    t.teardown(() => store.abortMultipart('md5/mp', up.UploadId ?? '').catch(() => undefined));
-    await t.rejects(
-      store.uploadPart('md5/mp', up.UploadId ?? '', 1, body, body.length, wrong),
-      { name: 'StoreError', detail: { code: 'BadDigest' } },
-      'UploadPart: BadDigest',
-    );
-  });
+  // s3rver 3.7.1 does not check Content-MD5 (DEVELOPERS.md, known gaps): Ceph RGW only
+  t.test(
+    'the server refuses a body whose Content-MD5 does not match (the store sends it)',
+    { skip: kind === 's3rver' && 's3rver does not check Content-MD5' },
+    async (t) => {
+      const store = new SdkObjectStore({
+        bucket,
+        endpoint: server.endpoint,
+        region: server.region,
+        pathStyle: true,
+        credentials: fixedCredentials(server.accessKeyId, server.secretAccessKey),
+        requestDeadlineMs: 30_000,
+        connectTimeoutMs: 5000,
+        maxSockets: 4,
+        maxAttempts: 1,
+      });
+      t.teardown(() => store.destroy());
+      const body = Buffer.from('the bytes sent');
+      const wrong = createHash('md5').update('other bytes').digest();
+      await t.rejects(
+        store.put({ key: 'md5/put', body, contentLength: body.length, md5: wrong }),
+        { name: 'StoreError', detail: { code: 'BadDigest' } },
+        'PutObject: BadDigest',
+      );
+      t.equal(await getObjectOrUndefined(s3, bucket, 'md5/put'), undefined, 'nothing stored');
+      const good = await store.put({ key: 'md5/put', body, contentLength: body.length });
+      t.equal(
+        good.etag,
+        createHash('md5').update(body).digest('hex'),
+        'the right one (computed by the store) is taken',
+      );
+      const up = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'md5/mp' }));
+      t.teardown(() => store.abortMultipart('md5/mp', up.UploadId ?? '').catch(() => undefined));
+      await t.rejects(
+        store.uploadPart('md5/mp', up.UploadId ?? '', 1, body, body.length, wrong),
+        { name: 'StoreError', detail: { code: 'BadDigest' } },
+        'UploadPart: BadDigest',
+      );
+    },
+  );
 });

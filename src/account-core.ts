@@ -15,6 +15,7 @@ import {
 import { AccountRoot, splitAccountPath, type BucketMount, type BucketMounts } from './fs/account-root.js';
 import { BucketList } from './fs/bucket-list.js';
 import type { PendingUpload, SyncOutcome, SyncProgress } from './fs/pending-uploads.js';
+import type { VerifyEntry, VerifyProgress } from './fs/verify.js';
 import { StatfsCache } from './fs/statfs.js';
 import type { Logger } from './log/logger.js';
 import type { AccountStore } from './s3/account-store.js';
@@ -63,6 +64,8 @@ export interface AccountCore {
   sync(paths: string[], onProgress?: (p: SyncProgress) => void): Promise<SyncOutcome>;
   stop(): void;
   stats(): Record<string, unknown>;
+  /** `s3mount verify` over mount paths: each bucket's verifier, its paths mapped back */
+  verify(paths: string[], onProgress?: (p: VerifyProgress) => void): Promise<VerifyEntry[]>;
   /** `s3mount share`: the bucket filesystem holding a mount path (set up if need be); undefined for the root or a bucket */
   shareSite(mountPath: string): Promise<ShareSite | undefined>;
 }
@@ -180,6 +183,30 @@ export function buildAccountCore(o: AccountCoreOptions): AccountCore {
     fs,
     shared,
     cores: () => cores,
+    verify: async (paths, onProgress) => {
+      const out: VerifyEntry[] = [];
+      for (const mountPath of paths) {
+        const p = splitAccountPath(mountPath);
+        if (!p) {
+          out.push({
+            path: mountPath,
+            status: 'error',
+            detail: 'the root of a whole-account mount: give buckets',
+          });
+          continue;
+        }
+        if (!cores.has(p.bucket) && !(await buckets.find(p.bucket))) {
+          out.push({ path: mountPath, status: 'error', detail: 'no such bucket' });
+          continue;
+        }
+        await mounts.open(p.bucket);
+        const core = cores.get(p.bucket);
+        if (!core) continue;
+        const entries = await core.verifier.verify([p.path], onProgress);
+        out.push(...withPaths(p.bucket, entries));
+      }
+      return out;
+    },
     shareSite: async (mountPath) => {
       const p = splitAccountPath(mountPath);
       if (!p || p.path === '/') return undefined; // the root, or a bucket: directories

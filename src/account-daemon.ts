@@ -142,6 +142,7 @@ export async function startAccountDaemon(
     status: () => statusOf(cfg, stagingDir, startedAtMs, store, core, native),
     sync: (paths, onProgress) => core.sync(paths, onProgress),
     pending: () => core.pending(),
+    verify: async (paths, onProgress) => ({ entries: await core.verify(paths, onProgress) }),
     share: async (paths, expiresSec) => ({
       links: await shareLinks(
         (path) => core.shareSite(path),

@@ -9,6 +9,7 @@ import { OpenFiles } from './fs/open-files.js';
 import { PendingUploads } from './fs/pending-uploads.js';
 import type { ShareSite } from './fs/share.js';
 import { StatfsCache } from './fs/statfs.js';
+import { Verifier } from './fs/verify.js';
 import type { Logger } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache, type ArenaPort } from './read/block-cache.js';
@@ -145,6 +146,8 @@ export interface Core {
   pending: PendingUploads;
   /** what `s3mount share` checks and presigns a path of this filesystem with */
   shareSite(path: string): ShareSite;
+  /** `s3mount verify`: objects checked against their stored SHA-256 */
+  verifier: Verifier;
   /** schedules the upload of files an earlier run left staged; how many there were */
   recover(): Promise<number>;
   /** waits until every staged write is in S3 (retrying). Parked files are not waited for */
@@ -286,6 +289,11 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     queue,
     pending,
     shareSite: (path) => ({ fs, pending, store, prefix: cfg.prefix, path }),
+    verifier: new Verifier({
+      store,
+      prefix: cfg.prefix,
+      stagedPaths: () => pending.list().map((f) => f.path),
+    }),
     recover: () => openFiles.recover(),
     drain: async (onWait) => {
       await queue.drain(onWait);

@@ -2,7 +2,13 @@
 // (core.ts), mounts it with FUSE; stats and shutdown. No option parsing, no process exit.
 import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
-import type { MountStatus, ShareResult, SyncResult, UploadProgress } from './control/protocol.js';
+import type {
+  MountStatus,
+  ShareResult,
+  SyncResult,
+  UploadProgress,
+  VerifyResult,
+} from './control/protocol.js';
 import {
   buildCore,
   mountId,
@@ -40,6 +46,8 @@ export interface Daemon {
   pending(): MountStatus['uploads']['files'];
   /** `s3mount share`: a presigned GET URL for each file (mount paths), or why not */
   share(paths: string[], expiresSec: number): Promise<ShareResult>;
+  /** `s3mount verify`: re-reads the objects at these mount paths and checks their stored SHA-256 */
+  verify(paths: string[], onProgress?: (p: UploadProgress) => void): Promise<VerifyResult>;
 }
 
 /** The endpoint as shown in status: without any user:password part. */
@@ -257,5 +265,6 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     share: async (paths, expiresSec) => ({
       links: await shareLinks(shareSite, paths, expiresSec, logger.child({ mod: 'share' })),
     }),
+    verify: async (paths, onProgress) => ({ entries: await core.verifier.verify(paths, onProgress) }),
   };
 }

@@ -13,6 +13,7 @@ import { shareCommand } from './share.js';
 import { statusCommand } from './status.js';
 import { syncCommand } from './sync.js';
 import { unmountCommand } from './unmount.js';
+import { verifyCommand } from './verify.js';
 
 function optionFlags(): Record<
   string,
@@ -67,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       .usage(
         'Usage:\n  s3mount BUCKET[:PREFIX] MOUNTPOINT [options]\n  s3mount MOUNTPOINT [options]   (every bucket)\n  s3mount run [options] BUCKET[:PREFIX] MOUNTPOINT -- COMMAND...\n' +
           '  s3mount status [MOUNTPOINT] [--json]\n  s3mount sync [PATH...]\n  s3mount share PATH... [--expires DURATION]\n' +
-          '  s3mount unmount [--force] MOUNTPOINT',
+          '  s3mount verify [--require-checksum] PATH...\n  s3mount unmount [--force] MOUNTPOINT',
       )
       .command(
         'unmount <mountpoint>',
@@ -112,6 +113,19 @@ export async function main(argv: string[]): Promise<number> {
               describe: 'how long the links work: 3600, 90s, 30m, 12h, 7d (at most 7 days) [default: 1h]',
             }),
         (a) => done(shareCommand(a.paths, lastOf(a.expires), process.env)),
+      )
+      .command(
+        'verify <paths..>',
+        'Re-read files (directories: everything below) from S3 and check them against the SHA-256 stored at upload; one line per file, exit 1 on any mismatch or error',
+        (y) =>
+          y
+            .positional('paths', { type: 'string', array: true, describe: 'files or directories in mounts' })
+            .option('require-checksum', {
+              type: 'boolean',
+              default: false,
+              describe: 'an object without a stored SHA-256 (NO-CHECKSUM) fails too',
+            }),
+        (a) => done(verifyCommand(a.paths ?? [], a['require-checksum'], process.env)),
       )
       .command(
         'run <bucket> <mountpoint>',
@@ -159,6 +173,10 @@ export async function main(argv: string[]): Promise<number> {
       .example('s3mount status --json', 'how your mounts are doing')
       .example('s3mount sync ~/tier2/results', 'wait until results/ is in S3')
       .example('s3mount share ~/tier2/results/plot.png --expires 7d', 'a download link for a week')
+      .example(
+        's3mount verify ~/tier2/results',
+        'check results/ in S3 against the checksums stored at upload',
+      )
       .example('s3mount unmount ~/tier2', 'unmount it')
       .strict()
       .help()

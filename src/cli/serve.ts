@@ -46,6 +46,7 @@ export async function serve(o: ServeOptions): Promise<number> {
       status: () => Promise.resolve(daemon.status()),
       sync: (req, progress) => daemon.sync(req.paths, progress),
       share: (req) => daemon.share(req.paths, req.expiresSec),
+      verify: (req, progress) => daemon.verify(req.paths, progress),
       unmount: async (req, progress) => {
         if (req.force) leaveStaged = true;
         if (!stopping) {

@@ -4,6 +4,7 @@
 // Wire format (each line one JSON object, '\n'-terminated):
 //   client → daemon   {"op":"status"}  |  {"op":"sync","paths":["/a"]}  |  {"op":"unmount","force":false}
 //                     |  {"op":"share","paths":["/a/f"],"expiresSec":3600}
+//                     |  {"op":"verify","paths":["/a"]}
 //   daemon → client   {"progress":{...}}*  then  {"ok":true,"result":{...}}  or  {"ok":false,"error":"..."}
 // A new request is one more member of ControlRequest and of ControlResults, and one more
 // handler in the daemon's table: nothing else changes.
@@ -106,6 +107,20 @@ export interface ShareResult {
 
 /** The longest a presigned URL can be valid: SigV4 refuses more than 7 days. */
 export const SHARE_EXPIRES_MAX_SEC = 7 * 24 * 3600;
+/** One file's outcome in `s3mount verify` (fs/verify.ts). */
+export type VerifyStatus = 'ok' | 'mismatch' | 'no-checksum' | 'staged' | 'skipped' | 'error';
+
+export interface VerifyEntry {
+  /** path in the mount ("/dir/name") */
+  path: string;
+  status: VerifyStatus;
+  /** why (mismatch: both hashes; skipped: what it is; error: the failure) */
+  detail?: string;
+}
+
+export interface VerifyResult {
+  entries: VerifyEntry[];
+}
 
 export type ControlRequest =
   | { op: 'status' }
@@ -114,13 +129,16 @@ export type ControlRequest =
   /** unmounts, waits for uploads (unless force) with progress lines, then the daemon exits */
   | { op: 'unmount'; force: boolean }
   /** a presigned GET URL for each file (mount paths), valid for expiresSec seconds */
-  | { op: 'share'; paths: string[]; expiresSec: number };
+  | { op: 'share'; paths: string[]; expiresSec: number }
+  /** re-reads the objects at these mount paths (directories: all below) and checks their stored SHA-256 */
+  | { op: 'verify'; paths: string[] };
 
 export interface ControlResults {
   status: MountStatus;
   sync: SyncResult;
   unmount: UnmountResult;
   share: ShareResult;
+  verify: VerifyResult;
 }
 
 export type ControlOp = ControlRequest['op'];
@@ -168,6 +186,15 @@ export function parseRequest(line: string): ControlRequest {
           `share: expiresSec must be a whole number of seconds from 1 to ${SHARE_EXPIRES_MAX_SEC}`,
         );
       return { op: 'share', paths, expiresSec };
+    }
+    case 'verify': {
+      const paths = r.paths;
+      if (
+        !Array.isArray(paths) ||
+        !paths.every((p): p is string => typeof p === 'string' && p.startsWith('/'))
+      )
+        throw new Error('verify: paths must be absolute paths in the mount');
+      return { op: 'verify', paths };
     }
     default:
       throw new Error(`unknown request ${JSON.stringify(r.op)}`);

@@ -318,7 +318,7 @@ export class OpenFiles {
       const node = this.nodeOf(of);
       node.etag = result.etag;
       node.size = result.size;
-      node.metadata = { ...staged.record.metadata };
+      node.metadata = { ...result.metadata }; // with the checksum the upload stored
       if (!staged.dirty) this.o.meta.put(of.path, node);
     }
     if (of.handles === 0 && !staged.dirty) await this.maybeForget(of);

@@ -1,38 +1,28 @@
 // DirectHttp: plain-http requests whose response body lands straight in memory the
-// caller hands out. Each pooled socket reads with net's `onread` into a buffer chosen
-// per read: the response head into a small scratch buffer, the body into the caller's
-// blocks (for the block cache: its arena slots). No HTTP parser, body stream, Buffer per
-// chunk or copy on the JavaScript thread, which were most of its work per byte read.
+// caller hands out (for the block cache: its arena slots): a pool of keep-alive
+// connections (http-conn.ts reads each response in place). No HTTP parser, body stream,
+// Buffer per chunk or copy on the JavaScript thread, which were most of its work per byte.
 //
 // It is only a transport: sdk-store.ts lets the SDK build, sign, retry and deserialize
 // the request, and sends it here from a middleware placed after signing. A response
 // other than 2xx with the expected Content-Length is read whole (capped) and returned.
-import { connect, type Socket } from 'node:net';
+import {
+  abortError,
+  HttpConn,
+  netError,
+  type BodyDest,
+  type DirectRequest,
+  type ConnPool,
+  type DirectResponse,
+} from './http-conn.js';
 
-/** Where a response body goes. */
-export interface BodyDest {
-  /** memory for the next body bytes: non-empty, valid until the following filled() */
-  space(): Uint8Array;
-  /** `n` bytes were written at the start of the last space() */
-  filled(n: number): void;
-}
-
-export interface DirectRequest {
-  method: string;
-  host: string;
-  port: number;
-  /** request target: path and query string, already encoded */
-  target: string;
-  headers: Record<string, string>;
-}
-
-export interface DirectResponse {
-  statusCode: number;
-  /** lower-case names */
-  headers: Record<string, string>;
-  /** the body, when it did not go to the dest */
-  body: Buffer;
-}
+export {
+  copyInto,
+  decodeChunked,
+  type BodyDest,
+  type DirectRequest,
+  type DirectResponse,
+} from './http-conn.js';
 
 export interface DirectOptions {
   connectTimeoutMs: number;
@@ -42,34 +32,8 @@ export interface DirectOptions {
   idleMs?: number;
 }
 
-/** response heads are a few hundred bytes; S3 error bodies a few hundred more */
-const HEAD_MAX = 64 * 1024;
-const COLLECT_MAX = 1024 * 1024;
-
-/** Hands `bytes` to `dest`, block by block. */
-export function copyInto(dest: BodyDest, bytes: Uint8Array): void {
-  let at = 0;
-  while (at < bytes.length) {
-    const space = dest.space();
-    const n = Math.min(space.length, bytes.length - at);
-    space.set(bytes.subarray(at, at + n));
-    at += n;
-    dest.filled(n);
-  }
-}
-
-function netError(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
-function abortError(): Error {
-  const e = new Error('Request aborted');
-  e.name = 'AbortError';
-  return e;
-}
-
-export class DirectHttp {
-  private readonly idle = new Map<string, Conn[]>();
+export class DirectHttp implements ConnPool {
+  private readonly idle = new Map<string, HttpConn[]>();
   private closed = false;
 
   constructor(private readonly o: DirectOptions) {}
@@ -107,15 +71,15 @@ export class DirectHttp {
     this.idle.clear();
   }
 
-  private takeIdle(hostKey: string): Conn | undefined {
+  private takeIdle(hostKey: string): HttpConn | undefined {
     const list = this.idle.get(hostKey);
     const c = list?.pop();
     if (c) c.socket.ref();
     return c;
   }
 
-  /** @internal called by a Conn whose response ended and which may be reused */
-  release(c: Conn): void {
+  /** a connection whose response ended and which may be reused (ConnPool) */
+  release(c: HttpConn): void {
     const list = this.idle.get(c.hostKey) ?? [];
     if (this.closed || list.length >= this.o.maxIdle) {
       c.socket.destroy();
@@ -126,16 +90,16 @@ export class DirectHttp {
     this.idle.set(c.hostKey, list);
   }
 
-  /** @internal called when a socket closes */
-  forget(c: Conn): void {
+  /** a connection whose socket closed (ConnPool) */
+  forget(c: HttpConn): void {
     const list = this.idle.get(c.hostKey);
     const i = list ? list.indexOf(c) : -1;
     if (list && i >= 0) list.splice(i, 1);
   }
 
-  private open(req: DirectRequest, hostKey: string, signal: AbortSignal): Promise<Conn> {
+  private open(req: DirectRequest, hostKey: string, signal: AbortSignal): Promise<HttpConn> {
     return new Promise((resolve, reject) => {
-      const c = new Conn(this, hostKey, req.host, req.port, this.o.idleMs ?? 10_000);
+      const c = new HttpConn(this, hostKey, req.host, req.port, this.o.idleMs ?? 10_000);
       const done = (err?: Error) => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
@@ -156,256 +120,5 @@ export class DirectHttp {
       c.socket.once('error', done);
       signal.addEventListener('abort', onAbort, { once: true });
     });
-  }
-}
-
-type State = 'idle' | 'head' | 'dest' | 'collect';
-
-/** One keep-alive connection: one request at a time, its response read in place. */
-class Conn {
-  readonly socket: Socket;
-  /** responses fully read on this socket */
-  served = 0;
-  /** a byte of the current response has arrived */
-  answered = false;
-  private state: State = 'idle';
-  private readonly scratch = Buffer.allocUnsafe(HEAD_MAX);
-  private headLen = 0;
-  private response: DirectResponse | undefined;
-  private keepAlive = true;
-  private dest: BodyDest | undefined;
-  private expect = 0;
-  /** body bytes still to come (dest or collect with a length); -1: until close */
-  private remaining = 0;
-  private chunked = false;
-  private collected: Buffer[] = [];
-  private collectedBytes = 0;
-  private pending: { resolve(r: DirectResponse): void; reject(e: Error): void } | undefined;
-  private onHead: ((r: DirectResponse) => void) | undefined;
-
-  constructor(
-    private readonly pool: DirectHttp,
-    readonly hostKey: string,
-    host: string,
-    port: number,
-    idleMs: number,
-  ) {
-    this.socket = connect({
-      host,
-      port,
-      onread: {
-        buffer: () => this.nextBuffer(),
-        callback: (n: number, buf: Uint8Array) => this.onRead(n, buf),
-      },
-    });
-    this.socket.setNoDelay(true);
-    this.socket.setTimeout(idleMs, () => {
-      if (this.state === 'idle') this.socket.destroy();
-    });
-    this.socket.on('error', (err) => this.fail(err));
-    this.socket.on('end', () => this.onEnd());
-    this.socket.on('close', () => {
-      this.pool.forget(this);
-      this.fail(netError('connection closed before the response ended', 'ECONNRESET'));
-    });
-  }
-
-  exchange(
-    req: DirectRequest,
-    dest: BodyDest,
-    expect: number,
-    signal: AbortSignal,
-    onHead?: (r: DirectResponse) => void,
-  ): Promise<DirectResponse> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => this.fail(abortError());
-      const settle = () => signal.removeEventListener('abort', onAbort);
-      this.pending = {
-        resolve: (r) => {
-          settle();
-          resolve(r);
-        },
-        reject: (e) => {
-          settle();
-          reject(e);
-        },
-      };
-      this.state = 'head';
-      this.headLen = 0;
-      this.answered = false;
-      this.dest = dest;
-      this.expect = expect;
-      this.onHead = onHead;
-      signal.addEventListener('abort', onAbort, { once: true });
-      let head = `${req.method} ${req.target} HTTP/1.1\r\n`;
-      for (const [k, v] of Object.entries(req.headers)) {
-        if (/[\r\n]/.test(k + v)) return this.fail(new Error(`line break in request header ${k}`));
-        head += `${k}: ${v}\r\n`;
-      }
-      this.socket.write(head + '\r\n');
-    });
-  }
-
-  /** the memory the socket reads into next */
-  private nextBuffer(): Uint8Array {
-    if (this.state === 'dest' && this.dest) {
-      try {
-        const space = this.dest.space();
-        return space.length > this.remaining ? space.subarray(0, this.remaining) : space;
-      } catch (err) {
-        this.fail(err as Error);
-      }
-    }
-    if (this.state === 'head') return this.scratch.subarray(this.headLen);
-    return this.scratch;
-  }
-
-  private onRead(n: number, buf: Uint8Array): boolean {
-    try {
-      this.answered = true;
-      switch (this.state) {
-        case 'idle':
-          throw new Error('unexpected bytes on an idle connection');
-        case 'head': {
-          if (buf.byteOffset !== this.scratch.byteOffset + this.headLen)
-            this.scratch.set(buf.subarray(0, n), this.headLen);
-          const from = Math.max(0, this.headLen - 3);
-          this.headLen += n;
-          const end = this.scratch.subarray(0, this.headLen).indexOf('\r\n\r\n', from, 'latin1');
-          if (end >= 0) this.onHeadEnd(end);
-          else if (this.headLen === HEAD_MAX) throw new Error('response head too large');
-          break;
-        }
-        case 'dest':
-          (this.dest as BodyDest).filled(n);
-          this.remaining -= n;
-          if (this.remaining === 0) this.finish();
-          break;
-        case 'collect':
-          this.collect(Buffer.from(buf.subarray(0, n)));
-          break;
-      }
-    } catch (err) {
-      this.fail(err as Error);
-      return false;
-    }
-    return true;
-  }
-
-  private onHeadEnd(end: number): void {
-    const lines = this.scratch.toString('latin1', 0, end).split('\r\n');
-    const status = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] ?? '');
-    if (!status) throw new Error(`not an HTTP/1 response: ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`);
-    const headers: Record<string, string> = {};
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
-    }
-    const statusCode = Number(status[2]);
-    const connection = (headers.connection ?? '').toLowerCase();
-    this.keepAlive = status[1] === '1' ? connection !== 'close' : connection === 'keep-alive';
-    this.response = { statusCode, headers, body: Buffer.alloc(0) };
-    const rest = Buffer.from(this.scratch.subarray(end + 4, this.headLen));
-    const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
-    this.chunked = /chunked/i.test(headers['transfer-encoding'] ?? '');
-
-    if (statusCode >= 200 && statusCode < 300) {
-      this.onHead?.(this.response);
-      if (this.chunked || length !== this.expect)
-        throw new Error(`response body of ${length ?? 'unknown'} bytes, expected ${this.expect}`);
-      this.state = 'dest';
-      this.remaining = length;
-      if (rest.length > this.remaining) throw new Error('bytes after the response body');
-      if (rest.length > 0) {
-        copyInto(this.dest as BodyDest, rest);
-        this.remaining -= rest.length;
-      }
-      if (this.remaining === 0) this.finish();
-      return;
-    }
-    // anything else (an S3 error, 304): its body is small and read whole
-    this.state = 'collect';
-    this.remaining =
-      statusCode === 204 || statusCode === 304 || (statusCode >= 100 && statusCode < 200)
-        ? 0
-        : (length ?? (this.chunked ? 0 : -1));
-    this.collected = [];
-    this.collectedBytes = 0;
-    if (rest.length > 0 || this.remaining === 0) this.collect(rest);
-  }
-
-  private collect(bytes: Buffer): void {
-    this.collected.push(bytes);
-    this.collectedBytes += bytes.length;
-    if (this.collectedBytes > COLLECT_MAX) throw new Error('error response body too large');
-    const all = Buffer.concat(this.collected);
-    if (this.chunked) {
-      const body = decodeChunked(all);
-      if (body) this.finishWith(body);
-    } else if (this.remaining >= 0 && all.length >= this.remaining) {
-      if (all.length > this.remaining) throw new Error('bytes after the response body');
-      this.finishWith(all);
-    }
-  }
-
-  private finishWith(body: Buffer): void {
-    (this.response as DirectResponse).body = body;
-    this.finish();
-  }
-
-  private onEnd(): void {
-    // a body delimited by the connection's end
-    if (this.state === 'collect' && this.remaining === -1 && !this.chunked) {
-      this.keepAlive = false;
-      this.finishWith(Buffer.concat(this.collected));
-    } else this.fail(netError('connection closed before the response ended', 'ECONNRESET'));
-  }
-
-  private finish(): void {
-    const p = this.pending;
-    const r = this.response as DirectResponse;
-    this.pending = undefined;
-    this.state = 'idle';
-    this.dest = undefined;
-    this.onHead = undefined;
-    this.response = undefined;
-    this.collected = [];
-    this.served++;
-    if (this.keepAlive) this.pool.release(this);
-    else this.socket.destroy();
-    p?.resolve(r);
-  }
-
-  private fail(err: Error): void {
-    const p = this.pending;
-    this.pending = undefined;
-    this.state = 'idle';
-    this.dest = undefined;
-    this.socket.destroy();
-    p?.reject(err);
-  }
-}
-
-/** The body of a complete chunked encoding, or undefined while it is incomplete. */
-export function decodeChunked(data: Buffer): Buffer | undefined {
-  const parts: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = data.indexOf('\r\n', at, 'latin1');
-    if (eol < 0) return undefined;
-    const size = parseInt(data.toString('latin1', at, eol).split(';')[0] as string, 16);
-    if (!Number.isFinite(size) || size < 0) throw new Error('bad chunk size');
-    at = eol + 2;
-    if (size === 0) {
-      // trailers, then an empty line
-      const endOfTrailers = data.indexOf('\r\n\r\n', at - 2, 'latin1');
-      return endOfTrailers < 0 ? undefined : Buffer.concat(parts);
-    }
-    if (data.length < at + size + 2) return undefined;
-    parts.push(data.subarray(at, at + size));
-    at += size + 2;
   }
 }

@@ -174,6 +174,7 @@ export function classifyError(err: unknown, op: string, key?: string): StoreErro
     // 400s that a retry can fix: a body damaged or cut short on the way, parts of an
     // upload the server lost (the whole upload is sent again), an expired token
     case 'BadDigest':
+    case 'XAmzContentSHA256Mismatch':
     case 'IncompleteBody':
     case 'InvalidPart':
     case 'InvalidPartOrder':

@@ -1,46 +1,31 @@
-// SdkObjectStore: ObjectStore on @aws-sdk/client-s3, the only importer of the SDK.
-// Adds a deadline to every call and turns every failure into a StoreError.
+// SdkObjectStore: ObjectStore on @aws-sdk/client-s3 (with sdk-writes.ts, the only importers
+// of the SDK). Adds a deadline to every call and turns every failure into a StoreError.
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   S3Client,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-  type CompleteMultipartUploadCommandOutput,
-  type CopyObjectCommandOutput,
-  type CreateMultipartUploadCommandOutput,
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
-  type ListMultipartUploadsCommandOutput,
   type ListObjectsV2CommandOutput,
-  type PutObjectCommandOutput,
   type S3ClientConfig,
-  type UploadPartCommandOutput,
-  type UploadPartCopyCommandOutput,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { DirectHttp, type BodyDest } from './direct-http.js';
 import { credentialRefreshMiddleware, type RefreshingCredentials } from './credential-refresh.js';
 import { parseRgwUsage, type BucketUsage } from './bucket-usage.js';
-import { contentTypeFor } from './content-type.js';
 import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
 import { normalizeEtag } from './xml-values.js';
-import { underDeserializer, withPayloadHash } from './middleware.js';
+import { underDeserializer } from './middleware.js';
 import { presignGetUrl } from './presign.js';
 import { checkedBody, directGet, rangeExpectation } from './range-get.js';
 import { checkRangeHead, invalidResponse, responseCheckMiddleware } from './response-check.js';
+import * as writes from './sdk-writes.js';
 import type {
   CompletedPart,
   ListPage,
@@ -50,6 +35,7 @@ import type {
   PutParams,
   RangeRequest,
   UploadInfo,
+  WriteResult,
 } from './store.js';
 
 export interface SdkStoreOptions {
@@ -81,6 +67,8 @@ export class SdkObjectStore implements ObjectStore {
   readonly errorCounts: Record<string, Record<string, number>> = {};
   /** ListObjectsV2 pages read by parseListPage (fast) or left to the SDK's parser (sdk) */
   readonly listPagesParsed = { fast: 0, sdk: 0 };
+  /** what the writing calls (sdk-writes.ts) use of this store */
+  private readonly writer: writes.SdkCaller;
 
   /** `parent`: a store of another bucket whose client, connections and counters this one shares (forBucket) */
   constructor(
@@ -88,6 +76,11 @@ export class SdkObjectStore implements ObjectStore {
     private readonly parent?: SdkObjectStore,
   ) {
     this.bucket = opts.bucket;
+    this.writer = {
+      bucket: opts.bucket,
+      call: (op, key, command, then) => this.call(op, key, command, then),
+      head: (key) => this.head(key),
+    };
     if (parent) {
       this.client = parent.client;
       this.direct = parent.direct;
@@ -336,135 +329,39 @@ export class SdkObjectStore implements ObjectStore {
     });
   }
 
-  async put(p: PutParams): Promise<{ etag: string }> {
-    const command = new PutObjectCommand({
-      Bucket: this.bucket,
-      Key: p.key,
-      Body: p.body as PutObjectCommand['input']['Body'],
-      ContentLength: p.contentLength,
-      ...(p.metadata ? { Metadata: p.metadata } : {}),
-      ...withType(p.contentType ?? contentTypeFor(p.key)),
-    });
-    return this.call(
-      'PutObject',
-      p.key,
-      await withPayloadHash(command, p.body),
-      (r: PutObjectCommandOutput) => ({ etag: normalizeEtag(r.ETag) }),
-    );
+  put(p: PutParams): Promise<WriteResult> {
+    return writes.putObject(this.writer, p);
   }
 
   createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string> {
-    const command = new CreateMultipartUploadCommand({
-      Bucket: this.bucket,
-      Key: key,
-      ...(metadata ? { Metadata: metadata } : {}),
-      ...withType(contentType ?? contentTypeFor(key)),
-    });
-    return this.call('CreateMultipartUpload', key, command, (r: CreateMultipartUploadCommandOutput) => {
-      if (!r.UploadId) throw invalidResponse('CreateMultipartUpload', 'no UploadId', key);
-      return r.UploadId;
-    });
+    return writes.createMultipart(this.writer, key, metadata, contentType);
   }
 
-  async uploadPart(
+  uploadPart(
     key: string,
     uploadId: string,
     partNumber: number,
     body: Uint8Array | NodeJS.ReadableStream,
     contentLength: number,
+    md5?: Uint8Array,
   ): Promise<CompletedPart> {
-    const command = new UploadPartCommand({
-      Bucket: this.bucket,
-      Key: key,
-      UploadId: uploadId,
-      PartNumber: partNumber,
-      Body: body as UploadPartCommand['input']['Body'],
-      ContentLength: contentLength,
-    });
-    return this.call(
-      'UploadPart',
-      key,
-      await withPayloadHash(command, body),
-      (r: UploadPartCommandOutput) => ({ partNumber, etag: normalizeEtag(r.ETag) }),
-    );
+    return writes.uploadPart(this.writer, key, uploadId, partNumber, body, contentLength, md5);
   }
 
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }> {
-    const command = new CompleteMultipartUploadCommand({
-      Bucket: this.bucket,
-      Key: key,
-      UploadId: uploadId,
-      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: `"${p.etag}"` })) },
-    });
-    return this.call('CompleteMultipartUpload', key, command, (r: CompleteMultipartUploadCommandOutput) => ({
-      etag: normalizeEtag(r.ETag),
-    }));
+    return writes.completeMultipart(this.writer, key, uploadId, parts);
   }
 
   abortMultipart(key: string, uploadId: string): Promise<void> {
-    return this.call(
-      'AbortMultipartUpload',
-      key,
-      new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
-      () => undefined,
-    );
+    return writes.abortMultipart(this.writer, key, uploadId);
   }
 
-  async listMultipart(prefix: string): Promise<UploadInfo[]> {
-    const out: UploadInfo[] = [];
-    let keyMarker: string | undefined;
-    let uploadIdMarker: string | undefined;
-    for (;;) {
-      const command = new ListMultipartUploadsCommand({
-        Bucket: this.bucket,
-        Prefix: prefix,
-        ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
-        ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
-      });
-      const r = await this.call(
-        'ListMultipartUploads',
-        prefix,
-        command,
-        (o: ListMultipartUploadsCommandOutput) => o,
-      );
-      for (const u of r.Uploads ?? []) {
-        if (u.Key !== undefined && u.UploadId !== undefined)
-          out.push({ key: u.Key, uploadId: u.UploadId, initiatedMs: u.Initiated?.getTime() ?? 0 });
-      }
-      // a server that says "truncated" without moving on would loop forever
-      if (
-        !r.IsTruncated ||
-        r.NextKeyMarker === undefined ||
-        (r.NextKeyMarker === keyMarker && r.NextUploadIdMarker === uploadIdMarker)
-      )
-        return out;
-      keyMarker = r.NextKeyMarker;
-      uploadIdMarker = r.NextUploadIdMarker;
-    }
+  listMultipart(prefix: string): Promise<UploadInfo[]> {
+    return writes.listMultipart(this.writer, prefix);
   }
 
-  async copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
-    const newType = contentTypeFor(toKey);
-    const typeChanges = newType !== undefined && newType !== contentTypeFor(fromKey);
-    let replace:
-      { Metadata: Record<string, string>; MetadataDirective: 'REPLACE'; ContentType?: string } | undefined;
-    if (metadata || typeChanges) {
-      // REPLACE sets metadata and type together: what is not changed comes from the source
-      const src = await this.head(fromKey);
-      const type = typeChanges ? newType : (src.contentType ?? newType);
-      replace = { Metadata: metadata ?? src.metadata ?? {}, MetadataDirective: 'REPLACE', ...withType(type) };
-    }
-    const command = new CopyObjectCommand({
-      Bucket: this.bucket,
-      Key: toKey,
-      CopySource: this.copySource(fromKey),
-      ...replace,
-    });
-    return this.call('CopyObject', fromKey, command, (r: CopyObjectCommandOutput) => {
-      if (r.CopyObjectResult?.ETag === undefined)
-        throw invalidResponse('CopyObject', 'no CopyObjectResult', toKey);
-      return { etag: normalizeEtag(r.CopyObjectResult.ETag) };
-    });
+  copy(fromKey: string, toKey: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
+    return writes.copyObject(this.writer, fromKey, toKey, metadata);
   }
 
   uploadPartCopy(
@@ -475,23 +372,7 @@ export class SdkObjectStore implements ObjectStore {
     start: number,
     end: number,
   ): Promise<CompletedPart> {
-    const command = new UploadPartCopyCommand({
-      Bucket: this.bucket,
-      Key: toKey,
-      UploadId: uploadId,
-      PartNumber: partNumber,
-      CopySource: this.copySource(fromKey),
-      CopySourceRange: `bytes=${start}-${end - 1}`,
-    });
-    return this.call('UploadPartCopy', fromKey, command, (r: UploadPartCopyCommandOutput) => {
-      if (r.CopyPartResult?.ETag === undefined)
-        throw invalidResponse('UploadPartCopy', 'no CopyPartResult', toKey);
-      return { partNumber, etag: normalizeEtag(r.CopyPartResult.ETag) };
-    });
-  }
-
-  private copySource(key: string): string {
-    return `${this.bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+    return writes.uploadPartCopy(this.writer, fromKey, toKey, uploadId, partNumber, start, end);
   }
 
   delete(key: string): Promise<void> {
@@ -511,10 +392,6 @@ export class SdkObjectStore implements ObjectStore {
  */
 function unmemoized<T>(fn: () => Promise<T>): () => Promise<T> {
   return Object.assign(fn, { memoized: true });
-}
-
-function withType(type: string | undefined): { ContentType?: string } {
-  return type !== undefined && type !== '' ? { ContentType: type } : {};
 }
 
 function lowerKeys(m: Record<string, string>): Record<string, string> {

@@ -47,11 +47,27 @@ export interface PutParams {
   contentLength: number;
   metadata?: Record<string, string>;
   contentType?: string;
+  /**
+   * The body's MD5 (16 bytes), sent as Content-MD5: the server refuses a body that does
+   * not match (BadDigest). Computed by the store when absent and the body is a buffer.
+   */
+  md5?: Uint8Array;
+  /** the body's SHA-256 (hex) when the caller has it: the request signer uses it */
+  sha256Hex?: string;
 }
 
-export interface CompletedPart {
-  partNumber: number;
+/** What a PutObject or UploadPart answered. */
+export interface WriteResult {
   etag: string;
+  /**
+   * The server said the data is stored encrypted with a key it manages or the client's
+   * (SSE-KMS, SSE-C): then S3's ETag is not the MD5 of the bytes sent.
+   */
+  etagNotMd5?: true;
+}
+
+export interface CompletedPart extends WriteResult {
+  partNumber: number;
 }
 
 /** A multipart upload in progress (ListMultipartUploads). */
@@ -76,7 +92,7 @@ export interface ObjectStore {
    * the last byte. If `dest` throws, the request is aborted and this rejects.
    */
   readInto(req: RangeRequest, dest: BodyDest): Promise<void>;
-  put(params: PutParams): Promise<{ etag: string }>;
+  put(params: PutParams): Promise<WriteResult>;
   createMultipart(key: string, metadata?: Record<string, string>, contentType?: string): Promise<string>;
   uploadPart(
     key: string,
@@ -84,6 +100,8 @@ export interface ObjectStore {
     partNumber: number,
     body: Uint8Array | NodeJS.ReadableStream,
     contentLength: number,
+    /** the part's MD5 (16 bytes), sent as Content-MD5; computed by the store when absent for a buffer */
+    md5?: Uint8Array,
   ): Promise<CompletedPart>;
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string): Promise<void>;

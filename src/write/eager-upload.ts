@@ -1,14 +1,16 @@
 // EagerUpload: while a file is written front to back, its completed parts are uploaded
 // as they fill up, so close() only waits for the tail. Any write behind the uploaded
 // region (or a truncate into it) abandons the eager upload; close then uploads the file
-// whole. The staged copy stays authoritative throughout.
+// whole. The staged copy stays authoritative throughout. The parts are hashed in order as
+// they are read, so the whole file's SHA-256 is known at the end (checksum.ts).
 import type { Logger } from '../log/logger.js';
 import type { CompletedPart, ObjectStore } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { PartBuffers } from './part-buffers.js';
+import { OrderedHash, uploadPartChecked, withoutChecksum } from './checksum.js';
 import { MultipartUpload } from './multipart.js';
 import { MAX_PARTS } from './part-plan.js';
-import type { EarlyUpload, UploadSource } from './types.js';
+import type { EarlyUpload, EarlyUploadDone, PieceHash, UploadSource } from './types.js';
 
 export interface EagerDeps {
   store: ObjectStore;
@@ -25,8 +27,10 @@ export class EagerUpload implements EarlyUpload {
   /** bytes [0, coveredBytes) are in started parts and must not change */
   private coveredBytes = 0;
   private abandoned = false;
-  /** the metadata sent with CreateMultipartUpload */
-  private sentMetadata = '';
+  /** the metadata sent with CreateMultipartUpload (a checksum of an older content dropped) */
+  private sentMetadata: Record<string, string> = {};
+  /** the SHA-256 of the parts, by part number */
+  private readonly hash = new OrderedHash(1);
 
   constructor(
     private readonly file: UploadSource,
@@ -64,8 +68,8 @@ export class EagerUpload implements EarlyUpload {
   private startPart(): void {
     const key = this.file.key;
     if (!this.upload) {
-      this.sentMetadata = JSON.stringify(this.file.record.metadata);
-      this.upload = MultipartUpload.create(this.d, key, { ...this.file.record.metadata }, this.file);
+      this.sentMetadata = withoutChecksum(this.file.record.metadata);
+      this.upload = MultipartUpload.create(this.d, key, { ...this.sentMetadata }, this.file);
       this.upload.catch(() => undefined); // seen by the parts and finish()
     }
     const start = this.coveredBytes;
@@ -73,10 +77,19 @@ export class EagerUpload implements EarlyUpload {
     const partNumber = this.parts.length + 1;
     this.coveredBytes = end;
     const upload = this.upload;
+    const hash = this.hash;
     const p = this.d.parts.run(end - start, async (buf) => {
-      const id = (await upload).uploadId;
-      const body = await this.file.readFully(buf, start);
-      return this.d.requests.run(() => this.d.store.uploadPart(key, id, partNumber, body, body.length));
+      let hashed: Promise<void> | undefined;
+      try {
+        const id = (await upload).uploadId;
+        const body = await this.file.readFully(buf, start);
+        hashed = hash.feed(partNumber, body);
+        return await this.d.requests.run(() => uploadPartChecked(this.d.store, key, id, partNumber, body));
+      } finally {
+        // the buffer is reused once this returns: hashed first, or never
+        if (hashed) await hashed;
+        else hash.skip(partNumber);
+      }
     });
     p.catch((err: unknown) => this.abandon(`part ${partNumber} failed: ${String(err)}`));
     this.parts.push(p);
@@ -108,8 +121,13 @@ export class EagerUpload implements EarlyUpload {
    * if the eager upload cannot be used (the caller then uploads the file whole).
    */
   async finish(
-    uploadTail: (uploadId: string, partNumber: number, start: number) => Promise<CompletedPart[]>,
-  ): Promise<{ etag: string; metadataChanged: boolean } | undefined> {
+    uploadTail: (
+      uploadId: string,
+      partNumber: number,
+      start: number,
+      hash: PieceHash,
+    ) => Promise<CompletedPart[]>,
+  ): Promise<EarlyUploadDone | undefined> {
     if (this.abandoned || !this.upload) return undefined;
     let done: CompletedPart[];
     let up: MultipartUpload;
@@ -123,12 +141,19 @@ export class EagerUpload implements EarlyUpload {
     if (this.abandoned) return undefined;
     this.abandoned = true; // one use only: from here this call ends the upload
     try {
-      done.push(...(await uploadTail(up.uploadId, done.length + 1, this.coveredBytes)));
+      done.push(...(await uploadTail(up.uploadId, done.length + 1, this.coveredBytes, this.hash)));
     } catch (err) {
       await up.abort(); // logs its own failure: the tail's error is the one to report
       throw err;
     }
     const etag = await up.complete(done); // aborts it if the completion fails
-    return { etag, metadataChanged: JSON.stringify(this.file.record.metadata) !== this.sentMetadata };
+    const sha256 = this.hash.digest(done.length + 1);
+    return {
+      etag,
+      metadata: { ...this.sentMetadata },
+      metadataChanged:
+        JSON.stringify(withoutChecksum(this.file.record.metadata)) !== JSON.stringify(this.sentMetadata),
+      ...(sha256 !== undefined ? { sha256 } : {}),
+    };
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import { isPermanentFailure, isStoreError } from '../s3/errors.js';
 import type { CompletedPart, ObjectStore, UploadInfo } from '../s3/store.js';
 import type { Semaphore } from '../util/semaphore.js';
+import { checkCompleteEtag } from './checksum.js';
 import type { MultipartLog, MultipartRecord } from './types.js';
 
 export interface MultipartDeps {
@@ -72,7 +73,8 @@ export class MultipartUpload {
 
   /**
    * CompleteMultipartUpload; returns the new object's ETag (Ceph RGW answers with an empty
-   * one: a HEAD afterwards has it). If it fails, the upload is aborted and the error thrown.
+   * one: a HEAD afterwards has it). An ETag in S3's multipart form must be the one the
+   * parts' ETags give (checksum.ts). If it fails, the upload is aborted and the error thrown.
    */
   async complete(parts: CompletedPart[]): Promise<string> {
     if (this.ended) throw new Error(`multipart upload of ${this.key} already ended`);
@@ -80,6 +82,7 @@ export class MultipartUpload {
     try {
       etag = (await this.d.requests.run(() => this.d.store.completeMultipart(this.key, this.uploadId, parts)))
         .etag;
+      checkCompleteEtag(this.key, etag, parts);
       if (etag === '') etag = (await this.d.requests.run(() => this.d.store.head(this.key))).etag;
     } catch (err) {
       await this.abort(); // logs its own failure: the completion's error is the one to report

@@ -78,8 +78,32 @@ export interface EarlyUpload extends WriteListener {
    * or undefined if it cannot be used (the caller then uploads the file whole).
    */
   finish(
-    uploadTail: (uploadId: string, partNumber: number, start: number) => Promise<CompletedPart[]>,
-  ): Promise<{ etag: string; metadataChanged: boolean } | undefined>;
+    uploadTail: (
+      uploadId: string,
+      partNumber: number,
+      start: number,
+      hash: PieceHash,
+    ) => Promise<CompletedPart[]>,
+  ): Promise<EarlyUploadDone | undefined>;
+}
+
+/** A completed early upload. */
+export interface EarlyUploadDone {
+  etag: string;
+  /** the metadata it was created with (without a checksum: the content was not known yet) */
+  metadata: Record<string, string>;
+  /** the staged metadata changed since (chmod/chown/utimens while it went out) */
+  metadataChanged: boolean;
+  /** the SHA-256 of all its parts, when each was hashed in order */
+  sha256?: string;
+}
+
+/** A hash over the parts of an upload, fed by part number as their bytes are read (checksum.ts). */
+export interface PieceHash {
+  /** hashes part `seq` once the parts before it are in; resolves after */
+  feed(seq: number, bytes: Uint8Array): Promise<void>;
+  /** part `seq` will not be fed (its read failed): the hash is unknown */
+  skip(seq: number): void;
 }
 
 /** The FUSE layer's native table of staged files and the handles writing them. */

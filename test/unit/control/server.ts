@@ -46,6 +46,7 @@ t.test('requests and answers over the socket', async (t) => {
               : { path, url: `http://s3/b${path}?e=${req.expiresSec}` },
           ),
         }),
+      verify: async (req) => ({ entries: req.paths.map((path) => ({ path, status: 'ok' as const })) }),
     },
     nullLogger(),
   );
@@ -66,6 +67,21 @@ t.test('requests and answers over the socket', async (t) => {
   t.same(syncs, [['/x', '/y/z']], 'paths passed on');
   t.same(seen, [2, 1], 'progress lines before the answer');
   t.same(r.failed, [{ path: '/a', stagedPath: '/s/a.data', reason: 'access denied' }]);
+
+  const v = await controlRequest(sock, { op: 'verify', paths: ['/d', '/f'] });
+  t.same(
+    v.entries,
+    [
+      { path: '/d', status: 'ok' },
+      { path: '/f', status: 'ok' },
+    ],
+    'verify answered',
+  );
+  t.match(
+    await raw(sock, '{"op":"verify","paths":"/d"}\n'),
+    /verify: paths must be/,
+    'verify without a list refused',
+  );
 
   await t.rejects(
     controlRequest(sock, { op: 'unmount', force: false }),

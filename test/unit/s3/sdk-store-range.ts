@@ -44,6 +44,16 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
   const body = data.subarray(Number(m[1]), Number(m[2]) + 1);
   // 'shifted' sends the bytes one further on, and says so in Content-Range
   const shown = key === 'shifted' ? `bytes ${Number(m[1]) + 1}-${Number(m[2]) + 1}` : `bytes ${m[1]}-${m[2]}`;
+  if (key === 'short') {
+    // a server that sends 10 bytes less than the range, and a Content-Length that says so
+    const less = body.subarray(0, body.length - 10);
+    res.writeHead(206, {
+      ETag: `"${etag}"`,
+      'Content-Length': less.length,
+      'Content-Range': `${shown}/${data.length}`,
+    });
+    return void res.end(less);
+  }
   res.writeHead(206, {
     ETag: `"${etag}"`,
     'Content-Length': body.length,
@@ -197,6 +207,26 @@ for (const scheme of ['http', 'https'] as const) {
       'a web page is not a range of an object',
     );
     t.equal(html.at, 0, 'no byte of it handed out');
+    const short = dest(1000);
+    await t.rejects(
+      store.readInto({ key: 'short', start: 0, end: 1000, etag: ETAG }, short),
+      { name: 'StoreError', kind: 'InvalidResponse' },
+      'a body shorter than the range asked',
+    );
+    t.equal(short.at, 0, 'no byte of it handed out');
+    // the streaming GET (verify, the copy-in of an open for writing, readlink): never short data
+    for (const key of ['short', 'cut']) {
+      let got = 0;
+      await t.rejects(
+        (async () => {
+          for await (const c of await store.getRange({ key, start: 0, end: 100_000, etag: ETAG }))
+            got += c.length;
+        })(),
+        { name: 'StoreError' },
+        `getRange: a ${key} body is an error, not the end of the data`,
+      );
+      t.ok(got < 100_000, `getRange ${key}: fewer bytes came (${got})`);
+    }
     connectionHeaders.splice(0);
     if (scheme === 'http')
       t.ok(

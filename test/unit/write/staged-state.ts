@@ -105,6 +105,7 @@ t.test('a staged file through the queue: dirty → uploading → failed → uplo
     etag: mem.objects.get('k')?.etag,
     size: 3,
     generation: 1,
+    metadata: mem.objects.get('k')?.metadata, // with the content's SHA-256 (write/checksum.ts)
   });
   t.equal(f.state, 'uploaded');
   t.notOk(f.dirty);

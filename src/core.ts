@@ -126,6 +126,8 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     negativeTtlMs: cfg.negativeTtlMs,
     // the native attribute cache holds copies of listed entries: it drops with any change
     ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
+    // read handles pinned to another version of a path go stale (fs is made below, before any lookup)
+    onNode: (path, node) => fs.objectChanged(path, node),
   });
   const cache = new BlockCache(memory.cacheBytes, cfg.blockBytes, native?.reads);
   const fastReads = native ? new FastReads(native.reads, cache) : undefined;
@@ -204,6 +206,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     openFiles,
     namespace,
     objectMetadata: cfg.objectMetadata,
+    callerOwns: cfg.allowOther,
     prefix: cfg.prefix,
     logger: logger.child({ mod: 'fs' }),
     uid: cfg.uid,

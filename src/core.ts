@@ -172,6 +172,8 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     negativeTtlMs: cfg.negativeTtlMs,
     // the native attribute cache holds copies of listed entries: it drops with any change
     ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
+    // read handles pinned to another version of a path go stale (fs is made below, before any lookup)
+    onNode: (path, node) => fs.objectChanged(path, node),
   });
   let disk: DiskCache | undefined;
   if (cfg.cacheDir !== undefined) {
@@ -259,6 +261,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     openFiles,
     namespace,
     objectMetadata: cfg.objectMetadata,
+    callerOwns: cfg.allowOther,
     prefix: cfg.prefix,
     logger: logger.child({ mod: 'fs' }),
     uid: cfg.uid,

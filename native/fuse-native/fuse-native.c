@@ -33,6 +33,17 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
   blk\
   napi_close_handle_scope(env, scope);
 
+// The user and group of the process that makes a file, directory, node or link (on the
+// FUSE thread, where libfuse's context is), handed to JavaScript after the op's own
+// arguments: with --allow-other the new object is theirs, as on a local disk.
+#define S3M_CALLER(l)\
+  l->uid = fuse_get_context()->uid;\
+  l->gid = fuse_get_context()->gid;
+
+#define S3M_CALLER_ARGV(l, pos)\
+  napi_create_uint32(env, l->uid, &(argv[pos]));\
+  napi_create_uint32(env, l->gid, &(argv[pos + 1]));
+
 #define FUSE_NATIVE_HANDLER(name, blk)\
   fuse_thread_locals_t *l = get_thread_locals();\
   l->op = op_##name;\
@@ -322,13 +333,15 @@ FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
   }
 })
 
-FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+FUSE_METHOD(create, 4, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
   l->path = path;
   l->mode = mode;
   l->info = info;
+  S3M_CALLER(l)
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->mode, &(argv[3]));
+  S3M_CALLER_ARGV(l, 4)
 }, {
   NAPI_ARGV_INT32(fd, 2)
   if (fd != 0) {
@@ -626,14 +639,16 @@ FUSE_METHOD_VOID(chmod, 2, 0, (const char *path, mode_t mode), {
   napi_create_uint32(env, l->mode, &(argv[3]));
 })
 
-FUSE_METHOD_VOID(mknod, 3, 0, (const char *path, mode_t mode, dev_t dev), {
+FUSE_METHOD_VOID(mknod, 5, 0, (const char *path, mode_t mode, dev_t dev), {
   l->path = path;
   l->mode = mode;
   l->dev = dev;
+  S3M_CALLER(l)
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->mode, &(argv[3]));
   napi_create_uint32(env, l->dev, &(argv[4]));
+  S3M_CALLER_ARGV(l, 5)
 })
 
 FUSE_METHOD_VOID(unlink, 1, 0, (const char *path), {
@@ -658,20 +673,24 @@ FUSE_METHOD_VOID(link, 2, 0, (const char *path, const char *dest), {
   napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
 })
 
-FUSE_METHOD_VOID(symlink, 2, 0, (const char *path, const char *dest), {
+FUSE_METHOD_VOID(symlink, 4, 0, (const char *path, const char *dest), {
   l->path = path;
   l->dest = dest;
+  S3M_CALLER(l)
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
+  S3M_CALLER_ARGV(l, 4)
 })
 
-FUSE_METHOD_VOID(mkdir, 2, 0, (const char *path, mode_t mode), {
+FUSE_METHOD_VOID(mkdir, 4, 0, (const char *path, mode_t mode), {
   l->path = path;
   l->mode = mode;
+  S3M_CALLER(l)
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->mode, &(argv[3]));
+  S3M_CALLER_ARGV(l, 4)
 })
 
 FUSE_METHOD_VOID(rmdir, 1, 0, (const char *path), {

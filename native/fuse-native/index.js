@@ -447,10 +447,10 @@ class Fuse extends Nanoresource {
     })
   }
 
-  _op_create (signal, path, mode) {
+  _op_create (signal, path, mode, uid, gid) {
     this.ops.create(path, mode, (err, fd) => {
       return signal(err, fd)
-    })
+    }, { uid, gid })
   }
 
   _op_utimens (signal, path, atimeLow, atimeHigh, mtimeLow, mtimeHigh) {
@@ -589,10 +589,10 @@ class Fuse extends Nanoresource {
     })
   }
 
-  _op_mknod (signal, path, mode, dev) {
+  _op_mknod (signal, path, mode, dev, uid, gid) {
     this.ops.mknod(path, mode, dev, err => {
       return signal(err)
-    })
+    }, { uid, gid })
   }
 
   _op_unlink (signal, path) {
@@ -613,16 +613,16 @@ class Fuse extends Nanoresource {
     })
   }
 
-  _op_symlink (signal, src, dest) {
+  _op_symlink (signal, src, dest, uid, gid) {
     this.ops.symlink(src, dest, err => {
       return signal(err)
-    })
+    }, { uid, gid })
   }
 
-  _op_mkdir (signal, path, mode) {
+  _op_mkdir (signal, path, mode, uid, gid) {
     this.ops.mkdir(path, mode, err => {
       return signal(err)
-    })
+    }, { uid, gid })
   }
 
   _op_rmdir (signal, path) {

@@ -227,7 +227,8 @@ export const OPTIONS: readonly OptionDef[] = [
     type: 'seconds',
     default: '5',
     group: 'Cache and reads',
-    describe: 'How long "no such file" is remembered. 0 disables the negative cache.',
+    describe:
+      'How long "no such file" is remembered, also when a cached listing of the directory misses the name: a file another client or node puts can be opened by name here at most this long after. 0 disables the negative cache.',
   },
 
   {

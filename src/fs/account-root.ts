@@ -8,7 +8,7 @@ import { invalidBucketName } from '../s3/bucket-names.js';
 import type { Clock } from '../util/clock.js';
 import type { BucketList } from './bucket-list.js';
 import { fsError } from './errno.js';
-import type { Attr, DirEntry, S3FileSystem } from './filesystem.js';
+import type { Attr, DirEntry, Owner, S3FileSystem } from './filesystem.js';
 import type { MountedFileSystem } from './mounted.js';
 import type { StatFs, StatfsCache } from './statfs.js';
 
@@ -86,6 +86,7 @@ export class AccountRoot implements MountedFileSystem {
       mode: S_IFDIR | this.o.dirMode,
       size: DIR_SIZE,
       nlink: 2,
+      rdev: 0,
       uid: this.o.uid,
       gid: this.o.gid,
       mtimeMs,
@@ -168,24 +169,22 @@ export class AccountRoot implements MountedFileSystem {
     return fh;
   }
 
-  async create(path: string, mode: number): Promise<number> {
+  async create(path: string, mode: number, caller?: Owner): Promise<number> {
     const r = await this.inside(path);
     if (!r) {
       this.writable(path);
       throw fsError('EPERM', `cannot create a file: ${ROOT_ONLY_BUCKETS}`, { path });
     }
-    const fh = await r.fs.create(r.path, mode);
+    const fh = await r.fs.create(r.path, mode, caller);
     this.owners.set(fh, r.fs);
     return fh;
   }
 
-  async mknod(path: string, _mode: number): Promise<void> {
-    const p = splitAccountPath(path);
-    if (!p || p.path === '/') {
-      this.writable(path);
-      throw fsError('EPERM', `cannot make a special file: ${ROOT_ONLY_BUCKETS}`, { path });
-    }
-    throw fsError('ENOSYS', 'special files (FIFOs, sockets, devices) cannot be stored in S3', { path });
+  async mknod(path: string, mode: number, rdev: number, caller?: Owner): Promise<void> {
+    const r = await this.inside(path);
+    if (r) return r.fs.mknod(r.path, mode, rdev, caller);
+    this.writable(path);
+    throw fsError('EPERM', `cannot make a special file: ${ROOT_ONLY_BUCKETS}`, { path });
   }
 
   async read(fh: number, dest: Buffer, offset: number, length: number): Promise<number> {
@@ -233,9 +232,9 @@ export class AccountRoot implements MountedFileSystem {
   }
 
   /** At the root: CreateBucket. */
-  async mkdir(path: string, mode: number): Promise<void> {
+  async mkdir(path: string, mode: number, caller?: Owner): Promise<void> {
     const r = await this.inside(path);
-    if (r) return r.fs.mkdir(r.path, mode);
+    if (r) return r.fs.mkdir(r.path, mode, caller);
     const p = splitAccountPath(path);
     if (!p) throw fsError('EEXIST', 'the root exists', { path });
     this.writable(path);
@@ -284,13 +283,13 @@ export class AccountRoot implements MountedFileSystem {
     return r.fs.rename(a.path, b.path);
   }
 
-  async symlink(target: string, path: string): Promise<void> {
+  async symlink(target: string, path: string, caller?: Owner): Promise<void> {
     const r = await this.inside(path);
     if (!r) {
       this.writable(path);
       throw fsError('EPERM', `cannot make a symbolic link: ${ROOT_ONLY_BUCKETS}`, { path });
     }
-    return r.fs.symlink(target, r.path);
+    return r.fs.symlink(target, r.path, caller);
   }
 
   async readlink(path: string): Promise<string> {

@@ -2,41 +2,24 @@
 // reads (read/), staged writes (open-files.ts) and namespace changes (namespace.ts).
 import { constants } from 'node:fs';
 import type { Logger } from '../log/logger.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileAttrs } from '../meta/attrs.js';
+import { S_IFDIR, S_IFLNK, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
-import { fileKey, joinPath, KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/paths.js';
+import { joinPath, KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/paths.js';
 import type { BlockFetcher } from '../read/block-fetcher.js';
 import type { FastReads } from '../read/fast-reads.js';
-import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
 import type { NativeWrites } from '../write/native-writes.js';
+import { attrOf, type Attr, type AttrDefaults, type DirEntry } from './attr.js';
+import { modeChange, ownerChange, specialNodeAttrs } from './attr-changes.js';
 import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
 import type { Namespace } from './namespace.js';
+import { ObjectHandles } from './object-handles.js';
+import type { Owner } from './open-file.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
 import { LARGE_STATFS, type StatFs, type StatfsCache } from './statfs.js';
 
-export type { StatFs };
-
-export interface Attr {
-  mode: number;
-  size: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  mtimeMs: number;
-  atimeMs: number;
-  ctimeMs: number;
-  blocks: number;
-  blksize: number;
-}
-
-const NO_ATTRS: FileAttrs = Object.freeze({});
-
-export interface DirEntry {
-  name: string;
-  attr: Attr;
-}
+export type { Attr, DirEntry, Owner, StatFs };
 
 export interface FileSystemOptions {
   meta: MetadataCache;
@@ -56,6 +39,8 @@ export interface FileSystemOptions {
   readOnly: boolean;
   /** HEAD files known only from listings, to show mode/owner/mtime from object metadata */
   objectMetadata: boolean;
+  /** new files, directories and nodes belong to the process that makes them (--allow-other), not the mount's uid/gid */
+  callerOwns?: boolean;
   readAheadBytes: number;
   /** directories have no timestamp in S3: they show the mount time */
   mountTimeMs: number;
@@ -67,7 +52,6 @@ export interface FileSystemOptions {
   cacheScope?: string;
 }
 
-const DIR_SIZE = 4096;
 /** POSIX access-mode mask (not exported by node:fs constants) */
 const O_ACCMODE = 3;
 
@@ -78,11 +62,21 @@ export function opensForWriting(flags: number): boolean {
 
 export class S3FileSystem {
   private readonly handles: HandleTable<Handle>;
+  private readonly objects: ObjectHandles;
+  private readonly defaults: AttrDefaults;
   /** bytes read and written through JavaScript (the native fast paths count their own) */
   readonly counters = { readBytes: 0, writtenBytes: 0 };
 
   constructor(private readonly o: FileSystemOptions) {
     this.handles = o.handles ?? new HandleTable<Handle>();
+    this.objects = new ObjectHandles(o);
+    const { uid, gid, fileMode, dirMode, mountTimeMs } = o;
+    this.defaults = { uid, gid, fileMode, dirMode, mountTimeMs, blksize: o.fetcher.blockBytes };
+  }
+
+  /** The metadata cache learnt what `path` is now: read handles of other versions go stale. */
+  objectChanged(path: string, node: Node | undefined): void {
+    this.objects.onNode(path, node);
   }
 
   private async node(path: string): Promise<Node> {
@@ -110,42 +104,7 @@ export class S3FileSystem {
   }
 
   private attr(n: Node): Attr {
-    // one object literal, no spreads: readdir makes one per entry (10,000 for a big ls)
-    const a: FileAttrs = n.attrs ?? NO_ATTRS;
-    const uid = a.uid ?? this.o.uid;
-    const gid = a.gid ?? this.o.gid;
-    const blksize = this.o.fetcher.blockBytes;
-    if (n.kind === 'dir') {
-      const t = a.mtimeMs ?? this.o.mountTimeMs;
-      const perm = a.mode !== undefined ? a.mode & 0o7777 : this.o.dirMode;
-      return {
-        uid,
-        gid,
-        blksize,
-        mode: S_IFDIR | perm,
-        size: DIR_SIZE,
-        nlink: 2,
-        mtimeMs: t,
-        atimeMs: t,
-        ctimeMs: t,
-        blocks: 8,
-      };
-    }
-    const t = a.mtimeMs ?? n.mtimeMs;
-    const type = n.kind === 'symlink' ? S_IFLNK : S_IFREG;
-    const perm = n.kind === 'symlink' ? 0o777 : a.mode !== undefined ? a.mode & 0o7777 : this.o.fileMode;
-    return {
-      uid,
-      gid,
-      blksize,
-      mode: type | perm,
-      size: n.size,
-      nlink: 1,
-      mtimeMs: t,
-      atimeMs: t,
-      ctimeMs: t,
-      blocks: Math.ceil(n.size / 512),
-    };
+    return attrOf(n, this.defaults);
   }
 
   async getattr(path: string): Promise<Attr> {
@@ -205,13 +164,7 @@ export class S3FileSystem {
     if (!wantsWrite) {
       const n = await this.node(path);
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
-      const key = fileKey(this.o.prefix, path);
-      const version = (this.o.cacheScope ?? '') + (n.etag !== '' ? n.etag : `${n.size}@${n.mtimeMs}`);
-      const object = { key, size: n.size, etag: n.etag, version };
-      const reader = new ObjectReader(object, this.o.fetcher, this.o.readAheadBytes);
-      const fh = this.handles.add({ kind: 'object', path, reader });
-      if (this.o.fastReads) reader.attachFast(this.o.fastReads, fh);
-      return fh;
+      return this.objects.open(path, n, (h) => this.handles.add(h));
     }
     const n = await this.o.meta.lookupWithAttrs(path);
     if (!n) throw fsError('ENOENT', 'no such file or directory', { path });
@@ -221,15 +174,11 @@ export class S3FileSystem {
     try {
       return this.addStaged(path, await this.o.openFiles.openExisting(path, n, truncate, head), true);
     } catch (err) {
-      this.forgetIfChanged(path, err); // the copy-in is pinned to the ETag looked up
+      // the copy-in is pinned to the ETag looked up: if it changed or went, a new open looks again
+      if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound'))
+        this.o.meta.invalidate(path);
       throw err;
     }
-  }
-
-  /** The object changed (ESTALE) or went away since it was looked up: forget it, so a new open sees the new version. */
-  private forgetIfChanged(path: string, err: unknown): void {
-    if (isStoreError(err, 'PreconditionFailed') || isStoreError(err, 'NotFound'))
-      this.o.meta.invalidate(path);
   }
 
   /** A handle number for `file`, whose handle count the caller already took (OpenFiles.acquire, create, openExisting). */
@@ -239,7 +188,12 @@ export class S3FileSystem {
     return fh;
   }
 
-  async create(path: string, mode: number): Promise<number> {
+  /** Who a new file, directory, node or link belongs to: its maker with --allow-other, else the mount's owner. */
+  private owner(caller: Owner | undefined): Owner {
+    return this.o.callerOwns && caller ? caller : { uid: this.o.uid, gid: this.o.gid };
+  }
+
+  async create(path: string, mode: number, caller?: Owner): Promise<number> {
     this.writable(path);
     this.fits(path);
     await this.o.namespace.requireParentDir(path);
@@ -247,8 +201,7 @@ export class S3FileSystem {
     if (existing) return this.addStaged(path, existing, true);
     const of = await this.o.openFiles.create(path, {
       mode: S_IFREG | (mode & 0o7777),
-      uid: this.o.uid,
-      gid: this.o.gid,
+      ...this.owner(caller),
     });
     return this.addStaged(path, of, true);
   }
@@ -264,12 +217,7 @@ export class S3FileSystem {
     const h = this.handles.get(fh);
     switch (h.kind) {
       case 'object':
-        try {
-          return await h.reader.read(dest, offset, length);
-        } catch (err) {
-          this.forgetIfChanged(h.path, err);
-          throw err;
-        }
+        return this.objects.read(h, dest, offset, length);
       case 'staged':
         return synced(h.file).staged.read(dest, offset, length);
       default:
@@ -323,6 +271,7 @@ export class S3FileSystem {
     try {
       await change(of);
       if (of.handles === 1) await this.o.openFiles.flush(of);
+      else of.pathChange = true; // the last release uploads it, if no close does first
     } finally {
       await this.o.openFiles.release(of);
     }
@@ -350,7 +299,7 @@ export class S3FileSystem {
     const h = this.handles.remove(fh);
     if (h?.kind === 'staged')
       await this.o.openFiles.release(synced(h.file)); // after detach: FUSE threads wrote their last
-    else h?.reader.close();
+    else if (h) this.objects.close(h);
   }
 
   async unlink(path: string): Promise<void> {
@@ -363,10 +312,10 @@ export class S3FileSystem {
     await this.o.openFiles.unlinked(path);
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
+  async mkdir(path: string, mode: number, caller?: Owner): Promise<void> {
     this.writable(path);
     this.fits(path, true);
-    await this.o.namespace.mkdir(path, { mode: S_IFDIR | (mode & 0o7777), uid: this.o.uid, gid: this.o.gid });
+    await this.o.namespace.mkdir(path, { mode: S_IFDIR | (mode & 0o7777), ...this.owner(caller) });
   }
 
   async rmdir(path: string): Promise<void> {
@@ -391,10 +340,10 @@ export class S3FileSystem {
     await this.o.openFiles.renamed(from, to);
   }
 
-  async symlink(target: string, path: string): Promise<void> {
+  async symlink(target: string, path: string, caller?: Owner): Promise<void> {
     this.writable(path);
     this.fits(path);
-    await this.o.namespace.symlink(target, path, { mode: S_IFLNK | 0o777, uid: this.o.uid, gid: this.o.gid });
+    await this.o.namespace.symlink(target, path, { mode: S_IFLNK | 0o777, ...this.owner(caller) });
   }
 
   async readlink(path: string): Promise<string> {
@@ -406,23 +355,22 @@ export class S3FileSystem {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    await this.setAttrs(path, (n) => ({
-      mode:
-        ((n.kind === 'dir' ? S_IFDIR : n.kind === 'symlink' ? S_IFLNK : S_IFREG) & S_IFMT) | (mode & 0o7777),
-    }));
+    await this.setAttrs(path, modeChange(mode));
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    // -1 (as unsigned 32-bit) means "leave unchanged"
-    const keep = 0xffffffff;
-    await this.setAttrs(path, () => ({
-      ...(uid !== keep && uid !== -1 ? { uid } : {}),
-      ...(gid !== keep && gid !== -1 ? { gid } : {}),
-    }));
+    await this.setAttrs(path, () => ownerChange(uid, gid));
   }
 
   async utimens(path: string, _atimeMs: number, mtimeMs: number): Promise<void> {
     await this.setAttrs(path, () => ({ mtimeMs }));
+  }
+
+  /** mkfifo, mknod, bind() of a unix socket: an empty object with the type in its metadata, as s3fs. */
+  async mknod(path: string, mode: number, rdev: number, caller?: Owner): Promise<void> {
+    this.writable(path);
+    this.fits(path);
+    await this.o.namespace.mknod(path, specialNodeAttrs(path, mode, rdev, this.owner(caller)));
   }
 
   private async setAttrs(path: string, change: (n: Node) => FileAttrs): Promise<void> {

@@ -1,12 +1,11 @@
 // Handle table: open file handles by number. A handle reads an object pinned to its
-// ETag, or works on a staged local copy (reading, and writing if opened for it).
-import type { ObjectReader } from '../read/object-reader.js';
+// version (object-handles.ts), or works on a staged local copy (reading, and writing if
+// opened for it).
 import { fsError } from './errno.js';
+import type { ObjectHandle } from './object-handles.js';
 import type { OpenFile } from './open-files.js';
 
-export type Handle =
-  | { kind: 'object'; path: string; reader: ObjectReader }
-  | { kind: 'staged'; path: string; file: OpenFile; writable: boolean };
+export type Handle = ObjectHandle | { kind: 'staged'; path: string; file: OpenFile; writable: boolean };
 
 export class HandleTable<H extends { path: string }> {
   private next = 1; // 0 tells fuse-native "no handle"

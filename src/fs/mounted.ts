@@ -26,7 +26,5 @@ export type MountedFileSystem = Pick<
   | 'chown'
   | 'utimens'
   | 'statfs'
-> & {
-  /** special files (FIFOs, sockets, devices); absent: ENOSYS, as libfuse answers */
-  mknod?(path: string, mode: number): Promise<void>;
-};
+  | 'mknod'
+>;

@@ -162,6 +162,25 @@ export class Namespace {
     });
   }
 
+  /** A FIFO, socket or device node: an empty object whose metadata holds its mode (and rdev), as s3fs. */
+  async mknod(path: string, attrs: FileAttrs): Promise<void> {
+    await this.requireParentDir(path);
+    await this.requireAbsent(path);
+    const now = Date.now();
+    const md = metadataFromAttrs({ ...attrs, mtimeMs: now });
+    const { etag } = await this.o.requests.run(() =>
+      this.o.store.put({ key: this.key(path), body: Buffer.alloc(0), contentLength: 0, metadata: md }),
+    );
+    this.o.meta.put(path, {
+      kind: 'file',
+      size: 0,
+      mtimeMs: now,
+      etag,
+      attrs: { ...attrs, mtimeMs: now },
+      metadata: md,
+    });
+  }
+
   async readlink(path: string, n: FileNode): Promise<string> {
     if (n.size === 0) return '';
     const body = await this.o.store.getRange({ key: this.key(path), start: 0, end: n.size });
@@ -177,6 +196,11 @@ export class Namespace {
       known !== undefined &&
       (Object.keys(change) as Array<keyof FileAttrs>).every((k) => known[k] === change[k]);
     if (same) return; // nothing to change (cp -p and rsync often set what is already there)
+    if (path === '/') {
+      // no object stands for the mount root: what is set on it lives as long as the mount
+      this.o.meta.put(path, { kind: 'dir', attrs: { ...(n.attrs ?? {}), ...change } });
+      return;
+    }
     if (n.kind === 'dir') {
       const marker = dirPrefix(this.o.prefix, path);
       let md: Record<string, string> = {};

@@ -3,7 +3,7 @@
 // write-back) and removed from local disk only once S3 has it and no handle is open.
 // Invariant: whoever finds an open file counts its handle before it awaits anything.
 import type { Logger } from '../log/logger.js';
-import { metadataFromAttrs, S_IFREG, type FileAttrs } from '../meta/attrs.js';
+import { metadataFromAttrs, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
 import { fileKey, pathOfKey } from '../meta/paths.js';
 import type { ObjectStore } from '../s3/store.js';
@@ -11,18 +11,9 @@ import type { EagerUpload } from '../write/eager-upload.js';
 import type { StagedFile, StagingArea } from '../write/staging.js';
 import type { SettledOutcome, UploadOutcome, UploadQueue } from '../write/upload-queue.js';
 import type { UploadResult } from '../write/uploader.js';
+import { nodeOf, type OpenFile } from './open-file.js';
 
-export interface OpenFile {
-  path: string;
-  staged: StagedFile;
-  handles: number;
-  /** unlinked while open: keep serving handles, never upload */
-  unlinked: boolean;
-  /** local mtime: the object's or the create's (writes and truncates: staged.lastWriteMs), or what utimens set */
-  mtimeMs: number;
-  /** whether mtime was set explicitly (utimens) rather than by a write */
-  mtimeSet: boolean;
-}
+export type { OpenFile };
 
 export interface OpenFilesOptions {
   staging: StagingArea;
@@ -122,7 +113,15 @@ export class OpenFiles {
       other.handles++;
       return this.joined(other, truncate, () => staged.remove());
     }
-    const of: OpenFile = { path, staged, handles: 1, unlinked: false, mtimeMs, mtimeSet: false };
+    const of: OpenFile = {
+      path,
+      staged,
+      handles: 1,
+      unlinked: false,
+      mtimeMs,
+      mtimeSet: false,
+      pathChange: false,
+    };
     this.byPath.set(path, of);
     this.byStaged.set(staged, of);
     return of;
@@ -179,25 +178,9 @@ export class OpenFiles {
     return of;
   }
 
+  /** What stat shows for an open file: its staged copy's size and attributes. */
   nodeOf(of: OpenFile): Extract<Node, { kind: 'file' | 'symlink' }> {
-    const size = of.staged.size;
-    const mtimeMs = this.mtimeOf(of);
-    return { kind: 'file', size, mtimeMs, etag: '', attrs: { ...this.attrsOf(of), mtimeMs } };
-  }
-
-  attrsOf(of: OpenFile): FileAttrs {
-    const md = of.staged.record.metadata;
-    return {
-      mode: md.mode !== undefined ? Number(md.mode) : S_IFREG | 0o644,
-      uid: md.uid !== undefined ? Number(md.uid) : this.o.uid,
-      gid: md.gid !== undefined ? Number(md.gid) : this.o.gid,
-      mtimeMs: this.mtimeOf(of),
-    };
-  }
-
-  /** The last write's time, unless utimens set one since (the staged file knows writes FUSE threads did). */
-  private mtimeOf(of: OpenFile): number {
-    return of.mtimeSet ? of.mtimeMs : Math.max(of.mtimeMs, of.staged.lastWriteMs);
+    return nodeOf(of, this.o);
   }
 
   async truncate(of: OpenFile, size: number): Promise<void> {
@@ -212,12 +195,12 @@ export class OpenFiles {
     await of.staged.setMetadata(metadataFromAttrs(attrs));
   }
 
-  /** close(): upload if dirty; waits for S3 unless write-back. */
   /** Before an upload of changed content: an mtime carried over from the old object is stale. */
   private async freshMtime(of: OpenFile): Promise<void> {
     if (!of.mtimeSet) await of.staged.dropMetadata('mtime');
   }
 
+  /** close(): upload if dirty; waits for S3 unless write-back. */
   async flush(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
     this.o.logger.debug('upload on close', {
@@ -246,8 +229,12 @@ export class OpenFiles {
 
   async release(of: OpenFile): Promise<void> {
     of.handles--;
-    if (this.o.writeBack && of.handles === 0 && of.staged.dirty && !of.unlinked)
+    // (a change by path that came after the writers' last close, while the kernel had not
+    // released them yet, has had no close of its own: uploaded now, as with write-back)
+    if ((this.o.writeBack || of.pathChange) && of.handles === 0 && of.staged.dirty && !of.unlinked) {
+      of.pathChange = false;
       this.follow(of.staged, this.queue.schedule(of.staged));
+    }
     await this.maybeForget(of);
   }
 

@@ -1,7 +1,7 @@
 // FUSE adapter: the only importer of fuse-native. Translates each op into a call on
 // S3FileSystem (or a whole-account root, fs/account-root.ts), logs a failure once at the level the errno policy gives, replies.
-import Fuse, { type Ops, type StatLike } from 'fuse-native';
-import { opensForWriting, type Attr } from '../fs/filesystem.js';
+import Fuse, { type Caller, type Ops, type StatLike } from 'fuse-native';
+import { opensForWriting, type Attr, type Owner } from '../fs/filesystem.js';
 import type { MountedFileSystem } from '../fs/mounted.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';
@@ -45,6 +45,7 @@ function toStat(a: Attr): StatLike {
     ctime: a.ctimeMs,
     blocks: a.blocks,
     blksize: a.blksize,
+    rdev: a.rdev,
   };
 }
 
@@ -60,6 +61,7 @@ export function encodeStats(attrs: Attr[]): Uint32Array {
     put64(out, o + F.size, a.size);
     out[o + F.nlink] = a.nlink;
     out[o + F.blksize] = a.blksize;
+    out[o + F.rdev] = a.rdev;
     put64(out, o + F.blocks, a.blocks);
     put64(out, o + F.atime, a.atimeMs);
     put64(out, o + F.mtime, a.mtimeMs);
@@ -85,6 +87,13 @@ const READ_ONLY_OPS = new Set(['init', 'statfs', 'getattr', 'readdir', 'read', '
 const UTIME_SPECIAL_MS = 1073;
 function fromUtime(ms: number): number {
   return ms === UTIME_SPECIAL_MS ? Date.now() : ms;
+}
+
+/** The calling process's user and group, when the binding passes them (s3mount's fork does). */
+function ownerOf(caller: Caller | undefined): Owner | undefined {
+  return caller?.uid !== undefined && caller.gid !== undefined
+    ? { uid: caller.uid, gid: caller.gid }
+    : undefined;
 }
 
 export interface MountedFuse {
@@ -213,11 +222,11 @@ export function buildOps(
         () => fs.release(fd),
         (res) => cb(res),
       ),
-    create: (path, mode, cb) =>
+    create: (path, mode, cb, caller) =>
       run(
         'create',
         path,
-        () => fs.create(path, mode),
+        () => fs.create(path, mode, ownerOf(caller)),
         (res, fh) => cb(res, fh),
       ),
     write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, pos, len), cb),
@@ -256,25 +265,13 @@ export function buildOps(
         () => fs.unlink(path),
         (res) => cb(res),
       ),
-    mkdir: (path, mode, cb) =>
+    mkdir: (path, mode, cb, caller) =>
       run(
         'mkdir',
         path,
-        () => fs.mkdir(path, mode),
+        () => fs.mkdir(path, mode, ownerOf(caller)),
         (res) => cb(res),
       ),
-    // only filesystems that answer it (a whole-account root): libfuse makes regular files with create
-    ...(fs.mknod
-      ? {
-          mknod: (path: string, mode: number, _dev: number, cb: (res: number) => void) =>
-            run(
-              'mknod',
-              path,
-              () => fs.mknod?.(path, mode) ?? Promise.resolve(),
-              (res) => cb(res),
-            ),
-        }
-      : {}),
     rmdir: (path, cb) =>
       run(
         'rmdir',
@@ -289,11 +286,11 @@ export function buildOps(
         () => fs.rename(from, to),
         (res) => cb(res),
       ),
-    symlink: (target, path, cb) =>
+    symlink: (target, path, cb, caller) =>
       run(
         'symlink',
         path,
-        () => fs.symlink(target, path),
+        () => fs.symlink(target, path, ownerOf(caller)),
         (res) => cb(res),
       ),
     readlink: (path, cb) =>
@@ -315,6 +312,13 @@ export function buildOps(
         'chown',
         path,
         () => fs.chown(path, uid, gid),
+        (res) => cb(res),
+      ),
+    mknod: (path, mode, rdev, cb, caller) =>
+      run(
+        'mknod',
+        path,
+        () => fs.mknod(path, mode, rdev, ownerOf(caller)),
         (res) => cb(res),
       ),
     utimens: (path, atime, mtime, cb) =>

@@ -1,6 +1,11 @@
 // Type declarations for the parts of fuse-native (untyped CommonJS) that s3mount uses.
 declare module 'fuse-native' {
   type Cb<T extends unknown[] = []> = (err: number, ...result: T) => void;
+  /** the user and group of the process that makes a file (s3mount's fork: create, mkdir, mknod, symlink) */
+  export interface Caller {
+    uid?: number;
+    gid?: number;
+  }
   export interface StatLike {
     mode: number;
     uid: number;
@@ -12,6 +17,7 @@ declare module 'fuse-native' {
     ctime: Date | number;
     blocks: number;
     blksize: number;
+    rdev?: number;
   }
   export interface StatFsLike {
     bsize: number;
@@ -33,7 +39,7 @@ declare module 'fuse-native' {
     fgetattr?(path: string, fd: number, cb: Cb<[StatLike?]>): void;
     readdir?(path: string, cb: Cb<[string[]?, StatLike[]?]>): void;
     open?(path: string, flags: number, cb: Cb<[number?]>): void;
-    create?(path: string, mode: number, cb: Cb<[number?]>): void;
+    create?(path: string, mode: number, cb: Cb<[number?]>, caller?: Caller): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (res: number) => void): void;
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (res: number) => void): void;
     release?(path: string, fd: number, cb: Cb): void;
@@ -43,12 +49,13 @@ declare module 'fuse-native' {
     ftruncate?(path: string, fd: number, size: number, cb: Cb): void;
     unlink?(path: string, cb: Cb): void;
     rename?(src: string, dest: string, cb: Cb): void;
-    mkdir?(path: string, mode: number, cb: Cb): void;
-    mknod?(path: string, mode: number, dev: number, cb: Cb): void;
+    mkdir?(path: string, mode: number, cb: Cb, caller?: Caller): void;
+    mknod?(path: string, mode: number, dev: number, cb: Cb, caller?: Caller): void;
     rmdir?(path: string, cb: Cb): void;
-    symlink?(target: string, path: string, cb: Cb): void;
+    symlink?(target: string, path: string, cb: Cb, caller?: Caller): void;
     readlink?(path: string, cb: Cb<[string?]>): void;
     chmod?(path: string, mode: number, cb: Cb): void;
+    mknod?(path: string, mode: number, rdev: number, cb: Cb, caller?: Caller): void;
     chown?(path: string, uid: number, gid: number, cb: Cb): void;
     utimens?(path: string, atime: number, mtime: number, cb: Cb): void;
     access?(path: string, mode: number, cb: Cb): void;

@@ -24,11 +24,18 @@ export interface MetadataOptions {
   maxEntries?: number;
   /** called on every change this cache records, so that caches copied from it drop too */
   onChange?: () => void;
+  /** told what this cache learns or records of a path (undefined: nothing there), so open read handles can compare versions */
+  onNode?: (path: string, node: Node | undefined) => void;
 }
 
 interface Timed<T> {
   value: T;
   expiresAtMs: number;
+}
+
+/** A listing answers for the names in it until `expiresAtMs`; for names missing from it only until `missesUntilMs`. */
+interface Listed extends Timed<Directory> {
+  missesUntilMs: number;
 }
 
 const DEFAULT_MAX_ENTRIES = 1_000_000;
@@ -39,7 +46,9 @@ const SIBLING_PREFETCH_CONCURRENCY = 8;
 export class MetadataCache {
   private readonly stats: LRUCache<string, Timed<Node>>;
   private readonly negative: LRUCache<string, number>;
-  private readonly dirs: LRUCache<string, Timed<Directory>>;
+  private readonly dirs: LRUCache<string, Listed>;
+  /** the mount root: no object holds its attributes, so times and modes set on it live here */
+  private root: Node = { kind: 'dir', attrs: {} };
   private readonly lookups = new SingleFlight<Node | undefined>();
   private readonly listings = new SingleFlight<Directory>();
   private readonly heads = new SingleFlight<Node | undefined>();
@@ -72,13 +81,18 @@ export class MetadataCache {
   /** The node at `path`, or undefined if nothing is there. Throws StoreError on S3 failure. */
   async lookup(path: string): Promise<Node | undefined> {
     this.counters.lookups++;
-    if (path === '/') return { kind: 'dir', attrs: {} }; // the mount root keeps no attributes
+    if (path === '/') return this.root;
     const cached = this.stats.get(path);
     if (this.fresh(cached)) return cached.value;
     const neg = this.negative.get(path);
     if (neg !== undefined && neg > this.o.clock.nowMs()) return undefined;
     const parent = this.dirs.get(parentPath(path));
-    if (this.fresh(parent)) return parent.value.entries.get(baseName(path));
+    if (this.fresh(parent)) {
+      const listed = parent.value.entries.get(baseName(path));
+      // a name missing from a listing is asked for once the listing is older than the
+      // negative TTL: another client may have put it since (a job's output on another node)
+      if (listed !== undefined || parent.missesUntilMs > this.o.clock.nowMs()) return listed;
+    }
     return this.lookups.run(path, () => this.remoteLookup(path));
   }
 
@@ -105,7 +119,10 @@ export class MetadataCache {
     }
     if (gen === this.generation) {
       if (node) this.remember(path, (node = keepKnownAttrs(node, this.stats.peek(path)?.value)));
-      else if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
+      else {
+        this.o.onNode?.(path, undefined);
+        if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
+      }
     }
     this.o.logger.debug('lookup', { path, found: node?.kind ?? 'none' });
     return node;
@@ -127,7 +144,9 @@ export class MetadataCache {
         return full;
       } catch (err) {
         if (isStoreError(err, 'NotFound')) {
+          const unchanged = gen === this.generation;
           this.invalidate(path);
+          if (unchanged) this.o.onNode?.(path, undefined);
           return undefined;
         }
         throw err;
@@ -243,7 +262,7 @@ export class MetadataCache {
       this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
     if (gen === this.generation && this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
-      this.dirs.set(path, { value: dir, expiresAtMs });
+      this.dirs.set(path, { value: dir, expiresAtMs, missesUntilMs: this.missesUntil() });
       for (const [name, listed] of dir.entries) {
         const child = joinPath(path, name);
         const node = keepKnownAttrs(listed, this.stats.peek(child)?.value);
@@ -252,10 +271,19 @@ export class MetadataCache {
         this.negative.delete(child);
       }
     }
+    // (a listing that raced a change made here may be older than that change: not told)
+    if (gen === this.generation && this.o.onNode)
+      for (const [name, node] of dir.entries) this.o.onNode(joinPath(path, name), node);
     return dir;
   }
 
+  /** until when a listing made now answers that a name is missing (as a miss of a HEAD would) */
+  private missesUntil(): number {
+    return this.expiry(Math.min(this.o.ttlMs, this.o.negativeTtlMs));
+  }
+
   private remember(path: string, node: Node): void {
+    this.o.onNode?.(path, node);
     if (this.o.ttlMs <= 0) return;
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(this.o.ttlMs) });
     this.negative.delete(path);
@@ -264,6 +292,10 @@ export class MetadataCache {
   /** Records a node this mount just created or changed (read-your-writes). */
   put(path: string, node: Node): void {
     this.changed();
+    if (path === '/') {
+      this.root = node.kind === 'dir' ? { kind: 'dir', attrs: { ...node.attrs } } : this.root;
+      return;
+    }
     this.record(path, node);
     // its directories exist, whatever was cached: one that lost its last key while a file
     // in it was open here comes back when that file is uploaded
@@ -281,6 +313,7 @@ export class MetadataCache {
   }
 
   private record(path: string, node: Node): void {
+    this.o.onNode?.(path, node);
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));
@@ -292,7 +325,11 @@ export class MetadataCache {
   putNewDir(path: string, node: Node): void {
     this.put(path, node);
     if (this.o.ttlMs > 0)
-      this.dirs.set(path, { value: emptyDirectory(), expiresAtMs: this.expiry(this.o.ttlMs) });
+      this.dirs.set(path, {
+        value: emptyDirectory(),
+        expiresAtMs: this.expiry(this.o.ttlMs),
+        missesUntilMs: this.missesUntil(),
+      });
   }
 
   /** Records that this mount removed `path`. */

@@ -86,6 +86,11 @@ export class BlockCache {
     }
   }
 
+  /** Whether the block is cached (not merely being fetched), without touching its recency. */
+  hasCached(id: BlockId): boolean {
+    return this.lru.has(blockCacheKey(id));
+  }
+
   has(id: BlockId): boolean {
     const k = blockCacheKey(id);
     return this.lru.has(k) || this.inflight.has(k);

@@ -85,6 +85,13 @@ export class BlockFetcher {
     return Math.ceil(obj.size / this.o.blockBytes);
   }
 
+  /** Whether any block of `obj` is cached (FUSE threads may have served it). */
+  hasAnyBlock(obj: ObjectVersion): boolean {
+    for (let i = 0, n = this.blockCount(obj); i < n; i++)
+      if (this.o.cache.hasCached({ key: obj.key, version: obj.version, index: i })) return true;
+    return false;
+  }
+
   /**
    * Starts fetches for the blocks [first, last] that are neither cached nor under way.
    * Demand fetches (a reader waits for them) go ahead of prefetches.

@@ -214,6 +214,12 @@ export async function runOps(ops: Op[]): Promise<Failure | undefined> {
 
   function check(want: Expect, got: Got, what: string): void {
     if (got.errno === 'ok' && want.errno === 'ok') {
+      if (
+        want.altBytes &&
+        got.bytes?.equals(want.altBytes.bytes) &&
+        !got.bytes.equals(want.bytes ?? Buffer.alloc(0))
+      )
+        return want.altBytes.taken();
       if (want.bytes && !(got.bytes && got.bytes.equals(want.bytes)))
         throw new Mismatch(`${what}: read ${show(got.bytes)}, model wants ${show(want.bytes)}`);
       return;

@@ -20,7 +20,7 @@ type MHandle =
   /** `writable`: the descriptor's mode; `flushes`: its close uploads (a create's handle is the daemon's writer whatever the mode) */
   | { kind: 'staged'; file: MFile; readable: boolean; writable: boolean; flushes: boolean }
   /** a read-only open of an object not staged here: pinned to the bytes seen at open */
-  | { kind: 'object'; key: string; data: Buffer; readable: true; writable: false };
+  | { kind: 'object'; key: string; data: Buffer; readable: true; writable: false; served: boolean };
 
 /**
  * What an operation must give: `ok` (with `bytes` for a read), or an errno. `alt`: other
@@ -30,6 +30,8 @@ export interface Expect {
   errno: ErrnoCode | 'ok';
   bytes?: Buffer;
   alt?: ErrnoCode[];
+  /** other bytes a read may give (a handle moved to the current version), and what the model does if it did */
+  altBytes?: { bytes: Buffer; taken: () => void };
 }
 
 export interface Entry {
@@ -231,9 +233,23 @@ export class Model {
         const bytes = Buffer.from(data.subarray(op.offset, op.offset + op.length));
         if (h.kind === 'staged') return { errno: 'ok', bytes };
         const now = this.store.get(h.key);
-        // the object changed: old bytes (still cached) or ESTALE, never new ones
+        const served = h.served;
+        if (bytes.length > 0) h.served = true;
+        // the object changed: old bytes (still cached) or ESTALE, never new ones...
         if (now?.equals(h.data)) return { errno: 'ok', bytes };
-        return { errno: 'ok', bytes, alt: ['ESTALE', 'ENOENT'] };
+        // ...unless the handle has handed out nothing yet: it may move to the current version
+        // if that is no longer than the one it was opened on (docs/SEMANTICS.md, Reading)
+        const altBytes =
+          !served && now !== undefined && now.length <= h.data.length
+            ? {
+                bytes: Buffer.from(now.subarray(op.offset, op.offset + op.length)),
+                taken: () => {
+                  h.data = now;
+                  h.served = op.offset < now.length;
+                },
+              }
+            : undefined;
+        return { errno: 'ok', bytes, alt: ['ESTALE', 'ENOENT'], ...(altBytes ? { altBytes } : {}) };
       }
       case 'write': {
         const h = this.handles.get(op.h) as Extract<MHandle, { kind: 'staged' }>;
@@ -319,6 +335,7 @@ export class Model {
         data: this.content(path),
         readable: true,
         writable: false,
+        served: false,
       });
       return OK;
     }

@@ -129,7 +129,7 @@ t.test('what the root refuses, and why', async (t) => {
   const core = accountCore(t, account, await tempStagingDir(t));
   t.equal(await errnoOf(core.fs.create('/file', 0o644)), 'EPERM', 'a file at the root');
   t.equal(await errnoOf(core.fs.symlink('one', '/link')), 'EPERM', 'a symlink at the root');
-  t.equal(await errnoOf(core.fs.mknod('/fifo', constants.S_IFIFO | 0o644)), 'EPERM', 'a FIFO at the root');
+  t.equal(await errnoOf(core.fs.mknod('/fifo', constants.S_IFIFO | 0o644, 0)), 'EPERM', 'a FIFO at the root');
   t.equal(await errnoOf(core.fs.rename('/one/f', '/two/f')), 'EXDEV', 'across buckets');
   t.equal(await errnoOf(core.fs.rename('/one', '/three')), 'EXDEV', 'a bucket');
   t.equal(await errnoOf(core.fs.rename('/one/f', '/f')), 'EXDEV', 'out to the root');

@@ -193,12 +193,20 @@ t.test('ESTALE when the object changes under an open read handle', async (t) => 
   const v2 = pattern(300 * KiB, 9);
   store.putBytes('s.bin', v1);
 
+  // a handle that has handed out nothing yet moves to the current version (not a longer one)
   const fh = await fs.open('/s.bin', O_RDONLY);
   store.putBytes('s.bin', v2); // another client replaces it
-  const buf = Buffer.alloc(READ_BYTES);
-  t.equal(await errnoOf(readAt(fs, fh, buf, 0)), 'ESTALE', 'the next read that goes to S3 is ESTALE');
+  t.same(await readHandle(fs, fh), v2, 'a handle that read nothing yet reads the current version');
   await fs.release(fh);
-  t.same(await readFile(fs, '/s.bin'), v2, 'a new open reads the new version');
+  t.same(await readFile(fs, '/s.bin'), v2, 'and so does a new open');
+  store.putBytes('g.bin', v1);
+  const grown = await fs.open('/g.bin', O_RDONLY);
+  store.putBytes('g.bin', pattern(301 * KiB, 10));
+  const buf = Buffer.alloc(READ_BYTES);
+  t.equal(await errnoOf(readAt(fs, grown, buf, 0)), 'ESTALE', 'replaced by a longer one: ESTALE');
+  t.equal(await errnoOf(readAt(fs, grown, buf, 0)), 'ESTALE', 'on every later read');
+  await fs.release(grown);
+  t.same(await readFile(fs, '/g.bin'), pattern(301 * KiB, 10), 'a new open reads the new version');
 
   // a handle that read part of the old version: any later read is old bytes or ESTALE
   store.putBytes('s2.bin', v1);

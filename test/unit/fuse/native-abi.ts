@@ -114,6 +114,7 @@ t.test('encodeStats writes the layout fuse-native and populate_stat use', async 
     ctimeMs: 1_650_000_000_789,
     blocks: 3 * TWO32 + 7,
     blksize: 4096,
+    rdev: 0x0103, // a device node's number (character device 1:3)
   };
   const theirs = getStatArray({
     ...attr,
@@ -122,7 +123,6 @@ t.test('encodeStats writes the layout fuse-native and populate_stat use', async 
     ctime: attr.ctimeMs,
     ino: 0,
     dev: 0,
-    rdev: 0,
   });
   t.equal(theirs.length, STAT_INTS, 'STAT_INTS uint32 per stat');
   t.same(Array.from(encodeStats([attr])), Array.from(theirs));
@@ -140,6 +140,7 @@ t.test('encodeStats writes the layout fuse-native and populate_stat use', async 
       gid: 100,
       nlink: 1,
       blksize: 4096,
+      rdev: 0x0103,
     },
     'and the C reads it back',
   );

@@ -4,6 +4,7 @@ import type { BlockFetcher, ObjectVersion } from './block-fetcher.js';
 import type { FastReader, FastReads } from './fast-reads.js';
 import { PrefetchWindow } from './window.js';
 import { StoreError, type StoreErrorKind } from '../s3/errors.js';
+import { withDeadline } from '../util/deadline.js';
 
 /** failures worth a second GET for the block a read waits for */
 const TRANSIENT = new Set<StoreErrorKind>(['Unreachable', 'Timeout', 'Throttled', 'Other']);
@@ -53,11 +54,20 @@ export class ObjectReader implements FastReader {
     }
     this.prefetch(last, ahead);
     this.rearm(end, ahead);
+    const deadlineMs = this.fetcher.readDeadlineMs;
+    const startMs = Date.now();
     let copied = 0;
     for (let i = first; i <= last; i++) {
       const got = this.fetcher.block(this.object, i);
       // a cached block is copied before anything else runs (its arena slot may be reused)
-      const block = got instanceof Promise ? await got.catch((err: unknown) => this.refetch(err, i)) : got;
+      const block =
+        got instanceof Promise
+          ? await this.within(
+              got.catch((err: unknown) => this.refetch(err, i)),
+              deadlineMs,
+              startMs,
+            )
+          : got;
       const blockStart = i * B;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + block.length) - blockStart;
@@ -99,6 +109,24 @@ export class ObjectReader implements FastReader {
   private refetch(err: unknown, index: number): Buffer | Promise<Buffer> {
     if (!(err instanceof StoreError) || !TRANSIENT.has(err.kind)) throw err;
     return this.fetcher.block(this.object, index);
+  }
+
+  /**
+   * The read's wait for a block, cut at its deadline: the GETs go on (what they bring is
+   * cached), the read fails with a Timeout (ETIMEDOUT) instead of waiting for a second
+   * GET's own deadline or a free request slot.
+   */
+  private within(p: Promise<Buffer>, deadlineMs: number, startMs: number): Promise<Buffer> {
+    if (deadlineMs <= 0) return p;
+    return withDeadline(
+      p,
+      startMs + deadlineMs - Date.now(),
+      () =>
+        new StoreError('Timeout', `read did not finish within ${deadlineMs} ms`, {
+          key: this.object.key,
+          op: 'GetObject',
+        }),
+    );
   }
 
   /** Next wake-up: once half of what is issued ahead of `end` has been read. */

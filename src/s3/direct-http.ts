@@ -40,6 +40,11 @@ export interface DirectOptions {
   maxIdle: number;
   /** an idle socket is closed after this long */
   idleMs?: number;
+  /**
+   * a request whose connection is silent this long (no answer yet, or its body stalled)
+   * fails with ETIMEDOUT: the first-byte and idle deadlines (default: none)
+   */
+  responseIdleMs?: number;
 }
 
 /** response heads are a few hundred bytes; S3 error bodies a few hundred more */
@@ -135,7 +140,14 @@ export class DirectHttp {
 
   private open(req: DirectRequest, hostKey: string, signal: AbortSignal): Promise<Conn> {
     return new Promise((resolve, reject) => {
-      const c = new Conn(this, hostKey, req.host, req.port, this.o.idleMs ?? 10_000);
+      const c = new Conn(
+        this,
+        hostKey,
+        req.host,
+        req.port,
+        this.o.idleMs ?? 10_000,
+        this.o.responseIdleMs ?? 0,
+      );
       const done = (err?: Error) => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
@@ -188,7 +200,8 @@ class Conn {
     readonly hostKey: string,
     host: string,
     port: number,
-    idleMs: number,
+    private readonly idleMs: number,
+    private readonly responseIdleMs: number,
   ) {
     this.socket = connect({
       host,
@@ -199,8 +212,11 @@ class Conn {
       },
     });
     this.socket.setNoDelay(true);
-    this.socket.setTimeout(idleMs, () => {
+    // one timer per socket: the pool's idle time between requests, the response's while one runs
+    this.socket.setTimeout(idleMs);
+    this.socket.on('timeout', () => {
       if (this.state === 'idle') this.socket.destroy();
+      else this.fail(netError(`no answer from the server for ${this.responseIdleMs} ms`, 'ETIMEDOUT'));
     });
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('end', () => this.onEnd());
@@ -231,6 +247,7 @@ class Conn {
         },
       };
       this.state = 'head';
+      this.socket.setTimeout(this.responseIdleMs);
       this.headLen = 0;
       this.answered = false;
       this.dest = dest;
@@ -369,6 +386,7 @@ class Conn {
     const r = this.response as DirectResponse;
     this.pending = undefined;
     this.state = 'idle';
+    this.socket.setTimeout(this.idleMs);
     this.dest = undefined;
     this.onHead = undefined;
     this.response = undefined;

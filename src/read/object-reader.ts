@@ -12,12 +12,22 @@ const TRANSIENT = new Set<StoreErrorKind>(['Unreachable', 'Timeout', 'Throttled'
 /** "never wake me": beyond any object size */
 const NO_TRIGGER = Number.MAX_SAFE_INTEGER;
 
+/**
+ * When a readahead the kernel sent fails, it reads the page again at once, synchronously
+ * (filemap_read_folio), within the same read(2): measured, a stalled GET made a read(2)
+ * wait two deadlines. A read of a handle that needs S3 this soon after one of its reads
+ * timed out fails at once with the same Timeout.
+ */
+export const TIMEOUT_ECHO_MS = 2000;
+
 export class ObjectReader implements FastReader {
   private readonly window: PrefetchWindow;
   /** last block index a prefetch has been issued for */
   private issuedTo = -1;
   /** when FUSE threads serve this handle from cached blocks */
   private fast: { reads: FastReads; fh: number } | undefined;
+  /** when a read of this handle last failed at its deadline */
+  private timedOutAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly object: ObjectVersion,
@@ -118,15 +128,15 @@ export class ObjectReader implements FastReader {
    */
   private within(p: Promise<Buffer>, deadlineMs: number, startMs: number): Promise<Buffer> {
     if (deadlineMs <= 0) return p;
-    return withDeadline(
-      p,
-      startMs + deadlineMs - Date.now(),
-      () =>
-        new StoreError('Timeout', `read did not finish within ${deadlineMs} ms`, {
-          key: this.object.key,
-          op: 'GetObject',
-        }),
-    );
+    const now = Date.now();
+    const echo = now - this.timedOutAtMs < TIMEOUT_ECHO_MS;
+    return withDeadline(p, echo ? 0 : startMs + deadlineMs - now, () => {
+      if (!echo) this.timedOutAtMs = Date.now();
+      return new StoreError('Timeout', `read did not finish within ${deadlineMs} ms`, {
+        key: this.object.key,
+        op: 'GetObject',
+      });
+    });
   }
 
   /** Next wake-up: once half of what is issued ahead of `end` has been read. */

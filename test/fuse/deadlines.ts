@@ -6,7 +6,7 @@
 // work still completes, every byte checked in S3.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -116,6 +116,7 @@ t.test(`deadlines on ${kind}`, async (t) => {
       data: randomBytes(20_000 + i),
     }));
     const dir = join(sm.dir, 'storm');
+    await mkdir(dir);
     const failures: string[] = [];
     const attempt = (what: string, p: Promise<unknown>) =>
       p.catch((e: NodeJS.ErrnoException) => failures.push(`${what}: ${e.code ?? e.message}`));

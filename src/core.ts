@@ -197,6 +197,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     requestBytes: cfg.requestBytes,
     // prefetched blocks live in the cache until read: let them fill at most half of it
     prefetchBudgetBytes: Math.floor(memory.cacheBytes / 2),
+    readDeadlineMs: cfg.requestTimeoutMs,
     logger: logger.child({ mod: 'read' }),
   });
   const id = o.stagingId ?? mountId(cfg);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { MountConfig } from './config/config.js';
 import type {
   MountStatus,
+  S3Pacing,
   ShareResult,
   SyncResult,
   UploadProgress,
@@ -23,6 +24,8 @@ import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import type { Logger, Redactor } from './log/logger.js';
 import { RefreshingCredentials } from './s3/credential-refresh.js';
 import { resolveCredentialSource } from './s3/credentials.js';
+import { AdaptiveRateLimiter } from './s3/rate.js';
+import { S3RetryStrategy } from './s3/retry.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
 import { systemClock } from './util/clock.js';
 
@@ -104,6 +107,7 @@ function statusOf(
       errors: structuredClone(store.errorCounts),
       downloadedBytes: core.fetcher.counters.bytes,
       uploadedBytes: core.uploader.counters.bytes,
+      ...(store.retry ? { pacing: pacingOf(store.retry) } : {}),
     },
     uploads: {
       pendingFiles: files.length,
@@ -112,6 +116,20 @@ function statusOf(
       ...(last ? { lastError: { path: last.path, reason: last.reason } } : {}),
       files,
     },
+  };
+}
+
+function pacingOf(retry: S3RetryStrategy): S3Pacing {
+  const l = retry.limiter;
+  return {
+    throttled: l.counters.throttles,
+    rateDecreases: l.counters.decreases,
+    ...(l.ratePerS !== undefined ? { rateLimitPerS: Math.round(l.ratePerS * 10) / 10 } : {}),
+    ...(l.lowestPerS !== undefined ? { lowestRatePerS: Math.round(l.lowestPerS * 10) / 10 } : {}),
+    delayedRequests: l.counters.delayed,
+    delayedMs: Math.round(l.counters.delayedMs),
+    retries: retry.counters.retries,
+    retriesRefused: retry.counters.budgetExhausted,
   };
 }
 
@@ -138,8 +156,10 @@ export function buildStore(cfg: MountConfig, credentials: RefreshingCredentials)
     credentials,
     requestDeadlineMs: cfg.requestTimeoutMs,
     connectTimeoutMs: cfg.connectTimeoutMs,
+    idleTimeoutMs: cfg.idleTimeoutMs,
     maxSockets: cfg.maxRequests + 8,
-    maxAttempts: 3,
+    // one pace and one retry budget for every request of the mount
+    retry: new S3RetryStrategy({ limiter: new AdaptiveRateLimiter(systemClock), clock: systemClock }),
   });
 }
 
@@ -256,6 +276,7 @@ export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logge
     stats: () => ({
       requests: { ...store.requestCounts },
       listPagesParsed: { ...store.listPagesParsed },
+      ...(store.retry ? { pacing: pacingOf(store.retry) } : {}),
       ...core.stats(),
       ...(native ? fastPathStats(native.served()) : {}),
     }),

@@ -77,6 +77,13 @@ export function formatStatus(e: StatusEntry, nowMs: number): string {
     `  uploads    ${u.pendingFiles} file${u.pendingFiles === 1 ? '' : 's'} pending (${formatBytes(u.pendingBytes)})` +
       (u.oldestSinceMs !== undefined ? `, oldest waiting ${duration(nowMs - u.oldestSinceMs)}` : ''),
   ];
+  const p = e.s3.pacing;
+  if (p && (p.throttled > 0 || p.retries > 0))
+    lines.push(
+      `  pacing     ${p.retries} retries, ${p.throttled} slow-downs, ` +
+        (p.rateLimitPerS !== undefined ? `limited to ${p.rateLimitPerS} requests/s` : 'not limited now') +
+        (p.delayedRequests > 0 ? `, ${p.delayedRequests} requests held back` : ''),
+    );
   if (u.lastError) lines.push(`  last error ${u.lastError.path}: ${u.lastError.reason}`);
   for (const f of u.files.filter((f) => f.parked))
     lines.push(`  not uploadable: ${f.path} (${f.lastError ?? 'failed'}; staged: ${f.stagedPath})`);

@@ -32,6 +32,8 @@ export interface MountConfig {
   maxRequests: number;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  /** an attempt silent this long (first byte, or in a body) fails and is retried */
+  idleTimeoutMs: number;
   foreground: boolean;
   readOnly: boolean;
   allowOther: boolean;
@@ -119,6 +121,7 @@ export function resolveConfig(
     maxRequests: parseNumber('max-requests', req('max-requests'), 1),
     requestTimeoutMs: parseSeconds('request-timeout', req('request-timeout')),
     connectTimeoutMs: parseSeconds('connect-timeout', req('connect-timeout')),
+    idleTimeoutMs: parseSeconds('idle-timeout', req('idle-timeout')),
     foreground: bool('foreground'),
     readOnly: bool('read-only'),
     allowOther: bool('allow-other'),
@@ -174,6 +177,7 @@ export function resolveConfig(
     throw new ConfigError('--part-size must be at least 5M (the S3 minimum part size)');
   if (cfg.copyThresholdBytes < 5 * 1024 * 1024) throw new ConfigError('--copy-threshold must be at least 5M');
   if (cfg.requestTimeoutMs < 1000) throw new ConfigError('--request-timeout must be at least 1 second');
+  if (cfg.idleTimeoutMs < 1000) throw new ConfigError('--idle-timeout must be at least 1 second');
   return cfg;
 }
 

@@ -95,6 +95,15 @@ export const OPTIONS: readonly OptionDef[] = [
     describe:
       'TCP connect timeout; also bounds how long the mount command waits for an unreachable endpoint.',
   },
+  {
+    name: 'idle-timeout',
+    type: 'seconds',
+    default: '20',
+    env: 'S3MOUNT_IDLE_TIMEOUT',
+    group: 'S3',
+    describe:
+      'An attempt of an S3 request whose connection stays silent this long (no first byte of the answer yet, or a body that stopped coming) is abandoned and retried, within --request-timeout.',
+  },
 
   {
     name: 'foreground',

@@ -60,6 +60,8 @@ export interface MountStatus {
     errors: Record<string, Record<string, number>>;
     downloadedBytes: number;
     uploadedBytes: number;
+    /** retries and the mount-wide pace (s3/retry.ts, s3/rate.ts) */
+    pacing?: S3Pacing;
   };
   uploads: {
     pendingFiles: number;
@@ -69,6 +71,24 @@ export interface MountStatus {
     lastError?: { path: string; reason: string };
     files: PendingFile[];
   };
+}
+
+export interface S3Pacing {
+  /** answers that said slow down (503 SlowDown, 429) */
+  throttled: number;
+  /** times the mount's request rate was lowered */
+  rateDecreases: number;
+  /** the current limit (requests a second); absent while unlimited */
+  rateLimitPerS?: number;
+  /** the lowest limit since the mount started */
+  lowestRatePerS?: number;
+  /** requests held back by the limit, and for how long in all */
+  delayedRequests: number;
+  delayedMs: number;
+  /** attempts sent again */
+  retries: number;
+  /** retries refused because the mount's retry budget was spent */
+  retriesRefused: number;
 }
 
 export interface UploadProgress {

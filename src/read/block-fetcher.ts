@@ -33,6 +33,11 @@ export interface BlockFetcherOptions {
   requestBytes: number;
   /** prefetched-but-unread bytes all readers together may keep (part of the cache) */
   prefetchBudgetBytes: number;
+  /**
+   * a read that waits for blocks fails with a Timeout after this long (--request-timeout),
+   * however many GETs it took or waited behind; default: no deadline of its own
+   */
+  readDeadlineMs?: number;
   logger: Logger;
   /** --cache-dir: blocks are looked for there before S3, and stored there once fetched */
   disk?: DiskCache;
@@ -74,6 +79,11 @@ export class BlockFetcher {
 
   get blockBytes(): number {
     return this.o.blockBytes;
+  }
+
+  /** how long one read may wait for its blocks (0: no deadline of its own) */
+  get readDeadlineMs(): number {
+    return this.o.readDeadlineMs ?? 0;
   }
 
   /** most blocks one ranged GET carries */

@@ -4,6 +4,7 @@ import type { BlockFetcher, ObjectVersion } from './block-fetcher.js';
 import type { FastReader, FastReads } from './fast-reads.js';
 import { PrefetchWindow } from './window.js';
 import { StoreError, type StoreErrorKind } from '../s3/errors.js';
+import { withDeadline } from '../util/deadline.js';
 
 /** failures worth a second GET for the block a read waits for */
 const TRANSIENT = new Set<StoreErrorKind>(['Unreachable', 'Timeout', 'Throttled', 'Other']);
@@ -11,12 +12,22 @@ const TRANSIENT = new Set<StoreErrorKind>(['Unreachable', 'Timeout', 'Throttled'
 /** "never wake me": beyond any object size */
 const NO_TRIGGER = Number.MAX_SAFE_INTEGER;
 
+/**
+ * When a readahead the kernel sent fails, it reads the page again at once, synchronously
+ * (filemap_read_folio), within the same read(2): measured, a stalled GET made a read(2)
+ * wait two deadlines. A read of a handle that needs S3 this soon after one of its reads
+ * timed out fails at once with the same Timeout.
+ */
+export const TIMEOUT_ECHO_MS = 2000;
+
 export class ObjectReader implements FastReader {
   private readonly window: PrefetchWindow;
   /** last block index a prefetch has been issued for */
   private issuedTo = -1;
   /** when FUSE threads serve this handle from cached blocks */
   private fast: { reads: FastReads; fh: number } | undefined;
+  /** when a read of this handle last failed at its deadline */
+  private timedOutAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly object: ObjectVersion,
@@ -53,11 +64,20 @@ export class ObjectReader implements FastReader {
     }
     this.prefetch(last, ahead);
     this.rearm(end, ahead);
+    const deadlineMs = this.fetcher.readDeadlineMs;
+    const startMs = Date.now();
     let copied = 0;
     for (let i = first; i <= last; i++) {
       const got = this.fetcher.block(this.object, i);
       // a cached block is copied before anything else runs (its arena slot may be reused)
-      const block = got instanceof Promise ? await got.catch((err: unknown) => this.refetch(err, i)) : got;
+      const block =
+        got instanceof Promise
+          ? await this.within(
+              got.catch((err: unknown) => this.refetch(err, i)),
+              deadlineMs,
+              startMs,
+            )
+          : got;
       const blockStart = i * B;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + block.length) - blockStart;
@@ -99,6 +119,24 @@ export class ObjectReader implements FastReader {
   private refetch(err: unknown, index: number): Buffer | Promise<Buffer> {
     if (!(err instanceof StoreError) || !TRANSIENT.has(err.kind)) throw err;
     return this.fetcher.block(this.object, index);
+  }
+
+  /**
+   * The read's wait for a block, cut at its deadline: the GETs go on (what they bring is
+   * cached), the read fails with a Timeout (ETIMEDOUT) instead of waiting for a second
+   * GET's own deadline or a free request slot.
+   */
+  private within(p: Promise<Buffer>, deadlineMs: number, startMs: number): Promise<Buffer> {
+    if (deadlineMs <= 0) return p;
+    const now = Date.now();
+    const echo = now - this.timedOutAtMs < TIMEOUT_ECHO_MS;
+    return withDeadline(p, echo ? 0 : startMs + deadlineMs - now, () => {
+      if (!echo) this.timedOutAtMs = Date.now();
+      return new StoreError('Timeout', `read did not finish within ${deadlineMs} ms`, {
+        key: this.object.key,
+        op: 'GetObject',
+      });
+    });
   }
 
   /** Next wake-up: once half of what is issued ahead of `end` has been read. */

@@ -30,6 +30,11 @@ export interface DirectOptions {
   maxIdle: number;
   /** an idle socket is closed after this long */
   idleMs?: number;
+  /**
+   * a request whose connection is silent this long (no answer yet, or its body stalled)
+   * fails with ETIMEDOUT: the first-byte and idle deadlines (default: none)
+   */
+  responseIdleMs?: number;
 }
 
 export class DirectHttp implements ConnPool {
@@ -99,7 +104,14 @@ export class DirectHttp implements ConnPool {
 
   private open(req: DirectRequest, hostKey: string, signal: AbortSignal): Promise<HttpConn> {
     return new Promise((resolve, reject) => {
-      const c = new HttpConn(this, hostKey, req.host, req.port, this.o.idleMs ?? 10_000);
+      const c = new HttpConn(
+        this,
+        hostKey,
+        req.host,
+        req.port,
+        this.o.idleMs ?? 10_000,
+        this.o.responseIdleMs ?? 0,
+      );
       const done = (err?: Error) => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);

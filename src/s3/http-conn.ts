@@ -92,7 +92,8 @@ export class HttpConn {
     readonly hostKey: string,
     host: string,
     port: number,
-    idleMs: number,
+    private readonly idleMs: number,
+    private readonly responseIdleMs: number,
   ) {
     this.socket = connect({
       host,
@@ -103,8 +104,11 @@ export class HttpConn {
       },
     });
     this.socket.setNoDelay(true);
-    this.socket.setTimeout(idleMs, () => {
+    // one timer per socket: the pool's idle time between requests, the response's while one runs
+    this.socket.setTimeout(idleMs);
+    this.socket.on('timeout', () => {
       if (this.state === 'idle') this.socket.destroy();
+      else this.fail(netError(`no answer from the server for ${this.responseIdleMs} ms`, 'ETIMEDOUT'));
     });
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('end', () => this.onEnd());
@@ -135,6 +139,7 @@ export class HttpConn {
         },
       };
       this.state = 'head';
+      this.socket.setTimeout(this.responseIdleMs);
       this.headLen = 0;
       this.answered = false;
       this.dest = dest;
@@ -273,6 +278,7 @@ export class HttpConn {
     const r = this.response as DirectResponse;
     this.pending = undefined;
     this.state = 'idle';
+    this.socket.setTimeout(this.idleMs);
     this.dest = undefined;
     this.onHead = undefined;
     this.response = undefined;

@@ -26,6 +26,7 @@ import { presignGetUrl } from './presign.js';
 import { checkedBody, directGet, rangeExpectation } from './range-get.js';
 import { checkRangeHead, invalidResponse, responseCheckMiddleware } from './response-check.js';
 import * as writes from './sdk-writes.js';
+import type { S3RetryStrategy } from './retry.js';
 import type {
   CompletedPart,
   ListPage,
@@ -49,9 +50,23 @@ export interface SdkStoreOptions {
   requestDeadlineMs: number;
   /** TCP connect timeout */
   connectTimeoutMs: number;
+  /**
+   * an attempt whose connection is silent this long (no answer yet, or a body stalled)
+   * fails and is retried: the first-byte and idle deadlines
+   */
+  idleTimeoutMs?: number;
   maxSockets: number;
-  maxAttempts: number;
+  /** retries with backoff, a retry budget and the mount-wide pace (retry.ts, rate.ts) */
+  retry?: S3RetryStrategy;
+  /** without `retry`: attempts of one request with the SDK's own strategy (default 3) */
+  maxAttempts?: number;
 }
+
+/**
+ * Pooled connections idle this long are closed: one the network dropped silently is not
+ * reused much later, and the pool gives its descriptors back when the mount is quiet.
+ */
+export const POOL_IDLE_MS = 10_000;
 
 /** kept exported from here, where it was first */
 export { normalizeEtag };
@@ -89,17 +104,18 @@ export class SdkObjectStore implements ObjectStore {
       this.listPagesParsed = parent.listPagesParsed;
       return;
     }
-    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets };
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, timeout: POOL_IDLE_MS };
     const config: S3ClientConfig = {
       region: opts.region,
       forcePathStyle: opts.pathStyle,
-      maxAttempts: opts.maxAttempts,
+      ...(opts.retry ? { retryStrategy: opts.retry } : { maxAttempts: opts.maxAttempts ?? 3 }),
       // Older S3-compatible servers (Ceph RGW 16) reject the SDK's default
       // aws-chunked bodies with CRC trailers (411): checksums only where required.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: {
         connectionTimeout: opts.connectTimeoutMs,
+        ...(opts.idleTimeoutMs !== undefined ? { socketTimeout: opts.idleTimeoutMs } : {}),
         httpAgent: new HttpAgent(agentOpts),
         httpsAgent: new HttpsAgent(agentOpts),
       },
@@ -118,7 +134,17 @@ export class SdkObjectStore implements ObjectStore {
       toMiddleware: 'httpSigningMiddleware',
       name: 's3mountCredentialRefresh',
     });
-    this.direct = new DirectHttp({ connectTimeoutMs: opts.connectTimeoutMs, maxIdle: opts.maxSockets });
+    this.direct = new DirectHttp({
+      connectTimeoutMs: opts.connectTimeoutMs,
+      maxIdle: opts.maxSockets,
+      idleMs: POOL_IDLE_MS,
+      ...(opts.idleTimeoutMs !== undefined ? { responseIdleMs: opts.idleTimeoutMs } : {}),
+    });
+  }
+
+  /** the retry strategy and pace, for reports */
+  get retry(): S3RetryStrategy | undefined {
+    return this.opts.retry;
   }
 
   /**

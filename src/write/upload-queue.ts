@@ -1,5 +1,5 @@
 // UploadQueue: runs uploads of staged files one at a time per file, retries failures
-// with backoff until they succeed (nothing written is dropped), and answers with what
+// with jittered exponential backoff until they succeed (nothing written is dropped), and answers with what
 // happened (UploadOutcome): flush/fsync wait for one file, write-back and recovery get
 // a promise of the end of the background work, unmount drains them all. A failure
 // retrying cannot fix (quota, access denied, a key the server refuses) parks the file
@@ -7,9 +7,20 @@
 // at the next mount. The file's state changes (staged-state.ts) are made here.
 import type { Logger } from '../log/logger.js';
 import { isPermanentFailure } from '../s3/errors.js';
+import { equalJitterMs } from '../util/backoff.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import type { StagedFile } from './staging.js';
+import {
+  describe,
+  exhaustive,
+  type Attempt,
+  type ParkedUpload,
+  type SettledOutcome,
+  type UploadOutcome,
+} from './upload-outcome.js';
 import type { UploadResult, Uploader } from './uploader.js';
+
+export type { ParkedUpload, SettledOutcome, UploadOutcome };
 
 export interface UploadQueueOptions {
   uploader: Uploader;
@@ -18,35 +29,6 @@ export interface UploadQueueOptions {
   retryMaxMs: number;
   /** the file's path in the mount, for reports (default: its key) */
   pathOf?: (file: StagedFile) => string;
-}
-
-/** What became of a file handed to the queue. */
-export type UploadOutcome =
-  /** S3 has the file's current content: this object */
-  | ({ kind: 'uploaded' } & UploadResult)
-  /** there was nothing to upload (S3 had it already, or another caller's upload did it) */
-  | { kind: 'clean' }
-  /** the upload failed; it is retried in the background and `retry` settles when that ends */
-  | { kind: 'failed'; error: unknown; retry: Promise<SettledOutcome> }
-  /** failed in a way retrying cannot fix: stays staged, not retried, not drained */
-  | { kind: 'parked'; error: unknown; reason: string }
-  /** no longer the queue's: the file was forgotten (unlinked) or the queue stopped */
-  | { kind: 'superseded'; why: 'forgotten' | 'stopped' };
-
-/** How background work on a file ends (it never ends in a plain failure: it retries). */
-export type SettledOutcome = Exclude<UploadOutcome, { kind: 'failed' }>;
-
-/** One attempt's end: an upload overtaken by a change to the file is neither success nor failure. */
-type Attempt = SettledOutcome | { kind: 'overtaken' } | { kind: 'failed'; error: unknown };
-
-/** A staged file whose upload failed in a way retrying cannot fix. */
-export interface ParkedUpload {
-  path: string;
-  key: string;
-  /** its data on local disk */
-  stagedPath: string;
-  reason: string;
-  sinceMs: number;
 }
 
 interface FileState {
@@ -298,7 +280,7 @@ export class UploadQueue {
     const st = this.state(file);
     const bg = this.backgroundOf(st);
     if (st.timer || st.parked) return bg;
-    const delay = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.max(0, st.failures - 1));
+    const delay = this.backoffMs(st.failures);
     this.o.logger.warn('upload failed; will retry', {
       path: this.pathOf(file),
       key: file.key,
@@ -319,6 +301,11 @@ export class UploadQueue {
       });
     }, delay);
     return bg;
+  }
+
+  /** the wait before the next try after `failures` failures: 1 s, 2 s, 4 s ... (half to all of it) */
+  private backoffMs(failures: number): number {
+    return equalJitterMs(Math.max(1, failures), { baseMs: this.o.retryBaseMs, maxMs: this.o.retryMaxMs });
   }
 
   private cancelRetry(file: StagedFile): void {
@@ -357,10 +344,8 @@ export class UploadQueue {
       // failed ones that are not parked go again after a pause
       const failed = dirty.filter((f) => f.dirty && !this.state(f).parked);
       if (failed.length > 0) {
-        const st = failed.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
-        await new Promise((r) =>
-          setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (st - 1))),
-        );
+        const failures = failed.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
+        await new Promise((r) => setTimeout(r, this.backoffMs(failures)));
       }
     }
   }
@@ -380,9 +365,7 @@ export class UploadQueue {
       );
       if (round.length > 0) {
         const failures = round.map((f) => this.state(f).failures).reduce((a, b) => Math.max(a, b), 1);
-        await new Promise((r) =>
-          setTimeout(r, Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (failures - 1))),
-        );
+        await new Promise((r) => setTimeout(r, this.backoffMs(failures)));
       }
     }
   }
@@ -395,12 +378,4 @@ export class UploadQueue {
       this.settle(st, { kind: 'superseded', why: 'stopped' });
     }
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function exhaustive(x: never): never {
-  throw new Error(`unhandled case ${JSON.stringify(x)}`);
 }

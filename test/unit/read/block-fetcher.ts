@@ -136,3 +136,73 @@ t.test('a failed GET reaches the reader and is not cached', async (t) => {
   t.equal(await r.read(b, 0, 10), 10);
   t.ok(b.equals(data.subarray(0, 10)), 'retry succeeds');
 });
+
+t.test('a read has its own deadline: GETs that never answer fail it with a Timeout', async (t) => {
+  const store = new MemoryObjectStore();
+  const cache = new BlockCache(64 * B);
+  const fetcher = new BlockFetcher({
+    store,
+    cache,
+    // one request slot: the second read's GET waits behind the first's, which never ends
+    requests: new Semaphore(1),
+    getSlots: new Semaphore(4),
+    blockBytes: B,
+    requestBytes: 4 * B,
+    prefetchBudgetBytes: 32 * B,
+    readDeadlineMs: 200,
+    logger: nullLogger(),
+  });
+  const data = randomBytes(8 * B);
+  const etag = store.putBytes('k', data);
+  store.beforeGet = () => new Promise(() => undefined); // a stalled server
+  const obj = { key: 'k', size: data.length, etag, version: etag };
+  const t0 = Date.now();
+  const [a, b] = await Promise.allSettled([
+    new ObjectReader(obj, fetcher, 0).read(Buffer.alloc(10), 0, 10),
+    new ObjectReader(obj, fetcher, 0).read(Buffer.alloc(10), 6 * B, 10),
+  ]);
+  const ms = Date.now() - t0;
+  for (const r of [a, b])
+    t.match(
+      r,
+      { status: 'rejected', reason: { name: 'StoreError', kind: 'Timeout' } },
+      'fails with a Timeout',
+    );
+  t.ok(ms >= 190 && ms < 2000, `at its deadline, also the read queued behind (${ms} ms)`);
+});
+
+t.test(
+  "a read right after one of its handle's reads timed out fails at once (the kernel's retry)",
+  async (t) => {
+    const store = new MemoryObjectStore();
+    const cache = new BlockCache(64 * B);
+    const fetcher = new BlockFetcher({
+      store,
+      cache,
+      requests: new Semaphore(4),
+      getSlots: new Semaphore(4),
+      blockBytes: B,
+      requestBytes: 4 * B,
+      prefetchBudgetBytes: 32 * B,
+      readDeadlineMs: 200,
+      logger: nullLogger(),
+    });
+    const data = randomBytes(8 * B);
+    const etag = store.putBytes('k', data);
+    let stalled = true;
+    store.beforeGet = () => (stalled ? new Promise(() => undefined) : Promise.resolve());
+    const obj = { key: 'k', size: data.length, etag, version: etag };
+    const r = new ObjectReader(obj, fetcher, 0);
+    const timeout = { name: 'StoreError', kind: 'Timeout' };
+    await t.rejects(r.read(Buffer.alloc(10), 0, 10), timeout, 'the first read waits its deadline');
+    const t0 = Date.now();
+    await t.rejects(r.read(Buffer.alloc(10), 4 * B, 10), timeout, 'the retry right after');
+    t.ok(Date.now() - t0 < 150, 'fails at once');
+    stalled = false; // the stalled GETs stay stalled: another object, another handle
+    const etag2 = store.putBytes('k2', data);
+    const other = new ObjectReader({ key: 'k2', size: data.length, etag: etag2, version: etag2 }, fetcher, 0);
+    const buf = Buffer.alloc(10);
+    await other.read(buf, 6 * B, 10);
+    t.ok(buf.equals(data.subarray(6 * B, 6 * B + 10)), 'another handle is not affected');
+  },
+);

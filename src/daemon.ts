@@ -9,7 +9,9 @@ import { loadNativeFastPaths, type NativeFastPaths } from './fuse/native.js';
 import type { Logger, Redactor } from './log/logger.js';
 import { RefreshingCredentials } from './s3/credential-refresh.js';
 import { resolveCredentialSource } from './s3/credentials.js';
+import { StoreError } from './s3/errors.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
+import type { TlsSettings } from './s3/tls.js';
 import { systemClock } from './util/clock.js';
 
 export { PREFETCH_REQUESTS_MAX, mountId, planMemory, type MemoryPlan } from './core.js';
@@ -108,8 +110,13 @@ function fastPathStats(served: {
   };
 }
 
-export function buildStore(cfg: MountConfig, credentials: RefreshingCredentials): SdkObjectStore {
+export function buildStore(
+  cfg: MountConfig,
+  credentials: RefreshingCredentials,
+  tls: TlsSettings = {},
+): SdkObjectStore {
   return new SdkObjectStore({
+    tls,
     bucket: cfg.bucket,
     ...(cfg.endpoint !== undefined ? { endpoint: cfg.endpoint } : {}),
     region: cfg.region,
@@ -162,9 +169,34 @@ export async function loadCredentials(
   };
 }
 
+/**
+ * How long the mount command waits for the bucket check (HeadBucket and a one-key
+ * listing) when --request-timeout is longer: an endpoint that accepts connections and
+ * never answers must fail the mount within 30 s (issue #13), and two small requests to a
+ * working server take well under a second. The store is destroyed after a failed check,
+ * which ends the requests still waiting.
+ */
+export const ACCESS_CHECK_TIMEOUT_MS = 20_000;
+
 /** Checks the bucket answers with these credentials; throws StoreError otherwise. */
-export async function checkAccess(store: SdkObjectStore): Promise<void> {
-  await store.checkBucket();
+export async function checkAccess(store: SdkObjectStore, timeoutMs = ACCESS_CHECK_TIMEOUT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new StoreError('Timeout', `no answer within ${Math.round(timeoutMs / 1000)} s`, {
+            op: 'HeadBucket',
+          }),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([store.checkBucket(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The fast paths, or a one-line error naming why they cannot be used and the way out. */

@@ -28,6 +28,8 @@ export interface MountConfig {
   keysCommand?: string;
   keysCommandTimeoutMs: number;
   passwdFile?: string;
+  /** PEM file of extra CAs for https endpoints (--ca-bundle, AWS_CA_BUNDLE) */
+  caBundle?: string;
   maxRequests: number;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
@@ -144,6 +146,8 @@ export function resolveConfig(
   if (keysCommand !== undefined) cfg.keysCommand = keysCommand;
   const passwdFile = str('passwd-file');
   if (passwdFile !== undefined) cfg.passwdFile = resolve(passwdFile);
+  const caBundle = str('ca-bundle');
+  if (caBundle !== undefined) cfg.caBundle = resolve(caBundle);
   const logFile = str('log-file');
   if (logFile !== undefined) cfg.logFile = resolve(logFile);
 

@@ -36,6 +36,7 @@ import { parseRgwUsage, type BucketUsage } from './bucket-usage.js';
 import { contentTypeFor } from './content-type.js';
 import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
+import type { TlsSettings } from './tls.js';
 import { normalizeEtag } from './xml-values.js';
 import { underDeserializer, withPayloadHash } from './middleware.js';
 import { checkedBody, directGet, rangeExpectation } from './range-get.js';
@@ -64,6 +65,8 @@ export interface SdkStoreOptions {
   connectTimeoutMs: number;
   maxSockets: number;
   maxAttempts: number;
+  /** CAs for https (tls.ts); block fills over https go through the same agent (range-get.ts) */
+  tls?: TlsSettings;
 }
 
 /** kept exported from here, where it was first */
@@ -95,7 +98,7 @@ export class SdkObjectStore implements ObjectStore {
       requestHandler: {
         connectionTimeout: opts.connectTimeoutMs,
         httpAgent: new HttpAgent(agentOpts),
-        httpsAgent: new HttpsAgent(agentOpts),
+        httpsAgent: new HttpsAgent({ ...agentOpts, ...opts.tls }),
       },
       ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
       credentials: unmemoized(() => opts.credentials.get()),

@@ -26,7 +26,9 @@ import { RefreshingCredentials } from './s3/credential-refresh.js';
 import { resolveCredentialSource } from './s3/credentials.js';
 import { AdaptiveRateLimiter } from './s3/rate.js';
 import { S3RetryStrategy } from './s3/retry.js';
+import { StoreError } from './s3/errors.js';
 import { SdkObjectStore } from './s3/sdk-store.js';
+import type { TlsSettings } from './s3/tls.js';
 import { systemClock } from './util/clock.js';
 
 export { PREFETCH_REQUESTS_MAX, mountId, planMemory, type MemoryPlan } from './core.js';
@@ -147,8 +149,13 @@ export function fastPathStats(served: {
   };
 }
 
-export function buildStore(cfg: MountConfig, credentials: RefreshingCredentials): SdkObjectStore {
+export function buildStore(
+  cfg: MountConfig,
+  credentials: RefreshingCredentials,
+  tls: TlsSettings = {},
+): SdkObjectStore {
   return new SdkObjectStore({
+    tls,
     bucket: cfg.bucket,
     ...(cfg.endpoint !== undefined ? { endpoint: cfg.endpoint } : {}),
     region: cfg.region,
@@ -203,9 +210,36 @@ export async function loadCredentials(
   };
 }
 
+/**
+ * How long the mount command waits for the bucket check (HeadBucket and a one-key
+ * listing) when --request-timeout is longer: an endpoint that accepts connections and
+ * never answers must fail the mount within 30 s (issue #13), and starting two node
+ * processes (the command and the detached daemon) took 13 s on a loaded 2-core test
+ * machine (20 s here made the whole command take 33 s); two small requests to a working
+ * server take well under a second. The store is destroyed after a failed check,
+ * which ends the requests still waiting.
+ */
+export const ACCESS_CHECK_TIMEOUT_MS = 10_000;
+
 /** Checks the bucket answers with these credentials; throws StoreError otherwise. */
-export async function checkAccess(store: SdkObjectStore): Promise<void> {
-  await store.checkBucket();
+export async function checkAccess(store: SdkObjectStore, timeoutMs = ACCESS_CHECK_TIMEOUT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new StoreError('Timeout', `no answer within ${Math.round(timeoutMs / 1000)} s`, {
+            op: 'HeadBucket',
+          }),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([store.checkBucket(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The fast paths, or a one-line error naming why they cannot be used and the way out. */

@@ -14,6 +14,7 @@
       "S3M_STAT_INTS=<!(node -p \"require('./s3mount-abi.json').statInts\")",
       "S3M_HALF_BITS=<!(node -p \"require('./s3mount-abi.json').halfBits\")",
       "S3M_STAT_MODE=<!(node -p \"require('./s3mount-abi.json').statFields.mode\")",
+      "S3M_MAX_FILE_BYTES=<!(node -p \"require('./s3mount-abi.json').maxFileBytes\")",
     ],
     'xcode_settings': {
       'OTHER_CFLAGS': [

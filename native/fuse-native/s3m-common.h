@@ -6,8 +6,8 @@
 // never call into JavaScript. Which thread touches what, and each table's invariants:
 // S3MOUNT.md.
 
-#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS) || !defined(S3M_STAT_MODE)
-#error "S3M_ABI_VERSION, S3M_STAT_INTS, S3M_HALF_BITS and S3M_STAT_MODE come from s3mount-abi.json (binding.gyp defines them)"
+#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS) || !defined(S3M_STAT_MODE) || !defined(S3M_MAX_FILE_BYTES)
+#error "S3M_ABI_VERSION, S3M_STAT_INTS, S3M_HALF_BITS, S3M_STAT_MODE and S3M_MAX_FILE_BYTES come from s3mount-abi.json (binding.gyp defines them)"
 #endif
 
 #include <fcntl.h>

@@ -63,7 +63,9 @@ static int s3m_try_write (uint64_t fh, const char *buf, size_t len, off_t offset
 
   size_t done = 0;
   int err = 0;
-  while (done < len) {
+  // a file cannot grow past S3's largest object: refused here, before any byte is written
+  if ((uint64_t) offset + len > (uint64_t) S3M_MAX_FILE_BYTES) err = EFBIG;
+  while (err == 0 && done < len) {
     ssize_t n = pwrite(fd, buf + done, len - done, offset + (off_t) done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {

@@ -43,10 +43,17 @@ function lastOf(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 
-/** The mount options given on the command line, from yargs' parse. */
+/**
+ * The mount options given on the command line, from yargs' parse. An option given twice
+ * (a flag after an fstab `-o`, or a wrapper script's default overridden) counts once, as
+ * its last value: yargs would hand over both as an array, which no option takes.
+ */
 function mountFlags(a: Record<string, unknown>): RawOptions {
   const flags: RawOptions = {};
-  for (const o of OPTIONS) flags[o.name] = a[o.name] as string | boolean | undefined;
+  for (const o of OPTIONS) {
+    const v = a[o.name];
+    flags[o.name] = (Array.isArray(v) ? v[v.length - 1] : v) as string | boolean | undefined;
+  }
   return flags;
 }
 

@@ -8,11 +8,19 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type MountConfig, type RawOptions } from '../config/config.js';
 import { checkAccountAccess, isWholeAccount, startAccountDaemon } from '../account-daemon.js';
-import { buildStore, checkAccess, loadCredentials, startDaemon, type Daemon } from '../daemon.js';
+import {
+  ACCESS_CHECK_TIMEOUT_MS,
+  buildStore,
+  checkAccess,
+  loadCredentials,
+  startDaemon,
+  type Daemon,
+} from '../daemon.js';
 import { SdkAccountStore } from '../s3/account-store.js';
 import type { RefreshingCredentials } from '../s3/credential-refresh.js';
 import { CredentialsError } from '../s3/credentials.js';
 import type { SdkObjectStore } from '../s3/sdk-store.js';
+import { CaBundleError, loadTlsSettings, type TlsSettings } from '../s3/tls.js';
 import { Logger, Redactor, type LogSink } from '../log/logger.js';
 import { findMount } from '../util/mountinfo.js';
 import {
@@ -139,10 +147,19 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
       if (err instanceof CredentialsError) throw new UserError(err.message);
       throw err;
     }
-    store = buildStore(cfg, credentials);
+    let tls: TlsSettings;
+    try {
+      tls = await loadTlsSettings(cfg.caBundle, env);
+    } catch (err) {
+      if (err instanceof CaBundleError) throw new UserError(err.message);
+      throw err;
+    }
+    store = buildStore(cfg, credentials, tls);
     const account = wholeAccount ? new SdkAccountStore(store, cfg.region) : undefined;
     try {
-      await (account ? checkAccountAccess(account) : checkAccess(store));
+      await (account
+        ? checkAccountAccess(account)
+        : checkAccess(store, Math.min(cfg.requestTimeoutMs, ACCESS_CHECK_TIMEOUT_MS)));
     } catch (err) {
       throw new UserError(describeAccessError(err, cfg.bucket, displayEndpoint(cfg.endpoint, cfg.region)));
     }

@@ -3,6 +3,7 @@
 import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { isStoreError } from '../s3/errors.js';
+import { describeTlsFailure } from '../s3/tls.js';
 import { findMount } from '../util/mountinfo.js';
 import { fuseProblem, systemProbes, type FuseProbes } from './fuse-access.js';
 
@@ -68,6 +69,8 @@ export async function checkMountpoint(mp: string): Promise<void> {
 
 /** One line for a failed bucket check (no credentials in it); bucket '': the listing of a whole-account mount. */
 export function describeAccessError(err: unknown, bucket: string, endpoint: string): string {
+  const tls = describeTlsFailure(err, endpoint);
+  if (tls !== undefined) return tls;
   if (bucket === '' && isStoreError(err, 'AccessDenied'))
     return `listing the buckets at ${endpoint} is denied for these credentials (mount one bucket: s3mount BUCKET MOUNTPOINT)`;
   if (
@@ -89,9 +92,9 @@ export function describeAccessError(err: unknown, bucket: string, endpoint: stri
     case 'AccessDenied':
       return `access to bucket "${bucket}" at ${endpoint} is denied for these credentials`;
     case 'Unreachable':
-      return `cannot reach the S3 endpoint ${endpoint}: ${err.message}`;
+      return `cannot reach the S3 endpoint ${endpoint} (${err.detail.code ?? err.message})`;
     case 'Timeout':
-      return `the S3 endpoint ${endpoint} did not answer in time`;
+      return `the S3 endpoint ${endpoint} did not answer in time (${err.message})`;
     case 'InvalidResponse':
       return `${endpoint} does not answer as an S3 server: ${err.message}`;
     default:

@@ -29,6 +29,8 @@ export interface MountConfig {
   keysCommand?: string;
   keysCommandTimeoutMs: number;
   passwdFile?: string;
+  /** PEM file of extra CAs for https endpoints (--ca-bundle, AWS_CA_BUNDLE) */
+  caBundle?: string;
   maxRequests: number;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
@@ -155,6 +157,8 @@ export function resolveConfig(
   if (passwdFile !== undefined) cfg.passwdFile = resolve(passwdFile);
   const cacheDir = str('cache-dir');
   if (cacheDir !== undefined) cfg.cacheDir = resolve(cacheDir);
+  const caBundle = str('ca-bundle');
+  if (caBundle !== undefined) cfg.caBundle = resolve(caBundle);
   const logFile = str('log-file');
   if (logFile !== undefined) cfg.logFile = resolve(logFile);
 

@@ -70,6 +70,14 @@ export const OPTIONS: readonly OptionDef[] = [
       "Profile from ~/.aws/credentials and ~/.aws/config (credential_process too; its endpoint_url is used when no --endpoint is given). Without one, credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, s3fs's passwd files, then the AWS default chain.",
   },
   {
+    name: 'ca-bundle',
+    type: 'string',
+    env: 'AWS_CA_BUNDLE',
+    group: 'S3',
+    describe:
+      "A PEM file of CA certificates (a site's own CA) trusted for an https endpoint, besides the CAs Node trusts. Certificates are always verified; a certificate no trusted CA signed fails the mount with one line naming this option.",
+  },
+  {
     name: 'max-requests',
     type: 'number',
     default: '32',

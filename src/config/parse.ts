@@ -49,7 +49,9 @@ export function parseBucketSpec(spec: string): { bucket: string; prefix: string 
   const bucket = i < 0 ? spec : spec.slice(0, i);
   let prefix = i < 0 ? '' : spec.slice(i + 1);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(bucket)) {
-    throw new ConfigError(`"${bucket}" is not a valid bucket name`);
+    throw new ConfigError(
+      `"${bucket}" is not a valid bucket name (letters, digits, '.', '-' and '_', starting with a letter or digit, at most 255)`,
+    );
   }
   prefix = prefix.replace(/^\/+/, '');
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';

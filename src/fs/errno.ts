@@ -105,9 +105,10 @@ const STORE_INFO: ReadonlySet<StoreErrorKind> = new Set<StoreErrorKind>([
 /**
  * Errors of the local disk (the staging area, written with node:fs) that tell the caller
  * something it can act on: passed through as they are, as the native write path does
- * (its pwrite's errno). Any other node:fs error is EIO.
+ * (its pwrite's errno); EFBIG is also what a staged file says past 5 TiB (staging.ts).
+ * Any other node:fs error is EIO.
  */
-const LOCAL_DISK: ReadonlySet<string> = new Set<ErrnoCode>(['ENOSPC', 'EDQUOT']);
+const LOCAL_DISK: ReadonlySet<string> = new Set<ErrnoCode>(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 /** `err.code` of a node:fs error (a string such as 'ENOSPC'), if it is one of LOCAL_DISK. */
 function localDiskCode(err: unknown): ErrnoCode | undefined {

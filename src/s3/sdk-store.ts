@@ -20,6 +20,7 @@ import { credentialRefreshMiddleware, type RefreshingCredentials } from './crede
 import { parseRgwUsage, type BucketUsage } from './bucket-usage.js';
 import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
+import type { TlsSettings } from './tls.js';
 import { normalizeEtag } from './xml-values.js';
 import { underDeserializer } from './middleware.js';
 import { presignGetUrl } from './presign.js';
@@ -60,6 +61,8 @@ export interface SdkStoreOptions {
   retry?: S3RetryStrategy;
   /** without `retry`: attempts of one request with the SDK's own strategy (default 3) */
   maxAttempts?: number;
+  /** CAs for https (tls.ts); block fills over https go through the same agent (range-get.ts) */
+  tls?: TlsSettings;
 }
 
 /**
@@ -117,7 +120,7 @@ export class SdkObjectStore implements ObjectStore {
         connectionTimeout: opts.connectTimeoutMs,
         ...(opts.idleTimeoutMs !== undefined ? { socketTimeout: opts.idleTimeoutMs } : {}),
         httpAgent: new HttpAgent(agentOpts),
-        httpsAgent: new HttpsAgent(agentOpts),
+        httpsAgent: new HttpsAgent({ ...agentOpts, ...opts.tls }),
       },
       ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
       credentials: unmemoized(() => opts.credentials.get()),

@@ -3,10 +3,21 @@
 // so a restarted daemon finds and uploads what a crashed one left, and aborts its uploads.
 // Directory 0700, files 0600; a file is removed only after upload.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { StoreError } from '../s3/errors.js';
+import { MAX_OBJECT_BYTES } from './part-plan.js';
 import {
   INITIAL_STATE,
   transition,
@@ -24,6 +35,18 @@ import type {
 } from './types.js';
 
 export type { MultipartRecord, StagedRecord };
+
+/**
+ * A staged file may not grow past S3's largest object (5 TiB): the write or truncate fails
+ * with EFBIG, as on a local file system with that limit (errno.ts passes it through; the
+ * native write path refuses the same, s3m-writes.h), instead of an upload failing later.
+ */
+function checkFileSize(end: number, key: string): void {
+  if (end > MAX_OBJECT_BYTES)
+    throw Object.assign(new Error(`a file cannot grow past 5 TiB, S3's largest object (${key})`), {
+      code: 'EFBIG',
+    });
+}
 
 /** What the upload queue and the staging of an object may tell a staged file. */
 export type UploadEvent = Exclude<StagedEvent, { kind: 'change' }>;
@@ -110,6 +133,7 @@ export class StagedFile implements UploadSource, MultipartLog {
   }
 
   async write(buf: Buffer, offset: number): Promise<number> {
+    checkFileSize(offset + buf.length, this.key);
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, offset + done);
@@ -193,6 +217,7 @@ export class StagedFile implements UploadSource, MultipartLog {
   }
 
   async truncate(size: number): Promise<void> {
+    checkFileSize(size, this.key);
     this.truncating++;
     try {
       await this.fh.truncate(size);
@@ -303,6 +328,8 @@ export class StagingArea {
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // also when an older run (or the user) made it with a wider mode: staged data is private
+    await chmod(this.dir, 0o700);
   }
 
   async create(key: string, metadata: Record<string, string>): Promise<StagedFile> {

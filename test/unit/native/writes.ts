@@ -4,9 +4,10 @@
 // one, the C and the model each writing its own copy of every staged file, whose bytes
 // must stay equal; then named cases.
 import t from 'tap';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MAX_OBJECT_BYTES } from '../../../src/write/part-plan.js';
 import { WriteModel } from '../../fixtures/native/write-model.js';
 import { freshNative, loadTestBinding } from '../../fixtures/native/binding.js';
 import { sequences } from '../../fixtures/native/differential.js';
@@ -176,6 +177,30 @@ t.test('a failing pwrite answers -errno', async (t) => {
   t.equal(b.s3m_test_write(2, Buffer.from('x'), 0), -9, 'EBADF from a read-only descriptor');
   t.same(fast.writes.take(id).writes, 0, 'not counted as a write');
 });
+
+t.test(
+  'a write that would end past 5 TiB (S3M_MAX_FILE_BYTES) is EFBIG, in C and in the model',
+  async (t) => {
+    const fast = freshNative(b);
+    const [p] = pairs(t, 1);
+    const id = fast.writes.open((p as Pair).c.fd, 0);
+    fast.writes.attach(6, id);
+    const model = new WriteModel();
+    const mid = model.open((p as Pair).c.fd, 0);
+    model.attach(6, mid);
+    const EFBIG = -constants.errno.EFBIG;
+    for (const [offset, what] of [
+      [MAX_OBJECT_BYTES, 'a byte at 5 TiB'],
+      [MAX_OBJECT_BYTES - 1, 'two bytes across 5 TiB'],
+    ] as const) {
+      const data = Buffer.from(offset === MAX_OBJECT_BYTES ? 'x' : 'xy');
+      t.equal(b.s3m_test_write(6, data, offset), EFBIG, `C: ${what}`);
+      t.equal(model.write(6, data, offset), EFBIG, `model: ${what}`);
+    }
+    t.same(fast.writes.take(id).writes, 0, 'not counted as a write');
+    t.equal(statSync((p as Pair).c.path).size, 0, 'nothing written to the staged file');
+  },
+);
 
 t.test('the table is full at S3M_WFILES files; a closed entry is reused', async (t) => {
   const fast = freshNative(b);

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { run } from '../fixtures/install.js';
 import { mount } from '../fixtures/mount.js';
+import { machineLock } from '../fixtures/machine-lock.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 
 const kind = serverKindFromEnv();
@@ -134,6 +135,7 @@ t.test(`POSIX where it is cheap, on ${kind}`, async (t) => {
       t.plan(0, 'another user needs root to switch to'); // skipped
       return;
     }
+    await machineLock(); // may add a user: see test/fixtures/machine-lock.ts
     const ids = await exec('id', ['-u', TEST_USER]).catch(() => undefined);
     if (ids === undefined) {
       const r = await run('useradd', ['--create-home', '--shell', '/bin/sh', TEST_USER]);

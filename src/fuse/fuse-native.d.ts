@@ -50,7 +50,6 @@ declare module 'fuse-native' {
     unlink?(path: string, cb: Cb): void;
     rename?(src: string, dest: string, cb: Cb): void;
     mkdir?(path: string, mode: number, cb: Cb, caller?: Caller): void;
-    mknod?(path: string, mode: number, dev: number, cb: Cb, caller?: Caller): void;
     rmdir?(path: string, cb: Cb): void;
     symlink?(target: string, path: string, cb: Cb, caller?: Caller): void;
     readlink?(path: string, cb: Cb<[string?]>): void;

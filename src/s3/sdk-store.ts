@@ -1,33 +1,29 @@
 // SdkObjectStore: ObjectStore on @aws-sdk/client-s3 (with sdk-writes.ts, the only importers
 // of the SDK). Adds a deadline to every call and turns every failure into a StoreError.
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  S3Client,
+  type S3Client,
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
   type ListObjectsV2CommandOutput,
-  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { DirectHttp, type BodyDest } from './direct-http.js';
-import { credentialRefreshMiddleware, type RefreshingCredentials } from './credential-refresh.js';
+import type { BodyDest, DirectHttp } from './direct-http.js';
 import { parseRgwUsage, type BucketUsage } from './bucket-usage.js';
 import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
-import type { TlsSettings } from './tls.js';
 import { normalizeEtag } from './xml-values.js';
 import { underDeserializer } from './middleware.js';
 import { presignGetUrl } from './presign.js';
 import { checkedBody, directGet, rangeExpectation } from './range-get.js';
-import { checkRangeHead, invalidResponse, responseCheckMiddleware } from './response-check.js';
+import { checkRangeHead, invalidResponse } from './response-check.js';
 import * as writes from './sdk-writes.js';
 import type { S3RetryStrategy } from './retry.js';
+import { makeClients, type SdkStoreOptions } from './sdk-client.js';
 import type {
   CompletedPart,
   ListPage,
@@ -40,39 +36,9 @@ import type {
   WriteResult,
 } from './store.js';
 
-export interface SdkStoreOptions {
-  bucket: string;
-  endpoint?: string;
-  region: string;
-  pathStyle: boolean;
-  /** the keys, asked for again when the server rejects them (credential-refresh.ts) */
-  credentials: RefreshingCredentials;
-  /** deadline for one S3 call, including retries */
-  requestDeadlineMs: number;
-  /** TCP connect timeout */
-  connectTimeoutMs: number;
-  /**
-   * an attempt whose connection is silent this long (no answer yet, or a body stalled)
-   * fails and is retried: the first-byte and idle deadlines
-   */
-  idleTimeoutMs?: number;
-  maxSockets: number;
-  /** retries with backoff, a retry budget and the mount-wide pace (retry.ts, rate.ts) */
-  retry?: S3RetryStrategy;
-  /** without `retry`: attempts of one request with the SDK's own strategy (default 3) */
-  maxAttempts?: number;
-  /** CAs for https (tls.ts); block fills over https go through the same agent (range-get.ts) */
-  tls?: TlsSettings;
-}
-
-/**
- * Pooled connections idle this long are closed: one the network dropped silently is not
- * reused much later, and the pool gives its descriptors back when the mount is quiet.
- */
-export const POOL_IDLE_MS = 10_000;
-
-/** kept exported from here, where it was first */
+/** kept exported from here, where they were first */
 export { normalizeEtag };
+export { POOL_IDLE_MS, type SdkStoreOptions } from './sdk-client.js';
 
 export class SdkObjectStore implements ObjectStore {
   readonly bucket: string;
@@ -107,42 +73,7 @@ export class SdkObjectStore implements ObjectStore {
       this.listPagesParsed = parent.listPagesParsed;
       return;
     }
-    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, timeout: POOL_IDLE_MS };
-    const config: S3ClientConfig = {
-      region: opts.region,
-      forcePathStyle: opts.pathStyle,
-      ...(opts.retry ? { retryStrategy: opts.retry } : { maxAttempts: opts.maxAttempts ?? 3 }),
-      // Older S3-compatible servers (Ceph RGW 16) reject the SDK's default
-      // aws-chunked bodies with CRC trailers (411): checksums only where required.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: {
-        connectionTimeout: opts.connectTimeoutMs,
-        ...(opts.idleTimeoutMs !== undefined ? { socketTimeout: opts.idleTimeoutMs } : {}),
-        httpAgent: new HttpAgent(agentOpts),
-        httpsAgent: new HttpsAgent({ ...agentOpts, ...opts.tls }),
-      },
-      ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
-      credentials: unmemoized(() => opts.credentials.get()),
-    };
-    this.client = new S3Client(config);
-    // every answer must be a valid S3 answer to its request (response-check.ts)
-    this.client.middlewareStack.addRelativeTo(responseCheckMiddleware as never, {
-      relation: 'after',
-      toMiddleware: 'deserializerMiddleware',
-      name: 's3mountResponseCheck',
-    });
-    this.client.middlewareStack.addRelativeTo(credentialRefreshMiddleware(opts.credentials) as never, {
-      relation: 'before',
-      toMiddleware: 'httpSigningMiddleware',
-      name: 's3mountCredentialRefresh',
-    });
-    this.direct = new DirectHttp({
-      connectTimeoutMs: opts.connectTimeoutMs,
-      maxIdle: opts.maxSockets,
-      idleMs: POOL_IDLE_MS,
-      ...(opts.idleTimeoutMs !== undefined ? { responseIdleMs: opts.idleTimeoutMs } : {}),
-    });
+    ({ client: this.client, direct: this.direct } = makeClients(opts));
   }
 
   /** the retry strategy and pace, for reports */
@@ -412,15 +343,6 @@ export class SdkObjectStore implements ObjectStore {
       () => undefined,
     );
   }
-}
-
-/**
- * The SDK memoizes a credentials function and, for keys without an expiry, never calls it
- * again; its SigV4 signer signs with what that returns. Marked as memoized already, the
- * function is called for every signature, so new keys are used as soon as they are loaded.
- */
-function unmemoized<T>(fn: () => Promise<T>): () => Promise<T> {
-  return Object.assign(fn, { memoized: true });
 }
 
 function lowerKeys(m: Record<string, string>): Record<string, string> {

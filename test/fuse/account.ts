@@ -262,4 +262,14 @@ t.test(`whole-account mount on ${kind}`, async (t) => {
       'the remount uploaded it, without the bucket being touched',
     );
   });
+
+  t.test('no secret in what the daemon printed or in its command line', async (t) => {
+    if (server.secretAccessKey === server.accessKeyId) {
+      t.plan(0, 's3rver: its secret is its access key, which may be shown'); // skipped
+      return;
+    }
+    t.notOk(m.output().includes(server.secretAccessKey), 'the whole-account daemon never printed the secret');
+    const cmdline = await readFile(`/proc/${m.child.pid}/cmdline`, 'utf8').catch(() => '');
+    t.notOk(cmdline.includes(server.secretAccessKey), 'nor has it on its command line');
+  });
 });

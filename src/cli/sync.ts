@@ -3,7 +3,7 @@
 // in S3; lists the files that could not be uploaded (they stay staged) and exits 1.
 import { resolve } from 'node:path';
 import { controlRequest, NoDaemonError } from '../control/client.js';
-import type { NotUploaded } from '../control/protocol.js';
+import type { ControlResults, NotUploaded } from '../control/protocol.js';
 import { ownS3mounts, type MountEntry } from '../util/mountinfo.js';
 import { UserError } from './preflight.js';
 import { progressLine } from './progress.js';
@@ -54,26 +54,40 @@ export async function syncAll(
 ): Promise<NotUploaded[]> {
   const failed: NotUploaded[] = [];
   for (const t of targets) {
-    const line = progressLine(progress, `uploading ${t.mountpoint}`);
-    try {
-      const r = await controlRequest(
-        socketFile(t.mountpoint, env),
-        { op: 'sync', paths: t.paths },
-        { onProgress: (p) => line.update(p) },
-      );
-      const mp = t.mountpoint === '/' ? '' : t.mountpoint;
-      failed.push(...r.failed.map((f) => ({ ...f, path: mp + f.path })));
-    } catch (err) {
-      if (err instanceof NoDaemonError)
-        throw new UserError(
-          `the daemon of ${t.mountpoint} does not answer (dead mount? run: s3mount unmount ${t.mountpoint})`,
-        );
-      throw err;
-    } finally {
-      line.done();
-    }
+    const r = await askDaemon(t, env, progress, 'uploading', 'sync');
+    const mp = t.mountpoint === '/' ? '' : t.mountpoint;
+    failed.push(...r.failed.map((f) => ({ ...f, path: mp + f.path })));
   }
   return failed;
+}
+
+/**
+ * Sends a target's paths to its mount's daemon (`sync` or `verify`), showing its progress
+ * on a line of `progress`; a daemon that does not answer is one clear line.
+ */
+export async function askDaemon<Op extends 'sync' | 'verify'>(
+  t: SyncTarget,
+  env: NodeJS.ProcessEnv,
+  progress: NodeJS.WriteStream,
+  doing: string,
+  op: Op,
+): Promise<ControlResults[Op]> {
+  const line = progressLine(progress, `${doing} ${t.mountpoint}`);
+  try {
+    return (await controlRequest(
+      socketFile(t.mountpoint, env),
+      { op, paths: t.paths },
+      { onProgress: (p) => line.update(p) },
+    )) as ControlResults[Op];
+  } catch (err) {
+    if (err instanceof NoDaemonError)
+      throw new UserError(
+        `the daemon of ${t.mountpoint} does not answer (dead mount? run: s3mount unmount ${t.mountpoint})`,
+      );
+    throw err;
+  } finally {
+    line.done();
+  }
 }
 
 export function reportNotUploaded(out: NodeJS.WritableStream, failed: NotUploaded[]): void {

@@ -1,12 +1,9 @@
 // `s3mount verify PATH...`: asks the daemon of each PATH's mount to re-read the objects
 // (directories: everything below) from S3 and check them against their stored SHA-256.
 // One line per file on stdout; exit 1 on any mismatch, error or file not uploaded yet.
-import { controlRequest, NoDaemonError } from '../control/client.js';
 import type { VerifyEntry, VerifyStatus } from '../control/protocol.js';
 import { UserError } from './preflight.js';
-import { progressLine } from './progress.js';
-import { socketFile } from './state-files.js';
-import { syncTargets } from './sync.js';
+import { askDaemon, syncTargets } from './sync.js';
 
 const LABELS: Record<VerifyStatus, string> = {
   ok: 'OK',
@@ -54,24 +51,9 @@ export async function verifyCommand(
   const targets = await syncTargets(paths, process.cwd());
   const entries: VerifyEntry[] = [];
   for (const t of targets) {
-    const line = progressLine(process.stderr, `verifying ${t.mountpoint}`);
-    try {
-      const r = await controlRequest(
-        socketFile(t.mountpoint, env),
-        { op: 'verify', paths: t.paths },
-        { onProgress: (p) => line.update(p) },
-      );
-      const mp = t.mountpoint === '/' ? '' : t.mountpoint;
-      entries.push(...r.entries.map((e) => ({ ...e, path: mp + (e.path === '/' ? '' : e.path) || '/' })));
-    } catch (err) {
-      if (err instanceof NoDaemonError)
-        throw new UserError(
-          `the daemon of ${t.mountpoint} does not answer (dead mount? run: s3mount unmount ${t.mountpoint})`,
-        );
-      throw err;
-    } finally {
-      line.done();
-    }
+    const r = await askDaemon(t, env, process.stderr, 'verifying', 'verify');
+    const mp = t.mountpoint === '/' ? '' : t.mountpoint;
+    entries.push(...r.entries.map((e) => ({ ...e, path: mp + (e.path === '/' ? '' : e.path) || '/' })));
   }
   for (const e of entries) process.stdout.write(formatEntry(e) + '\n');
   const count = (s: VerifyStatus) => entries.filter((e) => e.status === s).length;

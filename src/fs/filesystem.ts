@@ -15,6 +15,7 @@ import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
 import type { Namespace } from './namespace.js';
 import { ObjectHandles } from './object-handles.js';
+import { opensForWriting } from './open-flags.js';
 import type { Owner } from './open-file.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
 import { LARGE_STATFS, type StatFs, type StatfsCache } from './statfs.js';
@@ -50,14 +51,6 @@ export interface FileSystemOptions {
   handles?: HandleTable<Handle>;
   /** set apart this filesystem's blocks in a block cache other filesystems share (the bucket name) */
   cacheScope?: string;
-}
-
-/** POSIX access-mode mask (not exported by node:fs constants) */
-const O_ACCMODE = 3;
-
-/** Whether open() with these flags may change the file (write access or O_TRUNC). */
-export function opensForWriting(flags: number): boolean {
-  return (flags & O_ACCMODE) !== constants.O_RDONLY || (flags & constants.O_TRUNC) !== 0;
 }
 
 export class S3FileSystem {

@@ -1,7 +1,8 @@
 // FUSE adapter: the only importer of fuse-native. Translates each op into a call on
 // S3FileSystem (or a whole-account root, fs/account-root.ts), logs a failure once at the level the errno policy gives, replies.
 import Fuse, { type Caller, type Ops, type StatLike } from 'fuse-native';
-import { opensForWriting, type Attr, type Owner } from '../fs/filesystem.js';
+import type { Attr, Owner } from '../fs/filesystem.js';
+import { opensForWriting } from '../fs/open-flags.js';
 import type { MountedFileSystem } from '../fs/mounted.js';
 import { toErrno } from '../fs/errno.js';
 import type { Logger } from '../log/logger.js';

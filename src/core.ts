@@ -17,7 +17,7 @@ import { DiskCache } from './read/disk-cache.js';
 import { BlockFetcher } from './read/block-fetcher.js';
 import { FastReads } from './read/fast-reads.js';
 import type { ObjectStore } from './s3/store.js';
-import type { Clock } from './util/clock.js';
+import type { SleepClock } from './util/clock.js';
 import { Semaphore } from './util/semaphore.js';
 import { EagerUpload } from './write/eager-upload.js';
 import { NativeWrites } from './write/native-writes.js';
@@ -87,7 +87,7 @@ export interface CoreOptions {
   cfg: MountConfig;
   store: ObjectStore;
   logger: Logger;
-  clock: Clock;
+  clock: SleepClock;
   /** this mount's own staging directory (the daemon: `<--staging-dir>/<mountId>`); made if missing */
   stagingDir: string;
   /** the id staged records carry: only records of this id are recovered (default: mountId(cfg)) */
@@ -173,7 +173,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     // the native attribute cache holds copies of listed entries: it drops with any change
     ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
     // read handles pinned to another version of a path go stale (fs is made below, before any lookup)
-    onNode: (path, node) => fs.objectChanged(path, node),
+    onNode: (path, node, before) => fs.objectChanged(path, node, before),
   });
   let disk: DiskCache | undefined;
   if (cfg.cacheDir !== undefined) {
@@ -272,6 +272,9 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     readOnly: cfg.readOnly,
     readAheadBytes,
     mountTimeMs: clock.nowMs(),
+    clock,
+    // the native attribute cache may hold the old size of a path the mount learnt changed
+    ...(native ? { onSizeChange: () => native.invalidateAttrs() } : {}),
     handles: shared.handles,
     ...(o.cacheScope !== undefined ? { cacheScope: o.cacheScope } : {}),
     statfs: new StatfsCache({

@@ -8,11 +8,13 @@ import { joinPath, KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/pa
 import type { BlockFetcher } from '../read/block-fetcher.js';
 import type { FastReads } from '../read/fast-reads.js';
 import { isStoreError } from '../s3/errors.js';
+import type { SleepClock } from '../util/clock.js';
 import type { NativeWrites } from '../write/native-writes.js';
 import { attrOf, type Attr, type AttrDefaults, type DirEntry } from './attr.js';
 import { modeChange, ownerChange, specialNodeAttrs } from './attr-changes.js';
 import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
+import { HiddenFiles, isHiddenName } from './hidden-files.js';
 import type { Namespace } from './namespace.js';
 import { ObjectHandles } from './object-handles.js';
 import { opensForWriting } from './open-flags.js';
@@ -51,11 +53,16 @@ export interface FileSystemOptions {
   handles?: HandleTable<Handle>;
   /** set apart this filesystem's blocks in a block cache other filesystems share (the bucket name) */
   cacheScope?: string;
+  /** default: the system's */
+  clock?: SleepClock;
+  /** the mount learnt that a path's size changed: drop attributes cached on the FUSE threads */
+  onSizeChange?: () => void;
 }
 
 export class S3FileSystem {
   private readonly handles: HandleTable<Handle>;
   private readonly objects: ObjectHandles;
+  private readonly hidden = new HiddenFiles();
   private readonly defaults: AttrDefaults;
   /** bytes read and written through JavaScript (the native fast paths count their own) */
   readonly counters = { readBytes: 0, writtenBytes: 0 };
@@ -67,9 +74,9 @@ export class S3FileSystem {
     this.defaults = { uid, gid, fileMode, dirMode, mountTimeMs, blksize: o.fetcher.blockBytes };
   }
 
-  /** The metadata cache learnt what `path` is now: read handles of other versions go stale. */
-  objectChanged(path: string, node: Node | undefined): void {
-    this.objects.onNode(path, node);
+  /** The metadata cache learnt what `path` is now (having known `before`): read handles of other versions go stale. */
+  objectChanged(path: string, node: Node | undefined, before?: Node): void {
+    this.objects.onNode(path, node, before);
   }
 
   private async node(path: string): Promise<Node> {
@@ -104,6 +111,7 @@ export class S3FileSystem {
     this.fits(path);
     const of = this.o.openFiles.get(path);
     if (of) return this.attr(this.o.openFiles.nodeOf(synced(of)));
+    if (isHiddenName(path)) return this.attr(this.hidden.get(path) ?? (await this.node(path)));
     return this.attr(await this.node(path));
   }
 
@@ -155,7 +163,8 @@ export class S3FileSystem {
     const existing = await this.o.openFiles.acquire(path, truncate);
     if (existing) return this.addStaged(path, existing, wantsWrite);
     if (!wantsWrite) {
-      const n = await this.node(path);
+      let n = await this.node(path);
+      if (await this.objects.kernelSettled(path)) n = await this.node(path);
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
       return this.objects.open(path, n, (h) => this.handles.add(h));
     }
@@ -298,6 +307,7 @@ export class S3FileSystem {
   async unlink(path: string): Promise<void> {
     this.writable(path);
     this.fits(path);
+    if (this.hidden.delete(path)) return; // libfuse's last release of a file it hid
     const open = this.o.openFiles.get(path);
     const n = open ? undefined : await this.node(path);
     if (n?.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
@@ -328,9 +338,34 @@ export class S3FileSystem {
     // a directory whose only entries are files written here and not yet uploaded
     if (this.o.openFiles.childrenOf(to).length > 0)
       throw fsError('ENOTEMPTY', 'target directory not empty', { path: to });
+    if (isHiddenName(to)) return this.hide(from, to);
     await this.o.openFiles.beforeRename(from);
-    await this.o.namespace.rename(from, to);
+    const file = await this.o.namespace.rename(from, to);
     await this.o.openFiles.renamed(from, to);
+    // read handles follow their file: to the copy, if it has their version's ETag
+    this.objects.renamed(from, to, (h) =>
+      file === undefined
+        ? h.reader.object.etag
+        : file.etagAfter === h.reader.object.etag
+          ? file.etagAfter
+          : undefined,
+    );
+  }
+
+  /**
+   * libfuse renames a file unlinked or renamed over while open to a hidden name, and
+   * unlinks that at its last release: here that is the unlink itself (the object goes,
+   * open handles keep what they read), not a copy in S3, and it works whether or not
+   * another client already deleted the object.
+   */
+  private async hide(path: string, hiddenAs: string): Promise<void> {
+    const of = this.o.openFiles.get(path);
+    const known = of ? undefined : await this.o.meta.lookup(path);
+    await this.o.namespace.removeObject(path); // DeleteObject of a missing key succeeds
+    await this.o.openFiles.unlinked(path);
+    this.objects.unlinked(path);
+    const gone: Node = known ?? { kind: 'file', size: 0, mtimeMs: Date.now(), etag: '' };
+    this.hidden.add(hiddenAs, of ? () => this.o.openFiles.nodeOf(of) : () => gone);
   }
 
   async symlink(target: string, path: string, caller?: Owner): Promise<void> {

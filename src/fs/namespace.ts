@@ -84,10 +84,11 @@ export class Namespace {
     this.o.meta.remove(path);
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  /** Renames a file or directory; for a file, the ETag it had and the one its copy has. */
+  async rename(from: string, to: string): Promise<{ etagBefore: string; etagAfter: string } | undefined> {
     const src = await this.o.meta.lookup(from);
     if (!src) throw fsError('ENOENT', 'no such file or directory', { path: from });
-    if (from === to) return;
+    if (from === to) return undefined;
     await this.requireParentDir(to);
     const dst = await this.o.meta.lookup(to);
     if (src.kind === 'dir') return this.renameDir(from, to, dst);
@@ -96,10 +97,11 @@ export class Namespace {
     await this.o.requests.run(() => this.o.store.delete(this.key(from)));
     this.o.meta.remove(from);
     this.o.meta.put(to, { ...src, etag: etag || src.etag });
+    return { etagBefore: src.etag, etagAfter: etag || src.etag };
   }
 
   /** Moves every key under from/ to to/: copies first, then deletes. Not atomic. */
-  private async renameDir(from: string, to: string, dst: Node | undefined): Promise<void> {
+  private async renameDir(from: string, to: string, dst: Node | undefined): Promise<undefined> {
     if (dst && dst.kind !== 'dir')
       throw fsError('ENOTDIR', 'cannot replace a file with a directory', { path: to });
     if (to.startsWith(`${from}/`))
@@ -141,6 +143,7 @@ export class Namespace {
     this.o.meta.invalidateTree(to);
     this.o.meta.remove(from);
     this.o.meta.put(to, { kind: 'dir' });
+    return undefined;
   }
 
   async symlink(target: string, path: string, attrs: FileAttrs): Promise<void> {

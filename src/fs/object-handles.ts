@@ -8,7 +8,15 @@ import type { BlockFetcher, ObjectVersion } from '../read/block-fetcher.js';
 import type { FastReads } from '../read/fast-reads.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
+import { systemClock, type SleepClock } from '../util/clock.js';
 import { fsError } from './errno.js';
+
+/**
+ * How long the kernel keeps attributes and names it was told (libfuse's attr_timeout and
+ * entry_timeout, 1 s), with a margin for a reply a FUSE thread sent just before the
+ * mount learnt of a change.
+ */
+export const KERNEL_ATTR_MS = 1100;
 
 export type FileNode = Extract<Node, { kind: 'file' | 'symlink' }>;
 
@@ -22,6 +30,8 @@ export interface ObjectHandle {
   stale: boolean;
   /** JavaScript handed out bytes of its version */
   served: boolean;
+  /** its name was unlinked or renamed over: it never moves to whatever has the name now */
+  detached: boolean;
 }
 
 export interface ObjectHandlesOptions {
@@ -33,6 +43,10 @@ export interface ObjectHandlesOptions {
   readAheadBytes: number;
   /** sets this filesystem's blocks apart in a block cache shared by several buckets */
   cacheScope?: string;
+  /** default: the system's */
+  clock?: SleepClock;
+  /** the mount learnt that a path's size changed: attributes cached on the FUSE threads are stale */
+  onSizeChange?: () => void;
 }
 
 export function versionOf(key: string, n: FileNode, scope = ''): ObjectVersion {
@@ -56,15 +70,34 @@ function sameVersion(v: ObjectVersion, n: Node | undefined): boolean {
   return n.etag === '' || v.etag === '' || v.etag === n.etag;
 }
 
+/** Whether the kernel may hold a size for `path` other than `now`'s: the path had `before`. */
+function sizeChanged(before: Node | undefined, now: Node | undefined): boolean {
+  if (before === undefined || before.kind === 'dir') return false;
+  return now === undefined || now.kind === 'dir' || now.size !== before.size;
+}
+
 export class ObjectHandles {
   private readonly byPath = new Map<string, Set<ObjectHandle>>();
+  /** paths whose size the mount learnt changed, and when (kept for KERNEL_ATTR_MS) */
+  private readonly sizeChanges = new Map<string, number>();
+  private readonly clock: SleepClock;
 
-  constructor(private readonly o: ObjectHandlesOptions) {}
+  constructor(private readonly o: ObjectHandlesOptions) {
+    this.clock = o.clock ?? systemClock;
+  }
 
   /** A handle reading `node`'s version of `path`; `add` numbers it (the handle table). */
   open(path: string, node: FileNode, add: (h: ObjectHandle) => number): number {
     const reader = this.reader(path, node);
-    const h: ObjectHandle = { kind: 'object', path, fh: 0, reader, stale: false, served: false };
+    const h: ObjectHandle = {
+      kind: 'object',
+      path,
+      fh: 0,
+      reader,
+      stale: false,
+      served: false,
+      detached: false,
+    };
     h.fh = add(h);
     if (this.o.fastReads) reader.attachFast(this.o.fastReads, h.fh);
     let set = this.byPath.get(path);
@@ -81,11 +114,89 @@ export class ObjectHandles {
     );
   }
 
-  /** The metadata cache learnt what `path` is now (undefined: nothing): other versions' handles go stale. */
-  onNode(path: string, node: Node | undefined): void {
+  /**
+   * Before a new read handle of `path` is opened: if the mount learnt within the kernel's
+   * attribute timeout that the path's size changed, the kernel may still hold the old size
+   * and would cut the new version's bytes at it (or read past them). The open waits until
+   * that cached size has expired, so the kernel asks again before it reads.
+   */
+  async kernelSettled(path: string): Promise<boolean> {
+    const at = this.sizeChanges.get(path);
+    if (at === undefined) return false;
+    const left = at + KERNEL_ATTR_MS - this.clock.nowMs();
+    if (left > 0) await this.clock.sleep(left);
+    if (this.sizeChanges.get(path) === at) this.sizeChanges.delete(path);
+    return left > 0;
+  }
+
+  /**
+   * The metadata cache learnt what `path` is now (undefined: nothing), having known
+   * `before`: other versions' handles go stale, and a size change is remembered for a
+   * while (kernelSettled).
+   */
+  onNode(path: string, node: Node | undefined, before?: Node): void {
+    if (sizeChanged(before, node)) this.noteSizeChange(path);
     const set = this.byPath.get(path);
     if (!set) return;
     for (const h of set) if (!h.stale && !sameVersion(h.reader.object, node)) this.markStale(h);
+  }
+
+  private noteSizeChange(path: string): void {
+    const now = this.clock.nowMs();
+    // forget what the kernel no longer holds, so the map stays as small as a second's changes
+    if (this.sizeChanges.size > 1000)
+      for (const [p, at] of this.sizeChanges) if (at + KERNEL_ATTR_MS <= now) this.sizeChanges.delete(p);
+    this.sizeChanges.set(path, now);
+    this.o.onSizeChange?.();
+  }
+
+  /**
+   * `path` was unlinked, or renamed over, here (libfuse hid it): its handles keep their
+   * version, whatever has the name from now on.
+   */
+  unlinked(path: string): void {
+    const set = this.byPath.get(path);
+    if (!set) return;
+    this.byPath.delete(path);
+    for (const h of set) h.detached = true;
+  }
+
+  /**
+   * `from` (a file, or a directory with files below it) was renamed to `to` here: its
+   * handles follow their file. `etagAfter` is the ETag a handle's version has under the
+   * new key (the copy's), or undefined if the rename copied another version (stale).
+   */
+  renamed(
+    from: string,
+    to: string,
+    etagAfter: (h: ObjectHandle, newPath: string) => string | undefined,
+  ): void {
+    const below = `${from}/`;
+    for (const [path, set] of [...this.byPath]) {
+      if (path !== from && !path.startsWith(below)) continue;
+      const newPath = to + path.slice(from.length);
+      this.byPath.delete(path);
+      let dest = this.byPath.get(newPath);
+      if (!dest) this.byPath.set(newPath, (dest = new Set()));
+      for (const h of set) {
+        h.path = newPath;
+        dest.add(h);
+        if (h.stale) continue;
+        const etag = etagAfter(h, newPath);
+        if (etag === undefined) {
+          this.markStale(h);
+          continue;
+        }
+        const o = h.reader.object;
+        this.repin(h, { kind: 'file', size: o.size, etag, mtimeMs: mtimeOfVersion(o.version) });
+      }
+    }
+  }
+
+  private repin(h: ObjectHandle, node: FileNode): void {
+    h.reader.close();
+    h.reader = this.reader(h.path, node);
+    if (this.o.fastReads) h.reader.attachFast(this.o.fastReads, h.fh);
   }
 
   /** Reads stop here: FUSE threads no longer serve its cached blocks either. */
@@ -118,7 +229,7 @@ export class ObjectHandles {
   private async versionGone(h: ObjectHandle, attempt: number, err: unknown): Promise<void> {
     this.o.meta.invalidate(h.path); // a new open looks it up again
     const servedNatively = this.o.fastReads !== undefined && this.o.fetcher.hasAnyBlock(h.reader.object);
-    if (attempt > 0 || h.served || servedNatively) {
+    if (attempt > 0 || h.served || servedNatively || h.detached) {
       this.markStale(h);
       throw fsError('ESTALE', 'the object was replaced or deleted since it was read', { path: h.path }, err);
     }
@@ -133,16 +244,20 @@ export class ObjectHandles {
         err,
       );
     }
-    h.reader.close();
-    h.reader = this.reader(h.path, now);
+    this.repin(h, now);
     h.stale = false;
-    if (this.o.fastReads) h.reader.attachFast(this.o.fastReads, h.fh);
   }
 
   close(h: ObjectHandle): void {
     const set = this.byPath.get(h.path);
-    set?.delete(h);
+    set?.delete(h); // (a detached handle is in no set)
     if (set?.size === 0) this.byPath.delete(h.path);
     h.reader.close();
   }
+}
+
+/** The mtime a version without an ETag was named by (versionOf), else 0: only such versions use it. */
+function mtimeOfVersion(version: string): number {
+  const m = /@(\d+)$/.exec(version);
+  return m ? Number(m[1]) : 0;
 }

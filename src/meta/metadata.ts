@@ -24,8 +24,12 @@ export interface MetadataOptions {
   maxEntries?: number;
   /** called on every change this cache records, so that caches copied from it drop too */
   onChange?: () => void;
-  /** told what this cache learns or records of a path (undefined: nothing there), so open read handles can compare versions */
-  onNode?: (path: string, node: Node | undefined) => void;
+  /**
+   * told what this cache learns or records of a path (undefined: nothing there), so open
+   * read handles can compare versions; with what it knew of it before (even expired) when
+   * it learnt it from S3 (undefined for a change this mount made)
+   */
+  onNode?: (path: string, node: Node | undefined, before: Node | undefined) => void;
 }
 
 interface Timed<T> {
@@ -120,7 +124,7 @@ export class MetadataCache {
     if (gen === this.generation) {
       if (node) this.remember(path, (node = keepKnownAttrs(node, this.stats.peek(path)?.value)));
       else {
-        this.o.onNode?.(path, undefined);
+        this.tell(path, undefined);
         if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
       }
     }
@@ -146,7 +150,7 @@ export class MetadataCache {
         if (isStoreError(err, 'NotFound')) {
           const unchanged = gen === this.generation;
           this.invalidate(path);
-          if (unchanged) this.o.onNode?.(path, undefined);
+          if (unchanged) this.tell(path, undefined);
           return undefined;
         }
         throw err;
@@ -260,6 +264,10 @@ export class MetadataCache {
     } while (token !== undefined);
     if (dir.hidden > 0)
       this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
+    // what was known of the names before (stats are replaced below), for onNode
+    const before = new Map<string, Node | undefined>();
+    if (gen === this.generation && this.o.onNode)
+      for (const name of dir.entries.keys()) before.set(name, this.stats.peek(joinPath(path, name))?.value);
     if (gen === this.generation && this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
       this.dirs.set(path, { value: dir, expiresAtMs, missesUntilMs: this.missesUntil() });
@@ -273,7 +281,7 @@ export class MetadataCache {
     }
     // (a listing that raced a change made here may be older than that change: not told)
     if (gen === this.generation && this.o.onNode)
-      for (const [name, node] of dir.entries) this.o.onNode(joinPath(path, name), node);
+      for (const [name, node] of dir.entries) this.tell(joinPath(path, name), node, before.get(name));
     return dir;
   }
 
@@ -282,8 +290,13 @@ export class MetadataCache {
     return this.expiry(Math.min(this.o.ttlMs, this.o.negativeTtlMs));
   }
 
+  /** onNode, with what was known of `path` before */
+  private tell(path: string, node: Node | undefined, before = this.stats.peek(path)?.value): void {
+    this.o.onNode?.(path, node, before);
+  }
+
   private remember(path: string, node: Node): void {
-    this.o.onNode?.(path, node);
+    this.tell(path, node);
     if (this.o.ttlMs <= 0) return;
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(this.o.ttlMs) });
     this.negative.delete(path);
@@ -313,7 +326,7 @@ export class MetadataCache {
   }
 
   private record(path: string, node: Node): void {
-    this.o.onNode?.(path, node);
+    this.o.onNode?.(path, node, undefined); // a change made here: the kernel made it too
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));
@@ -356,7 +369,9 @@ export class MetadataCache {
   /** Forgets what is known about `path` (e.g. after ESTALE) so the next lookup asks S3. */
   invalidate(path: string): void {
     this.changed();
-    this.stats.delete(path);
+    // kept, expired: what was known is still told to onNode when the next lookup learns anew
+    const known = this.stats.peek(path);
+    if (known) this.stats.set(path, { value: known.value, expiresAtMs: 0 });
     this.negative.delete(path);
     this.dirs.delete(parentPath(path));
     this.dirs.delete(path);

@@ -4,11 +4,21 @@
 // reads the current version; a name put elsewhere is found at once although a cached
 // listing of its directory misses it; an object deleted elsewhere while open.
 import t from 'tap';
-import { open, readFile, readdir, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { eventually } from '../fixtures/helpers.js';
 import { mount } from '../fixtures/mount.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
@@ -163,5 +173,64 @@ t.test(`change from another node, on ${kind}`, async (t) => {
       again === 'ESTALE' || (Buffer.isBuffer(again) && again.equals(body.subarray(0, 4096))),
       'where it had read: ESTALE or the same bytes',
     );
+  });
+
+  t.test('a new open right after a listing learnt a longer version: read whole, never cut', async (t) => {
+    const dir = join(b.dir, 'grow');
+    await mkdir(join(a.dir, 'grow'));
+    await writeFile(join(a.dir, 'grow', 'f.txt'), '16 bytes, first.');
+    const longer = 'the second version, which is longer than the first by far';
+    t.ok(
+      await eventually(
+        async () => (await readdir(dir).catch(() => [] as string[])).includes('f.txt'),
+        10_000,
+        200,
+      ),
+      'B lists it (attributes cached for --metadata-ttl)',
+    );
+    const t0 = Date.now();
+    await put('grow/f.txt', longer);
+    // the kernel is told the listed (old) size shortly before B's listing expires ...
+    await sleep(Math.max(0, t0 + TTL_S * 1000 - 500 - Date.now()));
+    t.equal((await stat(join(dir, 'f.txt'))).size, 16, 'B still says the old size (cached)');
+    // ... then a listing learns the new version while the kernel may still hold the old size
+    await sleep(Math.max(0, t0 + TTL_S * 1000 + 100 - Date.now()));
+    await readdir(dir);
+    const got = await readFile(join(dir, 'f.txt'), 'utf8').catch((err: unknown) => errnoName(err));
+    t.equal(got, longer, 'a new open reads the new version whole (not cut at the old size)');
+  });
+
+  t.test('a file open here, deleted elsewhere, then renamed over here', async (t) => {
+    await writeFile(join(b.dir, 'target.txt'), 'old target');
+    const fh = await open(join(b.dir, 'target.txt'), 'r');
+    t.teardown(() => fh.close().catch(() => undefined));
+    t.same(await pread(fh, 64, 0), Buffer.from('old target'), 'B has it open');
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'target.txt' }));
+    await writeFile(join(b.dir, '.tmp-target'), 'new target');
+    await t.resolves(rename(join(b.dir, '.tmp-target'), join(b.dir, 'target.txt')), 'the rename works');
+    t.equal(await readFile(join(b.dir, 'target.txt'), 'utf8'), 'new target', 'the name has the new file');
+    await writeFile(join(b.dir, 'open-unlinked.txt'), 'x');
+    const fh2 = await open(join(b.dir, 'open-unlinked.txt'), 'r');
+    await unlink(join(b.dir, 'open-unlinked.txt'));
+    const keys = (await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key);
+    t.notOk(
+      keys?.some((k) => k?.includes('.fuse_hidden')),
+      `no .fuse_hidden object in S3 while open (${JSON.stringify(keys)})`,
+    );
+    t.notOk(keys?.includes('open-unlinked.txt'), 'the unlinked object is deleted at once');
+    await fh2.close();
+    await fh.close();
+  });
+
+  t.test('a read after rename-while-open follows the file', async (t) => {
+    const body = Buffer.alloc(3 << 20);
+    for (let i = 0; i < body.length; i += 4) body.writeUInt32LE(i, i);
+    await writeFile(join(b.dir, 'moving.bin'), body);
+    const fh = await open(join(b.dir, 'moving.bin'), 'r');
+    t.teardown(() => fh.close().catch(() => undefined));
+    t.same(await pread(fh, 4096, 0), body.subarray(0, 4096), 'read the start');
+    await rename(join(b.dir, 'moving.bin'), join(b.dir, 'moved.bin'));
+    t.same(await pread(fh, 65536, 2 << 20), body.subarray(2 << 20, (2 << 20) + 65536), 'then further on');
+    await fh.close();
   });
 });

@@ -185,27 +185,20 @@ t.test(`load on ${kind}: ${WORKERS} processes on each of two mounts for ${SECOND
   t.comment(`bytes written ${written}, read ${read} through the mounts`);
   t.ok(total > 0, 'the workers did something');
   for (const u of unexpected.slice(0, 20)) t.comment(`unexpected: ${JSON.stringify(u)}`);
-  // Two defects this test found are open (issue #13) and reported here as todo, so that CI
-  // runs and measures the rest: a read of a shared file rewritten by the other mount that
-  // returns bytes of two versions ("WRONG"), and a rename of a file just written that says
-  // ENOENT (a listing begun before its upload replaces what the mount knew of it).
+  // Two defects this test found (issue #13). A rename over a shared name that said ENOENT
+  // (libfuse hid the open target by a rename that failed once the other mount had deleted
+  // it) is fixed and asserted with the rest. Reads of one version cut at another's size
+  // ("WRONG") are fixed where the mount decides (a new open waits out the kernel's cached
+  // size), but one case is the kernel's and stays open: its page cache belongs to the file,
+  // so a descriptor opened on the old version reads pages a newer open on the same mount
+  // cached, cut at the size its own fstat saw (docs/SEMANTICS.md, "A descriptor reads one
+  // version"). Seen once in a 120 s run on s3rver.
   const mixed = unexpected.filter((u) => u.code === 'WRONG');
-  const lostRename = unexpected.filter(
-    (u) => u.op === 'shared-write' && u.code === 'ENOENT' && /rename/.test(u.message ?? ''),
-  );
-  const other = unexpected.filter((u) => !mixed.includes(u) && !lostRename.includes(u));
+  const other = unexpected.filter((u) => u.code !== 'WRONG');
   t.same(other.slice(0, 20), [], `no unexpected error (${other.length} in all)`);
   t.same(mixed.slice(0, 5), [], `no read mixes two versions (${mixed.length} did)`, {
-    todo: 'open defect (#13): a shared file rewritten by the other mount can be read as two versions',
+    todo: 'open (#13): the page cache serves an old descriptor pages of a newer open',
   });
-  t.same(
-    lostRename.slice(0, 5),
-    [],
-    `no rename of a just-written file says ENOENT (${lostRename.length} did)`,
-    {
-      todo: 'open defect (#13): a listing begun before an upload can hide the file from a rename',
-    },
-  );
 
   // ---- memory: the high-water mark of each daemon's resident set
   for (const [i, m] of mounts.entries()) {
@@ -236,10 +229,7 @@ t.test(`load on ${kind}: ${WORKERS} processes on each of two mounts for ${SECOND
   let shared = 0;
   for (const key of await keysUnder(s3, bucket, 'shared/')) {
     if (key.endsWith('/')) continue;
-    const renameFailed = lostRename.some((u) => (u.message ?? '').includes(key));
-    t.notMatch(key, /\.tmp-/, `no temporary file left in S3 (${key})`, {
-      ...(renameFailed ? { todo: 'left by the rename that said ENOENT (above)' } : {}),
-    });
+    t.notMatch(key, /\.tmp-/, `no temporary file left in S3 (${key})`);
     const body = await getObject(s3, bucket, key);
     if (!selfValid(body)) t.fail(`${key}: not one whole version in S3`);
     verified += body.length;

@@ -13,6 +13,7 @@ import {
   writeFile,
 } from '../../fixtures/core.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
+import { KERNEL_ATTR_MS } from '../../../src/fs/object-handles.js';
 
 const { O_RDONLY } = constants;
 const KiB = 1024;
@@ -32,6 +33,7 @@ t.test('a handle of a version the mount learns is replaced: ESTALE on every read
   t.equal(await errnoOf(fs.read(kept, buf, 0, buf.length)), 'ESTALE', 'the kept handle: ESTALE');
   t.equal(await errnoOf(fs.read(kept, buf, 1, 4)), 'ESTALE', 'at any offset, every time');
   await fs.release(kept);
+  clock.advance(KERNEL_ATTR_MS); // (a new open waits out the kernel's attribute cache: below)
   t.same(await readFile(fs, '/f.txt'), Buffer.from('xyz'), 'a new open reads the new version');
 });
 
@@ -105,4 +107,103 @@ t.test('an object deleted elsewhere while open', async (t) => {
   await fs.release(fh);
   const fresh = await fs.open('/h.bin', O_RDONLY).catch((err: unknown) => err);
   t.equal(await errnoOf(Promise.reject(fresh)), 'ENOENT', 'a missing name: ENOENT');
+});
+
+t.test(
+  'a new open just after the mount learnt a new size waits out the kernel attribute cache',
+  async (t) => {
+    const store = new MemoryObjectStore();
+    const { fs, clock } = await testCore(t, { store });
+    store.putBytes('k.txt', Buffer.from('short'));
+    t.equal((await fs.getattr('/k.txt')).size, 5, 'the kernel is told 5 bytes');
+    store.putBytes('k.txt', Buffer.from('a longer version'));
+    clock.advance(PAST_TTL_MS);
+    t.equal((await fs.getattr('/k.txt')).size, 16, 'a lookup learns the new size');
+    // the kernel may hold 5 bytes for its attribute timeout: an open now must not let it
+    // cut the new version at 5 (what load.ts saw as a read of one version clipped)
+    let opened = false;
+    const open = fs.open('/k.txt', O_RDONLY).then((fh) => {
+      opened = true;
+      return fh;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    t.notOk(opened, 'the open waits while the kernel may hold the old size');
+    t.equal(clock.sleeping, 1, 'for the kernel attribute timeout');
+    clock.advance(KERNEL_ATTR_MS);
+    const fh = await open;
+    t.same(await readHandle(fs, fh), Buffer.from('a longer version'), 'then reads the new version whole');
+    await fs.release(fh);
+    const again = await fs.open('/k.txt', O_RDONLY);
+    t.ok(again > 0, 'a later open does not wait');
+    await fs.release(again);
+  },
+);
+
+t.test(
+  'an open file deleted elsewhere, then renamed over here (libfuse hides it): the rename works',
+  async (t) => {
+    const store = new MemoryObjectStore();
+    const { fs } = await testCore(t, { store });
+    store.putBytes('s/one', pattern(10 * KiB, 5));
+    store.putBytes('s/keep', 'k');
+    const reader = await fs.open('/s/one', O_RDONLY);
+    const head = Buffer.alloc(KiB);
+    t.equal(await fs.read(reader, head, 0, head.length), head.length, 'a reader has it open');
+    store.objects.delete('s/one'); // another node deletes it; this mount still knows it
+    await writeFile(fs, '/s/.tmp-1', Buffer.from('new content'));
+    // what libfuse does for rename(tmp, one) while `one` is open: hide it, then rename
+    const hidden = '/s/.fuse_hidden0000000200000001';
+    t.equal(await errnoOf(fs.getattr(hidden)), 'ENOENT', 'libfuse first checks the hidden name is free');
+    t.equal(await errnoOf(fs.rename('/s/one', hidden)), 'ok', 'hiding a file gone from S3 works');
+    t.equal(await errnoOf(fs.rename('/s/.tmp-1', '/s/one')), 'ok', 'the rename itself works');
+    t.same([...store.objects.keys()].sort(), ['s/keep', 's/one'], 'nothing hidden is stored in S3');
+    t.equal((await fs.getattr(hidden)).size, 10 * KiB, 'fstat of the hidden file shows what it was');
+    t.equal(
+      await errnoOf(fs.read(reader, head, 0, head.length)),
+      'ok',
+      'the reader reads its cached version',
+    );
+    t.same(await readFile(fs, '/s/one'), Buffer.from('new content'), 'the name has the new file');
+    await fs.release(reader);
+    t.equal(await errnoOf(fs.unlink(hidden)), 'ok', 'libfuse unlinks the hidden name at the last release');
+    t.equal(await errnoOf(fs.getattr(hidden)), 'ENOENT', 'then it is gone');
+    t.same([...store.objects.keys()].sort(), ['s/keep', 's/one'], 'and S3 keeps the new file');
+  },
+);
+
+t.test('unlink of an open file (libfuse hides it): the object goes, no copy is made', async (t) => {
+  const store = new MemoryObjectStore();
+  const { fs } = await testCore(t, { store });
+  store.putBytes('u.bin', pattern(8 * KiB, 6));
+  const fh = await fs.open('/u.bin', O_RDONLY);
+  const hidden = '/.fuse_hidden0000000100000002';
+  t.equal(await errnoOf(fs.rename('/u.bin', hidden)), 'ok', 'hidden');
+  t.same([...store.objects.keys()], [], 'the object is deleted, nothing copied');
+  t.equal(await errnoOf(fs.getattr('/u.bin')), 'ENOENT', 'the name is gone');
+  t.notOk(
+    (await fs.readdir('/')).some((e) => e.name.startsWith('.fuse_hidden')),
+    'not listed',
+  );
+  await fs.release(fh);
+  t.equal(await errnoOf(fs.unlink(hidden)), 'ok', 'the last release unlinks it');
+});
+
+t.test('a read after rename-while-open follows the file', async (t) => {
+  const store = new MemoryObjectStore();
+  const { fs } = await testCore(t, { store });
+  const data = pattern(300 * KiB, 7);
+  store.putBytes('r/a.bin', data);
+  const fh = await fs.open('/r/a.bin', O_RDONLY);
+  const first = Buffer.alloc(4 * KiB);
+  t.equal(await fs.read(fh, first, 0, first.length), first.length, 'read the start');
+  await fs.rename('/r/a.bin', '/r/b.bin');
+  t.same(await readHandle(fs, fh, 0), data, 'the open handle reads the whole file under its new name');
+  await fs.release(fh);
+  await fs.rename('/r', '/q');
+  const again = await fs.open('/q/b.bin', O_RDONLY);
+  const part = Buffer.alloc(4 * KiB);
+  t.equal(await fs.read(again, part, 0, part.length), part.length, 'opened in the renamed directory');
+  await fs.rename('/q', '/p');
+  t.same(await readHandle(fs, again, 0), data, 'and it follows a directory rename too');
+  await fs.release(again);
 });

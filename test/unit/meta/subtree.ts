@@ -11,7 +11,11 @@ async function delimiterListing(store: MemoryObjectStore, prefix: string, path: 
   const p = dirPrefix(prefix, path);
   let token: string | undefined;
   do {
-    const page = await store.list({ prefix: p, delimiter: '/', ...(token ? { continuationToken: token } : {}) });
+    const page = await store.list({
+      prefix: p,
+      delimiter: '/',
+      ...(token ? { continuationToken: token } : {}),
+    });
     mergePage(dir, p, page);
     token = page.nextToken;
   } while (token !== undefined);
@@ -85,7 +89,11 @@ t.test('a subtree listing shows every directory as a delimiter listing of it wou
       );
       for (const s of sealed) {
         const want = await delimiterListing(store, prefix, s.path);
-        t.equal(shown(s.dir), shown(want), `${s.path}: same entries (pages of ${pageKeys}, prefix "${prefix}")`);
+        t.equal(
+          shown(s.dir),
+          shown(want),
+          `${s.path}: same entries (pages of ${pageKeys}, prefix "${prefix}")`,
+        );
         t.equal(s.dir.hidden, want.hidden, `${s.path}: same hidden count`);
       }
       t.equal(paths.at(-1), '/w', 'the root last');

@@ -8,7 +8,7 @@ import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 
 /** The in-memory store, whose listings without a delimiter can be held at a gate by the test. */
 class GatedStore extends MemoryObjectStore {
-  gate: Promise<void> | undefined;
+  gate: Promise<unknown> | undefined;
   /** keys listed without a delimiter: pages of this many */
   pageKeys = 1000;
   recursivePages = 0;
@@ -118,7 +118,7 @@ t.test('local changes made while the subtree is listed win over the listing', as
   for (const d of ['/w/d1', '/w/d2', '/w/d3']) await meta.list(d);
   await meta.list('/w');
   t.equal(store.recursivePages, 0);
-  const gate = deferred<void>();
+  const gate = deferred<undefined>();
   store.gate = gate.promise;
   const first = meta.list('/w/d0'); // starts the subtree listing, held at the gate
   await new Promise((r) => setImmediate(r));
@@ -128,7 +128,7 @@ t.test('local changes made while the subtree is listed win over the listing', as
   meta.remove('/w/d2/f0');
   meta.putNewDir('/w/d3/sub', { kind: 'dir' });
   meta.invalidateTree('/w/d4');
-  gate.resolve();
+  gate.resolve(undefined);
   t.same([...(await first).keys()], ['f0', 'f1', 'f2']);
   const before = lists(store);
   t.same(
@@ -156,11 +156,11 @@ t.test('a directory far ahead of the listing does not wait for all of it', async
   store.pageKeys = 10;
   for (let d = 0; d < 50; d++) for (let f = 0; f < 10; f++) store.putBytes(`far/d${pad(d)}/f${f}`, 'x');
   await meta.list('/far');
-  const gate = deferred<void>();
+  const gate = deferred<undefined>();
   store.gate = gate.promise;
   const first = meta.list('/far/d000');
   await new Promise((r) => setImmediate(r));
-  gate.resolve();
+  gate.resolve(undefined);
   store.gate = undefined;
   // the subtree listing has 50 pages to go through; /far/d049 is listed by itself after two of them
   const last = await meta.list('/far/d049');

@@ -56,6 +56,8 @@ export interface MountConfig {
   requestBytes: number;
   metadataTtlMs: number;
   negativeTtlMs: number;
+  /** --recursive-list: most keys a directory walk's subtree listing takes (0: off); memory bounds it too (core.ts) */
+  recursiveListKeys: number;
   objectMetadata: boolean;
   stagingDir: string;
   writeBack: boolean;
@@ -140,6 +142,7 @@ export function resolveConfig(
     requestBytes: parseBytes('request-size', req('request-size')),
     metadataTtlMs: parseSeconds('metadata-ttl', req('metadata-ttl')),
     negativeTtlMs: parseSeconds('negative-ttl', req('negative-ttl')),
+    recursiveListKeys: parseNumber('recursive-list', req('recursive-list')),
     objectMetadata: bool('object-metadata'),
     stagingDir: resolve(str('staging-dir') ?? defaultStagingRoot(env)),
     writeBack: bool('write-back'),

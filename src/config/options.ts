@@ -249,6 +249,16 @@ export const OPTIONS: readonly OptionDef[] = [
   },
 
   {
+    name: 'recursive-list',
+    type: 'number',
+    default: '100000',
+    env: 'S3MOUNT_RECURSIVE_LIST',
+    group: 'Cache and reads',
+    describe:
+      'When a directory walk (find, du, ls -R, rsync) goes into a sub-directory of a directory with several, list everything below that directory at once (one listing without a delimiter, 1,000 keys a page) and answer the walk from it for --metadata-ttl, instead of one LIST per directory. At most this many keys, and at most what a sixteenth of --memory-limit holds (about 512 bytes a key); past that the tree is listed directory by directory. 0 turns it off.',
+  },
+
+  {
     name: 'object-metadata',
     type: 'boolean',
     default: false,

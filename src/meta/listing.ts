@@ -1,7 +1,7 @@
 // Directory listing merge: turns ListObjectsV2 pages (delimiter "/") into directory
 // entries. Pure. Rules are documented in docs/SEMANTICS.md ("Directories").
-import type { ListPage } from '../s3/store.js';
-import type { FileAttrs } from './attrs.js';
+import type { ListPage, ObjectInfo } from '../s3/store.js';
+import { attrsFromMetadata, isSymlinkMode, type FileAttrs } from './attrs.js';
 import { isShowableName } from './paths.js';
 
 /**
@@ -75,4 +75,28 @@ export function mayBeShadowedLater(prefix: string, page: ListPage, name: string)
     (lastKey !== undefined && lastKey.startsWith(full)) ||
     (lastPrefix !== undefined && lastPrefix.startsWith(full))
   );
+}
+
+/** What a HEAD tells of an object. */
+export function nodeFromHead(info: ObjectInfo): Node {
+  const attrs = attrsFromMetadata(info.metadata);
+  return {
+    kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file',
+    size: info.size,
+    mtimeMs: info.lastModifiedMs,
+    etag: info.etag,
+    attrs,
+    metadata: info.metadata ?? {},
+  };
+}
+
+/**
+ * A listing carries no metadata: keep the attributes already known for the same object
+ * version (same ETag; directories have none), so a re-listing does not forget them.
+ */
+export function keepKnownAttrs(listed: Node, known: Node | undefined): Node {
+  if (!known?.attrs || listed.attrs !== undefined) return listed;
+  if (listed.kind === 'dir') return known.kind === 'dir' ? { ...listed, attrs: known.attrs } : listed;
+  if (known.kind === 'dir' || known.etag === '' || known.etag !== listed.etag) return listed;
+  return { ...listed, kind: known.kind, attrs: known.attrs };
 }

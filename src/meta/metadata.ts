@@ -3,13 +3,21 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.js';
 import { isStoreError } from '../s3/errors.js';
-import type { ObjectInfo, ObjectStore } from '../s3/store.js';
+import type { ObjectStore } from '../s3/store.js';
 import type { Clock } from '../util/clock.js';
-import { Semaphore } from '../util/semaphore.js';
 import { SingleFlight } from '../util/single-flight.js';
-import { attrsFromMetadata, isSymlinkMode } from './attrs.js';
-import { emptyDirectory, mayBeShadowedLater, mergePage, type Directory, type Node } from './listing.js';
+import { attrsFromMetadata } from './attrs.js';
+import {
+  emptyDirectory,
+  keepKnownAttrs,
+  mayBeShadowedLater,
+  mergePage,
+  nodeFromHead,
+  type Directory,
+  type Node,
+} from './listing.js';
 import { baseName, dirPrefix, fileKey, joinPath, parentPath } from './paths.js';
+import { Walks } from './walks.js';
 
 export type { Node } from './listing.js';
 
@@ -30,6 +38,8 @@ export interface MetadataOptions {
    * it learnt it from S3 (undefined for a change this mount made)
    */
   onNode?: (path: string, node: Node | undefined, before: Node | undefined) => void;
+  /** most keys a directory walk's subtree listing takes in (walks.ts); 0 or absent: directories are listed one by one */
+  walkMaxKeys?: number;
 }
 
 interface Timed<T> {
@@ -43,9 +53,6 @@ interface Listed extends Timed<Directory> {
 }
 
 const DEFAULT_MAX_ENTRIES = 1_000_000;
-/** siblings listed ahead of a directory walk, and how many of those LISTs run at once */
-const SIBLING_PREFETCH = 32;
-const SIBLING_PREFETCH_CONCURRENCY = 8;
 
 export class MetadataCache {
   private readonly stats: LRUCache<string, Timed<Node>>;
@@ -56,10 +63,10 @@ export class MetadataCache {
   private readonly lookups = new SingleFlight<Node | undefined>();
   private readonly listings = new SingleFlight<Directory>();
   private readonly heads = new SingleFlight<Node | undefined>();
-  private readonly siblingSlots = new Semaphore(SIBLING_PREFETCH_CONCURRENCY);
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
   readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
+  private readonly walks: Walks;
 
   constructor(private readonly o: MetadataOptions) {
     const max = o.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -67,13 +74,41 @@ export class MetadataCache {
     this.stats = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
     this.negative = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
     this.dirs = new LRUCache({ maxSize: max, sizeCalculation: (d) => Math.max(1, d.value.entries.size) });
+    this.walks = new Walks({
+      store: o.store,
+      prefix: o.prefix,
+      clock: o.clock,
+      logger: o.logger,
+      ttlMs: o.ttlMs,
+      maxKeys: o.ttlMs > 0 ? (o.walkMaxKeys ?? 0) : 0,
+      cached: (path) => {
+        const d = this.dirs.get(path);
+        return this.fresh(d) ? d.value : undefined;
+      },
+      install: (path, dir) => this.keepListing(path, dir),
+      forget: (path) => this.dirs.delete(path),
+      listAhead: (path, gate) => {
+        if (this.fresh(this.dirs.get(path)) || this.listings.has(path)) return false;
+        void this.listings
+          .run(path, () => gate(() => this.remoteList(path)))
+          .catch((err: unknown) => this.o.logger.debug('listing ahead failed', { path, error: String(err) }));
+        return true;
+      },
+    });
+  }
+
+  /** subtree listings of directory walks: started, pages, stopped at their limit, directories filled */
+  get walkCounters(): Walks['counters'] {
+    return this.walks.counters;
   }
 
   private fresh<T>(t: Timed<T> | undefined): t is Timed<T> {
     return t !== undefined && t.expiresAtMs > this.o.clock.nowMs();
   }
 
-  private changed(): void {
+  /** A local change of `path` (`tree`: and all below it). */
+  private changed(path: string, tree = false): void {
+    this.walks.touch(path, tree);
     this.generation++;
     this.o.onChange?.();
   }
@@ -183,46 +218,23 @@ export class MetadataCache {
       onEntries?.([...cached.value.entries]);
       return cached.value.entries;
     }
+    // a walk's subtree listing may fill it: wait for that rather than list it here too
+    const walked = await this.walks.before(path);
+    if (walked) {
+      const filled = this.dirs.get(path);
+      if (this.fresh(filled)) {
+        onEntries?.([...filled.value.entries]);
+        return filled.value.entries;
+      }
+    }
     let streamed = false;
     const dir = await this.listings.run(path, () => {
       streamed = onEntries !== undefined;
       return this.remoteList(path, onEntries);
     });
     if (!streamed) onEntries?.([...dir.entries]);
-    this.prefetchSiblings(path);
+    if (!walked) this.walks.siblingsAfter(path);
     return dir.entries;
-  }
-
-  /**
-   * A directory walk (find, ls -R, du, rsync) lists sibling directories one after
-   * another, each a LIST round trip. When one sub-directory is listed, list the next
-   * few siblings in the background, so the walk finds them ready. `ls` of a single
-   * directory triggers nothing.
-   */
-  private prefetchSiblings(path: string): void {
-    if (path === '/' || this.o.ttlMs <= 0) return;
-    const dirPath = parentPath(path);
-    const parent = this.dirs.get(dirPath);
-    if (!this.fresh(parent)) return;
-    const me = baseName(path);
-    let seen = false;
-    let started = 0;
-    for (const [name, node] of parent.value.entries) {
-      if (!seen) {
-        seen = name === me;
-        continue;
-      }
-      if (started >= SIBLING_PREFETCH) break;
-      if (node.kind !== 'dir') continue;
-      const sibling = joinPath(dirPath, name);
-      if (this.fresh(this.dirs.get(sibling)) || this.listings.has(sibling)) continue;
-      started++;
-      void this.listings
-        .run(sibling, () => this.siblingSlots.run(() => this.remoteList(sibling)))
-        .catch((err: unknown) =>
-          this.o.logger.debug('sibling prefetch failed', { path: sibling, error: String(err) }),
-        );
-    }
   }
 
   private async remoteList(
@@ -264,11 +276,18 @@ export class MetadataCache {
     } while (token !== undefined);
     if (dir.hidden > 0)
       this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
+    // (a listing that raced a change made here may be older than that change: neither kept nor told)
+    if (gen === this.generation) this.keepListing(path, dir);
+    return dir;
+  }
+
+  /** Keeps a complete listing of `path` fresh from S3 for the TTL, its entries' nodes too, and tells them. */
+  private keepListing(path: string, dir: Directory): void {
     // what was known of the names before (stats are replaced below), for onNode
     const before = new Map<string, Node | undefined>();
-    if (gen === this.generation && this.o.onNode)
+    if (this.o.onNode)
       for (const name of dir.entries.keys()) before.set(name, this.stats.peek(joinPath(path, name))?.value);
-    if (gen === this.generation && this.o.ttlMs > 0) {
+    if (this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
       this.dirs.set(path, { value: dir, expiresAtMs, missesUntilMs: this.missesUntil() });
       for (const [name, listed] of dir.entries) {
@@ -279,10 +298,8 @@ export class MetadataCache {
         this.negative.delete(child);
       }
     }
-    // (a listing that raced a change made here may be older than that change: not told)
-    if (gen === this.generation && this.o.onNode)
+    if (this.o.onNode)
       for (const [name, node] of dir.entries) this.tell(joinPath(path, name), node, before.get(name));
-    return dir;
   }
 
   /** until when a listing made now answers that a name is missing (as a miss of a HEAD would) */
@@ -304,7 +321,7 @@ export class MetadataCache {
 
   /** Records a node this mount just created or changed (read-your-writes). */
   put(path: string, node: Node): void {
-    this.changed();
+    this.changed(path);
     if (path === '/') {
       this.root = node.kind === 'dir' ? { kind: 'dir', attrs: { ...node.attrs } } : this.root;
       return;
@@ -347,7 +364,7 @@ export class MetadataCache {
 
   /** Records that this mount removed `path`. */
   remove(path: string): void {
-    this.changed();
+    this.changed(path);
     this.stats.delete(path);
     if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     const parent = this.dirs.get(parentPath(path));
@@ -357,7 +374,7 @@ export class MetadataCache {
 
   /** Forgets `path` and everything below it (after a directory rename or removal). */
   invalidateTree(path: string): void {
-    this.changed();
+    this.changed(path, true);
     const below = path === '/' ? '/' : `${path}/`;
     const hit = (k: string) => k === path || k.startsWith(below);
     for (const k of [...this.stats.keys()]) if (hit(k)) this.stats.delete(k);
@@ -368,7 +385,7 @@ export class MetadataCache {
 
   /** Forgets what is known about `path` (e.g. after ESTALE) so the next lookup asks S3. */
   invalidate(path: string): void {
-    this.changed();
+    this.changed(path);
     // kept, expired: what was known is still told to onNode when the next lookup learns anew
     const known = this.stats.peek(path);
     if (known) this.stats.set(path, { value: known.value, expiresAtMs: 0 });
@@ -376,27 +393,4 @@ export class MetadataCache {
     this.dirs.delete(parentPath(path));
     this.dirs.delete(path);
   }
-}
-
-function nodeFromHead(info: ObjectInfo): Node {
-  const attrs = attrsFromMetadata(info.metadata);
-  return {
-    kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file',
-    size: info.size,
-    mtimeMs: info.lastModifiedMs,
-    etag: info.etag,
-    attrs,
-    metadata: info.metadata ?? {},
-  };
-}
-
-/**
- * A listing carries no metadata: keep the attributes already known for the same object
- * version (same ETag; directories have none), so a re-listing does not forget them.
- */
-function keepKnownAttrs(listed: Node, known: Node | undefined): Node {
-  if (!known?.attrs || listed.attrs !== undefined) return listed;
-  if (listed.kind === 'dir') return known.kind === 'dir' ? { ...listed, attrs: known.attrs } : listed;
-  if (known.kind === 'dir' || known.etag === '' || known.etag !== listed.etag) return listed;
-  return { ...listed, kind: known.kind, attrs: known.attrs };
 }

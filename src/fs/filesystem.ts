@@ -51,6 +51,8 @@ export interface FileSystemOptions {
   handles?: HandleTable<Handle>;
   /** set apart this filesystem's blocks in a block cache other filesystems share (the bucket name) */
   cacheScope?: string;
+  /** the small-file look-ahead, told every open for reading */
+  smallFiles?: { opened(path: string): void };
 }
 
 export class S3FileSystem {

@@ -33,6 +33,8 @@ export interface ObjectHandlesOptions {
   readAheadBytes: number;
   /** sets this filesystem's blocks apart in a block cache shared by several buckets */
   cacheScope?: string;
+  /** told every open: the small-file look-ahead (small-files.ts) */
+  smallFiles?: { opened(path: string): void };
 }
 
 export function versionOf(key: string, n: FileNode, scope = ''): ObjectVersion {
@@ -70,6 +72,7 @@ export class ObjectHandles {
     let set = this.byPath.get(path);
     if (!set) this.byPath.set(path, (set = new Set()));
     set.add(h);
+    this.o.smallFiles?.opened(path);
     return h.fh;
   }
 

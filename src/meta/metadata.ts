@@ -189,6 +189,12 @@ export class MetadataCache {
     return dir.entries;
   }
 
+  /** The entries of the directory's listing while it is fresh (no S3 request), in listing order. */
+  listed(path: string): ReadonlyMap<string, Node> | undefined {
+    const d = this.dirs.peek(path);
+    return this.fresh(d) ? d.value.entries : undefined;
+  }
+
   /**
    * A directory walk (find, ls -R, du, rsync) lists sibling directories one after
    * another, each a LIST round trip. When one sub-directory is listed, list the next

@@ -3,12 +3,21 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.js';
 import { isStoreError } from '../s3/errors.js';
-import type { ObjectInfo, ObjectStore } from '../s3/store.js';
+import type { ObjectStore } from '../s3/store.js';
 import type { Clock } from '../util/clock.js';
 import { Semaphore } from '../util/semaphore.js';
 import { SingleFlight } from '../util/single-flight.js';
-import { attrsFromMetadata, isSymlinkMode } from './attrs.js';
+import { attrsFromMetadata } from './attrs.js';
 import { emptyDirectory, mayBeShadowedLater, mergePage, type Directory, type Node } from './listing.js';
+import { keepKnownAttrs, nodeFromHead } from './nodes.js';
+import {
+  DEFAULT_MAX_ENTRIES,
+  RELIST_MAX_ENTRIES,
+  SIBLING_PREFETCH,
+  SIBLING_PREFETCH_CONCURRENCY,
+  type Listed,
+  type Timed,
+} from './cache-entries.js';
 import { baseName, dirPrefix, fileKey, joinPath, parentPath } from './paths.js';
 
 export type { Node } from './listing.js';
@@ -28,21 +37,6 @@ export interface MetadataOptions {
   onNode?: (path: string, node: Node | undefined) => void;
 }
 
-interface Timed<T> {
-  value: T;
-  expiresAtMs: number;
-}
-
-/** A listing answers for the names in it until `expiresAtMs`; for names missing from it only until `missesUntilMs`. */
-interface Listed extends Timed<Directory> {
-  missesUntilMs: number;
-}
-
-const DEFAULT_MAX_ENTRIES = 1_000_000;
-/** siblings listed ahead of a directory walk, and how many of those LISTs run at once */
-const SIBLING_PREFETCH = 32;
-const SIBLING_PREFETCH_CONCURRENCY = 8;
-
 export class MetadataCache {
   private readonly stats: LRUCache<string, Timed<Node>>;
   private readonly negative: LRUCache<string, number>;
@@ -53,6 +47,9 @@ export class MetadataCache {
   private readonly listings = new SingleFlight<Directory>();
   private readonly heads = new SingleFlight<Node | undefined>();
   private readonly siblingSlots = new Semaphore(SIBLING_PREFETCH_CONCURRENCY);
+  private readonly relists = new SingleFlight<void>();
+  /** names removed here while their directory is listed again: not brought back by it */
+  private readonly removedDuringRelist = new Map<string, Set<string>>();
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
   readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
@@ -86,14 +83,47 @@ export class MetadataCache {
     if (this.fresh(cached)) return cached.value;
     const neg = this.negative.get(path);
     if (neg !== undefined && neg > this.o.clock.nowMs()) return undefined;
-    const parent = this.dirs.get(parentPath(path));
+    const dir = parentPath(path);
+    let parent = this.dirs.get(dir);
     if (this.fresh(parent)) {
       const listed = parent.value.entries.get(baseName(path));
       // a name missing from a listing is asked for once the listing is older than the
       // negative TTL: another client may have put it since (a job's output on another node)
       if (listed !== undefined || parent.missesUntilMs > this.o.clock.nowMs()) return listed;
+      if (parent.value.entries.size <= RELIST_MAX_ENTRIES && this.o.negativeTtlMs > 0) {
+        await this.relist(dir, parent);
+        parent = this.dirs.get(dir);
+        if (this.fresh(parent) && parent.missesUntilMs > this.o.clock.nowMs())
+          return parent.value.entries.get(baseName(path));
+      }
     }
     return this.lookups.run(path, () => this.remoteLookup(path));
+  }
+
+  /**
+   * Lists directory `dir` again to answer for names its listing `listed` misses (see
+   * RELIST_MAX_ENTRIES). A listing nothing raced replaces it (remoteList); otherwise the
+   * names it shows that `listed` lacks are added (never over what this mount recorded
+   * meanwhile, never one it removed), and misses are answered from `listed` again.
+   */
+  private relist(dir: string, listed: Listed): Promise<void> {
+    return this.relists.run(dir, async () => {
+      const startMs = this.o.clock.nowMs();
+      const removed = new Set<string>();
+      this.removedDuringRelist.set(dir, removed);
+      try {
+        const now = await this.remoteList(dir);
+        if (this.dirs.peek(dir) !== listed) return; // replaced by that listing, or dropped
+        for (const [name, node] of now.entries)
+          if (!listed.value.entries.has(name) && !removed.has(name)) listed.value.entries.set(name, node);
+        listed.missesUntilMs = startMs + Math.min(this.o.ttlMs, this.o.negativeTtlMs);
+      } catch (err) {
+        // the per-name lookup that follows asks S3 itself and reports its own failure
+        this.o.logger.debug('listing again failed', { path: dir, error: String(err) });
+      } finally {
+        this.removedDuringRelist.delete(dir);
+      }
+    });
   }
 
   /**
@@ -341,6 +371,7 @@ export class MetadataCache {
   /** Records that this mount removed `path`. */
   remove(path: string): void {
     this.changed();
+    this.removedDuringRelist.get(parentPath(path))?.add(baseName(path));
     this.stats.delete(path);
     if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     const parent = this.dirs.get(parentPath(path));
@@ -367,27 +398,4 @@ export class MetadataCache {
     this.dirs.delete(parentPath(path));
     this.dirs.delete(path);
   }
-}
-
-function nodeFromHead(info: ObjectInfo): Node {
-  const attrs = attrsFromMetadata(info.metadata);
-  return {
-    kind: isSymlinkMode(attrs.mode) ? 'symlink' : 'file',
-    size: info.size,
-    mtimeMs: info.lastModifiedMs,
-    etag: info.etag,
-    attrs,
-    metadata: info.metadata ?? {},
-  };
-}
-
-/**
- * A listing carries no metadata: keep the attributes already known for the same object
- * version (same ETag; directories have none), so a re-listing does not forget them.
- */
-function keepKnownAttrs(listed: Node, known: Node | undefined): Node {
-  if (!known?.attrs || listed.attrs !== undefined) return listed;
-  if (listed.kind === 'dir') return known.kind === 'dir' ? { ...listed, attrs: known.attrs } : listed;
-  if (known.kind === 'dir' || known.etag === '' || known.etag !== listed.etag) return listed;
-  return { ...listed, kind: known.kind, attrs: known.attrs };
 }

@@ -7,6 +7,7 @@ import { HandleTable, type Handle } from './fs/handles.js';
 import { Namespace } from './fs/namespace.js';
 import { OpenFiles } from './fs/open-files.js';
 import { PendingUploads } from './fs/pending-uploads.js';
+import { SmallFiles } from './fs/small-files.js';
 import type { ShareSite } from './fs/share.js';
 import { StatfsCache } from './fs/statfs.js';
 import { Verifier } from './fs/verify.js';
@@ -16,6 +17,7 @@ import { BlockCache, type ArenaPort } from './read/block-cache.js';
 import { DiskCache } from './read/disk-cache.js';
 import { BlockFetcher } from './read/block-fetcher.js';
 import { FastReads } from './read/fast-reads.js';
+import { SmallFileLookahead } from './read/lookahead.js';
 import type { ObjectStore } from './s3/store.js';
 import type { SleepClock } from './util/clock.js';
 import { Semaphore } from './util/semaphore.js';
@@ -79,6 +81,31 @@ export const WALK_BYTES_PER_KEY = 512;
  */
 export function walkMaxKeys(cfg: Pick<MountConfig, 'recursiveListKeys' | 'memoryLimitBytes'>): number {
   return Math.min(cfg.recursiveListKeys, Math.floor(cfg.memoryLimitBytes / 16 / WALK_BYTES_PER_KEY));
+}
+
+/** look-ahead GETs of small files in flight at once (as many as the raw SDK reference keeps) */
+export const LOOKAHEAD_REQUESTS = 16;
+
+/**
+ * The small-file look-ahead (--small-file-lookahead files per directory), or undefined when
+ * off. All directories' files fetched ahead and not yet read stay within a quarter of the
+ * block cache (each takes a block's room in the arena, whatever its size).
+ */
+function smallFileLookahead(
+  cfg: MountConfig,
+  fetcher: BlockFetcher,
+  memory: MemoryPlan,
+  logger: Logger,
+): SmallFileLookahead | undefined {
+  const filesTotal = Math.floor(memory.cacheBytes / 4 / cfg.blockBytes);
+  if (cfg.smallFileLookahead <= 0 || filesTotal < 1) return undefined;
+  return new SmallFileLookahead({
+    fetcher,
+    filesPerDir: Math.min(cfg.smallFileLookahead, filesTotal),
+    filesTotal,
+    concurrency: Math.min(LOOKAHEAD_REQUESTS, cfg.maxRequests),
+    logger: logger.child({ mod: 'lookahead' }),
+  });
 }
 
 /** Names a mount's staging subdirectory: the same endpoint, bucket and prefix find it again. */
@@ -270,6 +297,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
   });
   // keep prefetch within a quarter of the cache, so prefetched blocks are not evicted unread
   const readAheadBytes = Math.min(cfg.readAheadBytes, Math.floor(cfg.cacheBytes / 4));
+  const lookahead = smallFileLookahead(cfg, fetcher, memory, logger);
   const fs = new S3FileSystem({
     meta,
     fetcher,
@@ -287,6 +315,17 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     dirMode: cfg.dirMode,
     readOnly: cfg.readOnly,
     readAheadBytes,
+    ...(lookahead
+      ? {
+          smallFiles: new SmallFiles({
+            meta,
+            lookahead,
+            prefix: cfg.prefix,
+            blockBytes: cfg.blockBytes,
+            ...(o.cacheScope !== undefined ? { cacheScope: o.cacheScope } : {}),
+          }),
+        }
+      : {}),
     mountTimeMs: clock.nowMs(),
     clock,
     // the native attribute cache may hold the old size of a path the mount learnt changed
@@ -329,6 +368,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       meta: { ...meta.counters, ...meta.walkCounters },
       cache: cache.counters,
       fetch: fetcher.counters,
+      ...(lookahead ? { lookahead: lookahead.counters } : {}),
       cachedBytes: cache.cachedBytes,
       ...(disk ? { diskCache: disk.stats() } : {}),
       fs: fs.counters,

@@ -53,6 +53,8 @@ export interface MountConfig {
   cacheDirBytes: number;
   blockBytes: number;
   readAheadBytes: number;
+  /** small files of a listed directory fetched ahead of a reader going through them (0: off) */
+  smallFileLookahead: number;
   requestBytes: number;
   metadataTtlMs: number;
   negativeTtlMs: number;
@@ -139,6 +141,7 @@ export function resolveConfig(
     cacheDirBytes: parseBytes('cache-dir-size', req('cache-dir-size')),
     blockBytes: parseBytes('block-size', req('block-size')),
     readAheadBytes: parseBytes('read-ahead', req('read-ahead')),
+    smallFileLookahead: parseNumber('small-file-lookahead', req('small-file-lookahead')),
     requestBytes: parseBytes('request-size', req('request-size')),
     metadataTtlMs: parseSeconds('metadata-ttl', req('metadata-ttl')),
     negativeTtlMs: parseSeconds('negative-ttl', req('negative-ttl')),

@@ -231,6 +231,15 @@ export const OPTIONS: readonly OptionDef[] = [
     describe: 'Largest ranged GET; a prefetch window is fetched as several such requests in parallel.',
   },
   {
+    name: 'small-file-lookahead',
+    type: 'number',
+    default: '64',
+    env: 'S3MOUNT_SMALL_FILE_LOOKAHEAD',
+    group: 'Cache and reads',
+    describe:
+      'When a program opens the small files (at most one --block-size) of a listed directory one after another in listing order (cat dir/*, cp -r, tar), the next this many small files of that listing are fetched ahead, whole, pinned to the ETags the listing gave, so their reads come from memory. Starts at the second such open; 16 GETs at most in flight; the files wait in the block cache, never more than a quarter of it, and an object replaced since the listing is not served from them (the GET is pinned to the listed ETag). 0 turns it off.',
+  },
+  {
     name: 'metadata-ttl',
     type: 'seconds',
     default: '30',

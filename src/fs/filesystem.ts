@@ -57,6 +57,8 @@ export interface FileSystemOptions {
   clock?: SleepClock;
   /** the mount learnt that a path's size changed: drop attributes cached on the FUSE threads */
   onSizeChange?: () => void;
+  /** the small-file look-ahead, told every open for reading */
+  smallFiles?: { opened(path: string): void };
 }
 
 export class S3FileSystem {

@@ -47,6 +47,8 @@ export interface ObjectHandlesOptions {
   clock?: SleepClock;
   /** the mount learnt that a path's size changed: attributes cached on the FUSE threads are stale */
   onSizeChange?: () => void;
+  /** told every open: the small-file look-ahead (small-files.ts) */
+  smallFiles?: { opened(path: string): void };
 }
 
 export function versionOf(key: string, n: FileNode, scope = ''): ObjectVersion {
@@ -103,6 +105,7 @@ export class ObjectHandles {
     let set = this.byPath.get(path);
     if (!set) this.byPath.set(path, (set = new Set()));
     set.add(h);
+    this.o.smallFiles?.opened(path);
     return h.fh;
   }
 

@@ -16,6 +16,7 @@ import {
   type Directory,
   type Node,
 } from './listing.js';
+import { DEFAULT_MAX_ENTRIES, RELIST_MAX_ENTRIES, type Listed, type Timed } from './cache-entries.js';
 import { baseName, dirPrefix, fileKey, joinPath, parentPath } from './paths.js';
 import { Walks } from './walks.js';
 
@@ -42,18 +43,6 @@ export interface MetadataOptions {
   walkMaxKeys?: number;
 }
 
-interface Timed<T> {
-  value: T;
-  expiresAtMs: number;
-}
-
-/** A listing answers for the names in it until `expiresAtMs`; for names missing from it only until `missesUntilMs`. */
-interface Listed extends Timed<Directory> {
-  missesUntilMs: number;
-}
-
-const DEFAULT_MAX_ENTRIES = 1_000_000;
-
 export class MetadataCache {
   private readonly stats: LRUCache<string, Timed<Node>>;
   private readonly negative: LRUCache<string, number>;
@@ -63,6 +52,9 @@ export class MetadataCache {
   private readonly lookups = new SingleFlight<Node | undefined>();
   private readonly listings = new SingleFlight<Directory>();
   private readonly heads = new SingleFlight<Node | undefined>();
+  private readonly relists = new SingleFlight<void>();
+  /** names removed here while their directory is listed again: not brought back by it */
+  private readonly removedDuringRelist = new Map<string, Set<string>>();
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
   readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
@@ -125,14 +117,47 @@ export class MetadataCache {
     if (this.fresh(cached)) return cached.value;
     const neg = this.negative.get(path);
     if (neg !== undefined && neg > this.o.clock.nowMs()) return undefined;
-    const parent = this.dirs.get(parentPath(path));
+    const dir = parentPath(path);
+    let parent = this.dirs.get(dir);
     if (this.fresh(parent)) {
       const listed = parent.value.entries.get(baseName(path));
       // a name missing from a listing is asked for once the listing is older than the
       // negative TTL: another client may have put it since (a job's output on another node)
       if (listed !== undefined || parent.missesUntilMs > this.o.clock.nowMs()) return listed;
+      if (parent.value.entries.size <= RELIST_MAX_ENTRIES && this.o.negativeTtlMs > 0) {
+        await this.relist(dir, parent);
+        parent = this.dirs.get(dir);
+        if (this.fresh(parent) && parent.missesUntilMs > this.o.clock.nowMs())
+          return parent.value.entries.get(baseName(path));
+      }
     }
     return this.lookups.run(path, () => this.remoteLookup(path));
+  }
+
+  /**
+   * Lists directory `dir` again to answer for names its listing `listed` misses (see
+   * RELIST_MAX_ENTRIES). A listing nothing raced replaces it (remoteList); otherwise the
+   * names it shows that `listed` lacks are added (never over what this mount recorded
+   * meanwhile, never one it removed), and misses are answered from `listed` again.
+   */
+  private relist(dir: string, listed: Listed): Promise<void> {
+    return this.relists.run(dir, async () => {
+      const startMs = this.o.clock.nowMs();
+      const removed = new Set<string>();
+      this.removedDuringRelist.set(dir, removed);
+      try {
+        const now = await this.remoteList(dir);
+        if (this.dirs.peek(dir) !== listed) return; // replaced by that listing, or dropped
+        for (const [name, node] of now.entries)
+          if (!listed.value.entries.has(name) && !removed.has(name)) listed.value.entries.set(name, node);
+        listed.missesUntilMs = startMs + Math.min(this.o.ttlMs, this.o.negativeTtlMs);
+      } catch (err) {
+        // the per-name lookup that follows asks S3 itself and reports its own failure
+        this.o.logger.debug('listing again failed', { path: dir, error: String(err) });
+      } finally {
+        this.removedDuringRelist.delete(dir);
+      }
+    });
   }
 
   /**
@@ -235,6 +260,12 @@ export class MetadataCache {
     if (!streamed) onEntries?.([...dir.entries]);
     if (!walked) this.walks.siblingsAfter(path);
     return dir.entries;
+  }
+
+  /** The entries of the directory's listing while it is fresh (no S3 request), in listing order. */
+  listed(path: string): ReadonlyMap<string, Node> | undefined {
+    const d = this.dirs.peek(path);
+    return this.fresh(d) ? d.value.entries : undefined;
   }
 
   private async remoteList(
@@ -365,6 +396,7 @@ export class MetadataCache {
   /** Records that this mount removed `path`. */
   remove(path: string): void {
     this.changed(path);
+    this.removedDuringRelist.get(parentPath(path))?.add(baseName(path));
     this.stats.delete(path);
     if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     const parent = this.dirs.get(parentPath(path));

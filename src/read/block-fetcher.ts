@@ -131,6 +131,29 @@ export class BlockFetcher {
     flush();
   }
 
+  /** Whether every block of `obj` is cached or being fetched. */
+  isCachedOrFetching(obj: ObjectVersion): boolean {
+    for (let i = 0, n = this.blockCount(obj); i < n; i++)
+      if (!this.o.cache.has({ key: obj.key, version: obj.version, index: i })) return false;
+    return true;
+  }
+
+  /**
+   * Fetches the blocks of `obj` that are neither cached nor under way, as demand fetches
+   * (no GET slot: the caller bounds how many it starts; small objects, one request each);
+   * settles when they are in, or rejects with the failure.
+   */
+  async fetchWhole(obj: ObjectVersion): Promise<void> {
+    const n = this.blockCount(obj);
+    this.ensure(obj, 0, n - 1);
+    const pending: Promise<Buffer>[] = [];
+    for (let i = 0; i < n; i++) {
+      const got = this.o.cache.lookup({ key: obj.key, version: obj.version, index: i });
+      if (got instanceof Promise) pending.push(got);
+    }
+    await Promise.all(pending);
+  }
+
   /**
    * One block's bytes: from the cache (returned at once: copy them before yielding, an
    * arena slot may be reused later), from a fetch under way, or by fetching it now.

@@ -171,3 +171,64 @@ t.test('list hands out a name once even if the server repeats it on a later page
   await meta.list('/r', (entries) => got.push(...entries.map(([n]) => n)));
   t.same(got.sort(), ['a', 'd', 'z'], '"d" once');
 });
+
+t.test(
+  'misses in a small listing older than --negative-ttl: the directory is listed again, once',
+  async (t) => {
+    const { store, clock, meta } = setup();
+    for (let i = 0; i < 10; i++) store.putBytes(`d/f${i}`, 'x');
+    await meta.list('/d');
+    clock.advance(2_001); // past the negative TTL, within the TTL
+    store.putBytes('d/new', 'from elsewhere');
+    const before = { ...store.calls };
+    const found = await Promise.all(['/d/a', '/d/b', '/d/new', '/d/c'].map((p) => meta.lookup(p)));
+    t.same(
+      found.map((n) => n?.kind),
+      [undefined, undefined, 'file', undefined],
+      "another client's new name is found",
+    );
+    t.equal((store.calls.list ?? 0) - (before.list ?? 0), 1, 'one LIST for all four names');
+    t.equal((store.calls.head ?? 0) - (before.head ?? 0), 0, 'no HEAD per name');
+    t.equal(await meta.lookup('/d/zzz'), undefined);
+    t.equal(
+      (store.calls.list ?? 0) - (before.list ?? 0),
+      1,
+      'misses are answered from it for --negative-ttl',
+    );
+
+    // a large directory: a HEAD and a LIST per missing name, as before
+    for (let i = 0; i < 1001; i++) store.putBytes(`big/o${i}`, 'x');
+    await meta.list('/big');
+    clock.advance(2_001);
+    const b2 = { ...store.calls };
+    t.equal(await meta.lookup('/big/none'), undefined);
+    t.equal((store.calls.head ?? 0) - (b2.head ?? 0), 1, 'over 1,000 entries: HEAD the name');
+  },
+);
+
+t.test('listing again never brings back a name removed, nor overrides one recorded, meanwhile', async (t) => {
+  const { store, clock, meta } = setup();
+  store.putBytes('d/gone', 'old');
+  store.putBytes('d/mine', 'old');
+  await meta.list('/d');
+  clock.advance(2_001);
+  // the LIST that answers the miss is slow; meanwhile this mount removes one name and writes another
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const realList = store.list.bind(store);
+  store.list = async (p) => {
+    const page = await realList(p);
+    await gate;
+    return page;
+  };
+  const miss = meta.lookup('/d/other');
+  await new Promise((r) => setImmediate(r));
+  meta.remove('/d/gone');
+  meta.put('/d/mine', { kind: 'file', size: 3, mtimeMs: 1, etag: 'local' });
+  release();
+  t.equal(await miss, undefined);
+  const listed = meta.listed('/d');
+  t.ok(listed, 'the listing answers misses again');
+  t.notOk(listed?.has('gone'), 'the removed name is not brought back by the LIST that began before');
+  t.match(listed?.get('mine'), { etag: 'local' }, "this mount's record stays");
+});

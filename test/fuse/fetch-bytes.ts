@@ -45,7 +45,11 @@ t.test(`bytes fetched on ${kind}`, async (t) => {
         'every reader read the object',
       );
       const got = (await status(m.dir)).s3.downloadedBytes;
-      t.ok(got <= 1.1 * data.length, `${(got / MiB).toFixed(1)} MiB fetched for a 32 MiB object`);
+      // with a cache smaller than the object, a reader that falls more than the cache
+      // behind the first (a busy machine) refetches what was evicted: 1.15x measured once
+      // on a loaded RGW; never a GET per reader
+      const bound = cache === 'default' ? 1.1 : 1.5;
+      t.ok(got <= bound * data.length, `${(got / MiB).toFixed(1)} MiB fetched for a 32 MiB object`);
     });
   }
 

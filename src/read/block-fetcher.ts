@@ -116,10 +116,15 @@ export class BlockFetcher {
   ensureAround(obj: ObjectVersion, first: number, last: number): void {
     const { aheadUsed, aheadWasted } = this.o.cache.counters;
     this.randomGroup.observe(aheadUsed, aheadWasted);
+    // before any outcome is known: an object larger than the cache, read at random, has
+    // about the cache's share of what is fetched ahead read before eviction
+    const disk = this.o.disk;
+    this.randomGroup.expect(
+      disk || obj.size <= this.o.cache.maxBytes ? undefined : this.o.cache.maxBytes / obj.size,
+    );
     const g = Math.max(1, Math.floor(this.randomGroup.forMiss() / this.o.blockBytes));
     const from = Math.floor(first / g) * g;
     const to = Math.min(this.blockCount(obj) - 1, (Math.floor(last / g) + 1) * g - 1);
-    const disk = this.o.disk;
     const around = (i: number) => i < first || i > last;
     this.ensure(obj, from, to, false, {
       ahead: disk ? () => false : around,

@@ -32,6 +32,8 @@ export class RandomGroup {
   private outcomes = 0;
   private seen = { used: 0, wasted: 0 };
   private misses = 0;
+  /** until MIN_OUTCOMES are in: the fraction expected to be read (set by `expect`) */
+  private prior: number | undefined;
 
   /**
    * Groups are powers of two times `blockBytes`, at most `maxBytes`; `startBytes` is the
@@ -75,14 +77,24 @@ export class RandomGroup {
     return this.outcomes >= MIN_OUTCOMES ? this.used : undefined;
   }
 
+  /**
+   * What to expect while too few outcomes are known: about `fraction` of what is fetched
+   * ahead read before eviction (the cache's share of the object being read at random).
+   * undefined: no expectation (round trips alone).
+   */
+  expect(fraction: number | undefined): void {
+    this.prior = fraction;
+  }
+
   /** the group size now */
   get bytes(): number {
     const carry = this.latencyMs * this.bytesPerMs;
     let byTrips = Math.max(this.blockBytes, Math.min(this.startBytes, this.maxBytes));
     while (byTrips * 2 <= carry && byTrips * 2 <= this.maxBytes) byTrips *= 2;
-    if (this.outcomes < MIN_OUTCOMES) return byTrips;
+    const used = this.outcomes >= MIN_OUTCOMES ? this.used : this.prior;
+    if (used === undefined) return byTrips;
     // a group of g blocks fetches g - 1 ahead: worth it while about 1 - 1/g of them are read
-    const wanted = 1 / Math.max(1e-6, 1 - this.used);
+    const wanted = 1 / Math.max(1e-6, 1 - used);
     let byUse = this.blockBytes;
     while (byUse * 2 <= this.blockBytes * wanted && byUse * 2 <= this.maxBytes) byUse *= 2;
     return Math.min(byTrips, byUse);

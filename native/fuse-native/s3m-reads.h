@@ -34,6 +34,9 @@ static uint32_t s3m_nslots = 0;     // slots in the arena: s3m_map refuses other
 static uint32_t s3m_shift = 0;
 static uint64_t *s3m_hkeys = NULL;  // ((file + 1) << 40) | block; 0 = empty
 static uint32_t *s3m_hvals = NULL;
+// per arena slot: 1 once a FUSE thread copied from it since it was mapped (s3m_unmap
+// answers it, so JavaScript learns whether a prefetched block was ever read)
+static uint8_t *s3m_touched = NULL;
 static uint32_t s3m_hmask = 0;
 static uint32_t s3m_hcount = 0;     // keys in the map: at most half its entries, so probes end
 static uint64_t s3m_served_reads = 0;
@@ -126,6 +129,7 @@ static int s3m_try_read (uint64_t fh, char *buf, size_t len, off_t offset) {
         uint64_t n = bsize - in;
         if (n > end - pos) n = end - pos;
         memcpy(buf + (pos - off), s3m_arena_mem + ((uint64_t) at << s3m_shift) + in, n);
+        if (!__atomic_load_n(&s3m_touched[at], __ATOMIC_RELAXED)) __atomic_store_n(&s3m_touched[at], 1, __ATOMIC_RELAXED);
         pos += n;
       }
       if (pos == end) {
@@ -169,9 +173,11 @@ NAPI_METHOD(s3m_arena) {
   while (hsize < nslots * 4) hsize <<= 1;
   uint64_t *keys = calloc(hsize, sizeof(uint64_t));
   uint32_t *vals = calloc(hsize, sizeof(uint32_t));
-  if (keys == NULL || vals == NULL) {
+  uint8_t *touched = calloc(nslots > 0 ? nslots : 1, 1);
+  if (keys == NULL || vals == NULL || touched == NULL) {
     free(keys);
     free(vals);
+    free(touched);
     munmap(mem, bytes);
     napi_throw_error(env, NULL, "cannot allocate the block map");
     return NULL;
@@ -179,7 +185,9 @@ NAPI_METHOD(s3m_arena) {
   pthread_rwlock_wrlock(&s3m_lock);
   uint64_t *old_keys = s3m_hkeys;
   uint32_t *old_vals = s3m_hvals;
+  uint8_t *old_touched = s3m_touched;
   s3m_arena_mem = mem;
+  s3m_touched = touched;
   s3m_nslots = nslots;
   s3m_shift = shift;
   s3m_hkeys = keys;
@@ -191,6 +199,7 @@ NAPI_METHOD(s3m_arena) {
   pthread_rwlock_unlock(&s3m_lock);
   free(old_keys);
   free(old_vals);
+  free(old_touched);
   napi_value buf;
   NAPI_STATUS_THROWS(napi_create_external_buffer(env, bytes, mem, s3m_arena_finalize, (void *) (uintptr_t) bytes, &buf))
   return buf;
@@ -239,20 +248,29 @@ NAPI_METHOD(s3m_map) {
   NAPI_ARGV_UINT32(block, 1)
   NAPI_ARGV_UINT32(at, 2)
   pthread_rwlock_wrlock(&s3m_lock);
-  if (s3m_hkeys != NULL && id < S3M_FILES && at < s3m_nslots) s3m_hput(s3m_key(id, block), at);
+  if (s3m_hkeys != NULL && id < S3M_FILES && at < s3m_nslots && s3m_hput(s3m_key(id, block), at)) s3m_touched[at] = 0;
   pthread_rwlock_unlock(&s3m_lock);
   return NULL;
 }
 
-// s3m_unmap(id, block): once this returns, no FUSE thread reads that block's slot.
+// s3m_unmap(id, block) -> 1 if a FUSE thread read from the block since it was mapped,
+// else 0 (also when it was not mapped). Once this returns, no FUSE thread reads its slot.
 NAPI_METHOD(s3m_unmap) {
   NAPI_ARGV(2)
   NAPI_ARGV_UINT32(id, 0)
   NAPI_ARGV_UINT32(block, 1)
+  uint32_t read = 0;
   pthread_rwlock_wrlock(&s3m_lock);
-  if (s3m_hkeys != NULL && id < S3M_FILES) s3m_hdel(s3m_key(id, block));
+  if (s3m_hkeys != NULL && id < S3M_FILES) {
+    uint64_t k = s3m_key(id, block);
+    int64_t at = s3m_hget(k);
+    if (at >= 0) {
+      read = s3m_touched[at];
+      s3m_hdel(k);
+    }
+  }
   pthread_rwlock_unlock(&s3m_lock);
-  return NULL;
+  NAPI_RETURN_UINT32(read)
 }
 
 // s3m_attach(fh, id, triggerLow, triggerHigh) -> 1 if attached (0: slot taken by another handle)

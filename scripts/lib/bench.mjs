@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MiB, client, deleteObject, deletePrefix, ensureBucket, hashObject, head, listAll, pool, putSmall } from './bench-s3.mjs';
+import { bytesRows, bytesWorkloads } from './bench-bytes.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const KiB = 1024;
@@ -205,7 +206,7 @@ function peakRss(pid) {
 }
 
 /** Mounts BUCKET with `tool` on a fresh directory; returns a handle with .mnt, .pid, .unmount() */
-async function mount(tool, extra = []) {
+async function mount(tool, extra = [], endpoint = toolEndpoint) {
   if (cleaning) throw new Error('aborted');
   const id = `${String(++seq).padStart(3, '0')}-${tool}`;
   const dir = join(WORK, 'm', id);
@@ -217,7 +218,7 @@ async function mount(tool, extra = []) {
   let cmd, args;
   if (tool === 's3mount' || tool === 's3mount-wb') {
     cmd = process.execPath;
-    args = [join(ROOT, 'bin/s3mount.js'), BUCKET, mnt, '--endpoint', toolEndpoint, '-f', '--staging-dir', join(dir, 'staging'), '--log-level', 'info',
+    args = [join(ROOT, 'bin/s3mount.js'), BUCKET, mnt, '--endpoint', endpoint, '-f', '--staging-dir', join(dir, 'staging'), '--log-level', 'info',
       ...(tool === 's3mount-wb' ? ['--write-back'] : []), ...opt.s3mountArgs, ...extra];
   } else if (tool === 's3fs') {
     const pw = join(dir, 'passwd');
@@ -225,16 +226,16 @@ async function mount(tool, extra = []) {
     chmodSync(pw, 0o600);
     mkdirSync(join(dir, 'tmp'));
     cmd = 's3fs';
-    args = [BUCKET, mnt, '-f', '-o', [`url=${toolEndpoint}`, 'use_path_request_style', `passwd_file=${pw}`, `tmpdir=${join(dir, 'tmp')}`, ...S3FS_OPTS].join(',')];
+    args = [BUCKET, mnt, '-f', '-o', [`url=${endpoint}`, 'use_path_request_style', `passwd_file=${pw}`, `tmpdir=${join(dir, 'tmp')}`, ...S3FS_OPTS].join(','), ...extra];
   } else if (tool === 'rclone') {
     Object.assign(env, {
       RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: server.kind === 'rgw' ? 'Ceph' : 'Other',
-      RCLONE_CONFIG_BENCH_ENDPOINT: toolEndpoint, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
+      RCLONE_CONFIG_BENCH_ENDPOINT: endpoint, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
       RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY, RCLONE_CONFIG_BENCH_REGION: env.AWS_REGION || 'us-east-1',
     });
     delete env.AWS_CA_BUNDLE; // rclone 1.60 fails on it ("unsupported transport") even for http://
     cmd = 'rclone';
-    args = ['mount', `bench:${BUCKET}`, mnt, '--cache-dir', join(dir, 'cache'), ...RCLONE_OPTS, '--log-level', 'NOTICE', '--config', '/dev/null'];
+    args = ['mount', `bench:${BUCKET}`, mnt, '--cache-dir', join(dir, 'cache'), ...RCLONE_OPTS, '--log-level', 'NOTICE', '--config', '/dev/null', ...extra];
   } else throw new Error(`no mount for ${tool}`);
   const child = track(spawn(cmd, args, { env, stdio: ['ignore', logFd, logFd] }), `daemon-${id}`);
   closeSync(logFd);
@@ -361,7 +362,7 @@ async function prepare(workloads) {
   const t0 = Date.now();
   await ensureBucket(s3, BUCKET);
   const need = (w) => workloads.includes(w);
-  if (need('seqwrite') || need('seqread') || need('reread')) { expect.src = writeRandomFile(join(SHM, 'src.bin'), SIZES.seq); }
+  if (need('seqwrite') || need('seqread') || need('reread') || need('bigrand')) { expect.src = writeRandomFile(join(SHM, 'src.bin'), SIZES.seq); }
   if (need('small')) {
     mkdirSync(join(SHM, 'small'));
     const h = createHash('sha256');
@@ -372,7 +373,7 @@ async function prepare(workloads) {
     }
     expect.small = h.digest('hex');
   }
-  if (need('seqread') || need('reread')) expect.seq = await prepareObject('seq/read.bin', SIZES.seq, join(SHM, 'src.bin'));
+  if (need('seqread') || need('reread') || need('bigrand')) expect.seq = await prepareObject('seq/read.bin', SIZES.seq, join(SHM, 'src.bin'));
   if (need('randread')) expect.rand = await prepareObject('rand/obj.bin', SIZES.rand);
   if (need('multiread')) {
     expect.multi = [];
@@ -414,8 +415,9 @@ const ROWS = [
   { id: 'smallr', wl: 'small', label: `Read back ${num(SIZES.small)} x 4 KiB files (s)`, unit: 's', better: 'lower', chart: 'small read' },
   { id: 'reread', wl: 'reread', label: `Re-read ${fmtSize(SIZES.seq)} after a remount (MB/s; raw = local disk; s3mount --cache-dir)`, unit: 'MB/s', better: 'higher', chart: 're-read' },
   { id: 'multi', wl: 'multiread', label: `${SIZES.multiN} readers x ${fmtSize(SIZES.multi)} at once (MB/s, aggregate)`, unit: 'MB/s', better: 'higher', chart: '8 readers' },
+  ...bytesRows({ SMOKE, fmtSize, seqBytes: SIZES.seq }),
 ];
-const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'find', 'small', 'multiread', 'reread'];
+const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'find', 'small', 'multiread', 'reread', 'fanin', 'bigrand'];
 const WRITE_WORKLOADS = ['seqwrite', 'small'];
 
 const results = {}; // results[rowId][tool] = {value, error, note, rss}
@@ -463,9 +465,9 @@ async function raw(op, args) {
 }
 
 /** Mount fresh (after dropping caches), run fn(handle), record RSS, unmount. */
-async function withMount(tool, wl, row, fn, extra = []) {
+async function withMount(tool, wl, row, fn, extra = [], endpoint = toolEndpoint) {
   await dropCaches();
-  const h = await mount(tool, extra);
+  const h = await mount(tool, extra, endpoint);
   let out;
   try {
     out = await fn(h);
@@ -502,7 +504,15 @@ async function waitUntil(check, what, timeout = STEP_TIMEOUT, every = 25) {
 }
 const since = (t0, t1 = process.hrtime.bigint()) => Number(t1 - t0) / 1e9;
 
+// fanin, bigrand: bytes fetched from the server (scripts/lib/bench-bytes.mjs)
+const BYTES = bytesWorkloads({
+  SMOKE, ROOT, WORK, BUCKET, fio: SIZES.fio, seqKey: 'seq/read.bin', seqBytes: SIZES.seq, toolEndpoint: () => toolEndpoint,
+  track, run, must, withMount, setResult, noteRss, noteCpu, fail, dropCaches, checkTimed, sha256File, which, log, rgwGc,
+  prepareObject: (key, size) => prepareObject(key, size), deleteObject: (key) => deleteObject(s3, BUCKET, key),
+});
+
 const W = {
+  ...BYTES.workloads,
   async seqread(tool) {
     const size = SIZES.seq;
     if (tool === 'raw') {
@@ -814,6 +824,7 @@ function targets() {
     if (me !== undefined) add(`random 4 KiB reads (${id === 'rand1' ? '1 job' : '8 jobs'}) >= best peer's IOPS`, best < 0 ? undefined : me >= best, `${Math.round(me)} vs ${best < 0 ? '?' : Math.round(best)} IOPS`);
   }
   const peak = Math.max(0, ...Object.values(rss).map((w) => Math.max(w.s3mount ?? 0, w['s3mount-wb'] ?? 0)));
+  BYTES.targets(v, add);
   if (peak) add('s3mount peak RSS <= 512 MiB + 100 MiB', peak <= 612 * MiB, `${mib(peak)} MiB`);
   return ['| target | status | s3mount |', '|---|---|---|', ...out].join('\n');
 }
@@ -973,6 +984,7 @@ async function main() {
       log(`${wl} / ${tool}: ${got.join(', ')} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
     }
    }
+   await BYTES.after(wl);
   }
   // s3mount-wb does reads only in the small-file workload: its other cells say so
   const shownTools = tools;

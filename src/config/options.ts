@@ -212,7 +212,7 @@ export const OPTIONS: readonly OptionDef[] = [
     default: '256K',
     group: 'Cache and reads',
     describe:
-      'Unit of the block cache, a power of two: a random read fetches the aligned 1 MiB group of blocks around it (or one block if larger); sequential reads fetch many blocks per request.',
+      'Unit of the block cache, a power of two, and the least a read fetches: a random read fetches the aligned group of blocks around it (1 MiB to start with, more when round trips are long, down to this one block when what is fetched around random reads goes unread); sequential reads fetch many blocks per request.',
   },
   {
     name: 'read-ahead',

@@ -78,7 +78,7 @@ export interface Binding {
   s3m_file_open(lo: number, hi: number): number;
   s3m_file_close(id: number): void;
   s3m_map(id: number, block: number, slot: number): void;
-  s3m_unmap(id: number, block: number): void;
+  s3m_unmap(id: number, block: number): number;
   s3m_attach(fh: number, id: number, lo: number, hi: number): number;
   s3m_detach(fh: number): void;
   s3m_arm(fh: number, lo: number, hi: number): void;
@@ -152,7 +152,7 @@ export function fastPathsOf(b: Binding): NativeFastPaths {
       openFile: (size) => b.s3m_file_open(lo(size), hi(size)),
       closeFile: (id) => b.s3m_file_close(id),
       map: (id, block, slot) => b.s3m_map(id, block, slot),
-      unmap: (id, block) => b.s3m_unmap(id, block),
+      unmap: (id, block) => b.s3m_unmap(id, block) === 1,
       attach: (fh, id, trigger) => b.s3m_attach(fh, id, lo(trigger), hi(trigger)) === 1,
       detach: (fh) => b.s3m_detach(fh),
       arm: (fh, trigger) => b.s3m_arm(fh, lo(trigger), hi(trigger)),

@@ -23,8 +23,11 @@ export interface ArenaPort {
   /** forgets it (its blocks are unmapped already) and detaches its handles */
   closeFile(id: number): void;
   map(id: number, block: number, slot: number): void;
-  /** once this returns no FUSE thread reads that block's slot */
-  unmap(id: number, block: number): void;
+  /**
+   * once this returns no FUSE thread reads that block's slot; true if one read from it
+   * since it was mapped
+   */
+  unmap(id: number, block: number): boolean;
   /** FUSE threads serve reads on handle `fh` from file `id`; JS is woken past `trigger` */
   attach(fh: number, id: number, trigger: number): boolean;
   detach(fh: number): void;
@@ -57,6 +60,8 @@ interface Entry {
   index: number;
   file: FileRef | undefined;
   fileKey: string;
+  /** fetched ahead of any read (a random read's group) and not read yet */
+  ahead: boolean;
 }
 
 export class BlockCache {
@@ -67,7 +72,11 @@ export class BlockCache {
   private readonly arena: Buffer | undefined;
   private readonly free: number[] = [];
   private readonly files = new Map<string, FileRef>();
-  readonly counters = { hits: 0, misses: 0, joined: 0 };
+  /**
+   * aheadUsed / aheadWasted: blocks fetched ahead (`track(..., ahead)`) that were read
+   * before eviction (here or by a FUSE thread) / evicted unread: what RandomGroup learns from
+   */
+  readonly counters = { hits: 0, misses: 0, joined: 0, aheadUsed: 0, aheadWasted: 0 };
 
   constructor(
     readonly maxBytes: number,
@@ -102,6 +111,10 @@ export class BlockCache {
     const e = this.lru.get(k);
     if (e) {
       this.counters.hits++;
+      if (e.ahead) {
+        e.ahead = false;
+        this.counters.aheadUsed++;
+      }
       return e.buf;
     }
     const p = this.inflight.get(k);
@@ -127,9 +140,10 @@ export class BlockCache {
 
   /**
    * Registers a fetch under way; it is cached when it resolves and forgotten when it
-   * settles. `objectSize` lets FUSE threads serve the block once it is cached.
+   * settles. `objectSize` lets FUSE threads serve the block once it is cached. `ahead`:
+   * no read asked for this block yet (counted as used or wasted when it is evicted).
    */
-  track(id: BlockId, fetch: Promise<Buffer>, objectSize?: number): void {
+  track(id: BlockId, fetch: Promise<Buffer>, objectSize?: number, ahead = false): void {
     const k = blockCacheKey(id);
     this.counters.misses++;
     this.inflight.set(k, fetch);
@@ -144,7 +158,7 @@ export class BlockCache {
         }
         const file = slot >= 0 && objectSize !== undefined ? this.openFile(id, objectSize) : undefined;
         if (file) this.port?.map(file.id, id.index, slot);
-        const entry: Entry = { buf, slot, index: id.index, file, fileKey: fileKey(id) };
+        const entry: Entry = { buf, slot, index: id.index, file, fileKey: fileKey(id), ahead };
         this.lru.set(k, entry);
         if (!this.lru.has(k)) this.drop(entry); // larger than the whole cache: never added
       },
@@ -202,12 +216,18 @@ export class BlockCache {
   }
 
   private drop(e: Entry): void {
-    if (e.slot < 0) return;
-    if (e.file) {
-      this.port?.unmap(e.file.id, e.index);
-      this.unref(e.fileKey, e.file);
+    let read = false;
+    if (e.slot >= 0) {
+      if (e.file) {
+        read = this.port?.unmap(e.file.id, e.index) ?? false;
+        this.unref(e.fileKey, e.file);
+      }
+      this.free.push(e.slot);
     }
-    this.free.push(e.slot);
+    if (e.ahead) {
+      if (read) this.counters.aheadUsed++;
+      else this.counters.aheadWasted++;
+    }
   }
 
   private unref(fk: string, f: FileRef): void {

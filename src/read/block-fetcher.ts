@@ -7,12 +7,16 @@ import type { ObjectStore } from '../s3/store.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
-import type { DiskCache } from './disk-cache.js';
+import type { DiskBlockId, DiskCache } from './disk-cache.js';
 import { RandomGroup } from './random-group.js';
 
-/** a read that is not sequential fetches at least this much around itself... */
-export const RANDOM_READ_GROUP_MIN_BYTES = 1024 * 1024;
-/** ...and at most this much (when round trips are long: see RandomGroup) */
+/**
+ * a read that is not sequential fetches this much around itself while nothing is known
+ * (less, down to its own block, when what is fetched around misses goes unread; more when
+ * round trips are long: see RandomGroup)...
+ */
+export const RANDOM_READ_GROUP_START_BYTES = 1024 * 1024;
+/** ...and at most this much */
 export const RANDOM_READ_GROUP_MAX_BYTES = 8 * 1024 * 1024;
 
 export interface ObjectVersion {
@@ -51,10 +55,10 @@ export class BlockFetcher {
   private readonly prefetching = new Set<object>();
 
   constructor(private readonly o: BlockFetcherOptions) {
-    const min = Math.max(o.blockBytes, RANDOM_READ_GROUP_MIN_BYTES);
     this.randomGroup = new RandomGroup(
-      min,
-      Math.max(min, Math.min(RANDOM_READ_GROUP_MAX_BYTES, o.requestBytes)),
+      o.blockBytes,
+      RANDOM_READ_GROUP_START_BYTES,
+      Math.max(o.blockBytes, Math.min(RANDOM_READ_GROUP_MAX_BYTES, o.requestBytes)),
     );
   }
 
@@ -103,10 +107,42 @@ export class BlockFetcher {
   }
 
   /**
-   * Starts fetches for the blocks [first, last] that are neither cached nor under way.
-   * Demand fetches (a reader waits for them) go ahead of prefetches.
+   * A read of blocks [first, last] that is not sequential: fetches them and the aligned
+   * group around them that RandomGroup sizes. The blocks around are fetched "ahead" (the
+   * cache counts whether they are read before eviction, which sizes later groups), except
+   * with a disk cache: there a block evicted unread is still kept, and one the disk
+   * already holds is not fetched ahead at all.
    */
-  ensure(obj: ObjectVersion, first: number, last: number, prefetch = false): void {
+  ensureAround(obj: ObjectVersion, first: number, last: number): void {
+    const { aheadUsed, aheadWasted } = this.o.cache.counters;
+    this.randomGroup.observe(aheadUsed, aheadWasted);
+    // before any outcome is known: an object larger than the cache, read at random, has
+    // about the cache's share of what is fetched ahead read before eviction
+    const disk = this.o.disk;
+    this.randomGroup.expect(
+      disk || obj.size <= this.o.cache.maxBytes ? undefined : this.o.cache.maxBytes / obj.size,
+    );
+    const g = Math.max(1, Math.floor(this.randomGroup.forMiss() / this.o.blockBytes));
+    const from = Math.floor(first / g) * g;
+    const to = Math.min(this.blockCount(obj) - 1, (Math.floor(last / g) + 1) * g - 1);
+    const around = (i: number) => i < first || i > last;
+    this.ensure(obj, from, to, false, {
+      ahead: disk ? () => false : around,
+      skip: disk && obj.etag ? (i) => around(i) && disk.has(this.diskId(obj, i)) : () => false,
+    });
+  }
+
+  /**
+   * Starts fetches for the blocks [first, last] that are neither cached nor under way
+   * (nor `skip`ped). Demand fetches (a reader waits for them) go ahead of prefetches.
+   */
+  ensure(
+    obj: ObjectVersion,
+    first: number,
+    last: number,
+    prefetch = false,
+    how: { ahead?: (index: number) => boolean; skip?: (index: number) => boolean } = {},
+  ): void {
     const maxRun = this.requestBlocks;
     let run: number[] = [];
     const flush = () => {
@@ -118,11 +154,12 @@ export class BlockFetcher {
           obj,
           run.slice(Math.floor((k * run.length) / n), Math.floor(((k + 1) * run.length) / n)),
           prefetch,
+          how.ahead,
         );
       run = [];
     };
     for (let i = first; i <= last; i++) {
-      if (this.o.cache.has({ key: obj.key, version: obj.version, index: i })) {
+      if (this.o.cache.has({ key: obj.key, version: obj.version, index: i }) || how.skip?.(i)) {
         flush();
         continue;
       }
@@ -169,13 +206,23 @@ export class BlockFetcher {
     return started;
   }
 
-  private fetchRun(obj: ObjectVersion, indexes: number[], prefetch: boolean): void {
+  private diskId(obj: ObjectVersion, index: number): DiskBlockId {
+    return { key: obj.key, etag: obj.etag, size: obj.size, index };
+  }
+
+  private fetchRun(
+    obj: ObjectVersion,
+    indexes: number[],
+    prefetch: boolean,
+    ahead?: (index: number) => boolean,
+  ): void {
     const waiters: Deferred<Buffer>[] = indexes.map(() => deferred<Buffer>());
     indexes.forEach((index, i) => {
       const d = waiters[i] as Deferred<Buffer>;
       // readers that never ask for a prefetched block must not see an unhandled rejection
       d.promise.catch(() => undefined);
-      this.o.cache.track({ key: obj.key, version: obj.version, index }, d.promise, obj.size);
+      const id = { key: obj.key, version: obj.version, index };
+      this.o.cache.track(id, d.promise, obj.size, ahead?.(index) ?? false);
     });
     const disk = this.o.disk;
     if (disk && obj.etag)
@@ -193,9 +240,7 @@ export class BlockFetcher {
     waiters: Deferred<Buffer>[],
     prefetch: boolean,
   ): Promise<void> {
-    const found = await Promise.all(
-      indexes.map((index) => disk.read({ key: obj.key, etag: obj.etag, size: obj.size, index })),
-    );
+    const found = await Promise.all(indexes.map((index) => disk.read(this.diskId(obj, index))));
     let runIndexes: number[] = [];
     let runWaiters: Deferred<Buffer>[] = [];
     const flush = () => {
@@ -268,11 +313,7 @@ export class BlockFetcher {
           fill += n;
           pos += n;
           if (fill === (buf as Buffer).length) {
-            if (this.o.disk && obj.etag)
-              this.o.disk.write(
-                { key: obj.key, etag: obj.etag, size: obj.size, index: first + w },
-                buf as Buffer,
-              );
+            if (this.o.disk && obj.etag) this.o.disk.write(this.diskId(obj, first + w), buf as Buffer);
             (waiters[w] as Deferred<Buffer>).resolve(buf as Buffer);
             w++;
             buf = undefined;

@@ -6,7 +6,10 @@
 // carries a header with that identity, the data length and a CRC-32 of the data; anything
 // that does not match is dropped and counted, and the block is fetched from S3 again.
 // Size: LRU by file mtime (a hit touches the file), evicting the oldest files once the
-// directory holds more than maxBytes.
+// directory holds more than maxBytes. A block waiting to be written is served from its
+// queued copy (so a block evicted from memory meanwhile is not fetched again), and the
+// files this mount found or wrote are remembered (`has`: no disk I/O to decide whether a
+// block is worth fetching ahead).
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,6 +61,10 @@ export class DiskCache {
   private used = 0;
   private queued = 0;
   private evicting: Promise<void> | undefined;
+  /** files being written: path → header and data */
+  private readonly pending = new Map<string, Buffer>();
+  /** paths of the block files this mount found (at start) or wrote; others may add more */
+  private readonly known = new Set<string>();
   private readonly counters = {
     hits: 0,
     misses: 0,
@@ -76,7 +83,9 @@ export class DiskCache {
   /** Creates the directory (0700) and measures what it holds. */
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
-    this.used = (await this.scan()).reduce((n, f) => n + f.size, 0);
+    const files = await this.scan();
+    for (const f of files) this.known.add(f.path);
+    this.used = files.reduce((n, f) => n + f.size, 0);
     if (this.used > this.o.maxBytes) await this.evict();
   }
 
@@ -84,9 +93,21 @@ export class DiskCache {
     return { ...this.counters, usedBytes: this.used };
   }
 
+  /** Whether the block is on disk (or on its way there), as far as this mount knows. */
+  has(id: DiskBlockId): boolean {
+    const path = this.pathOf(id);
+    return this.known.has(path) || this.pending.has(path);
+  }
+
   /** The block's bytes if the cache has them intact, else undefined (never throws). */
   async read(id: DiskBlockId): Promise<Buffer | undefined> {
     const path = this.pathOf(id);
+    const queued = this.pending.get(path);
+    if (queued) {
+      this.counters.hits++;
+      this.counters.bytesRead += queued.length - HEADER_BYTES;
+      return queued.subarray(HEADER_BYTES);
+    }
     const expected = this.lengthOf(id);
     let data: Buffer | undefined;
     let mtimeMs: number;
@@ -115,8 +136,10 @@ export class DiskCache {
         await fh.close();
       }
     } catch {
+      this.known.delete(path);
       return this.miss(); // not cached (or unreadable: treated the same)
     }
+    this.known.add(path);
     this.counters.hits++;
     this.counters.bytesRead += data.length;
     const now = Date.now();
@@ -130,6 +153,8 @@ export class DiskCache {
    */
   write(id: DiskBlockId, data: Buffer): void {
     if (data.length !== this.lengthOf(id)) return;
+    const path = this.pathOf(id);
+    if (this.pending.has(path)) return;
     if (this.queued + data.length > WRITE_QUEUE_BYTES) {
       this.counters.skipped++;
       return;
@@ -138,8 +163,10 @@ export class DiskCache {
     this.header(id, data).copy(file, 0);
     data.copy(file, HEADER_BYTES);
     this.queued += data.length;
-    void this.store(this.pathOf(id), file).finally(() => {
+    this.pending.set(path, file);
+    void this.store(path, file).finally(() => {
       this.queued -= data.length;
+      this.pending.delete(path);
     });
   }
 
@@ -149,6 +176,7 @@ export class DiskCache {
       await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
       await writeFile(tmp, file, { mode: 0o600 });
       await rename(tmp, path);
+      this.known.add(path);
       this.counters.writes++;
       this.counters.bytesWritten += file.length - HEADER_BYTES;
       this.used += file.length;
@@ -175,6 +203,7 @@ export class DiskCache {
     const target = this.o.maxBytes * EVICT_TO;
     for (const f of files) {
       if (used <= target) break;
+      this.known.delete(f.path);
       try {
         await unlink(f.path);
         this.counters.evicted++;
@@ -222,6 +251,7 @@ export class DiskCache {
 
   private async drop(path: string, why: string): Promise<void> {
     this.counters.corrupt++;
+    this.known.delete(path);
     this.o.logger.warn('disk cache: damaged block dropped; it is fetched from S3 again', { path, why });
     await unlink(path).catch(() => undefined);
   }

@@ -51,16 +51,10 @@ export class ObjectReader implements FastReader {
     if (ahead > 0) {
       this.fetcher.ensure(this.object, first, last);
     } else {
-      // not sequential: fetch the aligned group of blocks around the read (1 MiB, more
-      // where round trips are long: RandomGroup), so that random reads warm the cache
-      // in fewer, barely slower, requests
-      const g = Math.max(1, Math.floor(this.fetcher.randomGroup.bytes / B));
-      const lastBlock = this.fetcher.blockCount(this.object) - 1;
-      this.fetcher.ensure(
-        this.object,
-        Math.floor(first / g) * g,
-        Math.min(lastBlock, (Math.floor(last / g) + 1) * g - 1),
-      );
+      // not sequential: the aligned group of blocks around the read (RandomGroup: 1 MiB
+      // to start with, more where round trips are long, down to the read's own blocks
+      // when what is fetched around misses goes unread)
+      this.fetcher.ensureAround(this.object, first, last);
     }
     this.prefetch(last, ahead);
     this.rearm(end, ahead);

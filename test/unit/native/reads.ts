@@ -79,8 +79,11 @@ function scenario(
             const id = someId();
             const block = someBlock(id);
             log.add(`unmap ${id}/${block}`);
-            fast.reads.unmap(id, block);
-            model.unmap(id, block);
+            log.same(
+              `unmap ${id}/${block}: read since mapped`,
+              fast.reads.unmap(id, block),
+              model.unmap(id, block),
+            );
             break;
           }
           case 'attach': {

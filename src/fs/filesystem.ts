@@ -14,12 +14,13 @@ import { attrOf, type Attr, type AttrDefaults, type DirEntry } from './attr.js';
 import { modeChange, ownerChange, specialNodeAttrs } from './attr-changes.js';
 import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
-import { HiddenFiles, isHiddenName } from './hidden-files.js';
+import { isHiddenName } from './hidden-files.js';
 import type { Namespace } from './namespace.js';
 import { ObjectHandles } from './object-handles.js';
 import { opensForWriting } from './open-flags.js';
-import type { Owner } from './open-file.js';
-import type { OpenFile, OpenFiles } from './open-files.js';
+import { synced, type OpenFile, type Owner } from './open-file.js';
+import type { OpenFiles } from './open-files.js';
+import { Renames } from './renames.js';
 import { LARGE_STATFS, type StatFs, type StatfsCache } from './statfs.js';
 
 export type { Attr, DirEntry, Owner, StatFs };
@@ -64,7 +65,7 @@ export interface FileSystemOptions {
 export class S3FileSystem {
   private readonly handles: HandleTable<Handle>;
   private readonly objects: ObjectHandles;
-  private readonly hidden = new HiddenFiles();
+  private readonly renames: Renames;
   private readonly defaults: AttrDefaults;
   /** bytes read and written through JavaScript (the native fast paths count their own) */
   readonly counters = { readBytes: 0, writtenBytes: 0 };
@@ -72,6 +73,7 @@ export class S3FileSystem {
   constructor(private readonly o: FileSystemOptions) {
     this.handles = o.handles ?? new HandleTable<Handle>();
     this.objects = new ObjectHandles(o);
+    this.renames = new Renames({ ...o, objects: this.objects });
     const { uid, gid, fileMode, dirMode, mountTimeMs } = o;
     this.defaults = { uid, gid, fileMode, dirMode, mountTimeMs, blksize: o.fetcher.blockBytes };
   }
@@ -113,7 +115,7 @@ export class S3FileSystem {
     this.fits(path);
     const of = this.o.openFiles.get(path);
     if (of) return this.attr(this.o.openFiles.nodeOf(synced(of)));
-    if (isHiddenName(path)) return this.attr(this.hidden.get(path) ?? (await this.node(path)));
+    if (isHiddenName(path)) return this.attr(this.renames.hidden.get(path) ?? (await this.node(path)));
     return this.attr(await this.node(path));
   }
 
@@ -309,7 +311,7 @@ export class S3FileSystem {
   async unlink(path: string): Promise<void> {
     this.writable(path);
     this.fits(path);
-    if (this.hidden.delete(path)) return; // libfuse's last release of a file it hid
+    if (this.renames.hidden.delete(path)) return; // libfuse's last release of a file it hid
     const open = this.o.openFiles.get(path);
     const n = open ? undefined : await this.node(path);
     if (n?.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
@@ -335,39 +337,7 @@ export class S3FileSystem {
     this.writable(from);
     this.fits(from);
     this.fits(to); // a directory's keys below it are checked before anything is copied
-    const of = this.o.openFiles.get(from);
-    if (of) synced(of);
-    // a directory whose only entries are files written here and not yet uploaded
-    if (this.o.openFiles.childrenOf(to).length > 0)
-      throw fsError('ENOTEMPTY', 'target directory not empty', { path: to });
-    if (isHiddenName(to)) return this.hide(from, to);
-    await this.o.openFiles.beforeRename(from);
-    const file = await this.o.namespace.rename(from, to);
-    await this.o.openFiles.renamed(from, to);
-    // read handles follow their file: to the copy, if it has their version's ETag
-    this.objects.renamed(from, to, (h) =>
-      file === undefined
-        ? h.reader.object.etag
-        : file.etagAfter === h.reader.object.etag
-          ? file.etagAfter
-          : undefined,
-    );
-  }
-
-  /**
-   * libfuse renames a file unlinked or renamed over while open to a hidden name, and
-   * unlinks that at its last release: here that is the unlink itself (the object goes,
-   * open handles keep what they read), not a copy in S3, and it works whether or not
-   * another client already deleted the object.
-   */
-  private async hide(path: string, hiddenAs: string): Promise<void> {
-    const of = this.o.openFiles.get(path);
-    const known = of ? undefined : await this.o.meta.lookup(path);
-    await this.o.namespace.removeObject(path); // DeleteObject of a missing key succeeds
-    await this.o.openFiles.unlinked(path);
-    this.objects.unlinked(path);
-    const gone: Node = known ?? { kind: 'file', size: 0, mtimeMs: Date.now(), etag: '' };
-    this.hidden.add(hiddenAs, of ? () => this.o.openFiles.nodeOf(of) : () => gone);
+    await this.renames.rename(from, to);
   }
 
   async symlink(target: string, path: string, caller?: Owner): Promise<void> {
@@ -420,16 +390,6 @@ export class S3FileSystem {
   statfs(): Promise<StatFs> {
     return this.o.statfs?.get() ?? Promise.resolve(LARGE_STATFS);
   }
-}
-
-/**
- * The one place where ops take in what FUSE threads wrote into a staged file (its size,
- * generation, mtime, the eager upload's news): at their start, before they look at it.
- * Ops by path that find a staged copy through OpenFiles.acquire get this there.
- */
-function synced(of: OpenFile): OpenFile {
-  of.staged.syncFromNative();
-  return of;
 }
 
 function exhaustive(x: never): never {

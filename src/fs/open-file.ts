@@ -47,3 +47,13 @@ export function nodeOf(of: OpenFile, owner: Owner): Extract<Node, { kind: 'file'
   const mtimeMs = mtimeOf(of);
   return { kind: 'file', size, mtimeMs, etag: '', attrs: { ...attrsOf(of, owner), mtimeMs } };
 }
+
+/**
+ * The one place where ops take in what FUSE threads wrote into a staged file (its size,
+ * generation, mtime, the eager upload's news): at their start, before they look at it.
+ * Ops by path that find a staged copy through OpenFiles.acquire get this there.
+ */
+export function synced(of: OpenFile): OpenFile {
+  of.staged.syncFromNative();
+  return of;
+}

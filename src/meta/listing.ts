@@ -100,3 +100,38 @@ export function keepKnownAttrs(listed: Node, known: Node | undefined): Node {
   if (known.kind === 'dir' || known.etag === '' || known.etag !== listed.etag) return listed;
   return { ...listed, kind: known.kind, attrs: known.attrs };
 }
+
+/**
+ * Hands a listing's entries out as its pages arrive: each name once (a server may repeat
+ * one), and a file that a later page may still turn into a directory held back until that
+ * page has come. `known` completes a listed node with attributes known from elsewhere.
+ */
+export class PageStream {
+  private held: string[] = [];
+  private readonly shown = new Set<string>();
+
+  constructor(
+    private readonly dir: Directory,
+    private readonly prefix: string,
+    private readonly onEntries: (entries: Array<[string, Node]>) => void,
+    private readonly known: (name: string, listed: Node) => Node,
+  ) {}
+
+  /** `names`: what mergePage took in from `page`; `more`: another page follows */
+  page(page: ListPage, names: string[], more: boolean): void {
+    const ready: Array<[string, Node]> = [];
+    const hold: string[] = [];
+    for (const name of new Set([...this.held, ...names])) {
+      if (this.shown.has(name)) continue;
+      const node = this.dir.entries.get(name) as Node;
+      if (more && node.kind !== 'dir' && mayBeShadowedLater(this.prefix, page, name)) {
+        hold.push(name);
+      } else {
+        this.shown.add(name);
+        ready.push([name, this.known(name, node)]);
+      }
+    }
+    this.held = hold;
+    if (ready.length > 0) this.onEntries(ready);
+  }
+}

@@ -10,14 +10,15 @@ import { attrsFromMetadata } from './attrs.js';
 import {
   emptyDirectory,
   keepKnownAttrs,
-  mayBeShadowedLater,
   mergePage,
   nodeFromHead,
+  PageStream,
   type Directory,
   type Node,
 } from './listing.js';
 import { DEFAULT_MAX_ENTRIES, RELIST_MAX_ENTRIES, type Listed, type Timed } from './cache-entries.js';
 import { baseName, dirPrefix, fileKey, joinPath, parentPath } from './paths.js';
+import { Relists } from './relists.js';
 import { Walks } from './walks.js';
 
 export type { Node } from './listing.js';
@@ -52,9 +53,7 @@ export class MetadataCache {
   private readonly lookups = new SingleFlight<Node | undefined>();
   private readonly listings = new SingleFlight<Directory>();
   private readonly heads = new SingleFlight<Node | undefined>();
-  private readonly relists = new SingleFlight<void>();
-  /** names removed here while their directory is listed again: not brought back by it */
-  private readonly removedDuringRelist = new Map<string, Set<string>>();
+  private readonly relists: Relists;
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
   readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
@@ -66,6 +65,11 @@ export class MetadataCache {
     this.stats = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
     this.negative = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
     this.dirs = new LRUCache({ maxSize: max, sizeCalculation: (d) => Math.max(1, d.value.entries.size) });
+    this.relists = new Relists({
+      ...o,
+      list: (dir) => this.remoteList(dir),
+      peek: (dir) => this.dirs.peek(dir),
+    });
     this.walks = new Walks({
       store: o.store,
       prefix: o.prefix,
@@ -125,39 +129,13 @@ export class MetadataCache {
       // negative TTL: another client may have put it since (a job's output on another node)
       if (listed !== undefined || parent.missesUntilMs > this.o.clock.nowMs()) return listed;
       if (parent.value.entries.size <= RELIST_MAX_ENTRIES && this.o.negativeTtlMs > 0) {
-        await this.relist(dir, parent);
+        await this.relists.relist(dir, parent);
         parent = this.dirs.get(dir);
         if (this.fresh(parent) && parent.missesUntilMs > this.o.clock.nowMs())
           return parent.value.entries.get(baseName(path));
       }
     }
     return this.lookups.run(path, () => this.remoteLookup(path));
-  }
-
-  /**
-   * Lists directory `dir` again to answer for names its listing `listed` misses (see
-   * RELIST_MAX_ENTRIES). A listing nothing raced replaces it (remoteList); otherwise the
-   * names it shows that `listed` lacks are added (never over what this mount recorded
-   * meanwhile, never one it removed), and misses are answered from `listed` again.
-   */
-  private relist(dir: string, listed: Listed): Promise<void> {
-    return this.relists.run(dir, async () => {
-      const startMs = this.o.clock.nowMs();
-      const removed = new Set<string>();
-      this.removedDuringRelist.set(dir, removed);
-      try {
-        const now = await this.remoteList(dir);
-        if (this.dirs.peek(dir) !== listed) return; // replaced by that listing, or dropped
-        for (const [name, node] of now.entries)
-          if (!listed.value.entries.has(name) && !removed.has(name)) listed.value.entries.set(name, node);
-        listed.missesUntilMs = startMs + Math.min(this.o.ttlMs, this.o.negativeTtlMs);
-      } catch (err) {
-        // the per-name lookup that follows asks S3 itself and reports its own failure
-        this.o.logger.debug('listing again failed', { path: dir, error: String(err) });
-      } finally {
-        this.removedDuringRelist.delete(dir);
-      }
-    });
   }
 
   /**
@@ -275,9 +253,11 @@ export class MetadataCache {
     const gen = this.generation;
     const prefix = dirPrefix(this.o.prefix, path);
     const dir = emptyDirectory();
-    const childPath = (name: string) => joinPath(path, name);
-    let held: string[] = []; // files a later page may still turn into directories
-    const shown = new Set<string>(); // a name repeated by the server is handed out once
+    const stream =
+      onEntries &&
+      new PageStream(dir, prefix, onEntries, (name, node) =>
+        keepKnownAttrs(node, this.stats.peek(joinPath(path, name))?.value),
+      );
     let token: string | undefined;
     do {
       const page = await this.o.store.list({
@@ -288,22 +268,7 @@ export class MetadataCache {
       this.counters.listPages++;
       const names = mergePage(dir, prefix, page);
       token = page.nextToken;
-      if (onEntries) {
-        const ready: Array<[string, Node]> = [];
-        const hold: string[] = [];
-        for (const name of new Set([...held, ...names])) {
-          if (shown.has(name)) continue;
-          const node = dir.entries.get(name) as Node;
-          if (token !== undefined && node.kind !== 'dir' && mayBeShadowedLater(prefix, page, name)) {
-            hold.push(name);
-          } else {
-            shown.add(name);
-            ready.push([name, keepKnownAttrs(node, this.stats.peek(childPath(name))?.value)]);
-          }
-        }
-        held = hold;
-        if (ready.length > 0) onEntries(ready);
-      }
+      stream?.page(page, names, token !== undefined);
     } while (token !== undefined);
     if (dir.hidden > 0)
       this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
@@ -396,7 +361,7 @@ export class MetadataCache {
   /** Records that this mount removed `path`. */
   remove(path: string): void {
     this.changed(path);
-    this.removedDuringRelist.get(parentPath(path))?.add(baseName(path));
+    this.relists.removed(path);
     this.stats.delete(path);
     if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     const parent = this.dirs.get(parentPath(path));

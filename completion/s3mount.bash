@@ -14,7 +14,7 @@ _s3mount() {
       return ;;
   esac
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "--endpoint --region --path-style --no-path-style --keys-command --keys-command-timeout --passwd-file --profile --ca-bundle --max-requests --request-timeout --connect-timeout --idle-timeout --foreground -f --read-only --allow-other --uid --gid --file-mode --dir-mode --native --no-native --memory-limit --cache-size --cache-dir --cache-dir-size --block-size --read-ahead --request-size --small-file-lookahead --metadata-ttl --negative-ttl --recursive-list --object-metadata --staging-dir --write-back --part-size --upload-concurrency --copy-threshold --log-level --log-file --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "--endpoint --region --path-style --no-path-style --keys-command --keys-command-timeout --passwd-file --profile --ca-bundle --max-requests --request-timeout --connect-timeout --idle-timeout --foreground -f --read-only --allow-other --uid --gid --file-mode --dir-mode --native --no-native --memory-limit --cache-size --cache-dir --cache-dir-size --block-size --read-ahead --request-size --small-file-lookahead --metadata-ttl --negative-ttl --recursive-list --direct-io --object-metadata --staging-dir --write-back --part-size --upload-concurrency --copy-threshold --log-level --log-file --help --version" -- "$cur"))
   elif ((COMP_CWORD == 1)); then
     COMPREPLY=($(compgen -W "unmount run status sync share" -- "$cur"))
   elif [[ ${COMP_WORDS[1]} == share || ${COMP_WORDS[1]} == sync ]]; then

@@ -216,7 +216,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     // the native attribute cache holds copies of listed entries: it drops with any change
     ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
     // read handles pinned to another version of a path go stale (fs is made below, before any lookup)
-    onNode: (path, node, before) => fs.objectChanged(path, node, before),
+    onNode: (path, node, before, local) => fs.objectChanged(path, node, before, local),
   });
   let disk: DiskCache | undefined;
   if (cfg.cacheDir !== undefined) {
@@ -306,6 +306,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     openFiles,
     namespace,
     objectMetadata: cfg.objectMetadata,
+    directIo: cfg.directIo,
     callerOwns: cfg.allowOther,
     prefix: cfg.prefix,
     logger: logger.child({ mod: 'fs' }),

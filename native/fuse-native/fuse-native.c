@@ -297,7 +297,7 @@ FUSE_METHOD_VOID(access, 2, 0, (const char *path, int mode), {
   napi_create_uint32(env, l->mode, &(argv[3]));
 })
 
-FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
+FUSE_METHOD(open, 2, 2, (const char *path, struct fuse_file_info *info), {
   l->path = path;
   l->info = info;
 }, {
@@ -309,9 +309,12 @@ FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
   }
 }, {
   NAPI_ARGV_INT32(fd, 2)
+  NAPI_ARGV_INT32(direct_io, 3)
   if (fd != 0) {
     l->info->fh = fd;
   }
+  // s3mount: reads of this open bypass the page cache (UPSTREAM.md, change 6)
+  if (direct_io) l->info->direct_io = 1;
 })
 
 FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {

@@ -87,7 +87,7 @@ const OpcodesAndDefaults = new Map([
   }],
   ['open', {
     op: binding.op_open,
-    defaults: [0]
+    defaults: [0, 0]
   }],
   ['opendir', {
     op: binding.op_opendir,
@@ -436,8 +436,10 @@ class Fuse extends Nanoresource {
   }
 
   _op_open (signal, path, flags) {
-    this.ops.open(path, flags, (err, fd) => {
-      return signal(err, fd)
+    // s3mount: a third callback argument { directIo: true } opens the file with direct_io
+    // (reads bypass the kernel's page cache: UPSTREAM.md, change 6)
+    this.ops.open(path, flags, (err, fd, opts) => {
+      return signal(err, fd || 0, opts && opts.directIo ? 1 : 0)
     })
   }
 

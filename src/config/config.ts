@@ -61,6 +61,7 @@ export interface MountConfig {
   /** --recursive-list: most keys a directory walk's subtree listing takes (0: off); memory bounds it too (core.ts) */
   recursiveListKeys: number;
   objectMetadata: boolean;
+  directIo: boolean;
   stagingDir: string;
   writeBack: boolean;
   partBytes: number;
@@ -147,6 +148,7 @@ export function resolveConfig(
     negativeTtlMs: parseSeconds('negative-ttl', req('negative-ttl')),
     recursiveListKeys: parseNumber('recursive-list', req('recursive-list')),
     objectMetadata: bool('object-metadata'),
+    directIo: bool('direct-io'),
     stagingDir: resolve(str('staging-dir') ?? defaultStagingRoot(env)),
     writeBack: bool('write-back'),
     partBytes: parseBytes('part-size', req('part-size')),

@@ -117,6 +117,10 @@ export class AccountRoot implements MountedFileSystem {
     return this.route(p, mountPath);
   }
 
+  bypassesPageCache(fh: number): boolean {
+    return this.owners.get(fh)?.bypassesPageCache(fh) ?? false;
+  }
+
   private owner(fh: number): S3FileSystem {
     const fs = this.owners.get(fh);
     if (!fs) throw fsError('EBADF', 'no such open file handle', { fh });

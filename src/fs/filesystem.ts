@@ -4,7 +4,7 @@ import { constants } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { S_IFDIR, S_IFLNK, S_IFREG, type FileAttrs } from '../meta/attrs.js';
 import type { MetadataCache, Node } from '../meta/metadata.js';
-import { joinPath, KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/paths.js';
+import { KEY_MAX_BYTES, NAME_MAX_BYTES, pathTooLong } from '../meta/paths.js';
 import type { BlockFetcher } from '../read/block-fetcher.js';
 import type { FastReads } from '../read/fast-reads.js';
 import { isStoreError } from '../s3/errors.js';
@@ -12,6 +12,7 @@ import type { SleepClock } from '../util/clock.js';
 import type { NativeWrites } from '../write/native-writes.js';
 import { attrOf, type Attr, type AttrDefaults, type DirEntry } from './attr.js';
 import { modeChange, ownerChange, specialNodeAttrs } from './attr-changes.js';
+import { streamDirEntries } from './dir-entries.js';
 import { fsError } from './errno.js';
 import { HandleTable, type Handle } from './handles.js';
 import { isHiddenName } from './hidden-files.js';
@@ -58,6 +59,8 @@ export interface FileSystemOptions {
   clock?: SleepClock;
   /** the mount learnt that a path's size changed: drop attributes cached on the FUSE threads */
   onSizeChange?: () => void;
+  /** every open of an object bypasses the kernel's page cache (--direct-io) */
+  directIo?: boolean;
   /** the small-file look-ahead, told every open for reading */
   smallFiles?: { opened(path: string): void };
 }
@@ -79,8 +82,8 @@ export class S3FileSystem {
   }
 
   /** The metadata cache learnt what `path` is now (having known `before`): read handles of other versions go stale. */
-  objectChanged(path: string, node: Node | undefined, before?: Node): void {
-    this.objects.onNode(path, node, before);
+  objectChanged(path: string, node: Node | undefined, before?: Node, local = false): void {
+    this.objects.onNode(path, node, before, local);
   }
 
   private async node(path: string): Promise<Node> {
@@ -114,9 +117,12 @@ export class S3FileSystem {
   async getattr(path: string): Promise<Attr> {
     this.fits(path);
     const of = this.o.openFiles.get(path);
-    if (of) return this.attr(this.o.openFiles.nodeOf(synced(of)));
-    if (isHiddenName(path)) return this.attr(this.renames.hidden.get(path) ?? (await this.node(path)));
-    return this.attr(await this.node(path));
+    let n: Node;
+    if (of) n = this.o.openFiles.nodeOf(synced(of));
+    else if (isHiddenName(path)) n = this.renames.hidden.get(path) ?? (await this.node(path));
+    else n = await this.node(path);
+    if (n.kind === 'file') this.objects.toldKernel(path, n.size); // a read open waits it out if it differs
+    return this.attr(n);
   }
 
   /**
@@ -138,24 +144,7 @@ export class S3FileSystem {
     this.fits(path);
     const n = await this.node(path);
     if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', { path });
-    const self = this.attr(n);
-    const local = new Set<string>();
-    const first: DirEntry[] = [
-      { name: '.', attr: self },
-      { name: '..', attr: self },
-    ];
-    for (const name of this.o.openFiles.childrenOf(path)) {
-      const of = this.o.openFiles.get(joinPath(path, name));
-      if (!of) continue;
-      local.add(name);
-      first.push({ name, attr: this.attr(this.o.openFiles.nodeOf(synced(of))) }); // written, not yet uploaded
-    }
-    onEntries(first);
-    await this.o.meta.list(path, (listed) => {
-      const entries: DirEntry[] = [];
-      for (const [name, node] of listed) if (!local.has(name)) entries.push({ name, attr: this.attr(node) });
-      if (entries.length > 0) onEntries(entries);
-    });
+    await streamDirEntries({ ...this.o, attr: (d) => this.attr(d) }, path, n, onEntries);
   }
 
   async open(path: string, flags: number): Promise<number> {
@@ -168,7 +157,7 @@ export class S3FileSystem {
     if (existing) return this.addStaged(path, existing, wantsWrite);
     if (!wantsWrite) {
       let n = await this.node(path);
-      if (await this.objects.kernelSettled(path)) n = await this.node(path);
+      if (await this.objects.kernelSettled(path, n)) n = await this.node(path);
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
       return this.objects.open(path, n, (h) => this.handles.add(h));
     }
@@ -185,6 +174,16 @@ export class S3FileSystem {
         this.o.meta.invalidate(path);
       throw err;
     }
+  }
+
+  /**
+   * Whether the open that returned `fh` must bypass the kernel's page cache (direct_io):
+   * the page cache belongs to the file, not the descriptor, so while a handle of another
+   * version of the object is open, pages this one read would be served to that one.
+   */
+  bypassesPageCache(fh: number): boolean {
+    const h = this.handles.find(fh);
+    return h?.kind === 'object' && h.directIo;
   }
 
   /** A handle number for `file`, whose handle count the caller already took (OpenFiles.acquire, create, openExisting). */

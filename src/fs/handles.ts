@@ -24,6 +24,11 @@ export class HandleTable<H extends { path: string }> {
     return h;
   }
 
+  /** The handle numbered `fh`, if it is open. */
+  find(fh: number): H | undefined {
+    return this.open.get(fh);
+  }
+
   remove(fh: number): H | undefined {
     const h = this.open.get(fh);
     this.open.delete(fh);

@@ -8,6 +8,7 @@ export type MountedFileSystem = Pick<
   | 'readdir'
   | 'readdirStream'
   | 'open'
+  | 'bypassesPageCache'
   | 'create'
   | 'read'
   | 'write'

@@ -18,6 +18,9 @@ import { fsError } from './errno.js';
  */
 export const KERNEL_ATTR_MS = 1100;
 
+/** How many paths seen changing the mount remembers (their opens bypass the page cache). */
+const CHANGED_PATHS_MAX = 10_000;
+
 export type FileNode = Extract<Node, { kind: 'file' | 'symlink' }>;
 
 /** An open read handle of an object (the 'object' case of the handle table). */
@@ -26,12 +29,16 @@ export interface ObjectHandle {
   path: string;
   fh: number;
   reader: ObjectReader;
+  /** what the path was when this handle's version was opened (or moved to) */
+  node: FileNode;
   /** the mount learnt of another version of the path, or that it is gone: every read fails */
   stale: boolean;
   /** JavaScript handed out bytes of its version */
   served: boolean;
   /** its name was unlinked or renamed over: it never moves to whatever has the name now */
   detached: boolean;
+  /** opened while a handle of another version was open: its reads bypass the page cache */
+  directIo: boolean;
 }
 
 export interface ObjectHandlesOptions {
@@ -47,6 +54,8 @@ export interface ObjectHandlesOptions {
   clock?: SleepClock;
   /** the mount learnt that a path's size changed: attributes cached on the FUSE threads are stale */
   onSizeChange?: () => void;
+  /** every open of an object bypasses the kernel's page cache (--direct-io) */
+  directIo?: boolean;
   /** told every open: the small-file look-ahead (small-files.ts) */
   smallFiles?: { opened(path: string): void };
 }
@@ -82,6 +91,10 @@ export class ObjectHandles {
   private readonly byPath = new Map<string, Set<ObjectHandle>>();
   /** paths whose size the mount learnt changed, and when (kept for KERNEL_ATTR_MS) */
   private readonly sizeChanges = new Map<string, number>();
+  /** sizes the kernel was given for paths (getattr answers, changes made here), and when */
+  private readonly told = new Map<string, { size: number; atMs: number }>();
+  /** paths the mount saw change from one version to another (most recent last) */
+  private readonly changedPaths = new Set<string>();
   private readonly clock: SleepClock;
 
   constructor(private readonly o: ObjectHandlesOptions) {
@@ -91,22 +104,47 @@ export class ObjectHandles {
   /** A handle reading `node`'s version of `path`; `add` numbers it (the handle table). */
   open(path: string, node: FileNode, add: (h: ObjectHandle) => number): number {
     const reader = this.reader(path, node);
+    let set = this.byPath.get(path);
+    const version = reader.object.version;
     const h: ObjectHandle = {
       kind: 'object',
       path,
       fh: 0,
       reader,
+      node,
       stale: false,
       served: false,
       detached: false,
+      directIo: this.bypassPageCache(path, version, set),
     };
     h.fh = add(h);
     if (this.o.fastReads) reader.attachFast(this.o.fastReads, h.fh);
-    let set = this.byPath.get(path);
     if (!set) this.byPath.set(path, (set = new Set()));
     set.add(h);
     this.o.smallFiles?.opened(path);
     return h.fh;
+  }
+
+  /**
+   * The kernel's page cache and file size belong to the file, not the descriptor: a
+   * descriptor reading through them can be handed pages another open cached of another
+   * version, or have its reads cut at (or padded to) another version's size the kernel
+   * learnt meanwhile. So a new open bypasses them (direct_io) when a handle of another
+   * version is open here, when the path was seen changing (it may change again while
+   * open), or always with --direct-io.
+   */
+  private bypassPageCache(path: string, version: string, open: Set<ObjectHandle> | undefined): boolean {
+    if (this.o.directIo || this.changedPaths.has(path)) return true;
+    // (a detached handle's file is another inode: libfuse hid it under another name)
+    for (const o of open ?? []) if (!o.detached && o.reader.object.version !== version) return true;
+    return false;
+  }
+
+  private noteChanged(path: string): void {
+    this.changedPaths.delete(path);
+    this.changedPaths.add(path);
+    if (this.changedPaths.size > CHANGED_PATHS_MAX)
+      this.changedPaths.delete(this.changedPaths.values().next().value as string);
   }
 
   private reader(path: string, node: FileNode): ObjectReader {
@@ -118,27 +156,40 @@ export class ObjectHandles {
   }
 
   /**
-   * Before a new read handle of `path` is opened: if the mount learnt within the kernel's
-   * attribute timeout that the path's size changed, the kernel may still hold the old size
-   * and would cut the new version's bytes at it (or read past them). The open waits until
-   * that cached size has expired, so the kernel asks again before it reads.
+   * Before a new read handle of `path` on `node` is opened: if the mount learnt within the
+   * kernel's attribute timeout that the path's size changed, or gave the kernel another
+   * size than `node`'s meanwhile (a getattr answer, a file written or renamed here), the
+   * kernel may still hold that size: fstat would say it and reads would be cut at it (or
+   * padded to it). The open waits until that cached size has expired, so the kernel asks
+   * again before it reads.
    */
-  async kernelSettled(path: string): Promise<boolean> {
+  async kernelSettled(path: string, node: Node): Promise<boolean> {
     const at = this.sizeChanges.get(path);
-    if (at === undefined) return false;
-    const left = at + KERNEL_ATTR_MS - this.clock.nowMs();
-    if (left > 0) await this.clock.sleep(left);
+    const told = this.told.get(path);
+    const now = this.clock.nowMs();
+    let until = at === undefined ? 0 : at + KERNEL_ATTR_MS;
+    if (told && node.kind !== 'dir' && told.size !== node.size)
+      until = Math.max(until, told.atMs + KERNEL_ATTR_MS);
+    if (until <= now) {
+      if (at !== undefined) this.sizeChanges.delete(path);
+      return false;
+    }
+    await this.clock.sleep(until - now);
     if (this.sizeChanges.get(path) === at) this.sizeChanges.delete(path);
-    return left > 0;
+    return true;
   }
 
   /**
    * The metadata cache learnt what `path` is now (undefined: nothing), having known
    * `before`: other versions' handles go stale, and a size change is remembered for a
-   * while (kernelSettled).
+   * while (kernelSettled). `local`: a change this mount made (the kernel made it too, and
+   * holds its size).
    */
-  onNode(path: string, node: Node | undefined, before?: Node): void {
+  onNode(path: string, node: Node | undefined, before?: Node, local = false): void {
+    if (local && node?.kind === 'file') this.toldKernel(path, node.size);
     if (sizeChanged(before, node)) this.noteSizeChange(path);
+    if (before?.kind === 'file' && before.etag !== '' && node?.kind === 'file' && node.etag !== before.etag)
+      this.noteChanged(path);
     const set = this.byPath.get(path);
     if (!set) return;
     for (const h of set) if (!h.stale && !sameVersion(h.reader.object, node)) this.markStale(h);
@@ -153,6 +204,14 @@ export class ObjectHandles {
     this.o.onSizeChange?.();
   }
 
+  /** The kernel was given `size` for `path` now (a getattr answer, a change made here). */
+  toldKernel(path: string, size: number): void {
+    const now = this.clock.nowMs();
+    if (this.told.size > 1000)
+      for (const [p, t] of this.told) if (t.atMs + KERNEL_ATTR_MS <= now) this.told.delete(p);
+    this.told.set(path, { size, atMs: now });
+  }
+
   /**
    * `path` was unlinked, or renamed over, here (libfuse hid it): its handles keep their
    * version, whatever has the name from now on.
@@ -162,6 +221,16 @@ export class ObjectHandles {
     if (!set) return;
     this.byPath.delete(path);
     for (const h of set) h.detached = true;
+  }
+
+  /**
+   * The version open handles of `path` read (one reading through the page cache, if any:
+   * the kernel cuts those reads at the size it is told), or undefined if none is open.
+   */
+  heldVersion(path: string): FileNode | undefined {
+    let held: ObjectHandle | undefined;
+    for (const h of this.byPath.get(path) ?? []) if (!held || (held.directIo && !h.directIo)) held = h;
+    return held?.node;
   }
 
   /**
@@ -197,6 +266,7 @@ export class ObjectHandles {
   }
 
   private repin(h: ObjectHandle, node: FileNode): void {
+    h.node = node;
     h.reader.close();
     h.reader = this.reader(h.path, node);
     if (this.o.fastReads) h.reader.attachFast(this.o.fastReads, h.fh);

@@ -50,11 +50,14 @@ export class Renames {
    */
   private async hide(path: string, hiddenAs: string): Promise<void> {
     const of = this.o.openFiles.get(path);
-    const known = of ? undefined : await this.o.meta.lookup(path);
+    // stat on the hidden name shows what its open descriptors read: the kernel cuts their
+    // reads at that size (what the cache knows of the name may be another version)
+    const held = of ? undefined : this.o.objects.heldVersion(path);
+    const known = of || held ? undefined : await this.o.meta.lookup(path);
     await this.o.namespace.removeObject(path); // DeleteObject of a missing key succeeds
     await this.o.openFiles.unlinked(path);
     this.o.objects.unlinked(path);
-    const gone: Node = known ?? { kind: 'file', size: 0, mtimeMs: Date.now(), etag: '' };
+    const gone: Node = held ?? known ?? { kind: 'file', size: 0, mtimeMs: Date.now(), etag: '' };
     this.hidden.add(hiddenAs, of ? () => this.o.openFiles.nodeOf(of) : () => gone);
   }
 }

@@ -212,7 +212,9 @@ export function buildOps(
         'open',
         path,
         () => fs.open(path, flags),
-        (res, fh) => cb(res, fh),
+        // another version of the file is open here: keep this one's reads out of the page cache
+        (res, fh) =>
+          cb(res, fh, fh !== undefined && fs.bypassesPageCache(fh) ? { directIo: true } : undefined),
         opensForWriting(flags),
       ),
     read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, pos, len), cb),

@@ -32,13 +32,17 @@ declare module 'fuse-native' {
     flag?: number;
     namemax: number;
   }
+  export interface OpenOptions {
+    directIo?: boolean;
+  }
   export interface Ops {
     init?(cb: Cb): void;
     statfs?(path: string, cb: Cb<[StatFsLike?]>): void;
     getattr?(path: string, cb: Cb<[StatLike?]>): void;
     fgetattr?(path: string, fd: number, cb: Cb<[StatLike?]>): void;
     readdir?(path: string, cb: Cb<[string[]?, StatLike[]?]>): void;
-    open?(path: string, flags: number, cb: Cb<[number?]>): void;
+    /** s3mount's fork: a third callback value { directIo: true } opens with direct_io (UPSTREAM.md) */
+    open?(path: string, flags: number, cb: Cb<[number?, OpenOptions?]>): void;
     create?(path: string, mode: number, cb: Cb<[number?]>, caller?: Caller): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (res: number) => void): void;
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (res: number) => void): void;

@@ -39,7 +39,7 @@ export interface MetadataOptions {
    * read handles can compare versions; with what it knew of it before (even expired) when
    * it learnt it from S3 (undefined for a change this mount made)
    */
-  onNode?: (path: string, node: Node | undefined, before: Node | undefined) => void;
+  onNode?: (path: string, node: Node | undefined, before: Node | undefined, local: boolean) => void;
   /** most keys a directory walk's subtree listing takes in (walks.ts); 0 or absent: directories are listed one by one */
   walkMaxKeys?: number;
 }
@@ -305,7 +305,7 @@ export class MetadataCache {
 
   /** onNode, with what was known of `path` before */
   private tell(path: string, node: Node | undefined, before = this.stats.peek(path)?.value): void {
-    this.o.onNode?.(path, node, before);
+    this.o.onNode?.(path, node, before, false);
   }
 
   private remember(path: string, node: Node): void {
@@ -339,7 +339,7 @@ export class MetadataCache {
   }
 
   private record(path: string, node: Node): void {
-    this.o.onNode?.(path, node, undefined); // a change made here: the kernel made it too
+    this.o.onNode?.(path, node, undefined, true); // a change made here: the kernel made it too
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));

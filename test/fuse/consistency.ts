@@ -233,4 +233,30 @@ t.test(`change from another node, on ${kind}`, async (t) => {
     t.same(await pread(fh, 65536, 2 << 20), body.subarray(2 << 20, (2 << 20) + 65536), 'then further on');
     await fh.close();
   });
+
+  t.test('an old descriptor never reads pages a newer open cached of the new version', async (t) => {
+    // the page cache belongs to the file, not the descriptor: fd1 read version A (pages
+    // cached), another client replaced it with B of the same size, fd2 opened and read B.
+    // fd1 must still read A whole or fail with ESTALE, never B's bytes from the cache.
+    const size = 256 << 10;
+    const va = Buffer.alloc(size, 'A');
+    const vb = Buffer.alloc(size, 'B');
+    await put('paged.bin', va);
+    const fd1 = await open(join(b.dir, 'paged.bin'), 'r');
+    t.teardown(() => fd1.close().catch(() => undefined));
+    t.same(await pread(fd1, size, 0), va, 'fd1 reads version A');
+    await put('paged.bin', vb);
+    await sleep((TTL_S + 1) * 1000);
+    const fd2 = await open(join(b.dir, 'paged.bin'), 'r');
+    t.teardown(() => fd2.close().catch(() => undefined));
+    t.same(await pread(fd2, size, 0), vb, 'a new open reads version B');
+    for (const at of [0, size - 4096]) {
+      const got = await pread(fd1, 4096, at);
+      if (typeof got === 'string') t.equal(got, 'ESTALE', `fd1 at ${at}: ESTALE`);
+      else t.same(got, va.subarray(at, at + 4096), `fd1 at ${at}: version A's bytes, not B's`);
+    }
+    t.same(await pread(fd2, 4096, 0), vb.subarray(0, 4096), 'fd2 still reads B');
+    await fd1.close();
+    await fd2.close();
+  });
 });

@@ -147,7 +147,11 @@ function selfValid(buf: Buffer): boolean {
 
 t.test(`load on ${kind}: ${WORKERS} processes on each of two mounts for ${SECONDS} s`, async (t) => {
   const { server, s3, bucket } = await serverWithBucket(t, 'load');
-  const args = ['--memory-limit', `${MEMORY_LIMIT_MIB}M`];
+  const args = [
+    '--memory-limit',
+    `${MEMORY_LIMIT_MIB}M`,
+    ...(process.env.LOAD_EXTRA ? process.env.LOAD_EXTRA.split(' ') : []),
+  ];
   const mounts: Mounted[] = [];
   for (let i = 0; i < 2; i++) {
     const m = await mount(server, bucket, args);
@@ -185,20 +189,21 @@ t.test(`load on ${kind}: ${WORKERS} processes on each of two mounts for ${SECOND
   t.comment(`bytes written ${written}, read ${read} through the mounts`);
   t.ok(total > 0, 'the workers did something');
   for (const u of unexpected.slice(0, 20)) t.comment(`unexpected: ${JSON.stringify(u)}`);
-  // Two defects this test found (issue #13). A rename over a shared name that said ENOENT
-  // (libfuse hid the open target by a rename that failed once the other mount had deleted
-  // it) is fixed and asserted with the rest. Reads of one version cut at another's size
-  // ("WRONG") are fixed where the mount decides (a new open waits out the kernel's cached
-  // size), but one case is the kernel's and stays open: its page cache belongs to the file,
-  // so a descriptor opened on the old version reads pages a newer open on the same mount
-  // cached, cut at the size its own fstat saw (docs/SEMANTICS.md, "A descriptor reads one
-  // version"). Seen once in a 120 s run on s3rver.
+  // Two defects this test found (issue #13), both fixed: a rename over a shared name that
+  // said ENOENT (libfuse hid the open target by a rename that failed once the other mount
+  // had deleted it), and reads of one version cut at, or padded to, another's size
+  // ("WRONG"): a new open waits out a size the kernel may hold (kernelSettled), and an open
+  // made while a handle of another version is open, or of a file seen changing, bypasses
+  // the page cache (docs/SEMANTICS.md, "A descriptor reads one version").
+  // s3rver cannot pass the second: its PutObject rewrites the object's file in place and
+  // its metadata (ETag, length) after, so a GET meanwhile answers new bytes under the old
+  // ETag and length, which no client can tell from the right answer (DEVELOPERS.md, known
+  // gaps). There they are counted, not asserted; RGW replaces objects atomically.
   const mixed = unexpected.filter((u) => u.code === 'WRONG');
   const other = unexpected.filter((u) => u.code !== 'WRONG');
   t.same(other.slice(0, 20), [], `no unexpected error (${other.length} in all)`);
-  t.same(mixed.slice(0, 5), [], `no read mixes two versions (${mixed.length} did)`, {
-    todo: 'open (#13): the page cache serves an old descriptor pages of a newer open',
-  });
+  if (kind === 's3rver') t.comment(`reads of mixed versions on s3rver (not atomic): ${mixed.length}`);
+  else t.same(mixed.slice(0, 5), [], `no read mixes two versions (${mixed.length} did)`);
 
   // ---- memory: the high-water mark of each daemon's resident set
   for (const [i, m] of mounts.entries()) {

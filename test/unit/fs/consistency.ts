@@ -209,3 +209,63 @@ t.test('a read after rename-while-open follows the file', async (t) => {
   t.same(await readHandle(fs, again, 0), data, 'and it follows a directory rename too');
   await fs.release(again);
 });
+
+t.test(
+  'page cache: an open bypasses it while another version is open, or once the file changed',
+  async (t) => {
+    const store = new MemoryObjectStore();
+    const { fs, clock } = await testCore(t, { store });
+    store.putBytes('p.bin', pattern(8 * KiB, 4));
+    const a = await fs.open('/p.bin', O_RDONLY);
+    t.equal(fs.bypassesPageCache(a), false, 'a first open uses the page cache');
+    const a2 = await fs.open('/p.bin', O_RDONLY);
+    t.equal(fs.bypassesPageCache(a2), false, 'so does another open of the same version');
+    store.putBytes('p.bin', pattern(8 * KiB, 5)); // same size: no wait for the kernel's size
+    clock.advance(PAST_TTL_MS);
+    const b = await fs.open('/p.bin', O_RDONLY);
+    t.equal(
+      fs.bypassesPageCache(b),
+      true,
+      'an open of the new version while the old one is open bypasses it',
+    );
+    for (const fh of [a, a2, b]) await fs.release(fh);
+    const c = await fs.open('/p.bin', O_RDONLY);
+    t.equal(fs.bypassesPageCache(c), true, 'and so does every later open of a file seen changing');
+    await fs.release(c);
+    store.putBytes('q.bin', 'steady');
+    const q = await fs.open('/q.bin', O_RDONLY);
+    t.equal(fs.bypassesPageCache(q), false, 'a file never seen changing keeps it');
+    await fs.release(q);
+    await writeFile(fs, '/w.bin', Buffer.from('written here'));
+    t.equal(fs.bypassesPageCache(await fs.open('/w.bin', O_RDONLY)), false, 'a staged file keeps it');
+  },
+);
+
+t.test('--direct-io: every open of an object bypasses the page cache', async (t) => {
+  const store = new MemoryObjectStore();
+  const { fs } = await testCore(t, { store, flags: { 'direct-io': true } });
+  store.putBytes('d.bin', 'x');
+  const fh = await fs.open('/d.bin', O_RDONLY);
+  t.equal(fs.bypassesPageCache(fh), true);
+  await fs.release(fh);
+});
+
+t.test('a read open waits out another size the kernel was given for the name', async (t) => {
+  const store = new MemoryObjectStore();
+  const { fs, meta, clock } = await testCore(t, { store });
+  store.putBytes('s.txt', 'the first version, longer');
+  t.equal((await fs.getattr('/s.txt')).size, 25, 'the kernel is told 25 bytes');
+  store.putBytes('s.txt', 'short');
+  // the mount forgets all it knew (as after a directory rename): the next lookup learns 5
+  // bytes with nothing to compare, while the kernel may still hold 25 (fstat would say 25)
+  meta.invalidateTree('/');
+  const opening = fs.open('/s.txt', O_RDONLY);
+  for (let i = 0; i < 50 && clock.sleeping === 0; i++) await new Promise((r) => setImmediate(r));
+  t.equal(clock.sleeping, 1, 'the open waits');
+  clock.advance(KERNEL_ATTR_MS);
+  const fh = await opening;
+  t.same(await readHandle(fs, fh, 0), Buffer.from('short'), 'then reads the new version');
+  await fs.release(fh);
+  await fs.release(await fs.open('/s.txt', O_RDONLY)); // (would never end if it waited)
+  t.pass('an open that nothing contradicts does not wait');
+});

@@ -9,6 +9,7 @@ import type { FastReads } from '../read/fast-reads.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
 import { systemClock, type SleepClock } from '../util/clock.js';
+import { RecentSet } from '../util/recent-set.js';
 import { fsError } from './errno.js';
 
 /**
@@ -93,8 +94,8 @@ export class ObjectHandles {
   private readonly sizeChanges = new Map<string, number>();
   /** sizes the kernel was given for paths (getattr answers, changes made here), and when */
   private readonly told = new Map<string, { size: number; atMs: number }>();
-  /** paths the mount saw change from one version to another (most recent last) */
-  private readonly changedPaths = new Set<string>();
+  /** paths the mount saw change from one version to another */
+  private readonly changedPaths = new RecentSet<string>(CHANGED_PATHS_MAX);
   private readonly clock: SleepClock;
 
   constructor(private readonly o: ObjectHandlesOptions) {
@@ -140,13 +141,6 @@ export class ObjectHandles {
     return false;
   }
 
-  private noteChanged(path: string): void {
-    this.changedPaths.delete(path);
-    this.changedPaths.add(path);
-    if (this.changedPaths.size > CHANGED_PATHS_MAX)
-      this.changedPaths.delete(this.changedPaths.values().next().value as string);
-  }
-
   private reader(path: string, node: FileNode): ObjectReader {
     return new ObjectReader(
       versionOf(fileKey(this.o.prefix, path), node, this.o.cacheScope),
@@ -189,7 +183,7 @@ export class ObjectHandles {
     if (local && node?.kind === 'file') this.toldKernel(path, node.size);
     if (sizeChanged(before, node)) this.noteSizeChange(path);
     if (before?.kind === 'file' && before.etag !== '' && node?.kind === 'file' && node.etag !== before.etag)
-      this.noteChanged(path);
+      this.changedPaths.add(path);
     const set = this.byPath.get(path);
     if (!set) return;
     for (const h of set) if (!h.stale && !sameVersion(h.reader.object, node)) this.markStale(h);

@@ -148,3 +148,26 @@ t.test('a file unlinked while its upload is failing is not uploaded after a rest
   t.notOk(store.objects.has('gone.bin'), 'the unlinked file did not come back');
   t.equal(await stagedCount(first.stagingDir), 0, 'and its staged copy is gone');
 });
+
+t.test(
+  'a close whose upload failed, then a successful close of the same file: nothing left staged',
+  async (t) => {
+    const store = new MemoryObjectStore();
+    const faulty = new FaultyObjectStore(store).failNth('put', 1);
+    const core = await testCore(t, { store: faulty, retry: { baseMs: 60_000, maxMs: 60_000 } });
+    const { fs } = core;
+    const fh = await fs.create('/r.bin', 0o644);
+    await fs.write(fh, Buffer.from('first'), 0, 5);
+    t.equal(await errnoOf(fs.flush(fh)), 'EIO', 'the close fails: EIO');
+    await fs.release(fh);
+    t.equal(await stagedCount(core.stagingDir), 1, 'the data stays staged');
+    const again = await fs.open('/r.bin', O_RDWR);
+    await fs.write(again, Buffer.from('second'), 5, 6);
+    t.equal(await errnoOf(fs.flush(again)), 'ok', 'the user closes it again: uploaded');
+    await fs.release(again);
+    t.same(stored(store, 'r.bin'), Buffer.from('firstsecond'), 'S3 has both writes');
+    await core.drain();
+    t.equal(await stagedCount(core.stagingDir), 0, 'nothing left staged');
+    t.same(stored(store, 'r.bin'), Buffer.from('firstsecond'), 'and nothing older uploaded over it');
+  },
+);

@@ -273,7 +273,7 @@ export const OPTIONS: readonly OptionDef[] = [
     default: false,
     group: 'Cache and reads',
     describe:
-      "Every open of an object bypasses the kernel's page cache (FUSE direct_io), so no descriptor can be given bytes of, or cut at the size of, a version another client wrote while it was open. Off: only opens of a file seen changing, or opened while a descriptor of another version is open here, bypass it. Shared mmap (MAP_SHARED) of a file opened this way fails with ENODEV.",
+      "Every open of an object bypasses the kernel's page cache (FUSE direct_io), so no descriptor can be given bytes of, or cut at the size of, a version another client wrote while it was open. Off: only opens of a file seen changing within the last minute, or made while a descriptor of another version is open here, bypass it. Shared mmap (MAP_SHARED) of a file opened this way fails with ENODEV.",
   },
   {
     name: 'object-metadata',

@@ -9,7 +9,7 @@ import type { FastReads } from '../read/fast-reads.js';
 import { ObjectReader } from '../read/object-reader.js';
 import { isStoreError } from '../s3/errors.js';
 import { systemClock, type SleepClock } from '../util/clock.js';
-import { RecentSet } from '../util/recent-set.js';
+import { RecentMap } from '../util/recent-map.js';
 import { fsError } from './errno.js';
 
 /**
@@ -21,6 +21,8 @@ export const KERNEL_ATTR_MS = 1100;
 
 /** How many paths seen changing the mount remembers (their opens bypass the page cache). */
 const CHANGED_PATHS_MAX = 10_000;
+/** A file seen changing this recently may change again while open: its opens bypass the page cache. */
+export const CHANGED_RECENTLY_MS = 60_000;
 
 export type FileNode = Extract<Node, { kind: 'file' | 'symlink' }>;
 
@@ -94,8 +96,8 @@ export class ObjectHandles {
   private readonly sizeChanges = new Map<string, number>();
   /** sizes the kernel was given for paths (getattr answers, changes made here), and when */
   private readonly told = new Map<string, { size: number; atMs: number }>();
-  /** paths the mount saw change from one version to another */
-  private readonly changedPaths = new RecentSet<string>(CHANGED_PATHS_MAX);
+  /** paths the mount saw change from one version to another, and when */
+  private readonly changedPaths = new RecentMap<string, number>(CHANGED_PATHS_MAX);
   private readonly clock: SleepClock;
 
   constructor(private readonly o: ObjectHandlesOptions) {
@@ -131,11 +133,13 @@ export class ObjectHandles {
    * descriptor reading through them can be handed pages another open cached of another
    * version, or have its reads cut at (or padded to) another version's size the kernel
    * learnt meanwhile. So a new open bypasses them (direct_io) when a handle of another
-   * version is open here, when the path was seen changing (it may change again while
-   * open), or always with --direct-io.
+   * version is open here, when the path was seen changing within CHANGED_RECENTLY_MS (it
+   * may change again while open), or always with --direct-io.
    */
   private bypassPageCache(path: string, version: string, open: Set<ObjectHandle> | undefined): boolean {
-    if (this.o.directIo || this.changedPaths.has(path)) return true;
+    if (this.o.directIo) return true;
+    const changed = this.changedPaths.get(path);
+    if (changed !== undefined && changed + CHANGED_RECENTLY_MS > this.clock.nowMs()) return true;
     // (a detached handle's file is another inode: libfuse hid it under another name)
     for (const o of open ?? []) if (!o.detached && o.reader.object.version !== version) return true;
     return false;
@@ -183,7 +187,7 @@ export class ObjectHandles {
     if (local && node?.kind === 'file') this.toldKernel(path, node.size);
     if (sizeChanged(before, node)) this.noteSizeChange(path);
     if (before?.kind === 'file' && before.etag !== '' && node?.kind === 'file' && node.etag !== before.etag)
-      this.changedPaths.add(path);
+      this.changedPaths.set(path, this.clock.nowMs());
     const set = this.byPath.get(path);
     if (!set) return;
     for (const h of set) if (!h.stale && !sameVersion(h.reader.object, node)) this.markStale(h);

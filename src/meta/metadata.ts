@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { isStoreError } from '../s3/errors.js';
 import type { ObjectStore } from '../s3/store.js';
 import type { Clock } from '../util/clock.js';
-import { RecentSet } from '../util/recent-set.js';
+import { RecentMap } from '../util/recent-map.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { attrsFromMetadata } from './attrs.js';
 import {
@@ -56,7 +56,7 @@ export class MetadataCache {
   private readonly heads = new SingleFlight<Node | undefined>();
   private readonly relists: Relists;
   /** names seen as a file written here and as a directory at once (S3 allows both) */
-  private readonly both = new RecentSet<string>(1000);
+  private readonly both = new RecentMap<string, true>(1000);
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
   readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
@@ -325,7 +325,7 @@ export class MetadataCache {
       this.root = node.kind === 'dir' ? { kind: 'dir', attrs: { ...node.attrs } } : this.root;
       return;
     }
-    if (node.kind !== 'dir' && this.stats.peek(path)?.value.kind === 'dir') this.both.add(path);
+    if (node.kind !== 'dir' && this.stats.peek(path)?.value.kind === 'dir') this.both.set(path, true);
     this.record(path, node);
     // its directories exist, whatever was cached: one that lost its last key while a file
     // in it was open here comes back when that file is uploaded
@@ -338,7 +338,7 @@ export class MetadataCache {
         (known !== undefined && known !== 'dir') ||
         (neg !== undefined && neg > this.o.clock.nowMs()) ||
         (this.fresh(parent) && parent.value.entries.get(baseName(dir))?.kind !== 'dir');
-      if (known !== undefined && known !== 'dir') this.both.add(dir);
+      if (known !== undefined && known !== 'dir') this.both.set(dir, true);
       if (wrong) this.record(dir, { kind: 'dir' });
     }
   }

@@ -205,9 +205,13 @@ export class ObjectHandles {
   /** The kernel was given `size` for `path` now (a getattr answer, a change made here). */
   toldKernel(path: string, size: number): void {
     const now = this.clock.nowMs();
-    if (this.told.size > 1000)
-      for (const [p, t] of this.told) if (t.atMs + KERNEL_ATTR_MS <= now) this.told.delete(p);
+    this.told.delete(path); // (re-inserted last: the map stays in time order)
     this.told.set(path, { size, atMs: now });
+    // a getattr answer is a hot path: drop what expired from the front, nothing more
+    for (const [p, t] of this.told) {
+      if (t.atMs + KERNEL_ATTR_MS > now) break;
+      this.told.delete(p);
+    }
   }
 
   /**

@@ -40,7 +40,7 @@ export interface ObjectHandle {
   served: boolean;
   /** its name was unlinked or renamed over: it never moves to whatever has the name now */
   detached: boolean;
-  /** opened while a handle of another version was open: its reads bypass the page cache */
+  /** its reads bypass the page cache (FUSE direct_io; bypassPageCache says when) */
   directIo: boolean;
 }
 

@@ -11,6 +11,7 @@ import type { ShareSite } from './fs/share.js';
 import { StatfsCache } from './fs/statfs.js';
 import { Verifier } from './fs/verify.js';
 import type { Logger } from './log/logger.js';
+import { planMetadata } from './meta/listing-memory.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache, type ArenaPort } from './read/block-cache.js';
 import { DiskCache } from './read/disk-cache.js';
@@ -48,22 +49,32 @@ export interface MemoryPlan {
   getSlots: number;
   /** upload parts in flight at once, over all files: each holds a part in memory */
   partSlots: number;
+  /** listing metadata: cached listings, stats, the native attribute table (meta/listing-memory.ts) */
+  metadataBytes: number;
 }
 
 /**
  * Splits --memory-limit: the block cache (half, or --cache-size), ranged GETs in flight
- * (a quarter, at most PREFETCH_REQUESTS_MAX of them) and upload parts in flight (a
- * quarter), at least one of each.
+ * (an eighth, at most PREFETCH_REQUESTS_MAX of them), listing metadata (an eighth) and
+ * upload parts in flight (a quarter), at least one GET and one part. At the default 512M
+ * the GETs' eighth still holds all 8 of 8 MiB, as their quarter did.
  */
 export function planMemory(
   cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes'>,
 ): MemoryPlan {
   const quarter = Math.floor(cfg.memoryLimitBytes / 4);
+  const eighth = Math.floor(cfg.memoryLimitBytes / 8);
   return {
     cacheBytes: cfg.cacheBytes,
-    getSlots: Math.max(1, Math.min(PREFETCH_REQUESTS_MAX, Math.floor(quarter / cfg.requestBytes))),
+    getSlots: Math.max(1, Math.min(PREFETCH_REQUESTS_MAX, Math.floor(eighth / cfg.requestBytes))),
     partSlots: Math.max(1, Math.floor(quarter / cfg.partBytes)),
+    metadataBytes: eighth,
   };
+}
+
+/** Entries the native attribute table may hold: its part of the metadata share (meta/listing-memory.ts). */
+export function nativeAttrEntries(memory: MemoryPlan): number {
+  return planMetadata(memory.metadataBytes).nativeAttrEntries;
 }
 
 /** Names a mount's staging subdirectory: the same endpoint, bucket and prefix find it again. */
@@ -170,6 +181,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     logger: logger.child({ mod: 'meta' }),
     ttlMs: cfg.metadataTtlMs,
     negativeTtlMs: cfg.negativeTtlMs,
+    maxBytes: memory.metadataBytes,
     // the native attribute cache holds copies of listed entries: it drops with any change
     ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
     // read handles pinned to another version of a path go stale (fs is made below, before any lookup)
@@ -307,7 +319,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     stop: () => queue.stop(),
     stats: () => ({
       upload: uploader.counters,
-      meta: meta.counters,
+      meta: { ...meta.counters, listedBytes: meta.listedBytes },
       cache: cache.counters,
       fetch: fetcher.counters,
       cachedBytes: cache.cachedBytes,

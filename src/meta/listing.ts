@@ -2,6 +2,7 @@
 // entries. Pure. Rules are documented in docs/SEMANTICS.md ("Directories").
 import type { ListPage } from '../s3/store.js';
 import type { FileAttrs } from './attrs.js';
+import { listedEntryBytes } from './listing-memory.js';
 import { isShowableName } from './paths.js';
 
 /**
@@ -25,10 +26,25 @@ export interface Directory {
   entries: Map<string, Node>;
   /** keys/prefixes that exist under this directory but cannot be shown */
   hidden: number;
+  /** what its entries cost in memory, as charged to the budget (listing-memory.ts) */
+  bytes: number;
+  /** too large for the budget: its entries were handed out page by page and dropped */
+  partial?: boolean;
 }
 
 export function emptyDirectory(): Directory {
-  return { entries: new Map(), hidden: 0 };
+  return { entries: new Map(), hidden: 0, bytes: 0 };
+}
+
+/** Sets an entry, charging a new name to the directory's bytes. */
+export function setEntry(dir: Directory, name: string, node: Node): void {
+  if (!dir.entries.has(name)) dir.bytes += listedEntryBytes(name);
+  dir.entries.set(name, node);
+}
+
+/** Removes an entry and its charge. */
+export function deleteEntry(dir: Directory, name: string): void {
+  if (dir.entries.delete(name)) dir.bytes -= listedEntryBytes(name);
 }
 
 /**
@@ -43,7 +59,7 @@ export function mergePage(dir: Directory, prefix: string, page: ListPage): strin
       dir.hidden++;
       continue;
     }
-    dir.entries.set(name, { kind: 'dir' });
+    setEntry(dir, name, { kind: 'dir' });
     names.push(name);
   }
   for (const o of page.objects) {
@@ -55,7 +71,7 @@ export function mergePage(dir: Directory, prefix: string, page: ListPage): strin
     }
     const existing = dir.entries.get(name);
     if (existing?.kind === 'dir') continue; // directories shadow files
-    dir.entries.set(name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
+    setEntry(dir, name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
     names.push(name);
   }
   return names;

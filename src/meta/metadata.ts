@@ -8,7 +8,16 @@ import type { Clock } from '../util/clock.js';
 import { Semaphore } from '../util/semaphore.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { attrsFromMetadata, isSymlinkMode } from './attrs.js';
-import { emptyDirectory, mayBeShadowedLater, mergePage, type Directory, type Node } from './listing.js';
+import {
+  deleteEntry,
+  emptyDirectory,
+  mayBeShadowedLater,
+  mergePage,
+  setEntry,
+  type Directory,
+  type Node,
+} from './listing.js';
+import { pathEntryBytes, planMetadata } from './listing-memory.js';
 import { baseName, dirPrefix, fileKey, joinPath, parentPath } from './paths.js';
 
 export type { Node } from './listing.js';
@@ -20,8 +29,11 @@ export interface MetadataOptions {
   logger: Logger;
   ttlMs: number;
   negativeTtlMs: number;
-  /** most cached paths (stat + negative); listing entries count too */
-  maxEntries?: number;
+  /**
+   * bytes of listing metadata to hold (the metadata share of --memory-limit, see
+   * listing-memory.ts); a listing larger than its part is handed out page by page, not kept
+   */
+  maxBytes?: number;
   /** called on every change this cache records, so that caches copied from it drop too */
   onChange?: () => void;
   /** told what this cache learns or records of a path (undefined: nothing there), so open read handles can compare versions */
@@ -38,7 +50,8 @@ interface Listed extends Timed<Directory> {
   missesUntilMs: number;
 }
 
-const DEFAULT_MAX_ENTRIES = 1_000_000;
+/** without a budget (tests, tools): 64 MiB, the share of the default --memory-limit */
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 /** siblings listed ahead of a directory walk, and how many of those LISTs run at once */
 const SIBLING_PREFETCH = 32;
 const SIBLING_PREFETCH_CONCURRENCY = 8;
@@ -55,14 +68,31 @@ export class MetadataCache {
   private readonly siblingSlots = new Semaphore(SIBLING_PREFETCH_CONCURRENCY);
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
-  readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
+  /** listings too large to keep (handed out page by page): `listedBytes` is what the kept ones cost */
+  readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0, uncachedListings: 0 };
+  private readonly listingBytes: number;
 
   constructor(private readonly o: MetadataOptions) {
-    const max = o.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    // maxSize rather than max: lru-cache preallocates arrays of `max` slots (~0.1 s each at start)
-    this.stats = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
-    this.negative = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
-    this.dirs = new LRUCache({ maxSize: max, sizeCalculation: (d) => Math.max(1, d.value.entries.size) });
+    const plan = planMetadata(o.maxBytes ?? DEFAULT_MAX_BYTES);
+    this.listingBytes = plan.listingBytes;
+    // sized in bytes (maxSize): lru-cache would preallocate arrays of `max` slots
+    this.stats = new LRUCache({
+      maxSize: plan.statBytes,
+      sizeCalculation: (_v, path) => pathEntryBytes(path),
+    });
+    this.negative = new LRUCache({
+      maxSize: plan.negativeBytes,
+      sizeCalculation: (_v, path) => pathEntryBytes(path),
+    });
+    this.dirs = new LRUCache({
+      maxSize: plan.listingBytes,
+      sizeCalculation: (d) => Math.max(1, d.value.bytes),
+    });
+  }
+
+  /** Bytes the cached listings are charged (at most the listing part of the budget). */
+  get listedBytes(): number {
+    return this.dirs.calculatedSize;
   }
 
   private fresh<T>(t: Timed<T> | undefined): t is Timed<T> {
@@ -171,22 +201,28 @@ export class MetadataCache {
   /**
    * Entries of the directory at `path` (which must be a directory). `onEntries`, if
    * given, gets them as they become known: page by page when this call lists S3, else
-   * all at once; each name once.
+   * all at once; each name once. Undefined for a listing too large for the memory budget:
+   * it was only handed to `onEntries`, page by page, and is not kept.
    */
-  async list(path: string, onEntries?: (entries: Array<[string, Node]>) => void): Promise<Map<string, Node>> {
+  async list(
+    path: string,
+    onEntries?: (entries: Array<[string, Node]>) => void,
+  ): Promise<Map<string, Node> | undefined> {
     const cached = this.dirs.get(path);
     if (this.fresh(cached)) {
       onEntries?.([...cached.value.entries]);
       return cached.value.entries;
     }
     let streamed = false;
-    const dir = await this.listings.run(path, () => {
+    let dir = await this.listings.run(path, () => {
       streamed = onEntries !== undefined;
       return this.remoteList(path, onEntries);
     });
-    if (!streamed) onEntries?.([...dir.entries]);
+    // joined another caller's listing that was too large to keep: list again, for this one
+    if (!streamed && dir.partial && onEntries) dir = await this.remoteList(path, onEntries);
+    else if (!streamed) onEntries?.([...dir.entries]);
     this.prefetchSiblings(path);
-    return dir.entries;
+    return dir.partial ? undefined : dir.entries;
   }
 
   /**
@@ -221,6 +257,12 @@ export class MetadataCache {
     }
   }
 
+  /**
+   * Lists S3 page by page into a Directory. Once its entries cost more than the listing
+   * part of the budget, it stops keeping them: every later page is handed to `onEntries`
+   * and dropped (only names a later page may still shadow are kept), and the result is
+   * `partial`, never cached.
+   */
   private async remoteList(
     path: string,
     onEntries?: (entries: Array<[string, Node]>) => void,
@@ -230,7 +272,9 @@ export class MetadataCache {
     const dir = emptyDirectory();
     const childPath = (name: string) => joinPath(path, name);
     let held: string[] = []; // files a later page may still turn into directories
-    const shown = new Set<string>(); // a name repeated by the server is handed out once
+    // names handed out; a listing too large to keep remembers the last page's only (a
+    // server repeats a name only across one page boundary: a common prefix split by it)
+    let shown = new Set<string>();
     let token: string | undefined;
     do {
       const page = await this.o.store.list({
@@ -241,35 +285,54 @@ export class MetadataCache {
       this.counters.listPages++;
       const names = mergePage(dir, prefix, page);
       token = page.nextToken;
-      if (onEntries) {
-        const ready: Array<[string, Node]> = [];
-        const hold: string[] = [];
-        for (const name of new Set([...held, ...names])) {
-          if (shown.has(name)) continue;
-          const node = dir.entries.get(name) as Node;
-          if (token !== undefined && node.kind !== 'dir' && mayBeShadowedLater(prefix, page, name)) {
-            hold.push(name);
-          } else {
-            shown.add(name);
-            ready.push([name, keepKnownAttrs(node, this.stats.peek(childPath(name))?.value)]);
-          }
+      const ready: Array<[string, Node]> = [];
+      const hold: string[] = [];
+      for (const name of new Set([...held, ...names])) {
+        if (shown.has(name)) continue;
+        const node = dir.entries.get(name) as Node;
+        if (token !== undefined && node.kind !== 'dir' && mayBeShadowedLater(prefix, page, name)) {
+          hold.push(name);
+        } else {
+          shown.add(name);
+          ready.push([name, keepKnownAttrs(node, this.stats.peek(childPath(name))?.value)]);
         }
-        held = hold;
-        if (ready.length > 0) onEntries(ready);
+      }
+      held = hold;
+      if (!dir.partial && dir.bytes > this.listingBytes) {
+        dir.partial = true;
+        this.counters.uncachedListings++;
+        this.o.logger.info('listing larger than its memory budget: handed out page by page, not kept', {
+          path,
+          budgetBytes: this.listingBytes,
+        });
+      }
+      if (ready.length > 0) onEntries?.(ready);
+      if (dir.partial) {
+        if (gen === this.generation && this.o.onNode)
+          for (const [name, node] of ready) this.o.onNode(childPath(name), node);
+        const keep = new Map(held.map((name) => [name, dir.entries.get(name) as Node]));
+        dir.entries.clear();
+        dir.bytes = 0;
+        for (const [name, node] of keep) setEntry(dir, name, node);
+        shown = new Set(ready.map(([name]) => name));
       }
     } while (token !== undefined);
     if (dir.hidden > 0)
       this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
+    if (dir.partial) return dir;
     if (gen === this.generation && this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
-      this.dirs.set(path, { value: dir, expiresAtMs, missesUntilMs: this.missesUntil() });
+      // listed entries live in the listing only (lookups look there): no copy per path
       for (const [name, listed] of dir.entries) {
         const child = joinPath(path, name);
         const node = keepKnownAttrs(listed, this.stats.peek(child)?.value);
-        if (node !== listed) dir.entries.set(name, node);
-        this.stats.set(child, { value: node, expiresAtMs });
+        if (node !== listed) {
+          dir.entries.set(name, node);
+          this.stats.set(child, { value: node, expiresAtMs });
+        } else this.stats.delete(child);
         this.negative.delete(child);
       }
+      this.dirs.set(path, { value: dir, expiresAtMs, missesUntilMs: this.missesUntil() });
     }
     // (a listing that raced a change made here may be older than that change: not told)
     if (gen === this.generation && this.o.onNode)
@@ -317,7 +380,7 @@ export class MetadataCache {
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));
-    if (parent) parent.value.entries.set(baseName(path), node);
+    if (parent) setEntry(parent.value, baseName(path), node);
   }
 
   /** Records a directory this mount just made: it is known to be empty, so lookups of
@@ -338,7 +401,7 @@ export class MetadataCache {
     this.stats.delete(path);
     if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     const parent = this.dirs.get(parentPath(path));
-    if (parent) parent.value.entries.delete(baseName(path));
+    if (parent) deleteEntry(parent.value, baseName(path));
     this.dirs.delete(path);
   }
 

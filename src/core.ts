@@ -57,10 +57,11 @@ export interface MemoryPlan {
  * Splits --memory-limit: the block cache (half, or --cache-size), ranged GETs in flight
  * (an eighth, at most PREFETCH_REQUESTS_MAX of them), listing metadata (an eighth) and
  * upload parts in flight (a quarter), at least one GET and one part. At the default 512M
- * the GETs' eighth still holds all 8 of 8 MiB, as their quarter did.
+ * the GETs' eighth still holds all 8 of 8 MiB, as their quarter did. --metadata-memory
+ * sets the metadata part instead.
  */
 export function planMemory(
-  cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes'>,
+  cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes' | 'metadataBytes'>,
 ): MemoryPlan {
   const quarter = Math.floor(cfg.memoryLimitBytes / 4);
   const eighth = Math.floor(cfg.memoryLimitBytes / 8);
@@ -68,7 +69,7 @@ export function planMemory(
     cacheBytes: cfg.cacheBytes,
     getSlots: Math.max(1, Math.min(PREFETCH_REQUESTS_MAX, Math.floor(eighth / cfg.requestBytes))),
     partSlots: Math.max(1, Math.floor(quarter / cfg.partBytes)),
-    metadataBytes: eighth,
+    metadataBytes: cfg.metadataBytes ?? eighth,
   };
 }
 

@@ -190,6 +190,14 @@ export const OPTIONS: readonly OptionDef[] = [
       'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.',
   },
   {
+    name: 'metadata-memory',
+    type: 'bytes',
+    env: 'S3MOUNT_METADATA_MEMORY',
+    group: 'Cache and reads',
+    describe:
+      'Part of --memory-limit for listing metadata: cached directory listings (7/16), looked-up names (1/16) and the native table that answers stat of listed names (half). A directory whose listing needs more is still listed, page by page, but not kept: listing it again asks S3 again, and stat of its names may too. About 450 bytes a name. Default: an eighth of --memory-limit (64 MiB: about 140,000 names at the default 512M).',
+  },
+  {
     name: 'cache-dir',
     type: 'string',
     env: 'S3MOUNT_CACHE_DIR',

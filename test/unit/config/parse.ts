@@ -52,6 +52,16 @@ t.test('one memory budget', async (t) => {
     'a small budget holds fewer (8 MiB of 8 MiB GETs)',
   );
   t.equal(plan.metadataBytes, 64 * 1024 * 1024, 'listing metadata: an eighth of the limit');
+  t.equal(
+    planMemory(resolveConfig('b', '/mnt', { 'metadata-memory': '1M' }, {})).metadataBytes,
+    1024 * 1024,
+    '--metadata-memory',
+  );
+  t.throws(() => resolveConfig('b', '/mnt', { 'metadata-memory': '1K' }, {}), /at least 64K/);
+  t.throws(
+    () => resolveConfig('b', '/mnt', { 'memory-limit': '64M', 'metadata-memory': '40M' }, {}),
+    /cannot exceed/,
+  );
   t.equal(plan.partSlots, 16, '128 MiB of 8 MiB parts in flight');
   t.equal(resolveConfig('b', '/mnt', { 'memory-limit': '1G' }, {}).cacheBytes, 512 * 1024 * 1024);
   t.throws(

@@ -179,7 +179,7 @@ export const OPTIONS: readonly OptionDef[] = [
     env: 'S3MOUNT_MEMORY_LIMIT',
     group: 'Cache and reads',
     describe:
-      "One memory budget for the daemon's data buffers: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) a quarter, upload parts in flight a quarter (that memory is allocated when first used and kept). The process uses about this plus 100 MiB.",
+      "One memory budget for the daemon's data buffers and listing metadata: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) an eighth, listing metadata an eighth (see --metadata-memory), upload parts in flight a quarter (that memory is allocated when first used and kept). The process uses about this plus 100 MiB.",
   },
   {
     name: 'cache-size',

@@ -13,6 +13,7 @@ import { totalmem, cpus, release, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Upload } from '@aws-sdk/lib-storage';
+import { bigdirRow, bigdirTarget, lsBigdir, prepareBigdir } from './bench-bigdir.mjs';
 import { MiB, client, deleteObject, deletePrefix, ensureBucket, hashObject, head, listAll, pool, putSmall } from './bench-s3.mjs';
 import { bytesRows, bytesWorkloads } from './bench-bytes.mjs';
 
@@ -389,6 +390,7 @@ async function prepare(workloads) {
     // tree/: a marker object makes it show up there
     if (server.kind === 's3rver') await putSmall(s3, BUCKET, 'tree/', '');
   }
+  if (need('ls100k')) await prepareBigdir({ s3, bucket: BUCKET, smoke: SMOKE, log });
   log(`data ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
@@ -414,10 +416,11 @@ const ROWS = [
   { id: 'smallw', wl: 'small', label: `Create ${num(SIZES.small)} x 4 KiB files, until in S3 (s)`, unit: 's', better: 'lower', chart: 'small create' },
   { id: 'smallr', wl: 'small', label: `Read back ${num(SIZES.small)} x 4 KiB files (s)`, unit: 's', better: 'lower', chart: 'small read' },
   { id: 'reread', wl: 'reread', label: `Re-read ${fmtSize(SIZES.seq)} after a remount (MB/s; raw = local disk; s3mount --cache-dir)`, unit: 'MB/s', better: 'higher', chart: 're-read' },
+  bigdirRow(SMOKE),
   { id: 'multi', wl: 'multiread', label: `${SIZES.multiN} readers x ${fmtSize(SIZES.multi)} at once (MB/s, aggregate)`, unit: 'MB/s', better: 'higher', chart: '8 readers' },
   ...bytesRows({ SMOKE, fmtSize, seqBytes: SIZES.seq }),
 ];
-const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'find', 'small', 'multiread', 'reread', 'fanin', 'bigrand'];
+const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'ls100k', 'find', 'small', 'multiread', 'reread', 'fanin', 'bigrand'];
 const WRITE_WORKLOADS = ['seqwrite', 'small'];
 
 const results = {}; // results[rowId][tool] = {value, error, note, rss}
@@ -459,7 +462,7 @@ function fail(row, tool, err) {
 async function raw(op, args) {
   const r = await must(process.execPath, [join(ROOT, 'scripts/lib/bench-raw.mjs'), JSON.stringify({ op, endpoint: toolEndpoint, bucket: BUCKET, ...args })]);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
-  const row = { seqread: 'seqread', multiread: 'multi', seqwrite: 'seqwrite', randread: args.jobs === 1 ? 'rand1' : 'rand8', ls: 'ls', find: 'find', smallput: 'smallw', smallget: 'smallr' }[op];
+  const row = args.row ?? { seqread: 'seqread', multiread: 'multi', seqwrite: 'seqwrite', randread: args.jobs === 1 ? 'rand1' : 'rand8', ls: 'ls', find: 'find', smallput: 'smallw', smallget: 'smallr' }[op];
   noteCpu(row, 'raw', out.cpu);
   return out;
 }
@@ -513,6 +516,7 @@ const BYTES = bytesWorkloads({
 
 const W = {
   ...BYTES.workloads,
+  ls100k: (tool) => lsBigdir({ smoke: SMOKE, run, raw, withMount, setResult, noteRss, checkTimed }, tool),
   async seqread(tool) {
     const size = SIZES.seq;
     if (tool === 'raw') {
@@ -823,6 +827,8 @@ function targets() {
     const best = Math.max(...peers.map((p) => v(id, p) ?? -1));
     if (me !== undefined) add(`random 4 KiB reads (${id === 'rand1' ? '1 job' : '8 jobs'}) >= best peer's IOPS`, best < 0 ? undefined : me >= best, `${Math.round(me)} vs ${best < 0 ? '?' : Math.round(best)} IOPS`);
   }
+  const big = bigdirTarget(v, 512, rss.ls100k?.s3mount);
+  if (big) add(...big);
   const peak = Math.max(0, ...Object.values(rss).map((w) => Math.max(w.s3mount ?? 0, w['s3mount-wb'] ?? 0)));
   BYTES.targets(v, add);
   if (peak) add('s3mount peak RSS <= 512 MiB + 100 MiB', peak <= 612 * MiB, `${mib(peak)} MiB`);

@@ -817,11 +817,32 @@ function targets() {
   const lsS3fs = v('ls', 's3fs');
   if (ls !== undefined) add('ls -l <= 1.5x raw LIST time and >= 5x faster than s3fs', lsRaw === undefined || lsS3fs === undefined ? undefined : ls <= 1.5 * lsRaw && lsS3fs / ls >= 5,
     `${lsRaw ? (ls / lsRaw).toFixed(2) : '?'}x raw time; ${lsS3fs ? (lsS3fs / ls).toFixed(1) : '?'}x faster than s3fs`);
-  const sw = v('smallw', 's3mount');
-  const swb = v('smallw', 's3mount-wb');
-  const bestPeer = Math.min(...peers.map((p) => v('smallw', p) ?? Infinity));
-  if (sw !== undefined) add('1,000 small creates until in S3 >= 2x faster than the best peer', bestPeer === Infinity ? undefined : bestPeer / sw >= 2,
-    `${bestPeer === Infinity ? '?' : (bestPeer / sw).toFixed(2)}x (--write-back: ${swb && bestPeer !== Infinity ? (bestPeer / swb).toFixed(2) : '?'}x)`);
+  // issue #16 (round two): small files and walks, as times (lower is better)
+  const time = (row, tool) => v(row, tool);
+  const bestTime = (row) => Math.min(...peers.map((p) => time(row, p) ?? Infinity));
+  const timeRatio = (row, tool) => { const me = time(row, tool); const raw = time(row, 'raw'); return me && raw ? raw / me : undefined; };
+  const fasterThan = (row, tool, best) => { const me = time(row, tool); return me === undefined || best === Infinity ? undefined : me < best; };
+  const swb = time('smallw', 's3mount-wb');
+  if (swb !== undefined) {
+    const x = timeRatio('smallw', 's3mount-wb');
+    const ok = x === undefined ? undefined : x >= 0.8 && fasterThan('smallw', 's3mount-wb', bestTime('smallw')) === true;
+    add('1,000 small creates until in S3, --write-back: >= 0.8x raw and faster than every peer', ok, `${fx(x)}x raw; ${fx(swb)} s vs best peer ${fx(bestTime('smallw'))} s`);
+  }
+  const sw = time('smallw', 's3mount');
+  if (sw !== undefined) add('1,000 small creates until in S3, default mode: faster than s3fs', fasterThan('smallw', 's3mount', time('smallw', 's3fs') ?? Infinity), `${fx(sw)} s vs s3fs ${fx(time('smallw', 's3fs'))} s`);
+  const sr = time('smallr', 's3mount');
+  if (sr !== undefined) {
+    const x = timeRatio('smallr', 's3mount');
+    add('read back 1,000 small files: >= 0.8x raw and faster than every peer', x === undefined ? undefined : x >= 0.8 && fasterThan('smallr', 's3mount', bestTime('smallr')) === true, `${fx(x)}x raw; ${fx(sr)} s vs best peer ${fx(bestTime('smallr'))} s`);
+  }
+  const fd = time('find', 's3mount');
+  if (fd !== undefined) { const raw = time('find', 'raw'); add('find over 1,000 dirs <= 2x the raw recursive listing', raw ? fd <= 2 * raw : undefined, `${raw ? (fd / raw).toFixed(2) : '?'}x raw time`); }
+  const rr2 = results.reread?.s3mount;
+  if (rr2?.value !== undefined) {
+    const disk = v('reread', 'raw');
+    const mib = Number(/([\d.]+) MiB from S3/.exec(rr2.note ?? '')?.[1]);
+    add('re-read 1 GiB after a remount (--cache-dir) >= 0.8x the local disk, < 5 MiB from S3', disk ? rr2.value >= 0.8 * disk && mib < 5 : undefined, `${disk ? (rr2.value / disk).toFixed(2) : '?'}x the disk; ${Number.isNaN(mib) ? '?' : mib} MiB from S3`);
+  }
   for (const id of ['rand1', 'rand8']) {
     const me = v(id, 's3mount');
     const best = Math.max(...peers.map((p) => v(id, p) ?? -1));

@@ -13,9 +13,11 @@ import type {
 import {
   buildCore,
   mountId,
+  nativeAttrEntries,
   planMemory,
   shareLinks,
   type Core,
+  type MemoryPlan,
   type ParkedUpload,
   type ResolveShareSite,
 } from './core.js';
@@ -242,10 +244,15 @@ export async function checkAccess(store: SdkObjectStore, timeoutMs = ACCESS_CHEC
   }
 }
 
-/** The fast paths, or a one-line error naming why they cannot be used and the way out. */
-export function nativeFastPaths(): NativeFastPaths {
+/**
+ * The fast paths, or a one-line error naming why they cannot be used and the way out.
+ * Their attribute table holds what the metadata share of the memory plan allows.
+ */
+export function nativeFastPaths(memory: MemoryPlan): NativeFastPaths {
   try {
-    return loadNativeFastPaths();
+    const native = loadNativeFastPaths();
+    native.attrs.limit(nativeAttrEntries(memory));
+    return native;
   } catch (err) {
     throw new Error(
       `the native fast paths cannot be used: ${err instanceof Error ? err.message : String(err)} (or mount with --no-native)`,
@@ -255,8 +262,9 @@ export function nativeFastPaths(): NativeFastPaths {
 }
 
 export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logger: Logger): Promise<Daemon> {
-  logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...planMemory(cfg) });
-  const native = cfg.native ? nativeFastPaths() : undefined;
+  const memory = planMemory(cfg);
+  logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...memory });
+  const native = cfg.native ? nativeFastPaths(memory) : undefined;
   if (!native) logger.info('--no-native: every FUSE operation runs in JavaScript');
   const id = mountId(cfg);
   const startedAtMs = Date.now();

@@ -13,6 +13,7 @@ import { totalmem, cpus, release, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Upload } from '@aws-sdk/lib-storage';
+import { bigdirRow, bigdirTarget, lsBigdir, prepareBigdir } from './bench-bigdir.mjs';
 import { MiB, client, deleteObject, deletePrefix, ensureBucket, hashObject, head, listAll, pool, putSmall } from './bench-s3.mjs';
 import { bytesRows, bytesWorkloads } from './bench-bytes.mjs';
 
@@ -389,6 +390,7 @@ async function prepare(workloads) {
     // tree/: a marker object makes it show up there
     if (server.kind === 's3rver') await putSmall(s3, BUCKET, 'tree/', '');
   }
+  if (need('ls100k')) await prepareBigdir({ s3, bucket: BUCKET, smoke: SMOKE, log });
   log(`data ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
@@ -414,10 +416,11 @@ const ROWS = [
   { id: 'smallw', wl: 'small', label: `Create ${num(SIZES.small)} x 4 KiB files, until in S3 (s)`, unit: 's', better: 'lower', chart: 'small create' },
   { id: 'smallr', wl: 'small', label: `Read back ${num(SIZES.small)} x 4 KiB files (s)`, unit: 's', better: 'lower', chart: 'small read' },
   { id: 'reread', wl: 'reread', label: `Re-read ${fmtSize(SIZES.seq)} after a remount (MB/s; raw = local disk; s3mount --cache-dir)`, unit: 'MB/s', better: 'higher', chart: 're-read' },
+  bigdirRow(SMOKE),
   { id: 'multi', wl: 'multiread', label: `${SIZES.multiN} readers x ${fmtSize(SIZES.multi)} at once (MB/s, aggregate)`, unit: 'MB/s', better: 'higher', chart: '8 readers' },
   ...bytesRows({ SMOKE, fmtSize, seqBytes: SIZES.seq }),
 ];
-const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'find', 'small', 'multiread', 'reread', 'fanin', 'bigrand'];
+const WORKLOADS = ['seqread', 'seqwrite', 'randread', 'ls', 'ls100k', 'find', 'small', 'multiread', 'reread', 'fanin', 'bigrand'];
 const WRITE_WORKLOADS = ['seqwrite', 'small'];
 
 const results = {}; // results[rowId][tool] = {value, error, note, rss}
@@ -459,7 +462,7 @@ function fail(row, tool, err) {
 async function raw(op, args) {
   const r = await must(process.execPath, [join(ROOT, 'scripts/lib/bench-raw.mjs'), JSON.stringify({ op, endpoint: toolEndpoint, bucket: BUCKET, ...args })]);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
-  const row = { seqread: 'seqread', multiread: 'multi', seqwrite: 'seqwrite', randread: args.jobs === 1 ? 'rand1' : 'rand8', ls: 'ls', find: 'find', smallput: 'smallw', smallget: 'smallr' }[op];
+  const row = args.row ?? { seqread: 'seqread', multiread: 'multi', seqwrite: 'seqwrite', randread: args.jobs === 1 ? 'rand1' : 'rand8', ls: 'ls', find: 'find', smallput: 'smallw', smallget: 'smallr' }[op];
   noteCpu(row, 'raw', out.cpu);
   return out;
 }
@@ -513,6 +516,7 @@ const BYTES = bytesWorkloads({
 
 const W = {
   ...BYTES.workloads,
+  ls100k: (tool) => lsBigdir({ smoke: SMOKE, run, raw, withMount, setResult, noteRss, checkTimed }, tool),
   async seqread(tool) {
     const size = SIZES.seq;
     if (tool === 'raw') {
@@ -813,16 +817,39 @@ function targets() {
   const lsS3fs = v('ls', 's3fs');
   if (ls !== undefined) add('ls -l <= 1.5x raw LIST time and >= 5x faster than s3fs', lsRaw === undefined || lsS3fs === undefined ? undefined : ls <= 1.5 * lsRaw && lsS3fs / ls >= 5,
     `${lsRaw ? (ls / lsRaw).toFixed(2) : '?'}x raw time; ${lsS3fs ? (lsS3fs / ls).toFixed(1) : '?'}x faster than s3fs`);
-  const sw = v('smallw', 's3mount');
-  const swb = v('smallw', 's3mount-wb');
-  const bestPeer = Math.min(...peers.map((p) => v('smallw', p) ?? Infinity));
-  if (sw !== undefined) add('1,000 small creates until in S3 >= 2x faster than the best peer', bestPeer === Infinity ? undefined : bestPeer / sw >= 2,
-    `${bestPeer === Infinity ? '?' : (bestPeer / sw).toFixed(2)}x (--write-back: ${swb && bestPeer !== Infinity ? (bestPeer / swb).toFixed(2) : '?'}x)`);
+  // issue #16 (round two): small files and walks, as times (lower is better)
+  const time = (row, tool) => v(row, tool);
+  const bestTime = (row) => Math.min(...peers.map((p) => time(row, p) ?? Infinity));
+  const timeRatio = (row, tool) => { const me = time(row, tool); const raw = time(row, 'raw'); return me && raw ? raw / me : undefined; };
+  const fasterThan = (row, tool, best) => { const me = time(row, tool); return me === undefined || best === Infinity ? undefined : me < best; };
+  const swb = time('smallw', 's3mount-wb');
+  if (swb !== undefined) {
+    const x = timeRatio('smallw', 's3mount-wb');
+    const ok = x === undefined ? undefined : x >= 0.8 && fasterThan('smallw', 's3mount-wb', bestTime('smallw')) === true;
+    add('1,000 small creates until in S3, --write-back: >= 0.8x raw and faster than every peer', ok, `${fx(x)}x raw; ${fx(swb)} s vs best peer ${fx(bestTime('smallw'))} s`);
+  }
+  const sw = time('smallw', 's3mount');
+  if (sw !== undefined) add('1,000 small creates until in S3, default mode: faster than s3fs', fasterThan('smallw', 's3mount', time('smallw', 's3fs') ?? Infinity), `${fx(sw)} s vs s3fs ${fx(time('smallw', 's3fs'))} s`);
+  const sr = time('smallr', 's3mount');
+  if (sr !== undefined) {
+    const x = timeRatio('smallr', 's3mount');
+    add('read back 1,000 small files: >= 0.8x raw and faster than every peer', x === undefined ? undefined : x >= 0.8 && fasterThan('smallr', 's3mount', bestTime('smallr')) === true, `${fx(x)}x raw; ${fx(sr)} s vs best peer ${fx(bestTime('smallr'))} s`);
+  }
+  const fd = time('find', 's3mount');
+  if (fd !== undefined) { const raw = time('find', 'raw'); add('find over 1,000 dirs <= 2x the raw recursive listing', raw ? fd <= 2 * raw : undefined, `${raw ? (fd / raw).toFixed(2) : '?'}x raw time`); }
+  const rr2 = results.reread?.s3mount;
+  if (rr2?.value !== undefined) {
+    const disk = v('reread', 'raw');
+    const mib = Number(/([\d.]+) MiB from S3/.exec(rr2.note ?? '')?.[1]);
+    add('re-read 1 GiB after a remount (--cache-dir) >= 0.8x the local disk, < 5 MiB from S3', disk ? rr2.value >= 0.8 * disk && mib < 5 : undefined, `${disk ? (rr2.value / disk).toFixed(2) : '?'}x the disk; ${Number.isNaN(mib) ? '?' : mib} MiB from S3`);
+  }
   for (const id of ['rand1', 'rand8']) {
     const me = v(id, 's3mount');
     const best = Math.max(...peers.map((p) => v(id, p) ?? -1));
     if (me !== undefined) add(`random 4 KiB reads (${id === 'rand1' ? '1 job' : '8 jobs'}) >= best peer's IOPS`, best < 0 ? undefined : me >= best, `${Math.round(me)} vs ${best < 0 ? '?' : Math.round(best)} IOPS`);
   }
+  const big = bigdirTarget(v, 512, rss.ls100k?.s3mount);
+  if (big) add(...big);
   const peak = Math.max(0, ...Object.values(rss).map((w) => Math.max(w.s3mount ?? 0, w['s3mount-wb'] ?? 0)));
   BYTES.targets(v, add);
   if (peak) add('s3mount peak RSS <= 512 MiB + 100 MiB', peak <= 612 * MiB, `${mib(peak)} MiB`);

@@ -274,9 +274,16 @@ async function unmount(h) {
 }
 
 /** s3mount's S3 request counts from its exit log line, e.g. "GetObject: 130, HeadBucket: 1" */
+/** The S3 requests of s3mount's exit line (JSON: {"msg":"stopped","requests":{...}}), as "Name: n, ..." */
 function s3mountRequests(h) {
-  const m = [...readFileSync(h.logFile, 'utf8').matchAll(/requests=\{([^}]*)\}/g)].pop();
-  return m ? m[1].replace(/\s+/g, ' ').trim() : undefined;
+  for (const line of readFileSync(h.logFile, 'utf8').split('\n').reverse()) {
+    if (!line.includes('"msg":"stopped"')) continue;
+    try {
+      const req = JSON.parse(line).requests;
+      if (req) return Object.entries(req).filter(([, n]) => n > 0).map(([k, n]) => `${k}: ${n}`).join(', ');
+    } catch { /* a line cut short: keep looking */ }
+  }
+  return undefined;
 }
 
 // What each peer is given (documented in the report).  Only what makes them work on

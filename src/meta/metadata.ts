@@ -75,9 +75,18 @@ export class MetadataCache {
     const plan = planMetadata(o.maxBytes ?? DEFAULT_MAX_BYTES);
     this.listingBytes = plan.listingBytes;
     // sized in bytes (maxSize): lru-cache would preallocate arrays of `max` slots
-    this.stats = new LRUCache({ maxSize: plan.statBytes, sizeCalculation: (_v, path) => pathEntryBytes(path) });
-    this.negative = new LRUCache({ maxSize: plan.negativeBytes, sizeCalculation: (_v, path) => pathEntryBytes(path) });
-    this.dirs = new LRUCache({ maxSize: plan.listingBytes, sizeCalculation: (d) => Math.max(1, d.value.bytes) });
+    this.stats = new LRUCache({
+      maxSize: plan.statBytes,
+      sizeCalculation: (_v, path) => pathEntryBytes(path),
+    });
+    this.negative = new LRUCache({
+      maxSize: plan.negativeBytes,
+      sizeCalculation: (_v, path) => pathEntryBytes(path),
+    });
+    this.dirs = new LRUCache({
+      maxSize: plan.listingBytes,
+      sizeCalculation: (d) => Math.max(1, d.value.bytes),
+    });
     this.relists = new Relists({
       ...o,
       list: (dir) => this.remoteList(dir),
@@ -116,7 +125,9 @@ export class MetadataCache {
    * entry in its directory's listing (listed names have no entry of their own).
    */
   private known(path: string): Node | undefined {
-    return this.stats.peek(path)?.value ?? this.dirs.peek(parentPath(path))?.value.entries.get(baseName(path));
+    return (
+      this.stats.peek(path)?.value ?? this.dirs.peek(parentPath(path))?.value.entries.get(baseName(path))
+    );
   }
 
   /** subtree listings of directory walks: started, pages, stopped at their limit, directories filled */
@@ -318,7 +329,8 @@ export class MetadataCache {
       if (dir.partial) {
         // what was handed out is told now: the listing will not be
         if (ready && gen === this.generation)
-          for (const [name, node] of ready) this.tell(joinPath(path, name), node, this.known(joinPath(path, name)));
+          for (const [name, node] of ready)
+            this.tell(joinPath(path, name), node, this.known(joinPath(path, name)));
         if (stream) stream.drop();
         else {
           dir.entries.clear();
@@ -341,7 +353,8 @@ export class MetadataCache {
   private keepListing(path: string, dir: Directory): void {
     // what was known of the names before (entries are replaced below), for onNode
     const before = new Map<string, Node | undefined>();
-    if (this.o.onNode) for (const name of dir.entries.keys()) before.set(name, this.known(joinPath(path, name)));
+    if (this.o.onNode)
+      for (const name of dir.entries.keys()) before.set(name, this.known(joinPath(path, name)));
     if (this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
       for (const [name, listed] of dir.entries) {

@@ -190,6 +190,10 @@ t.test(
     await listOf(meta, '/o');
     await listOf(meta, '/o/b');
     t.equal(store.recursivePages, 1);
-    t.same([...(await listOf(meta, '/o/a')).keys()].sort(), ['x', 'z'], 'the wrong listing of "a" is not kept');
+    t.same(
+      [...(await listOf(meta, '/o/a')).keys()].sort(),
+      ['x', 'z'],
+      'the wrong listing of "a" is not kept',
+    );
   },
 );

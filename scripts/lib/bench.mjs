@@ -956,7 +956,7 @@ the practical ceiling for anything that talks S3), on one machine against a loca
 RGW. Everything between the \`bench\` markers below is written by \`scripts/bench\`; edit
 the prose outside them.
 
-Reproduce: \`scripts/bench\` (about 15 minutes; installs what it needs with
+Reproduce: \`scripts/bench\` (about an hour; installs what it needs with
 \`scripts/setup --bench\`), \`scripts/bench --latency 10\` for a server 10 ms away,
 \`scripts/bench --smoke\` for a one-minute check that every tool and workload still works.
 \`scripts/bench --help\` lists the options.

@@ -100,6 +100,11 @@ export class BlockCache {
     return this.lru.has(blockCacheKey(id));
   }
 
+  /** A cached block's bytes, without touching its recency or any counter (copy them at once). */
+  peekCached(id: BlockId): Buffer | undefined {
+    return this.lru.peek(blockCacheKey(id))?.buf;
+  }
+
   has(id: BlockId): boolean {
     const k = blockCacheKey(id);
     return this.lru.has(k) || this.inflight.has(k);

@@ -313,7 +313,13 @@ export class BlockFetcher {
           fill += n;
           pos += n;
           if (fill === (buf as Buffer).length) {
-            if (this.o.disk && obj.etag) this.o.disk.write(this.diskId(obj, first + w), buf as Buffer);
+            if (this.o.disk && obj.etag) {
+              const id = { key: obj.key, version: obj.version, index: first + w };
+              // when the disk's write queue is full: stored later from the block cache, if still there
+              this.o.disk.write(this.diskId(obj, first + w), buf as Buffer, () =>
+                this.o.cache.peekCached(id),
+              );
+            }
             (waiters[w] as Deferred<Buffer>).resolve(buf as Buffer);
             w++;
             buf = undefined;

@@ -21,8 +21,13 @@ const MAGIC = Buffer.from('S3MDC001');
 export const HEADER_BYTES = 64;
 /** a hit re-touches its file at most this often (an mtime write per read would be waste) */
 const TOUCH_INTERVAL_MS = 60_000;
-/** copies of fetched blocks waiting to be written, at most (more are not cached) */
+/** copies of fetched blocks waiting to be written, at most (more wait as owed blocks) */
 const WRITE_QUEUE_BYTES = 64 * 1024 * 1024;
+/**
+ * blocks that found the write queue full, remembered (not their bytes) to be stored once it
+ * has room, from wherever their bytes still are (the block cache): 1 GiB of 256 KiB blocks
+ */
+const OWED_MAX = 4096;
 /** eviction brings the directory down to this fraction of maxBytes */
 const EVICT_TO = 0.9;
 
@@ -65,6 +70,8 @@ export class DiskCache {
   private readonly pending = new Map<string, Buffer>();
   /** paths of the block files this mount found (at start) or wrote; others may add more */
   private readonly known = new Set<string>();
+  /** blocks not queued because the queue was full: path → the block and where its bytes may still be had */
+  private readonly owed = new Map<string, { id: DiskBlockId; bytes: () => Buffer | undefined }>();
   private readonly counters = {
     hits: 0,
     misses: 0,
@@ -149,16 +156,21 @@ export class DiskCache {
 
   /**
    * Stores a block fetched from S3, in the background. `data` is copied before this
-   * returns (the caller's buffer may be reused at once). Never throws.
+   * returns (the caller's buffer may be reused at once). Never throws. When the write
+   * queue is full, the block is owed: stored once the queue has room, with the bytes
+   * `again` then gives (undefined: they are gone, and the block is not cached on disk).
    */
-  write(id: DiskBlockId, data: Buffer): void {
+  write(id: DiskBlockId, data: Buffer, again?: () => Buffer | undefined): void {
     if (data.length !== this.lengthOf(id)) return;
     const path = this.pathOf(id);
     if (this.pending.has(path)) return;
     if (this.queued + data.length > WRITE_QUEUE_BYTES) {
-      this.counters.skipped++;
+      if (again && this.owed.size < OWED_MAX && !this.owed.has(path))
+        this.owed.set(path, { id, bytes: again });
+      else if (!this.owed.has(path)) this.counters.skipped++;
       return;
     }
+    this.owed.delete(path);
     const file = Buffer.allocUnsafe(HEADER_BYTES + data.length);
     this.header(id, data).copy(file, 0);
     data.copy(file, HEADER_BYTES);
@@ -167,7 +179,19 @@ export class DiskCache {
     void this.store(path, file).finally(() => {
       this.queued -= data.length;
       this.pending.delete(path);
+      this.payOwed();
     });
+  }
+
+  /** Queues owed blocks while the queue has room, oldest first. */
+  private payOwed(): void {
+    for (const [path, o] of this.owed) {
+      if (this.queued + this.o.blockBytes > WRITE_QUEUE_BYTES) return;
+      this.owed.delete(path);
+      const data = o.bytes();
+      if (data === undefined || data.length !== this.lengthOf(o.id)) this.counters.skipped++;
+      else this.write(o.id, data);
+    }
   }
 
   private async store(path: string, file: Buffer): Promise<void> {

@@ -70,6 +70,39 @@ t.test('a stored block is read back by a new instance; another version or bucket
   t.same([c2.stats().hits, c2.stats().misses], [1, 2]);
 });
 
+t.test(
+  'blocks that find the write queue full are stored once it has room, if their bytes remain',
+  async (t) => {
+    const dir = await tempDir(t);
+    const MB = 1024 * 1024;
+    const c = new DiskCache({
+      dir,
+      maxBytes: 256 * MB,
+      namespace: 'ep\nbucket',
+      blockBytes: MB,
+      logger: nullLogger(),
+    });
+    await c.init();
+    const big = (index: number): DiskBlockId => ({ key: 'k', etag: '"e1"', size: 100 * MB, index });
+    const blocks = Array.from({ length: 80 }, () => randomBytes(MB));
+    // the queue holds 64 MiB: blocks 64-79 are owed; of those, the odd ones' bytes are gone by then
+    blocks.forEach((data, i) => c.write(big(i), data, () => (i % 2 === 0 ? data : undefined)));
+    c.write(big(90), randomBytes(MB)); // no way to get it again: not cached
+    t.ok(
+      await eventually(() => c.stats().writes === 72, 10_000, 20),
+      'the queued and the owed blocks with bytes are written',
+    );
+    t.equal(
+      c.stats().skipped,
+      9,
+      'owed blocks whose bytes were gone, and the one without a source, are counted',
+    );
+    t.ok((await c.read(big(64)))?.equals(blocks[64] as Buffer), 'an owed block reads back exactly');
+    t.equal(await c.read(big(65)), undefined, 'an owed block whose bytes were gone is not on disk');
+    t.equal(await c.read(big(90)), undefined);
+  },
+);
+
 t.test('the last, short block is stored with its own length; a wrong length is not stored', async (t) => {
   const dir = await tempDir(t);
   const c = await diskCache(dir);

@@ -73,7 +73,7 @@ t.test(`install, use, uninstall, on ${kind}`, async (t) => {
 
     const completion = await run('bash', [
       '-c',
-      `source ${join(prefix, 'share/bash-completion/completions/s3mount')}; COMP_WORDS=(s3mount --meta); COMP_CWORD=1; _s3mount; echo "\${COMPREPLY[@]}"`,
+      `source ${join(prefix, 'share/bash-completion/completions/s3mount')}; COMP_WORDS=(s3mount --metadata-t); COMP_CWORD=1; _s3mount; echo "\${COMPREPLY[@]}"`,
     ]);
     t.equal(completion.stdout.trim(), '--metadata-ttl', 'bash completes an option of the table');
 

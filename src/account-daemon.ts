@@ -89,7 +89,7 @@ export async function startAccountDaemon(
     limitBytes: cfg.memoryLimitBytes,
     ...planMemory(cfg),
   });
-  const native = cfg.native ? nativeFastPaths(planMemory(cfg)) : undefined;
+  const native = cfg.native ? nativeFastPaths() : undefined;
   if (!native) logger.info('--no-native: every FUSE operation runs in JavaScript');
   const stagingDir = join(cfg.stagingDir, accountMountId(cfg));
   const startedAtMs = Date.now();

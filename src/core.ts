@@ -12,7 +12,6 @@ import type { ShareSite } from './fs/share.js';
 import { StatfsCache } from './fs/statfs.js';
 import { Verifier } from './fs/verify.js';
 import type { Logger } from './log/logger.js';
-import { planMetadata } from './meta/listing-memory.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache, type ArenaPort } from './read/block-cache.js';
 import { DiskCache } from './read/disk-cache.js';
@@ -51,27 +50,21 @@ export interface MemoryPlan {
   getSlots: number;
   /** upload parts in flight at once, over all files: each holds a part in memory */
   partSlots: number;
-  /** listing metadata: cached listings, stats, the native attribute table (meta/listing-memory.ts) */
-  metadataBytes: number;
 }
 
 /**
  * Splits --memory-limit: the block cache (half, or --cache-size), ranged GETs in flight
- * (an eighth, at most PREFETCH_REQUESTS_MAX of them), listing metadata (an eighth) and
- * upload parts in flight (a quarter), at least one GET and one part. At the default 512M
- * the GETs' eighth still holds all 8 of 8 MiB, as their quarter did. --metadata-memory
- * sets the metadata part instead.
+ * (a quarter, at most PREFETCH_REQUESTS_MAX of them) and upload parts in flight (a
+ * quarter), at least one of each.
  */
 export function planMemory(
-  cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes' | 'metadataBytes'>,
+  cfg: Pick<MountConfig, 'memoryLimitBytes' | 'cacheBytes' | 'requestBytes' | 'partBytes'>,
 ): MemoryPlan {
   const quarter = Math.floor(cfg.memoryLimitBytes / 4);
-  const eighth = Math.floor(cfg.memoryLimitBytes / 8);
   return {
     cacheBytes: cfg.cacheBytes,
-    getSlots: Math.max(1, Math.min(PREFETCH_REQUESTS_MAX, Math.floor(eighth / cfg.requestBytes))),
+    getSlots: Math.max(1, Math.min(PREFETCH_REQUESTS_MAX, Math.floor(quarter / cfg.requestBytes))),
     partSlots: Math.max(1, Math.floor(quarter / cfg.partBytes)),
-    metadataBytes: cfg.metadataBytes ?? eighth,
   };
 }
 
@@ -84,17 +77,10 @@ export const WALK_BYTES_PER_KEY = 512;
 
 /**
  * Most keys one directory walk's subtree listing takes in (meta/walks.ts): --recursive-list,
- * and at most what the listing part of the metadata share holds (meta/listing-memory.ts:
- * 28 MiB, 57,344 keys by default), as the directories it fills are kept there.
+ * and at most what a sixteenth of --memory-limit holds (32 MiB, 65,536 keys by default).
  */
-export function walkMaxKeys(
-  cfg: Pick<MountConfig, 'recursiveListKeys'>,
-  memory: Pick<MemoryPlan, 'metadataBytes'>,
-): number {
-  return Math.min(
-    cfg.recursiveListKeys,
-    Math.floor(planMetadata(memory.metadataBytes).listingBytes / WALK_BYTES_PER_KEY),
-  );
+export function walkMaxKeys(cfg: Pick<MountConfig, 'recursiveListKeys' | 'memoryLimitBytes'>): number {
+  return Math.min(cfg.recursiveListKeys, Math.floor(cfg.memoryLimitBytes / 16 / WALK_BYTES_PER_KEY));
 }
 
 /** look-ahead GETs of small files in flight at once (as many as the raw SDK reference keeps) */
@@ -120,11 +106,6 @@ function smallFileLookahead(
     concurrency: Math.min(LOOKAHEAD_REQUESTS, cfg.maxRequests),
     logger: logger.child({ mod: 'lookahead' }),
   });
-}
-
-/** Entries the native attribute table may hold: its part of the metadata share (meta/listing-memory.ts). */
-export function nativeAttrEntries(memory: MemoryPlan): number {
-  return planMetadata(memory.metadataBytes).nativeAttrEntries;
 }
 
 /** Names a mount's staging subdirectory: the same endpoint, bucket and prefix find it again. */
@@ -231,8 +212,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     logger: logger.child({ mod: 'meta' }),
     ttlMs: cfg.metadataTtlMs,
     negativeTtlMs: cfg.negativeTtlMs,
-    walkMaxKeys: walkMaxKeys(cfg, memory),
-    maxBytes: memory.metadataBytes,
+    walkMaxKeys: walkMaxKeys(cfg),
     // the native attribute cache holds copies of listed entries: it drops with any change
     ...(native ? { onChange: () => native.invalidateAttrs() } : {}),
     // read handles pinned to another version of a path go stale (fs is made below, before any lookup)
@@ -386,7 +366,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     stop: () => queue.stop(),
     stats: () => ({
       upload: uploader.counters,
-      meta: { ...meta.counters, ...meta.walkCounters, listedBytes: meta.listedBytes },
+      meta: { ...meta.counters, ...meta.walkCounters },
       cache: cache.counters,
       fetch: fetcher.counters,
       ...(lookahead ? { lookahead: lookahead.counters } : {}),

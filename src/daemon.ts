@@ -13,11 +13,9 @@ import type {
 import {
   buildCore,
   mountId,
-  nativeAttrEntries,
   planMemory,
   shareLinks,
   type Core,
-  type MemoryPlan,
   type ParkedUpload,
   type ResolveShareSite,
 } from './core.js';
@@ -244,15 +242,10 @@ export async function checkAccess(store: SdkObjectStore, timeoutMs = ACCESS_CHEC
   }
 }
 
-/**
- * The fast paths, or a one-line error naming why they cannot be used and the way out.
- * Their attribute table holds what the metadata share of the memory plan allows.
- */
-export function nativeFastPaths(memory: MemoryPlan): NativeFastPaths {
+/** The fast paths, or a one-line error naming why they cannot be used and the way out. */
+export function nativeFastPaths(): NativeFastPaths {
   try {
-    const native = loadNativeFastPaths();
-    native.attrs.limit(nativeAttrEntries(memory));
-    return native;
+    return loadNativeFastPaths();
   } catch (err) {
     throw new Error(
       `the native fast paths cannot be used: ${err instanceof Error ? err.message : String(err)} (or mount with --no-native)`,
@@ -262,9 +255,8 @@ export function nativeFastPaths(memory: MemoryPlan): NativeFastPaths {
 }
 
 export async function startDaemon(cfg: MountConfig, store: SdkObjectStore, logger: Logger): Promise<Daemon> {
-  const memory = planMemory(cfg);
-  logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...memory });
-  const native = cfg.native ? nativeFastPaths(memory) : undefined;
+  logger.info('memory plan', { limitBytes: cfg.memoryLimitBytes, ...planMemory(cfg) });
+  const native = cfg.native ? nativeFastPaths() : undefined;
   if (!native) logger.info('--no-native: every FUSE operation runs in JavaScript');
   const id = mountId(cfg);
   const startedAtMs = Date.now();

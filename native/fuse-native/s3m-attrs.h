@@ -19,8 +19,6 @@ typedef struct s3m_attr {
 
 static s3m_attr_t *s3m_attrs[S3M_ATTR_BUCKETS];
 static uint32_t s3m_attr_count = 0;
-// the most entries kept: S3M_ATTR_MAX until JavaScript sets it from the memory budget (s3m_attr_limit)
-static uint32_t s3m_attr_max = S3M_ATTR_MAX;
 static uint32_t s3m_gen = 1;
 
 static uint32_t s3m_hash (const char *s, size_t n) {
@@ -93,7 +91,7 @@ NAPI_METHOD(s3m_attr_put) {
       int64_t got = s3m_name(env, element, name, sizeof(name) - 1);
       if (got < 0) continue;
       size_t name_len = (size_t) got;
-      if (s3m_attr_count >= s3m_attr_max) s3m_attr_free_all();
+      if (s3m_attr_count >= S3M_ATTR_MAX) s3m_attr_free_all();
       size_t plen = dlen + strlen(sep) + name_len;
       s3m_attr_t *e = malloc(sizeof(s3m_attr_t) + plen + 1);
       if (e == NULL) break;
@@ -133,22 +131,9 @@ NAPI_METHOD(s3m_attr_put) {
 NAPI_METHOD(s3m_attr_invalidate) {
   pthread_rwlock_wrlock(&s3m_lock);
   uint32_t gen = __atomic_add_fetch(&s3m_gen, 1, __ATOMIC_ACQ_REL);
-  if (s3m_attr_count > s3m_attr_max / 2) s3m_attr_free_all();
+  if (s3m_attr_count > S3M_ATTR_MAX / 2) s3m_attr_free_all();
   pthread_rwlock_unlock(&s3m_lock);
   NAPI_RETURN_UINT32(gen)
-}
-
-// s3m_attr_limit(max): keep at most `max` entries from now on (1 .. S3M_ATTR_MAX; entries
-// over it are freed now); returns the limit in force.
-NAPI_METHOD(s3m_attr_limit) {
-  NAPI_ARGV(1)
-  NAPI_ARGV_UINT32(max, 0)
-  pthread_rwlock_wrlock(&s3m_lock);
-  s3m_attr_max = max < 1 ? 1 : (max > S3M_ATTR_MAX ? S3M_ATTR_MAX : max);
-  if (s3m_attr_count > s3m_attr_max) s3m_attr_free_all();
-  uint32_t limit = s3m_attr_max;
-  pthread_rwlock_unlock(&s3m_lock);
-  NAPI_RETURN_UINT32(limit)
 }
 
 // s3m_attr_gen(): the current generation, for a later s3m_attr_put.

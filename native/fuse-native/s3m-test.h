@@ -65,7 +65,6 @@ static int s3m_test_info_used[S3M_TEST_HANDLES];
 NAPI_METHOD(s3m_test_reset) {
   pthread_rwlock_wrlock(&s3m_lock);
   s3m_attr_free_all();
-  s3m_attr_max = S3M_ATTR_MAX;
   __atomic_store_n(&s3m_gen, 1, __ATOMIC_RELEASE);
   memset(s3m_slots, 0, sizeof(s3m_slots));
   memset(s3m_files, 0, sizeof(s3m_files));

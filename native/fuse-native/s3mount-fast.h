@@ -99,7 +99,6 @@ static int s3m_route_ops (napi_env env, struct fuse_operations *ops, uint32_t *i
   NAPI_EXPORT_FUNCTION(s3m_attr_put) \
   NAPI_EXPORT_FUNCTION(s3m_attr_invalidate) \
   NAPI_EXPORT_FUNCTION(s3m_attr_gen) \
-  NAPI_EXPORT_FUNCTION(s3m_attr_limit) \
   NAPI_EXPORT_FUNCTION(s3m_arena) \
   NAPI_EXPORT_FUNCTION(s3m_file_open) \
   NAPI_EXPORT_FUNCTION(s3m_file_close) \

@@ -48,8 +48,6 @@ export interface MountConfig {
   memoryLimitBytes: number;
   /** block cache; the rest of the memory budget is planned in core.ts (planMemory) */
   cacheBytes: number;
-  /** listing metadata (--metadata-memory); default: planned in core.ts, an eighth of the limit */
-  metadataBytes?: number;
   /** --cache-dir: the persistent block cache on local disk, off when undefined */
   cacheDir?: string;
   cacheDirBytes: number;
@@ -178,13 +176,6 @@ export function resolveConfig(
   if (cfg.cacheBytes > cfg.memoryLimitBytes)
     throw new ConfigError('--cache-size cannot exceed --memory-limit');
   if (cfg.memoryLimitBytes < 64 * 1024 * 1024) throw new ConfigError('--memory-limit must be at least 64M');
-  const metadataRaw = str('metadata-memory');
-  if (metadataRaw !== undefined) {
-    cfg.metadataBytes = parseBytes('metadata-memory', metadataRaw);
-    if (cfg.metadataBytes < 64 * 1024) throw new ConfigError('--metadata-memory must be at least 64K');
-    if (cfg.metadataBytes + cfg.cacheBytes > cfg.memoryLimitBytes)
-      throw new ConfigError('--metadata-memory and --cache-size together cannot exceed --memory-limit');
-  }
   if (cfg.blockBytes < 4096 || cfg.blockBytes > 64 * 1024 * 1024)
     throw new ConfigError('--block-size must be between 4K and 64M');
   if ((cfg.blockBytes & (cfg.blockBytes - 1)) !== 0)

@@ -179,7 +179,7 @@ export const OPTIONS: readonly OptionDef[] = [
     env: 'S3MOUNT_MEMORY_LIMIT',
     group: 'Cache and reads',
     describe:
-      "One memory budget for the daemon's data buffers and listing metadata: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) an eighth, listing metadata an eighth (see --metadata-memory), upload parts in flight a quarter (that memory is allocated when first used and kept). The process uses about this plus 100 MiB.",
+      "One memory budget for the daemon's data buffers: the block cache gets half, ranged GETs in flight (prefetch, at most 8 at once) a quarter, upload parts in flight a quarter (that memory is allocated when first used and kept). The process uses about this plus 100 MiB.",
   },
   {
     name: 'cache-size',
@@ -188,14 +188,6 @@ export const OPTIONS: readonly OptionDef[] = [
     group: 'Cache and reads',
     describe:
       'Block cache size in memory, shared by all open files. Default: half of --memory-limit; at most the whole limit.',
-  },
-  {
-    name: 'metadata-memory',
-    type: 'bytes',
-    env: 'S3MOUNT_METADATA_MEMORY',
-    group: 'Cache and reads',
-    describe:
-      'Part of --memory-limit for listing metadata: cached directory listings (7/16), looked-up names (1/16) and the native table that answers stat of listed names (half). A directory whose listing needs more is still listed, page by page, but not kept: listing it again asks S3 again, and stat of its names may too. About 450 bytes a name. Default: an eighth of --memory-limit (64 MiB: about 140,000 names at the default 512M).',
   },
   {
     name: 'cache-dir',
@@ -272,7 +264,7 @@ export const OPTIONS: readonly OptionDef[] = [
     env: 'S3MOUNT_RECURSIVE_LIST',
     group: 'Cache and reads',
     describe:
-      'When a directory walk (find, du, ls -R, rsync) goes into a sub-directory of a directory with several, list everything below that directory at once (one listing without a delimiter, 1,000 keys a page) and answer the walk from it for --metadata-ttl, instead of one LIST per directory. At most this many keys, and at most what the listing part of --metadata-memory holds (7/16 of it, about 512 bytes a key: 57,344 keys by default); past that the tree is listed directory by directory. 0 turns it off.',
+      'When a directory walk (find, du, ls -R, rsync) goes into a sub-directory of a directory with several, list everything below that directory at once (one listing without a delimiter, 1,000 keys a page) and answer the walk from it for --metadata-ttl, instead of one LIST per directory. At most this many keys, and at most what a sixteenth of --memory-limit holds (about 512 bytes a key); past that the tree is listed directory by directory. 0 turns it off.',
   },
 
   {

@@ -12,8 +12,6 @@ export interface AttrFastPath {
   put(dir: string, names: string[], stats: Uint32Array, ttlMs: number, gen: number): number;
   /** drops every entry */
   invalidate(): void;
-  /** keeps at most `maxEntries` entries from now on (the memory budget's share); returns the limit in force */
-  limit(maxEntries: number): number;
 }
 
 /** Directory listings handed to readdir page by page (s3m_readdir). */
@@ -76,7 +74,6 @@ export interface Binding {
   s3m_attr_put(dir: string, names: string[], stats: Uint32Array, ttl: number, gen: number): number;
   s3m_attr_invalidate(): number;
   s3m_attr_gen(): number;
-  s3m_attr_limit(max: number): number;
   s3m_arena(slots: number, shift: number): Buffer;
   s3m_file_open(lo: number, hi: number): number;
   s3m_file_close(id: number): void;
@@ -141,7 +138,6 @@ export function fastPathsOf(b: Binding): NativeFastPaths {
       put: (dir, names, stats, ttlMs, gen) =>
         b.s3m_attr_put(dir, names, stats, Math.max(0, Math.min(ttlMs, TWO32 - 1)), gen),
       invalidate: () => void b.s3m_attr_invalidate(),
-      limit: (maxEntries) => b.s3m_attr_limit(Math.max(1, Math.min(maxEntries, TWO32 - 1))),
     },
     dirs: {
       onRequest: (fn) =>

@@ -12,8 +12,7 @@ export interface Listed extends Timed<Directory> {
   missesUntilMs: number;
 }
 
-/** without a budget (tests, tools): 64 MiB, the metadata share of the default --memory-limit */
-export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
 /**
  * A name missing from a listing older than --negative-ttl is looked for again. In a
  * directory of at most this many entries (one LIST page) the directory is listed again,

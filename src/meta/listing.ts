@@ -2,7 +2,6 @@
 // entries. Pure. Rules are documented in docs/SEMANTICS.md ("Directories").
 import type { ListPage, ObjectInfo } from '../s3/store.js';
 import { attrsFromMetadata, isSymlinkMode, type FileAttrs } from './attrs.js';
-import { listedEntryBytes } from './listing-memory.js';
 import { isShowableName } from './paths.js';
 
 /**
@@ -26,25 +25,10 @@ export interface Directory {
   entries: Map<string, Node>;
   /** keys/prefixes that exist under this directory but cannot be shown */
   hidden: number;
-  /** what its entries cost in memory, as charged to the budget (listing-memory.ts) */
-  bytes: number;
-  /** too large for the budget: its entries were handed out page by page and dropped */
-  partial?: boolean;
 }
 
 export function emptyDirectory(): Directory {
-  return { entries: new Map(), hidden: 0, bytes: 0 };
-}
-
-/** Sets an entry, charging a new name to the directory's bytes. */
-export function setEntry(dir: Directory, name: string, node: Node): void {
-  if (!dir.entries.has(name)) dir.bytes += listedEntryBytes(name);
-  dir.entries.set(name, node);
-}
-
-/** Removes an entry and its charge. */
-export function deleteEntry(dir: Directory, name: string): void {
-  if (dir.entries.delete(name)) dir.bytes -= listedEntryBytes(name);
+  return { entries: new Map(), hidden: 0 };
 }
 
 /**
@@ -59,7 +43,7 @@ export function mergePage(dir: Directory, prefix: string, page: ListPage): strin
       dir.hidden++;
       continue;
     }
-    setEntry(dir, name, { kind: 'dir' });
+    dir.entries.set(name, { kind: 'dir' });
     names.push(name);
   }
   for (const o of page.objects) {
@@ -71,7 +55,7 @@ export function mergePage(dir: Directory, prefix: string, page: ListPage): strin
     }
     const existing = dir.entries.get(name);
     if (existing?.kind === 'dir') continue; // directories shadow files
-    setEntry(dir, name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
+    dir.entries.set(name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
     names.push(name);
   }
   return names;
@@ -125,8 +109,6 @@ export function keepKnownAttrs(listed: Node, known: Node | undefined): Node {
 export class PageStream {
   private held: string[] = [];
   private readonly shown = new Set<string>();
-  /** names the last page handed out */
-  private last: string[] = [];
 
   constructor(
     private readonly dir: Directory,
@@ -135,8 +117,8 @@ export class PageStream {
     private readonly known: (name: string, listed: Node) => Node,
   ) {}
 
-  /** `names`: what mergePage took in from `page`; `more`: another page follows. Returns what it handed out. */
-  page(page: ListPage, names: string[], more: boolean): Array<[string, Node]> {
+  /** `names`: what mergePage took in from `page`; `more`: another page follows */
+  page(page: ListPage, names: string[], more: boolean): void {
     const ready: Array<[string, Node]> = [];
     const hold: string[] = [];
     for (const name of new Set([...this.held, ...names])) {
@@ -150,22 +132,6 @@ export class PageStream {
       }
     }
     this.held = hold;
-    this.last = ready.map(([name]) => name);
     if (ready.length > 0) this.onEntries(ready);
-    return ready;
-  }
-
-  /**
-   * For a listing too large to keep: drops the directory's entries but the names held for
-   * a later page, and forgets what was handed out but the last page's names (a server
-   * repeats a name only across one page boundary: a common prefix split by it).
-   */
-  drop(): void {
-    const keep = this.held.map((name): [string, Node] => [name, this.dir.entries.get(name) as Node]);
-    this.dir.entries.clear();
-    this.dir.bytes = 0;
-    for (const [name, node] of keep) setEntry(this.dir, name, node);
-    this.shown.clear();
-    for (const name of this.last) this.shown.add(name);
   }
 }

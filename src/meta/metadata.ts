@@ -9,18 +9,15 @@ import { RecentMap } from '../util/recent-map.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { attrsFromMetadata } from './attrs.js';
 import {
-  deleteEntry,
   emptyDirectory,
   keepKnownAttrs,
   mergePage,
   nodeFromHead,
   PageStream,
-  setEntry,
   type Directory,
   type Node,
 } from './listing.js';
-import { DEFAULT_MAX_BYTES, RELIST_MAX_ENTRIES, type Listed, type Timed } from './cache-entries.js';
-import { pathEntryBytes, planMetadata } from './listing-memory.js';
+import { DEFAULT_MAX_ENTRIES, RELIST_MAX_ENTRIES, type Listed, type Timed } from './cache-entries.js';
 import { baseName, dirPrefix, fileKey, joinPath, parentPath } from './paths.js';
 import { Relists } from './relists.js';
 import { Walks } from './walks.js';
@@ -34,11 +31,8 @@ export interface MetadataOptions {
   logger: Logger;
   ttlMs: number;
   negativeTtlMs: number;
-  /**
-   * bytes of metadata to hold (the metadata share of --memory-limit, split in
-   * listing-memory.ts); a listing larger than its part is handed out page by page, not kept
-   */
-  maxBytes?: number;
+  /** most cached paths (stat + negative); listing entries count too */
+  maxEntries?: number;
   /** called on every change this cache records, so that caches copied from it drop too */
   onChange?: () => void;
   /**
@@ -65,28 +59,15 @@ export class MetadataCache {
   private readonly both = new RecentMap<string, true>(1000);
   /** bumped by every local change, so a remote answer that raced a change is not cached */
   private generation = 0;
-  /** uncachedListings: listings too large for the budget, handed out page by page and not kept */
-  readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0, uncachedListings: 0 };
+  readonly counters = { lookups: 0, remoteLookups: 0, listPages: 0 };
   private readonly walks: Walks;
-  /** most bytes one kept listing (and all of them) may be charged */
-  private readonly listingBytes: number;
 
   constructor(private readonly o: MetadataOptions) {
-    const plan = planMetadata(o.maxBytes ?? DEFAULT_MAX_BYTES);
-    this.listingBytes = plan.listingBytes;
-    // sized in bytes (maxSize): lru-cache would preallocate arrays of `max` slots
-    this.stats = new LRUCache({
-      maxSize: plan.statBytes,
-      sizeCalculation: (_v, path) => pathEntryBytes(path),
-    });
-    this.negative = new LRUCache({
-      maxSize: plan.negativeBytes,
-      sizeCalculation: (_v, path) => pathEntryBytes(path),
-    });
-    this.dirs = new LRUCache({
-      maxSize: plan.listingBytes,
-      sizeCalculation: (d) => Math.max(1, d.value.bytes),
-    });
+    const max = o.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    // maxSize rather than max: lru-cache preallocates arrays of `max` slots (~0.1 s each at start)
+    this.stats = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
+    this.negative = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
+    this.dirs = new LRUCache({ maxSize: max, sizeCalculation: (d) => Math.max(1, d.value.entries.size) });
     this.relists = new Relists({
       ...o,
       list: (dir) => this.remoteList(dir),
@@ -113,21 +94,6 @@ export class MetadataCache {
         return true;
       },
     });
-  }
-
-  /** Bytes the kept listings are charged (at most the listing part of the budget). */
-  get listedBytes(): number {
-    return this.dirs.calculatedSize;
-  }
-
-  /**
-   * What is known of `path`, fresh or not, without asking S3: its own entry, else its
-   * entry in its directory's listing (listed names have no entry of their own).
-   */
-  private known(path: string): Node | undefined {
-    return (
-      this.stats.peek(path)?.value ?? this.dirs.peek(parentPath(path))?.value.entries.get(baseName(path))
-    );
   }
 
   /** subtree listings of directory walks: started, pages, stopped at their limit, directories filled */
@@ -197,7 +163,7 @@ export class MetadataCache {
       throw head.reason;
     }
     if (gen === this.generation) {
-      if (node) this.remember(path, (node = keepKnownAttrs(node, this.known(path))));
+      if (node) this.remember(path, (node = keepKnownAttrs(node, this.stats.peek(path)?.value)));
       else {
         this.tell(path, undefined);
         if (this.o.negativeTtlMs > 0) this.negative.set(path, this.expiry(this.o.negativeTtlMs));
@@ -250,13 +216,9 @@ export class MetadataCache {
   /**
    * Entries of the directory at `path` (which must be a directory). `onEntries`, if
    * given, gets them as they become known: page by page when this call lists S3, else
-   * all at once; each name once. Undefined for a listing too large for the memory budget:
-   * it was only handed to `onEntries`, page by page, and is not kept.
+   * all at once; each name once.
    */
-  async list(
-    path: string,
-    onEntries?: (entries: Array<[string, Node]>) => void,
-  ): Promise<ReadonlyMap<string, Node> | undefined> {
+  async list(path: string, onEntries?: (entries: Array<[string, Node]>) => void): Promise<Map<string, Node>> {
     const cached = this.dirs.get(path);
     if (this.fresh(cached)) {
       onEntries?.([...cached.value.entries]);
@@ -272,15 +234,13 @@ export class MetadataCache {
       }
     }
     let streamed = false;
-    let dir = await this.listings.run(path, () => {
+    const dir = await this.listings.run(path, () => {
       streamed = onEntries !== undefined;
       return this.remoteList(path, onEntries);
     });
-    // joined another caller's listing that was too large to keep: list again, for this one
-    if (!streamed && dir.partial && onEntries) dir = await this.remoteList(path, onEntries);
-    else if (!streamed) onEntries?.([...dir.entries]);
+    if (!streamed) onEntries?.([...dir.entries]);
     if (!walked) this.walks.siblingsAfter(path);
-    return dir.partial ? undefined : dir.entries;
+    return dir.entries;
   }
 
   /** The entries of the directory's listing while it is fresh (no S3 request), in listing order. */
@@ -289,12 +249,6 @@ export class MetadataCache {
     return this.fresh(d) ? d.value.entries : undefined;
   }
 
-  /**
-   * Lists S3 page by page into a Directory. Once its entries cost more than the listing
-   * part of the budget it stops keeping them: every later page is handed to `onEntries`
-   * and dropped (but names a later page may still shadow), and the result is `partial`,
-   * neither kept nor told.
-   */
   private async remoteList(
     path: string,
     onEntries?: (entries: Array<[string, Node]>) => void,
@@ -305,7 +259,7 @@ export class MetadataCache {
     const stream =
       onEntries &&
       new PageStream(dir, prefix, onEntries, (name, node) =>
-        keepKnownAttrs(node, this.known(joinPath(path, name))),
+        keepKnownAttrs(node, this.stats.peek(joinPath(path, name))?.value),
       );
     let token: string | undefined;
     do {
@@ -317,56 +271,31 @@ export class MetadataCache {
       this.counters.listPages++;
       const names = mergePage(dir, prefix, page);
       token = page.nextToken;
-      const ready = stream?.page(page, names, token !== undefined);
-      if (!dir.partial && dir.bytes > this.listingBytes) {
-        dir.partial = true;
-        this.counters.uncachedListings++;
-        this.o.logger.info('listing larger than its memory budget: handed out page by page, not kept', {
-          path,
-          budgetBytes: this.listingBytes,
-        });
-      }
-      if (dir.partial) {
-        // what was handed out is told now: the listing will not be
-        if (ready && gen === this.generation)
-          for (const [name, node] of ready)
-            this.tell(joinPath(path, name), node, this.known(joinPath(path, name)));
-        if (stream) stream.drop();
-        else {
-          dir.entries.clear();
-          dir.bytes = 0;
-        }
-      }
+      stream?.page(page, names, token !== undefined);
     } while (token !== undefined);
     if (dir.hidden > 0)
       this.o.logger.info('listing has keys that cannot be shown as names', { path, hidden: dir.hidden });
     // (a listing that raced a change made here may be older than that change: neither kept nor told)
-    if (gen === this.generation && !dir.partial) this.keepListing(path, dir);
+    if (gen === this.generation) this.keepListing(path, dir);
     return dir;
   }
 
-  /**
-   * Keeps a complete listing of `path` fresh from S3 for the TTL and tells its entries.
-   * Listed names live in the listing only (lookups look there), no copy per path, but a
-   * name whose attributes are known beyond the listing's (from a HEAD) keeps its own entry.
-   */
+  /** Keeps a complete listing of `path` fresh from S3 for the TTL, its entries' nodes too, and tells them. */
   private keepListing(path: string, dir: Directory): void {
-    // what was known of the names before (entries are replaced below), for onNode
+    // what was known of the names before (stats are replaced below), for onNode
     const before = new Map<string, Node | undefined>();
     if (this.o.onNode)
-      for (const name of dir.entries.keys()) before.set(name, this.known(joinPath(path, name)));
+      for (const name of dir.entries.keys()) before.set(name, this.stats.peek(joinPath(path, name))?.value);
     if (this.o.ttlMs > 0) {
       const expiresAtMs = this.expiry(this.o.ttlMs);
+      this.dirs.set(path, { value: dir, expiresAtMs, missesUntilMs: this.missesUntil() });
       for (const [name, listed] of dir.entries) {
         const child = joinPath(path, name);
-        const node = keepKnownAttrs(listed, this.known(child));
-        if (node !== listed) {
-          dir.entries.set(name, node);
-          this.stats.set(child, { value: node, expiresAtMs });
-        } else this.stats.delete(child);
+        const node = keepKnownAttrs(listed, this.stats.peek(child)?.value);
+        if (node !== listed) dir.entries.set(name, node);
+        this.stats.set(child, { value: node, expiresAtMs });
         this.negative.delete(child);
       }
-      this.dirs.set(path, { value: dir, expiresAtMs, missesUntilMs: this.missesUntil() });
     }
     if (this.o.onNode)
       for (const [name, node] of dir.entries) this.tell(joinPath(path, name), node, before.get(name));
@@ -378,7 +307,7 @@ export class MetadataCache {
   }
 
   /** onNode, with what was known of `path` before */
-  private tell(path: string, node: Node | undefined, before = this.known(path)): void {
+  private tell(path: string, node: Node | undefined, before = this.stats.peek(path)?.value): void {
     this.o.onNode?.(path, node, before, false);
   }
 
@@ -396,7 +325,7 @@ export class MetadataCache {
       this.root = node.kind === 'dir' ? { kind: 'dir', attrs: { ...node.attrs } } : this.root;
       return;
     }
-    if (node.kind !== 'dir' && this.known(path)?.kind === 'dir') this.both.set(path, true);
+    if (node.kind !== 'dir' && this.stats.peek(path)?.value.kind === 'dir') this.both.set(path, true);
     this.record(path, node);
     // its directories exist, whatever was cached: one that lost its last key while a file
     // in it was open here comes back when that file is uploaded
@@ -404,7 +333,7 @@ export class MetadataCache {
     for (let dir = parentPath(path); dir !== '/'; dir = parentPath(dir)) {
       const neg = this.negative.get(dir);
       const parent = this.dirs.get(parentPath(dir));
-      const known = this.stats.peek(dir)?.value.kind ?? parent?.value.entries.get(baseName(dir))?.kind;
+      const known = this.stats.peek(dir)?.value.kind;
       const wrong =
         (known !== undefined && known !== 'dir') ||
         (neg !== undefined && neg > this.o.clock.nowMs()) ||
@@ -419,7 +348,7 @@ export class MetadataCache {
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(Math.max(this.o.ttlMs, 1)) });
     this.negative.delete(path);
     const parent = this.dirs.get(parentPath(path));
-    if (parent) setEntry(parent.value, baseName(path), node);
+    if (parent) parent.value.entries.set(baseName(path), node);
   }
 
   /** Records a directory this mount just made: it is known to be empty, so lookups of
@@ -443,7 +372,7 @@ export class MetadataCache {
     if (!this.both.delete(path) && this.o.negativeTtlMs > 0)
       this.negative.set(path, this.expiry(this.o.negativeTtlMs));
     const parent = this.dirs.get(parentPath(path));
-    if (parent) deleteEntry(parent.value, baseName(path));
+    if (parent) parent.value.entries.delete(baseName(path));
     this.dirs.delete(path);
   }
 
@@ -462,8 +391,8 @@ export class MetadataCache {
   invalidate(path: string): void {
     this.changed(path);
     // kept, expired: what was known is still told to onNode when the next lookup learns anew
-    const known = this.known(path);
-    if (known) this.stats.set(path, { value: known, expiresAtMs: 0 });
+    const known = this.stats.peek(path);
+    if (known) this.stats.set(path, { value: known.value, expiresAtMs: 0 });
     this.negative.delete(path);
     this.dirs.delete(parentPath(path));
     this.dirs.delete(path);

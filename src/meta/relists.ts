@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../util/clock.js';
 import { SingleFlight } from '../util/single-flight.js';
 import type { Listed } from './cache-entries.js';
-import { setEntry, type Directory } from './listing.js';
+import type { Directory } from './listing.js';
 import { baseName, parentPath } from './paths.js';
 
 export interface RelistsOptions {
@@ -41,7 +41,7 @@ export class Relists {
         const now = await this.o.list(dir);
         if (this.o.peek(dir) !== listed) return; // replaced by that listing, or dropped
         for (const [name, node] of now.entries)
-          if (!listed.value.entries.has(name) && !removed.has(name)) setEntry(listed.value, name, node);
+          if (!listed.value.entries.has(name) && !removed.has(name)) listed.value.entries.set(name, node);
         listed.missesUntilMs = startMs + Math.min(this.o.ttlMs, this.o.negativeTtlMs);
       } catch (err) {
         // the per-name lookup that follows asks S3 itself and reports its own failure

@@ -2,7 +2,7 @@
 // the listing of every directory below it, each handed out complete as soon as the sorted
 // keys have gone past it. Pure. Same rules as listing.ts (docs/SEMANTICS.md, "Directories").
 import type { ObjectInfo } from '../s3/store.js';
-import { emptyDirectory, setEntry, type Directory } from './listing.js';
+import { emptyDirectory, type Directory } from './listing.js';
 import { isShowableName, joinPath } from './paths.js';
 
 /** A directory whose listing is complete: no later key of the listing can fall in it. */
@@ -89,7 +89,7 @@ export class SubtreeMerge {
         parent.dir.hidden++;
         return;
       }
-      setEntry(parent.dir, name, { kind: 'dir' }); // a directory shadows a file
+      parent.dir.entries.set(name, { kind: 'dir' }); // a directory shadows a file
       const path = joinPath(parent.path, name);
       if (this.sealed.has(path)) this.disordered = true;
       this.stack.push({ name, path, dir: emptyDirectory() });
@@ -102,6 +102,6 @@ export class SubtreeMerge {
       return;
     }
     if (dir.entries.get(name)?.kind === 'dir') return;
-    setEntry(dir, name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
+    dir.entries.set(name, { kind: 'file', size: o.size, mtimeMs: o.lastModifiedMs, etag: o.etag });
   }
 }

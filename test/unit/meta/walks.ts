@@ -40,14 +40,9 @@ const pad = (n: number, w = 3) => String(n).padStart(w, '0');
 const lists = (s: MemoryObjectStore) => s.calls.list ?? 0;
 const file = (size: number): Node => ({ kind: 'file', size, mtimeMs: 0, etag: 'local' });
 
-/** a directory's entries (an empty map for a listing too large to keep: none here) */
-async function listOf(meta: MetadataCache, path: string): Promise<ReadonlyMap<string, Node>> {
-  return (await meta.list(path)) ?? new Map();
-}
-
 /** find: list a directory, then each sub-directory in order, depth first. */
 async function find(meta: MetadataCache, path: string, out: string[] = []): Promise<string[]> {
-  for (const [name, node] of await listOf(meta, path)) {
+  for (const [name, node] of await meta.list(path)) {
     const child = path === '/' ? `/${name}` : `${path}/${name}`;
     out.push(child);
     if (node.kind === 'dir') await find(meta, child, out);
@@ -88,12 +83,12 @@ t.test(
     const { store, meta } = setup();
     for (let d = 0; d < 5; d++) store.putBytes(`a/d${d}/f`, 'x');
     store.putBytes('solo/only/x', 'x');
-    await listOf(meta, '/a');
+    await meta.list('/a');
     t.equal(store.recursivePages, 0, 'ls of a directory: no subtree listing');
-    await listOf(meta, '/solo');
-    await listOf(meta, '/solo/only');
+    await meta.list('/solo');
+    await meta.list('/solo/only');
     t.equal(store.recursivePages, 0, 'descending into the only sub-directory: none either');
-    await listOf(meta, '/a/d0');
+    await meta.list('/a/d0');
     t.equal(store.recursivePages, 1, 'descending into one of several: the subtree is listed');
   },
 );
@@ -120,12 +115,12 @@ t.test('local changes made while the subtree is listed win over the listing', as
   const { store, meta } = setup();
   for (let d = 0; d < 6; d++) for (let f = 0; f < 3; f++) store.putBytes(`w/d${d}/f${f}`, 'x');
   // listed before their parent, so no walk: cached when the subtree listing starts
-  for (const d of ['/w/d1', '/w/d2', '/w/d3']) await listOf(meta, d);
-  await listOf(meta, '/w');
+  for (const d of ['/w/d1', '/w/d2', '/w/d3']) await meta.list(d);
+  await meta.list('/w');
   t.equal(store.recursivePages, 0);
   const gate = deferred<undefined>();
   store.gate = gate.promise;
-  const first = listOf(meta, '/w/d0'); // starts the subtree listing, held at the gate
+  const first = meta.list('/w/d0'); // starts the subtree listing, held at the gate
   await new Promise((r) => setImmediate(r));
   t.equal(store.recursivePages, 1, 'the listing is under way');
   // made here after the listing was sent: its answer does not know them
@@ -137,20 +132,20 @@ t.test('local changes made while the subtree is listed win over the listing', as
   t.same([...(await first).keys()], ['f0', 'f1', 'f2']);
   const before = lists(store);
   t.same(
-    [...(await listOf(meta, '/w/d1')).keys()].sort(),
+    [...(await meta.list('/w/d1')).keys()].sort(),
     ['f0', 'f1', 'f2', 'new'],
     'a file created here stays',
   );
   t.same(
-    [...(await listOf(meta, '/w/d2')).keys()].sort(),
+    [...(await meta.list('/w/d2')).keys()].sort(),
     ['f1', 'f2'],
     'a file removed here does not come back',
   );
-  t.ok((await listOf(meta, '/w/d3')).has('sub'), 'a directory made here stays');
+  t.ok((await meta.list('/w/d3')).has('sub'), 'a directory made here stays');
   t.equal(lists(store) - before, 0, 'd1-d3 answered from what was recorded here, no LIST');
-  await listOf(meta, '/w/d4');
+  await meta.list('/w/d4');
   t.equal(lists(store) - before, 1, 'd4 (forgotten here) is listed again');
-  await listOf(meta, '/w/d5');
+  await meta.list('/w/d5');
   t.equal(lists(store) - before, 1, 'd5 (unchanged) comes from the subtree listing');
   t.match(await meta.lookup('/w/d1/new'), { size: 3 }, 'the new file is still known');
   t.equal(await meta.lookup('/w/d2/f0'), undefined, 'the removed file is still gone');
@@ -160,15 +155,15 @@ t.test('a directory far ahead of the listing does not wait for all of it', async
   const { store, meta } = setup();
   store.pageKeys = 10;
   for (let d = 0; d < 50; d++) for (let f = 0; f < 10; f++) store.putBytes(`far/d${pad(d)}/f${f}`, 'x');
-  await listOf(meta, '/far');
+  await meta.list('/far');
   const gate = deferred<undefined>();
   store.gate = gate.promise;
-  const first = listOf(meta, '/far/d000');
+  const first = meta.list('/far/d000');
   await new Promise((r) => setImmediate(r));
   gate.resolve(undefined);
   store.gate = undefined;
   // the subtree listing has 50 pages to go through; /far/d049 is listed by itself after two of them
-  const last = await listOf(meta, '/far/d049');
+  const last = await meta.list('/far/d049');
   t.equal(last.size, 10);
   t.ok(store.recursivePages < 50, `answered after ${store.recursivePages} pages of the subtree listing`);
   t.equal((await first).size, 10);
@@ -187,13 +182,9 @@ t.test(
       const obj = (key: string) => ({ key, size: 1, etag: 'e', lastModifiedMs: 0 });
       return { objects: ['o/a/x', 'o/b/y', 'o/a/z', 'o/c/w'].map(obj), prefixes: [] };
     };
-    await listOf(meta, '/o');
-    await listOf(meta, '/o/b');
+    await meta.list('/o');
+    await meta.list('/o/b');
     t.equal(store.recursivePages, 1);
-    t.same(
-      [...(await listOf(meta, '/o/a')).keys()].sort(),
-      ['x', 'z'],
-      'the wrong listing of "a" is not kept',
-    );
+    t.same([...(await meta.list('/o/a')).keys()].sort(), ['x', 'z'], 'the wrong listing of "a" is not kept');
   },
 );

@@ -57,7 +57,7 @@ void sequences(t, 'attribute table', { seeds: 5, ops: 300 }, (rng, log, t) => {
   const write = writeHandle(t, 9);
   return {
     step: () => {
-      const op = rng.weighted({ put: 4, lookup: 5, invalidate: 1, clock: 2, write: 1, limit: 1 });
+      const op = rng.weighted({ put: 4, lookup: 5, invalidate: 1, clock: 2, write: 1 });
       switch (op) {
         case 'put': {
           const dir = rng.pick(DIRS);
@@ -95,12 +95,6 @@ void sequences(t, 'attribute table', { seeds: 5, ops: 300 }, (rng, log, t) => {
           log.add(`clock ${clock}`);
           b.s3m_test_clock(clock, 1);
           break;
-        case 'limit': {
-          const max = rng.pick([0, 1, 3, 8, LIMITS.attrMax, LIMITS.attrMax + 10]);
-          log.add(`limit ${max}`);
-          log.same('limit', fast.attrs.limit(max), model.limit(max));
-          break;
-        }
         case 'write':
           log.add('FUSE-thread write');
           log.same('write', write(), 1);
@@ -151,23 +145,6 @@ t.test('the table empties itself when full, and on an invalidation when over hal
   fast.attrs.invalidate();
   t.equal(b.s3m_test_attr_count(), 1, 'under half full: kept (stale) on invalidation');
 });
-
-t.test(
-  'the memory budget lowers the most entries kept (s3m_attr_limit), never above S3M_ATTR_MAX',
-  async (t) => {
-    const fast = freshNative(b);
-    const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
-    const stats = new Uint32Array(names.length * STAT_INTS);
-    t.equal(fast.attrs.put('/', names, stats, 1000, fast.attrs.gen()), 20);
-    t.equal(fast.attrs.limit(16), 16);
-    t.equal(b.s3m_test_attr_count(), 0, 'over the new limit: freed at once');
-    fast.attrs.put('/', names, stats, 1000, fast.attrs.gen());
-    t.ok(b.s3m_test_attr_count() <= 16, `at most 16 held after 20 puts (${b.s3m_test_attr_count()})`);
-    t.ok(b.s3m_test_getattr('/n19'), 'the latest entries answer');
-    t.equal(fast.attrs.limit(LIMITS.attrMax * 10), LIMITS.attrMax, 'S3M_ATTR_MAX stays the ceiling');
-    t.equal(fast.attrs.limit(0), 1, 'at least one');
-  },
-);
 
 t.test(
   'regression: a name too long for the C buffer in multi-byte characters is skipped, not cut short',

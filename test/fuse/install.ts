@@ -114,7 +114,10 @@ t.test(`install, use, uninstall, on ${kind}`, async (t) => {
     }
     const pack = join(work, 'pack');
     await mkdir(pack);
-    const packed = await run('npm', ['pack', '--silent', '--pack-destination', pack], {
+    // --ignore-scripts: no `prepack` rebuild. The suite built dist/ already, and tsc
+    // rewriting it in place would race the other servers' runs loading it (a daemon
+    // started mid-rewrite fails to import a half-written module).
+    const packed = await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', pack], {
       cwd: REPO_ROOT,
       timeoutMs: 300_000,
     });

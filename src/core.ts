@@ -15,11 +15,13 @@ import type { Logger } from './log/logger.js';
 import { MetadataCache } from './meta/metadata.js';
 import { BlockCache, type ArenaPort } from './read/block-cache.js';
 import { DiskCache } from './read/disk-cache.js';
+import { DiskMap } from './read/disk-map.js';
 import { BlockFetcher } from './read/block-fetcher.js';
 import { FastReads } from './read/fast-reads.js';
 import { SmallFileLookahead } from './read/lookahead.js';
 import type { ObjectStore } from './s3/store.js';
 import type { SleepClock } from './util/clock.js';
+import { openFilesLimit } from './util/fd-limit.js';
 import { Semaphore } from './util/semaphore.js';
 import { EagerUpload } from './write/eager-upload.js';
 import { NativeWrites } from './write/native-writes.js';
@@ -41,6 +43,11 @@ import { Uploader } from './write/uploader.js';
 export const PREFETCH_REQUESTS_MAX = 8;
 
 /** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, until they succeed or fail for good */
+/**
+ * disk cache block files FUSE threads may read at once (each holds a descriptor; the C
+ * table, S3M_DISK_MAX, has as many entries): 4 GiB of 256 KiB blocks
+ */
+export const DISK_MAP_MAX_FILES = 16384;
 export const UPLOAD_RETRY_BASE_MS = 1000;
 export const UPLOAD_RETRY_MAX_MS = 60_000;
 
@@ -182,6 +189,8 @@ export interface Core {
   fetcher: BlockFetcher;
   /** --cache-dir, when set */
   disk?: DiskCache;
+  /** its block files FUSE threads read (--cache-dir with the native fast paths) */
+  diskMap?: DiskMap;
   uploader: Uploader;
   queue: UploadQueue;
   /** what is written and not in S3 yet; the flush barrier */
@@ -230,8 +239,15 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     });
     await disk.init();
   }
+  // disk cache blocks that FUSE threads read with pread: a quarter of the descriptors at most
+  const diskMap =
+    disk && native
+      ? new DiskMap(native.reads, cache, Math.min(DISK_MAP_MAX_FILES, Math.floor(openFilesLimit() / 4)))
+      : undefined;
+  if (disk && diskMap) disk.onEvict((path) => diskMap.drop(path));
   const fetcher = new BlockFetcher({
     ...(disk ? { disk } : {}),
+    ...(diskMap ? { diskMap } : {}),
     store,
     cache,
     requests,
@@ -348,6 +364,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     cache,
     fetcher,
     ...(disk ? { disk } : {}),
+    ...(diskMap ? { diskMap } : {}),
     uploader,
     queue,
     pending,
@@ -363,7 +380,10 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       await openFiles.idle(); // the local copies of what was uploaded go before the daemon does
     },
     parked: () => queue.parked(),
-    stop: () => queue.stop(),
+    stop: () => {
+      queue.stop();
+      diskMap?.close();
+    },
     stats: () => ({
       upload: uploader.counters,
       meta: { ...meta.counters, ...meta.walkCounters },
@@ -371,7 +391,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       fetch: fetcher.counters,
       ...(lookahead ? { lookahead: lookahead.counters } : {}),
       cachedBytes: cache.cachedBytes,
-      ...(disk ? { diskCache: disk.stats() } : {}),
+      ...(disk ? { diskCache: { ...disk.stats(), mappedFiles: diskMap?.size ?? 0 } } : {}),
       fs: fs.counters,
     }),
   };

@@ -98,7 +98,15 @@ function statusOf(
       hitRatio: hits + misses === 0 ? 0 : hits / (hits + misses),
     },
     ...(core.disk && cfg.cacheDir !== undefined
-      ? { diskCache: { dir: cfg.cacheDir, sizeBytes: cfg.cacheDirBytes, ...core.disk.stats() } }
+      ? {
+          diskCache: {
+            dir: cfg.cacheDir,
+            sizeBytes: cfg.cacheDirBytes,
+            ...core.disk.stats(),
+            mappedFiles: core.diskMap?.size ?? 0,
+            fileReads: served?.diskReads ?? 0,
+          },
+        }
       : {}),
     bytes: {
       read: core.fs.counters.readBytes + (served?.bytes ?? 0),
@@ -140,10 +148,12 @@ export function fastPathStats(served: {
   bytes: number;
   writes: number;
   writtenBytes: number;
+  diskReads: number;
 }): Record<string, number> {
   return {
     fastReads: served.reads,
     fastReadBytes: served.bytes,
+    fastDiskReads: served.diskReads,
     fastWrites: served.writes,
     fastWriteBytes: served.writtenBytes,
   };

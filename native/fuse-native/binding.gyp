@@ -15,6 +15,7 @@
       "S3M_HALF_BITS=<!(node -p \"require('./s3mount-abi.json').halfBits\")",
       "S3M_STAT_MODE=<!(node -p \"require('./s3mount-abi.json').statFields.mode\")",
       "S3M_MAX_FILE_BYTES=<!(node -p \"require('./s3mount-abi.json').maxFileBytes\")",
+      "S3M_DISK_HEADER=<!(node -p \"require('./s3mount-abi.json').diskHeaderBytes\")",
     ],
     'xcode_settings': {
       'OTHER_CFLAGS': [
@@ -46,6 +47,7 @@
       "S3M_ATTR_MAX=64",
       "S3M_FILES=16",
       "S3M_SLOTS=16",
+      "S3M_DISK_MAX=8",
       "S3M_WFILES=8",
       "S3M_DIRS=8",
     ],

@@ -6,8 +6,8 @@
 // never call into JavaScript. Which thread touches what, and each table's invariants:
 // S3MOUNT.md.
 
-#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS) || !defined(S3M_STAT_MODE) || !defined(S3M_MAX_FILE_BYTES)
-#error "S3M_ABI_VERSION, S3M_STAT_INTS, S3M_HALF_BITS, S3M_STAT_MODE and S3M_MAX_FILE_BYTES come from s3mount-abi.json (binding.gyp defines them)"
+#if !defined(S3M_ABI_VERSION) || !defined(S3M_STAT_INTS) || !defined(S3M_HALF_BITS) || !defined(S3M_STAT_MODE) || !defined(S3M_MAX_FILE_BYTES) || !defined(S3M_DISK_HEADER)
+#error "S3M_ABI_VERSION, S3M_STAT_INTS, S3M_HALF_BITS, S3M_STAT_MODE, S3M_MAX_FILE_BYTES and S3M_DISK_HEADER come from s3mount-abi.json (binding.gyp defines them)"
 #endif
 
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 #include <limits.h>
+#include <sys/stat.h>
 
 static pthread_rwlock_t s3m_lock = PTHREAD_RWLOCK_INITIALIZER;
 

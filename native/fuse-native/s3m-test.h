@@ -45,6 +45,7 @@ NAPI_METHOD(s3m_test_limits) {
   s3m_test_set(env, out, "slots", S3M_SLOTS);
   s3m_test_set(env, out, "wfiles", S3M_WFILES);
   s3m_test_set(env, out, "dirs", S3M_DIRS);
+  s3m_test_set(env, out, "disk", S3M_DISK_MAX);
   return out;
 }
 
@@ -63,13 +64,14 @@ static int s3m_test_info_used[S3M_TEST_HANDLES];
 // s3m_test_reset(): every table empty, as in a new process (generation 1, no arena
 // mappings, no staged files, no listings, no directory handles)
 NAPI_METHOD(s3m_test_reset) {
+  s3m_dfile_drop_all(-1);
   pthread_rwlock_wrlock(&s3m_lock);
   s3m_attr_free_all();
   __atomic_store_n(&s3m_gen, 1, __ATOMIC_RELEASE);
   memset(s3m_slots, 0, sizeof(s3m_slots));
   memset(s3m_files, 0, sizeof(s3m_files));
-  if (s3m_hkeys != NULL) memset(s3m_hkeys, 0, ((size_t) s3m_hmask + 1) * sizeof(uint64_t));
-  s3m_hcount = 0;
+  if (s3m_blocks.keys != NULL) memset(s3m_blocks.keys, 0, ((size_t) s3m_blocks.mask + 1) * sizeof(uint64_t));
+  s3m_blocks.count = 0;
   memset(s3m_wslots, 0, sizeof(s3m_wslots));
   for (int i = 0; i < S3M_WFILES; i++) {
     if (s3m_wfiles[i].used) close(s3m_wfiles[i].fd);
@@ -157,7 +159,7 @@ NAPI_METHOD(s3m_test_attr_count) {
 // s3m_test_map_count() -> keys in the block map
 NAPI_METHOD(s3m_test_map_count) {
   pthread_rwlock_rdlock(&s3m_lock);
-  uint32_t n = s3m_hcount;
+  uint32_t n = s3m_blocks.count;
   pthread_rwlock_unlock(&s3m_lock);
   NAPI_RETURN_UINT32(n)
 }

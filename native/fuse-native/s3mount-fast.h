@@ -38,10 +38,11 @@
 #include "s3m-writes.h"
 #include "s3m-dirs.h"
 
-// s3m_stats() -> [reads served here, bytes served here, writes done here, bytes written here]
+// s3m_stats() -> [reads served here, bytes served here, writes done here, bytes written
+// here, reads served here that took bytes from a disk cache block file]
 NAPI_METHOD(s3m_stats) {
   napi_value out, a, b;
-  napi_create_array_with_length(env, 4, &out);
+  napi_create_array_with_length(env, 5, &out);
   napi_create_double(env, (double) __atomic_load_n(&s3m_served_reads, __ATOMIC_RELAXED), &a);
   napi_create_double(env, (double) __atomic_load_n(&s3m_served_bytes, __ATOMIC_RELAXED), &b);
   napi_set_element(env, out, 0, a);
@@ -50,6 +51,8 @@ NAPI_METHOD(s3m_stats) {
   napi_create_double(env, (double) __atomic_load_n(&s3m_written_bytes, __ATOMIC_RELAXED), &b);
   napi_set_element(env, out, 2, a);
   napi_set_element(env, out, 3, b);
+  napi_create_double(env, (double) __atomic_load_n(&s3m_served_disk_reads, __ATOMIC_RELAXED), &a);
+  napi_set_element(env, out, 4, a);
   return out;
 }
 
@@ -104,6 +107,8 @@ static int s3m_route_ops (napi_env env, struct fuse_operations *ops, uint32_t *i
   NAPI_EXPORT_FUNCTION(s3m_file_close) \
   NAPI_EXPORT_FUNCTION(s3m_map) \
   NAPI_EXPORT_FUNCTION(s3m_unmap) \
+  NAPI_EXPORT_FUNCTION(s3m_dmap) \
+  NAPI_EXPORT_FUNCTION(s3m_dunmap) \
   NAPI_EXPORT_FUNCTION(s3m_attach) \
   NAPI_EXPORT_FUNCTION(s3m_detach) \
   NAPI_EXPORT_FUNCTION(s3m_arm) \

@@ -67,7 +67,7 @@ export function formatStatus(e: StatusEntry, nowMs: number): string {
     `  cache      ${formatBytes(e.cache.usedBytes)} of ${formatBytes(e.cache.sizeBytes)}, hit ratio ${(e.cache.hitRatio * 100).toFixed(1)}% (${e.cache.hits} hits, ${e.cache.misses} misses)`,
     ...(e.diskCache
       ? [
-          `  disk cache ${formatBytes(e.diskCache.usedBytes)} of ${formatBytes(e.diskCache.sizeBytes)} in ${e.diskCache.dir}: ${e.diskCache.hits} hits, ${e.diskCache.misses} misses, ${e.diskCache.corrupt} damaged blocks dropped`,
+          `  disk cache ${formatBytes(e.diskCache.usedBytes)} of ${formatBytes(e.diskCache.sizeBytes)} in ${e.diskCache.dir}: ${e.diskCache.hits} hits, ${e.diskCache.misses} misses, ${e.diskCache.corrupt} damaged blocks dropped; ${e.diskCache.fileReads} reads answered from ${e.diskCache.mappedFiles} open block files`,
         ]
       : []),
     `  files      ${formatBytes(e.bytes.read)} read, ${formatBytes(e.bytes.written)} written`,

@@ -50,6 +50,10 @@ export interface MountStatus {
     /** damaged, partial or mismatched block files found and dropped */
     corrupt: number;
     evicted: number;
+    /** block files FUSE threads read with pread (no JavaScript), now */
+    mappedFiles: number;
+    /** reads FUSE threads answered (in part) from those files */
+    fileReads: number;
   };
   /** bytes read from and written to files through the mount */
   bytes: { read: number; written: number };

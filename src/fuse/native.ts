@@ -27,14 +27,19 @@ export interface NativeFastPaths {
   dirs: DirStreamPort;
   reads: ArenaPort;
   writes: WritePort;
-  /** reads FUSE threads answered from the block arena and writes they did, with their bytes */
-  served(): { reads: number; bytes: number; writes: number; writtenBytes: number };
+  /**
+   * reads FUSE threads answered (from the block arena or disk cache block files) and
+   * writes they did, with their bytes; diskReads: the reads that took bytes from a block file
+   */
+  served(): { reads: number; bytes: number; writes: number; writtenBytes: number; diskReads: number };
 }
 
 /** native/fuse-native/s3mount-abi.json: read by binding.gyp (-D defines) and here, nowhere else */
 interface Abi {
   /** s3m_version of a binding built from this source */
   version: number;
+  /** bytes before a block's data in a disk cache block file (src/read/disk-cache.ts HEADER_BYTES) */
+  diskHeaderBytes: number;
   /** uint32s per stat in fuse-native's layout (its getStatArray, C's populate_stat) */
   statInts: number;
   /** a 64-bit number crosses as two halves of this many bits */
@@ -66,6 +71,7 @@ export const ABI_VERSION = ABI.version;
 export const STAT_INTS = ABI.statInts;
 export const TWO32 = 2 ** ABI.halfBits;
 export const STAT_FIELDS: Readonly<StatFields> = ABI.statFields;
+export const DISK_HEADER_BYTES = ABI.diskHeaderBytes;
 
 /** The binding's s3m_ functions (native/fuse-native/s3mount-fast.h). */
 export interface Binding {
@@ -79,11 +85,13 @@ export interface Binding {
   s3m_file_close(id: number): void;
   s3m_map(id: number, block: number, slot: number): void;
   s3m_unmap(id: number, block: number): number;
+  s3m_dmap(id: number, block: number, path: string): number;
+  s3m_dunmap(id: number, block: number): number;
   s3m_attach(fh: number, id: number, lo: number, hi: number): number;
   s3m_detach(fh: number): void;
   s3m_arm(fh: number, lo: number, hi: number): void;
   s3m_take(fh: number): number;
-  s3m_stats(): [number, number, number, number];
+  s3m_stats(): [number, number, number, number, number];
   s3m_on_trigger(fn: () => void): void;
   s3m_wopen(fd: number, lo: number, hi: number): number;
   s3m_wclose(id: number): void;
@@ -153,6 +161,8 @@ export function fastPathsOf(b: Binding): NativeFastPaths {
       closeFile: (id) => b.s3m_file_close(id),
       map: (id, block, slot) => b.s3m_map(id, block, slot),
       unmap: (id, block) => b.s3m_unmap(id, block) === 1,
+      mapFile: (id, block, path) => b.s3m_dmap(id, block, path) === 1,
+      unmapFile: (id, block) => b.s3m_dunmap(id, block) === 1,
       attach: (fh, id, trigger) => b.s3m_attach(fh, id, lo(trigger), hi(trigger)) === 1,
       detach: (fh) => b.s3m_detach(fh),
       arm: (fh, trigger) => b.s3m_arm(fh, lo(trigger), hi(trigger)),
@@ -173,8 +183,8 @@ export function fastPathsOf(b: Binding): NativeFastPaths {
       onTrigger,
     },
     served: () => {
-      const [reads, bytes, writes, writtenBytes] = b.s3m_stats();
-      return { reads, bytes, writes, writtenBytes };
+      const [reads, bytes, writes, writtenBytes, diskReads] = b.s3m_stats();
+      return { reads, bytes, writes, writtenBytes, diskReads };
     },
   };
 }

@@ -28,6 +28,14 @@ export interface ArenaPort {
    * since it was mapped
    */
   unmap(id: number, block: number): boolean;
+  /**
+   * FUSE threads read block `block` of file `id` from the disk cache's block file at
+   * `path` (its data after the header) while the arena does not hold it; false if refused
+   * (file not open, block already mapped from a file, table full, file missing or short)
+   */
+  mapFile(id: number, block: number, path: string): boolean;
+  /** once this returns no FUSE thread reads that block's file; true if it was mapped */
+  unmapFile(id: number, block: number): boolean;
   /** FUSE threads serve reads on handle `fh` from file `id`; JS is woken past `trigger` */
   attach(fh: number, id: number, trigger: number): boolean;
   detach(fh: number): void;

@@ -8,6 +8,7 @@ import { deferred, type Deferred } from '../util/deferred.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
 import type { DiskBlockId, DiskCache } from './disk-cache.js';
+import type { DiskMap } from './disk-map.js';
 import { RandomGroup } from './random-group.js';
 
 /**
@@ -45,6 +46,8 @@ export interface BlockFetcherOptions {
   logger: Logger;
   /** --cache-dir: blocks are looked for there before S3, and stored there once fetched */
   disk?: DiskCache;
+  /** with the native fast path: block files known good are handed to FUSE threads */
+  diskMap?: DiskMap;
 }
 
 export class BlockFetcher {
@@ -256,6 +259,7 @@ export class BlockFetcher {
         const buf = this.o.cache.allocate({ key: obj.key, version: obj.version, index }, data.length);
         data.copy(buf);
         w.resolve(buf);
+        this.o.diskMap?.offer(obj, index, disk.pathOf(this.diskId(obj, index)));
       } else {
         runIndexes.push(index);
         runWaiters.push(w);
@@ -314,10 +318,15 @@ export class BlockFetcher {
           pos += n;
           if (fill === (buf as Buffer).length) {
             if (this.o.disk && obj.etag) {
-              const id = { key: obj.key, version: obj.version, index: first + w };
+              const index = first + w;
+              const id = { key: obj.key, version: obj.version, index };
+              const map = this.o.diskMap;
               // when the disk's write queue is full: stored later from the block cache, if still there
-              this.o.disk.write(this.diskId(obj, first + w), buf as Buffer, () =>
-                this.o.cache.peekCached(id),
+              this.o.disk.write(
+                this.diskId(obj, index),
+                buf as Buffer,
+                () => this.o.cache.peekCached(id),
+                map ? (path) => map.offer(obj, index, path) : undefined,
               );
             }
             (waiters[w] as Deferred<Buffer>).resolve(buf as Buffer);

@@ -71,7 +71,12 @@ export class DiskCache {
   /** paths of the block files this mount found (at start) or wrote; others may add more */
   private readonly known = new Set<string>();
   /** blocks not queued because the queue was full: path → the block and where its bytes may still be had */
-  private readonly owed = new Map<string, { id: DiskBlockId; bytes: () => Buffer | undefined }>();
+  private readonly owed = new Map<
+    string,
+    { id: DiskBlockId; bytes: () => Buffer | undefined; stored: ((path: string) => void) | undefined }
+  >();
+  /** told of every file this mount's eviction deletes */
+  private evicted: (path: string) => void = () => undefined;
   private readonly counters = {
     hits: 0,
     misses: 0,
@@ -94,6 +99,11 @@ export class DiskCache {
     for (const f of files) this.known.add(f.path);
     this.used = files.reduce((n, f) => n + f.size, 0);
     if (this.used > this.o.maxBytes) await this.evict();
+  }
+
+  /** `fn(path)` runs for every block file this mount's eviction deletes */
+  onEvict(fn: (path: string) => void): void {
+    this.evicted = fn;
   }
 
   stats(): DiskCacheStats {
@@ -159,14 +169,20 @@ export class DiskCache {
    * returns (the caller's buffer may be reused at once). Never throws. When the write
    * queue is full, the block is owed: stored once the queue has room, with the bytes
    * `again` then gives (undefined: they are gone, and the block is not cached on disk).
+   * `stored(path)` runs once the block's file is in place.
    */
-  write(id: DiskBlockId, data: Buffer, again?: () => Buffer | undefined): void {
+  write(
+    id: DiskBlockId,
+    data: Buffer,
+    again?: () => Buffer | undefined,
+    stored?: (path: string) => void,
+  ): void {
     if (data.length !== this.lengthOf(id)) return;
     const path = this.pathOf(id);
     if (this.pending.has(path)) return;
     if (this.queued + data.length > WRITE_QUEUE_BYTES) {
       if (again && this.owed.size < OWED_MAX && !this.owed.has(path))
-        this.owed.set(path, { id, bytes: again });
+        this.owed.set(path, { id, bytes: again, stored });
       else if (!this.owed.has(path)) this.counters.skipped++;
       return;
     }
@@ -176,7 +192,7 @@ export class DiskCache {
     data.copy(file, HEADER_BYTES);
     this.queued += data.length;
     this.pending.set(path, file);
-    void this.store(path, file).finally(() => {
+    void this.store(path, file, stored).finally(() => {
       this.queued -= data.length;
       this.pending.delete(path);
       this.payOwed();
@@ -190,11 +206,11 @@ export class DiskCache {
       this.owed.delete(path);
       const data = o.bytes();
       if (data === undefined || data.length !== this.lengthOf(o.id)) this.counters.skipped++;
-      else this.write(o.id, data);
+      else this.write(o.id, data, undefined, o.stored);
     }
   }
 
-  private async store(path: string, file: Buffer): Promise<void> {
+  private async store(path: string, file: Buffer, stored?: (path: string) => void): Promise<void> {
     const tmp = join(this.root, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
       await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
@@ -205,6 +221,7 @@ export class DiskCache {
       this.counters.bytesWritten += file.length - HEADER_BYTES;
       this.used += file.length;
       if (this.used > this.o.maxBytes) void this.evict();
+      stored?.(path);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       this.o.logger.debug('disk cache: block not stored', { err: (err as Error).message });
@@ -228,6 +245,7 @@ export class DiskCache {
     for (const f of files) {
       if (used <= target) break;
       this.known.delete(f.path);
+      this.evicted(f.path);
       try {
         await unlink(f.path);
         this.counters.evicted++;
@@ -276,6 +294,7 @@ export class DiskCache {
   private async drop(path: string, why: string): Promise<void> {
     this.counters.corrupt++;
     this.known.delete(path);
+    this.evicted(path);
     this.o.logger.warn('disk cache: damaged block dropped; it is fetched from S3 again', { path, why });
     await unlink(path).catch(() => undefined);
   }
@@ -290,7 +309,8 @@ export class DiskCache {
       .digest();
   }
 
-  private pathOf(id: DiskBlockId): string {
+  /** where the block's file is (or would be) */
+  pathOf(id: DiskBlockId): string {
     const hex = this.identity(id).toString('hex');
     return join(this.root, hex.slice(0, 2), `${hex.slice(2, 40)}.${id.index}`);
   }

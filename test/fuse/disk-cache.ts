@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { MountStatus } from '../../src/control/protocol.js';
 import { sha256 } from '../fixtures/helpers.js';
-import { mount, runS3mountAsync, serverEnv } from '../fixtures/mount.js';
+import { mount, runAsync, runS3mountAsync, serverEnv } from '../fixtures/mount.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 
 const kind = serverKindFromEnv();
@@ -93,6 +93,48 @@ t.test(`disk cache on ${kind}`, async (t) => {
     t.equal(r.hash, sha256(v1), 'still the exact bytes');
     t.equal(r.st.diskCache?.corrupt, 9, 'the nine damaged blocks of this version were detected');
     t.ok((r.st.s3.requests.GetObject ?? 0) >= 1, 'and fetched from S3');
+  });
+
+  t.test('blocks that left memory are read from their block files by FUSE threads, byte-exact', async (t) => {
+    if (process.env.S3_TEST_NATIVE === '0') {
+      t.plan(0, 'the FUSE threads read block files only with the native fast paths'); // skipped
+      return;
+    }
+    // four blocks in memory, nine in the object: after one whole read (from the disk
+    // cache, checked), blocks 0-4 are only on disk
+    const m = await mount(server, bucket, [...args, '--cache-size', '1M'], stateEnv);
+    t.teardown(() => m.unmount());
+    const path = join(m.dir, 'data/ref.bin');
+    t.equal(sha256(await readFile(path)), sha256(v1), 'first read: the object');
+    const before = await status(m.dir);
+    t.ok((before.diskCache?.mappedFiles ?? 0) >= 5, `${before.diskCache?.mappedFiles} block files open`);
+    // drop the kernel's copy of the file, so that the reads reach the mount again
+    const again = await runAsync(
+      'python3',
+      [
+        '-c',
+        [
+          'import hashlib, os, sys',
+          'fd = os.open(sys.argv[1], os.O_RDONLY)',
+          'os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)',
+          'h = hashlib.sha256()',
+          'while True:',
+          '    b = os.read(fd, 131072)',
+          '    if not b: break',
+          '    h.update(b)',
+          'print(h.hexdigest())',
+        ].join('\n'),
+        path,
+      ],
+      env,
+    );
+    t.equal(again.stdout.trim(), sha256(v1), 'read again: the same bytes');
+    const after = await status(m.dir);
+    t.ok(
+      (after.diskCache?.fileReads ?? 0) > (before.diskCache?.fileReads ?? 0),
+      `reads answered from block files: ${before.diskCache?.fileReads} before, ${after.diskCache?.fileReads} after`,
+    );
+    t.equal(after.s3.requests.GetObject ?? 0, 0, 'no GET: the blocks came from disk');
   });
 
   t.test('two mounts sharing the cache directory read correct bytes at once', async (t) => {

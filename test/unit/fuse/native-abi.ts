@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeStats } from '../../../src/fuse/adapter.js';
 import { ABI_VERSION, STAT_FIELDS, STAT_INTS, TWO32 } from '../../../src/fuse/native.js';
 import type { Attr } from '../../../src/fs/filesystem.js';
+import { HEADER_BYTES } from '../../../src/read/disk-cache.js';
 import { MAX_OBJECT_BYTES } from '../../../src/write/part-plan.js';
 import { loadTestBinding } from '../../fixtures/native/binding.js';
 import { decodeStat } from '../../fixtures/native/attr-model.js';
@@ -52,7 +53,14 @@ t.test('binding.gyp passes the C every number it names from s3mount-abi.json', a
   ];
   t.same(
     used.map((m) => m[1]).sort(),
-    ['S3M_ABI_VERSION', 'S3M_HALF_BITS', 'S3M_MAX_FILE_BYTES', 'S3M_STAT_INTS', 'S3M_STAT_MODE'],
+    [
+      'S3M_ABI_VERSION',
+      'S3M_DISK_HEADER',
+      'S3M_HALF_BITS',
+      'S3M_MAX_FILE_BYTES',
+      'S3M_STAT_INTS',
+      'S3M_STAT_MODE',
+    ],
     'the defines the C requires (s3m-common.h refuses to build without them)',
   );
   for (const m of used) {
@@ -62,6 +70,7 @@ t.test('binding.gyp passes the C every number it names from s3mount-abi.json', a
     t.type(value, 'number', `${m[1]} ← ${m[2]}`);
   }
   t.equal(abi.maxFileBytes, MAX_OBJECT_BYTES, "the C's largest file is S3's largest object (part-plan.ts)");
+  t.equal(abi.diskHeaderBytes, HEADER_BYTES, 'the C reads block files past the header disk-cache.ts writes');
 });
 
 t.test('statFields are the indices of getStatArray, and populate_stat reads each back', async (t) => {

@@ -1,8 +1,13 @@
 // The native read table (native/fuse-native/s3m-reads.h: block arena, (file, block) →
-// slot map, handle slots with triggers) against its model (test/fixtures/native/read-model.ts):
+// slot map, disk cache block files, handle slots with triggers) against its model
+// (test/fixtures/native/read-model.ts):
 // random operations, and reads served as a FUSE thread serves them, compared after
 // every one; then named cases.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { DISK_HEADER_BYTES } from '../../../src/fuse/native.js';
 import { ReadModel } from '../../fixtures/native/read-model.js';
 import { freshNative, loadTestBinding } from '../../fixtures/native/binding.js';
 import { sequences } from '../../fixtures/native/differential.js';
@@ -12,15 +17,27 @@ const LIMITS = b.s3m_test_limits();
 /** handles, with some whose slots collide (fh % slots) */
 const FHS = [0, 1, 2, 3, 5, 1 + LIMITS.slots, 2 + 2 * LIMITS.slots, 4097];
 
+const dir = mkdtempSync(join(tmpdir(), 's3m-native-reads-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+/** a block file as the disk cache writes it: a header, then `data` */
+function blockFile(data: Buffer): string {
+  const path = join(dir, `block-${files++}`);
+  writeFileSync(path, Buffer.concat([Buffer.alloc(DISK_HEADER_BYTES, 0xee), data]));
+  return path;
+}
+
 function scenario(
   name: string,
   arena: { slots: number; shift: number; bigBlocks?: number },
   weights: Record<string, number>,
   ops = 300,
+  /** what must have happened at least once: reads served (default), or reads from block files */
+  counted: 'reads' | 'diskReads' = 'reads',
 ) {
   return sequences(t, name, { seeds: 5, ops }, (rng, log) => {
     const fast = freshNative(b);
-    const model = new ReadModel({ files: LIMITS.files, slots: LIMITS.slots });
+    const model = new ReadModel({ files: LIMITS.files, slots: LIMITS.slots, disk: LIMITS.disk });
     const served0 = fast.served();
     const mem = { c: fast.reads.arena(arena.slots, arena.shift), m: model.arena(arena.slots, arena.shift) };
     const bsize = 2 ** arena.shift;
@@ -64,6 +81,27 @@ function scenario(
             bytes.copy(mem.m, slot * bsize);
             fast.reads.map(id, block, slot);
             model.map(id, block, slot);
+            break;
+          }
+          case 'mapFile': {
+            const id = someId();
+            const block = someBlock(id);
+            // whole, short by a byte or more, or missing
+            const want = rng.pick([bsize, bsize - 1, rng.int(bsize) + 1, 7]);
+            const path = rng.chance(0.1) ? join(dir, 'missing') : blockFile(rng.bytes(want));
+            log.add(`mapFile ${id}/${block} ← ${want} bytes`);
+            log.same(
+              `mapFile ${id}/${block}`,
+              fast.reads.mapFile(id, block, path),
+              model.mapFile(id, block, path),
+            );
+            break;
+          }
+          case 'unmapFile': {
+            const id = someId();
+            const block = someBlock(id);
+            log.add(`unmapFile ${id}/${block}`);
+            log.same(`unmapFile ${id}/${block}`, fast.reads.unmapFile(id, block), model.unmapFile(id, block));
             break;
           }
           case 'arena': {
@@ -130,12 +168,12 @@ function scenario(
         log.same('blocks mapped', b.s3m_test_map_count(), model.map_.size);
         const served = fast.served();
         log.same(
-          'served reads and bytes',
-          [served.reads - served0.reads, served.bytes - served0.bytes],
-          [model.served.reads, model.served.bytes],
+          'served reads and bytes, reads from block files',
+          [served.reads - served0.reads, served.bytes - served0.bytes, served.diskReads - served0.diskReads],
+          [model.served.reads, model.served.bytes, model.served.diskReads],
         );
       },
-      done: () => model.served.reads,
+      done: () => model.served[counted],
     };
   });
 }
@@ -144,6 +182,28 @@ void scenario(
   'read table',
   { slots: 16, shift: 10 },
   { open: 2, close: 1, map: 5, unmap: 2, attach: 3, detach: 1, arm: 1, take: 2, read: 8, arena: 0.1 },
+);
+
+// blocks in the arena and in block files, more files than the table takes (S3M_DISK_MAX)
+void scenario(
+  'read table with disk cache block files',
+  { slots: 8, shift: 8 },
+  {
+    open: 1,
+    close: 0.3,
+    map: 3,
+    unmap: 2,
+    mapFile: 4,
+    unmapFile: 2,
+    attach: 2,
+    detach: 0.3,
+    arm: 0.5,
+    take: 1,
+    read: 8,
+    arena: 0.05,
+  },
+  600,
+  'diskReads',
 );
 
 // many mappings in a small block map: long probe chains and backward-shift deletions

@@ -9,11 +9,14 @@ import { join } from 'node:path';
 import { BlockCache } from '../../../src/read/block-cache.js';
 import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { DiskCache, HEADER_BYTES, type DiskBlockId } from '../../../src/read/disk-cache.js';
+import { DiskMap } from '../../../src/read/disk-map.js';
+import { FastReads } from '../../../src/read/fast-reads.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 import { eventually } from '../../fixtures/helpers.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
+import { ReadModel } from '../../fixtures/native/read-model.js';
 
 const B = 64 * 1024;
 
@@ -235,5 +238,65 @@ t.test(
       [],
       'no temporary file left',
     );
+  },
+);
+
+t.test(
+  'with the native read table: blocks known good on disk are read there by FUSE threads once memory lets them go',
+  async (t) => {
+    const dir = await tempDir(t);
+    const store = new MemoryObjectStore();
+    const data = randomBytes(10 * B + 123);
+    const etag = store.putBytes('k', data);
+    const obj = { key: 'k', size: data.length, etag, version: etag };
+    const port = new ReadModel();
+    const cache = new BlockCache(4 * B, B, port); // four blocks in memory
+    const disk = await diskCache(dir, 1 << 30);
+    const map = new DiskMap(port, cache, 6); // six block files mapped at most
+    disk.onEvict((path) => map.drop(path));
+    const fetcher = new BlockFetcher({
+      store,
+      cache,
+      requests: new Semaphore(4),
+      getSlots: new Semaphore(4),
+      blockBytes: B,
+      requestBytes: 4 * B,
+      prefetchBudgetBytes: 2 * B,
+      logger: nullLogger(),
+      disk,
+      diskMap: map,
+    });
+    const fast = new FastReads(port, cache);
+    const r = new ObjectReader(obj, fetcher, 0);
+    r.attachFast(fast, 5);
+    for (let i = 0; i < 11; i++) await fetcher.block(obj, i);
+    await written(disk, 11);
+    t.equal(map.size, 6, 'the mapping cap holds: six files mapped');
+    t.equal(port.files_.size, 6, 'and six in the table');
+    // blocks 0-6 left memory; of them, the files of 5 and 6 are still mapped (the last six: 5-10)
+    t.notOk(cache.hasCached({ key: 'k', version: etag, index: 5 }), 'block 5 is not in memory');
+    const got = port.serve(5, 5 * B + 100, 2 * B);
+    t.ok(
+      got?.equals(data.subarray(5 * B + 100, 7 * B + 100)),
+      'blocks 5 and 6 served from their files, byte-exact',
+    );
+    t.equal(port.served.diskReads, 1, 'counted as a read from a block file');
+    t.equal(port.serve(5, 0, 100), undefined, 'block 0 (unmapped by the cap) goes to JavaScript');
+    // the disk cache evicts everything: the mappings go with the files
+    for (const f of await files(dir)) await utimes(f, 1, 1);
+    const small = new DiskCache({
+      dir,
+      maxBytes: 1,
+      namespace: 'ep\nbucket',
+      blockBytes: B,
+      logger: nullLogger(),
+    });
+    small.onEvict((path) => map.drop(path));
+    await small.init();
+    t.equal(map.size, 0, 'evicted files are unmapped');
+    t.equal(port.serve(5, 5 * B + 100, 100), undefined, 'their reads go to JavaScript');
+    r.close();
+    map.close();
+    t.equal(port.files_.size, 0, 'closed: no block file left mapped');
   },
 );

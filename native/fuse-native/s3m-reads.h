@@ -228,8 +228,9 @@ static int s3m_try_read (uint64_t fh, char *buf, size_t len, off_t offset) {
         int bad = s3m_pread_all(fd, buf + (pos - off), n, (off_t) (S3M_DISK_HEADER + in));
         __atomic_sub_fetch(&df->inflight, 1, __ATOMIC_ACQ_REL);
         pthread_rwlock_rdlock(&s3m_lock);
-        // a short file (damaged since it was mapped) or a handle detached meanwhile: JavaScript answers
-        if (bad || slot->fh != fh) break;
+        // a short file (damaged since it was mapped), or the handle detached or attached to
+        // another object version meanwhile (its file id may then be another object's): JavaScript answers
+        if (bad || slot->fh != fh || slot->file != file) break;
         from_disk = 1;
         pos += n;
       }

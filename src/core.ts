@@ -389,6 +389,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
       meta: { ...meta.counters, ...meta.walkCounters },
       cache: cache.counters,
       fetch: fetcher.counters,
+      ...(disk ? { diskFill: fetcher.fillCounters } : {}),
       ...(lookahead ? { lookahead: lookahead.counters } : {}),
       cachedBytes: cache.cachedBytes,
       ...(disk ? { diskCache: { ...disk.stats(), mappedFiles: diskMap?.size ?? 0 } } : {}),

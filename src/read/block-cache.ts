@@ -118,6 +118,11 @@ export class BlockCache {
     return this.lru.has(k) || this.inflight.has(k);
   }
 
+  /** A fetch under way for the block, without touching any counter; else undefined. */
+  pending(id: BlockId): Promise<Buffer> | undefined {
+    return this.inflight.get(blockCacheKey(id));
+  }
+
   /** A cached block, a fetch already under way, or undefined. */
   lookup(id: BlockId): Buffer | Promise<Buffer> | undefined {
     const k = blockCacheKey(id);

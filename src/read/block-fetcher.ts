@@ -19,6 +19,13 @@ import { RandomGroup } from './random-group.js';
 export const RANDOM_READ_GROUP_START_BYTES = 1024 * 1024;
 /** ...and at most this much */
 export const RANDOM_READ_GROUP_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * with --cache-dir, an object read at random is fetched whole into the disk cache in the
+ * background when it is at most this share of --cache-dir-size...
+ */
+export const DISK_FILL_MAX_SHARE = 1 / 4;
+/** ...in ranged GETs of --request-size, this many at a time (prefetch slots: reads go first) */
+export const DISK_FILL_REQUESTS = 4;
 
 export interface ObjectVersion {
   key: string;
@@ -56,6 +63,9 @@ export class BlockFetcher {
   readonly randomGroup: RandomGroup;
   /** readers currently prefetching: they share the prefetch budget */
   private readonly prefetching = new Set<object>();
+  /** object versions this mount has filled (or is filling) into the disk cache */
+  private readonly filled = new Set<string>();
+  readonly fillCounters = { objects: 0, failed: 0 };
 
   constructor(private readonly o: BlockFetcherOptions) {
     this.randomGroup = new RandomGroup(
@@ -132,6 +142,39 @@ export class BlockFetcher {
     this.ensure(obj, from, to, false, {
       ahead: disk ? () => false : around,
       skip: disk && obj.etag ? (i) => around(i) && disk.has(this.diskId(obj, i)) : () => false,
+    });
+    if (disk && obj.etag && obj.size <= disk.maxBytes * DISK_FILL_MAX_SHARE) this.fillDisk(disk, obj);
+  }
+
+  /**
+   * Fetches every block of `obj` the disk cache lacks, in order, DISK_FILL_REQUESTS ranged
+   * GETs at a time waiting for prefetch slots (so demand reads go first): a program that
+   * reads an object at random (HDF5, NetCDF, a database file) soon finds every block on
+   * local disk, where FUSE threads read it, instead of a GET per miss. Once per object
+   * version per mount; a failure ends the fill (reads still fetch what they miss).
+   */
+  private fillDisk(disk: DiskCache, obj: ObjectVersion): void {
+    const k = `${obj.version}\n${obj.key}`;
+    if (this.filled.has(k)) return;
+    this.filled.add(k);
+    this.fillCounters.objects++;
+    const run = async () => {
+      const n = this.blockCount(obj);
+      const step = this.requestBlocks * DISK_FILL_REQUESTS;
+      for (let first = 0; first < n; first += step) {
+        const last = Math.min(n - 1, first + step - 1);
+        this.ensure(obj, first, last, true, { skip: (i) => disk.has(this.diskId(obj, i)) });
+        const waits: Promise<Buffer>[] = [];
+        for (let i = first; i <= last; i++) {
+          const p = this.o.cache.pending({ key: obj.key, version: obj.version, index: i });
+          if (p) waits.push(p);
+        }
+        await Promise.all(waits);
+      }
+    };
+    void run().catch((err: unknown) => {
+      this.fillCounters.failed++;
+      this.o.logger.debug('disk cache fill stopped', { key: obj.key, err: (err as Error).message });
     });
   }
 

@@ -106,6 +106,11 @@ export class DiskCache {
     this.evicted = fn;
   }
 
+  /** the most bytes the directory may hold (--cache-dir-size) */
+  get maxBytes(): number {
+    return this.o.maxBytes;
+  }
+
   stats(): DiskCacheStats {
     return { ...this.counters, usedBytes: this.used };
   }

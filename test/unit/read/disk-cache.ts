@@ -300,3 +300,60 @@ t.test(
     t.equal(port.files_.size, 0, 'closed: no block file left mapped');
   },
 );
+
+t.test(
+  'a random read with a disk cache fills the whole object into it once, in the background; a large object is not',
+  async (t) => {
+    const dir = await tempDir(t);
+    const store = new MemoryObjectStore();
+    const data = randomBytes(40 * B + 7);
+    const etag = store.putBytes('k', data);
+    const obj = { key: 'k', size: data.length, etag, version: etag };
+    const big = randomBytes(20 * B);
+    const bigEtag = store.putBytes('big', big);
+    const bigObj = { key: 'big', size: big.length, etag: bigEtag, version: bigEtag };
+    // 41 blocks fit a quarter of the directory's limit; the 20-block object does not fit a quarter of 60
+    const disk = await diskCache(dir, 200 * (B + HEADER_BYTES));
+    const fetcher = new BlockFetcher({
+      store,
+      cache: new BlockCache(8 * B),
+      requests: new Semaphore(4),
+      getSlots: new Semaphore(2),
+      blockBytes: B,
+      requestBytes: 4 * B,
+      prefetchBudgetBytes: 4 * B,
+      logger: nullLogger(),
+      disk,
+    });
+    fetcher.ensureAround(obj, 17, 17);
+    await written(disk, 41);
+    t.equal(fetcher.counters.bytes, data.length, 'the object fetched exactly once');
+    t.equal(fetcher.fillCounters.objects, 1, 'one fill');
+    for (const i of [0, 17, 40]) {
+      const got = await disk.read({ key: 'k', etag, size: data.length, index: i });
+      t.ok(
+        got?.equals(data.subarray(i * B, Math.min(data.length, (i + 1) * B))),
+        `block ${i} on disk, exact`,
+      );
+    }
+    fetcher.ensureAround(obj, 30, 30);
+    t.equal(fetcher.fillCounters.objects, 1, 'not filled again');
+
+    const small = await diskCache(await tempDir(t), 60 * (B + HEADER_BYTES));
+    const f2 = new BlockFetcher({
+      store,
+      cache: new BlockCache(8 * B),
+      requests: new Semaphore(4),
+      getSlots: new Semaphore(2),
+      blockBytes: B,
+      requestBytes: 4 * B,
+      prefetchBudgetBytes: 4 * B,
+      logger: nullLogger(),
+      disk: small,
+    });
+    f2.ensureAround(bigObj, 5, 5);
+    await f2.block(bigObj, 5);
+    t.equal(f2.fillCounters.objects, 0, 'an object over a quarter of --cache-dir-size is not filled');
+    t.ok(f2.counters.bytes < big.length, `only what the read needed: ${f2.counters.bytes} bytes`);
+  },
+);

@@ -195,7 +195,7 @@ export const OPTIONS: readonly OptionDef[] = [
     env: 'S3MOUNT_CACHE_DIR',
     group: 'Cache and reads',
     describe:
-      'Keep fetched blocks on local disk here too (node-local NVMe or scratch), so a remount, another job on the node or a second mount of the same user reads them without S3. Validated by ETag (a replaced object is fetched anew) and a CRC-32 per block (damaged entries are dropped and fetched again). Safe to share between concurrent mounts; delete the directory to clear it. Default: off.',
+      'Keep fetched blocks on local disk here too (node-local NVMe or scratch), so a remount, another job on the node or a second mount of the same user reads them without S3. Validated by ETag (a replaced object is fetched anew) and a CRC-32 per block (damaged entries are dropped and fetched again). Safe to share between concurrent mounts; delete the directory to clear it. Blocks that memory no longer holds are read from their files by the FUSE threads directly (up to 16,384 files open, at most a quarter of the open-files limit). An object read at random that is at most a quarter of --cache-dir-size is fetched whole into it in the background. Default: off.',
   },
   {
     name: 'cache-dir-size',

@@ -31,7 +31,7 @@ import {
   UserError,
 } from './preflight.js';
 import { clearDeadMount, isDeadMount } from './fusermount.js';
-import { serve } from './serve.js';
+import { holdSignals, serve, type HeldSignals } from './serve.js';
 import { logFile, pidFile } from './state-files.js';
 
 /**
@@ -125,6 +125,7 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
   };
   let store: SdkObjectStore | undefined;
   let daemon: Daemon;
+  let held: HeldSignals | undefined;
   try {
     await checkFuseAvailable({ allowOther: cfg.allowOther });
     if ((await findMount(cfg.mountpoint))?.fstype === 'fuse.s3mount' && (await isDeadMount(cfg.mountpoint))) {
@@ -163,10 +164,12 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
     } catch (err) {
       throw new UserError(describeAccessError(err, cfg.bucket, displayEndpoint(cfg.endpoint, cfg.region)));
     }
+    held = holdSignals();
     daemon = account
       ? await startAccountDaemon(cfg, store, account, logger)
       : await startDaemon(cfg, store, logger);
   } catch (err) {
+    held?.release();
     store?.destroy();
     const message =
       err instanceof UserError
@@ -192,5 +195,5 @@ async function runDaemon(cfg: MountConfig, env: NodeJS.ProcessEnv, isChild: bool
   });
   report({ type: 'ready' });
 
-  return serve({ cfg, env, daemon, logger, ...(isChild ? { pidPath } : {}) });
+  return serve({ cfg, env, daemon, logger, held, ...(isChild ? { pidPath } : {}) });
 }

@@ -14,6 +14,30 @@ const MOUNT_WATCH_INTERVAL_MS = 500;
 /** How often a waiting `s3mount unmount` is told the uploads left. */
 const PROGRESS_INTERVAL_MS = 500;
 
+/** SIGINT and SIGTERM caught (not acted on) until serve() takes over, so that a signal during the mount cannot kill the daemon and leave a dead mount. */
+export interface HeldSignals {
+  /** the first signal caught, if any */
+  first(): NodeJS.Signals | undefined;
+  /** stops catching */
+  release(): void;
+}
+
+/** Starts catching SIGINT and SIGTERM (call it before mounting). */
+export function holdSignals(): HeldSignals {
+  let caught: NodeJS.Signals | undefined;
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((s) => {
+    const h = () => (caught ??= s);
+    process.on(s, h);
+    return [s, h] as const;
+  });
+  return {
+    first: () => caught,
+    release: () => {
+      for (const [s, h] of handlers) process.off(s, h);
+    },
+  };
+}
+
 export interface ServeOptions {
   cfg: MountConfig;
   env: NodeJS.ProcessEnv;
@@ -21,6 +45,8 @@ export interface ServeOptions {
   logger: Logger;
   /** removed when the daemon stops (the detached daemon's pid file) */
   pidPath?: string;
+  /** signals caught since before the mount: a caught one stops the daemon as soon as it serves */
+  held?: HeldSignals;
 }
 
 /** Serves until unmounted or signalled; resolves with the exit code (1: files left staged). */
@@ -145,6 +171,9 @@ export async function serve(o: ServeOptions): Promise<number> {
       (err: unknown) => logger.warn('cannot read the mount table', { error: String(err) }),
     );
   }, MOUNT_WATCH_INTERVAL_MS);
+  o.held?.release();
+  const early = o.held?.first();
+  if (early) onSignal(early);
 
   const { code } = await stopped;
   // answers under way (the unmount request's) go out before the process exits

@@ -108,3 +108,70 @@ NAPI_METHOD(s3m_on_trigger) {
   s3m_set_ref(env, argv[0], &s3m_notify_async, s3m_on_notify, &s3m_notify_ready, &s3m_notify_env, &s3m_notify_fn);
   return NULL;
 }
+
+// ---- an open-addressing hash of 64-bit keys to 32-bit values (s3m-reads.h, s3m-disk.h) ----
+
+// An open-addressing hash (file, block) → value: keys 0 = empty, never more than half
+// full (a put of a new key is refused there), so every probe ends.
+typedef struct {
+  uint64_t *keys;
+  uint32_t *vals;
+  uint32_t mask;
+  uint32_t count;
+} s3m_hmap_t;
+
+static uint32_t s3m_hidx (const s3m_hmap_t *m, uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  return (uint32_t) k & m->mask;
+}
+
+static int64_t s3m_hget (const s3m_hmap_t *m, uint64_t k) {
+  if (m->keys == NULL) return -1;
+  for (uint32_t i = s3m_hidx(m, k);; i = (i + 1) & m->mask) {
+    if (m->keys[i] == 0) return -1;
+    if (m->keys[i] == k) return m->vals[i];
+  }
+}
+
+// Puts k → v, unless k is new and the map is half full (0: refused).
+static int s3m_hput (s3m_hmap_t *m, uint64_t k, uint32_t v) {
+  for (uint32_t i = s3m_hidx(m, k);; i = (i + 1) & m->mask) {
+    if (m->keys[i] == k) {
+      m->vals[i] = v;
+      return 1;
+    }
+    if (m->keys[i] == 0) {
+      if (m->count >= (m->mask + 1) / 2) return 0;
+      m->keys[i] = k;
+      m->vals[i] = v;
+      m->count++;
+      return 1;
+    }
+  }
+}
+
+static void s3m_hdel (s3m_hmap_t *m, uint64_t k) {
+  uint32_t i = s3m_hidx(m, k);
+  for (;; i = (i + 1) & m->mask) {
+    if (m->keys[i] == 0) return;
+    if (m->keys[i] == k) break;
+  }
+  m->keys[i] = 0;
+  m->count--;
+  // backward-shift deletion keeps every probe chain unbroken
+  uint32_t j = i;
+  for (;;) {
+    j = (j + 1) & m->mask;
+    if (m->keys[j] == 0) return;
+    uint32_t h = s3m_hidx(m, m->keys[j]);
+    int stays = (i <= j) ? (i < h && h <= j) : (i < h || h <= j);
+    if (!stays) {
+      m->keys[i] = m->keys[j];
+      m->vals[i] = m->vals[j];
+      m->keys[j] = 0;
+      i = j;
+    }
+  }
+}

@@ -314,17 +314,19 @@ t.test(
     const bigObj = { key: 'big', size: big.length, etag: bigEtag, version: bigEtag };
     // 41 blocks fit a quarter of the directory's limit; the 20-block object does not fit a quarter of 60
     const disk = await diskCache(dir, 200 * (B + HEADER_BYTES));
-    const fetcher = new BlockFetcher({
-      store,
-      cache: new BlockCache(8 * B),
-      requests: new Semaphore(4),
-      getSlots: new Semaphore(2),
-      blockBytes: B,
-      requestBytes: 4 * B,
-      prefetchBudgetBytes: 4 * B,
-      logger: nullLogger(),
-      disk,
-    });
+    const fetcherOver = (disk: DiskCache) =>
+      new BlockFetcher({
+        store,
+        cache: new BlockCache(8 * B),
+        requests: new Semaphore(4),
+        getSlots: new Semaphore(2),
+        blockBytes: B,
+        requestBytes: 4 * B,
+        prefetchBudgetBytes: 4 * B,
+        logger: nullLogger(),
+        disk,
+      });
+    const fetcher = fetcherOver(disk);
     fetcher.ensureAround(obj, 17, 17);
     await written(disk, 41);
     t.equal(fetcher.counters.bytes, data.length, 'the object fetched exactly once');
@@ -340,17 +342,7 @@ t.test(
     t.equal(fetcher.fillCounters.objects, 1, 'not filled again');
 
     const small = await diskCache(await tempDir(t), 60 * (B + HEADER_BYTES));
-    const f2 = new BlockFetcher({
-      store,
-      cache: new BlockCache(8 * B),
-      requests: new Semaphore(4),
-      getSlots: new Semaphore(2),
-      blockBytes: B,
-      requestBytes: 4 * B,
-      prefetchBudgetBytes: 4 * B,
-      logger: nullLogger(),
-      disk: small,
-    });
+    const f2 = fetcherOver(small);
     f2.ensureAround(bigObj, 5, 5);
     await f2.block(bigObj, 5);
     t.equal(f2.fillCounters.objects, 0, 'an object over a quarter of --cache-dir-size is not filled');

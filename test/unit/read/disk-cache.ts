@@ -32,6 +32,29 @@ async function diskCache(dir: string, maxBytes = 64 * B, namespace = 'ep\nbucket
   return c;
 }
 
+/** a fetcher over `disk` with this file's request sizes (B-byte blocks, 4 per GET) */
+function fetcherOver(o: {
+  store: MemoryObjectStore;
+  cache: BlockCache;
+  disk: DiskCache;
+  diskMap?: DiskMap;
+  getSlots?: number;
+  prefetchBudgetBytes: number;
+}): BlockFetcher {
+  return new BlockFetcher({
+    store: o.store,
+    cache: o.cache,
+    requests: new Semaphore(4),
+    getSlots: new Semaphore(o.getSlots ?? 4),
+    blockBytes: B,
+    requestBytes: 4 * B,
+    prefetchBudgetBytes: o.prefetchBudgetBytes,
+    logger: nullLogger(),
+    disk: o.disk,
+    ...(o.diskMap ? { diskMap: o.diskMap } : {}),
+  });
+}
+
 async function files(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const d of await readdir(join(dir, 'v1'))) {
@@ -171,17 +194,7 @@ t.test('a fetcher over the disk cache serves a remount without S3, and stays byt
 
   const mount = async () => {
     const disk = await diskCache(dir, 1 << 30);
-    const fetcher = new BlockFetcher({
-      store,
-      cache: new BlockCache(64 * B),
-      requests: new Semaphore(4),
-      getSlots: new Semaphore(4),
-      blockBytes: B,
-      requestBytes: 4 * B,
-      prefetchBudgetBytes: 32 * B,
-      logger: nullLogger(),
-      disk,
-    });
+    const fetcher = fetcherOver({ store, cache: new BlockCache(64 * B), disk, prefetchBudgetBytes: 32 * B });
     return { disk, reader: new ObjectReader(obj, fetcher, 8 * B) };
   };
   const readAll = async (r: ObjectReader) => {
@@ -254,18 +267,7 @@ t.test(
     const disk = await diskCache(dir, 1 << 30);
     const map = new DiskMap(port, cache, 6); // six block files mapped at most
     disk.onEvict((path) => map.drop(path));
-    const fetcher = new BlockFetcher({
-      store,
-      cache,
-      requests: new Semaphore(4),
-      getSlots: new Semaphore(4),
-      blockBytes: B,
-      requestBytes: 4 * B,
-      prefetchBudgetBytes: 2 * B,
-      logger: nullLogger(),
-      disk,
-      diskMap: map,
-    });
+    const fetcher = fetcherOver({ store, cache, disk, diskMap: map, prefetchBudgetBytes: 2 * B });
     const fast = new FastReads(port, cache);
     const r = new ObjectReader(obj, fetcher, 0);
     r.attachFast(fast, 5);
@@ -314,19 +316,9 @@ t.test(
     const bigObj = { key: 'big', size: big.length, etag: bigEtag, version: bigEtag };
     // 41 blocks fit a quarter of the directory's limit; the 20-block object does not fit a quarter of 60
     const disk = await diskCache(dir, 200 * (B + HEADER_BYTES));
-    const fetcherOver = (disk: DiskCache) =>
-      new BlockFetcher({
-        store,
-        cache: new BlockCache(8 * B),
-        requests: new Semaphore(4),
-        getSlots: new Semaphore(2),
-        blockBytes: B,
-        requestBytes: 4 * B,
-        prefetchBudgetBytes: 4 * B,
-        logger: nullLogger(),
-        disk,
-      });
-    const fetcher = fetcherOver(disk);
+    const fillFetcher = (disk: DiskCache) =>
+      fetcherOver({ store, cache: new BlockCache(8 * B), disk, getSlots: 2, prefetchBudgetBytes: 4 * B });
+    const fetcher = fillFetcher(disk);
     fetcher.ensureAround(obj, 17, 17);
     await written(disk, 41);
     t.equal(fetcher.counters.bytes, data.length, 'the object fetched exactly once');
@@ -342,7 +334,7 @@ t.test(
     t.equal(fetcher.fillCounters.objects, 1, 'not filled again');
 
     const small = await diskCache(await tempDir(t), 60 * (B + HEADER_BYTES));
-    const f2 = fetcherOver(small);
+    const f2 = fillFetcher(small);
     f2.ensureAround(bigObj, 5, 5);
     await f2.block(bigObj, 5);
     t.equal(f2.fillCounters.objects, 0, 'an object over a quarter of --cache-dir-size is not filled');

@@ -9,6 +9,7 @@ import type { RawOptions } from '../config/config.js';
 import { OPTIONS } from '../config/options.js';
 import type { NotUploaded } from '../control/protocol.js';
 import { clearDeadMount, isDeadMount } from './fusermount.js';
+import type { ChildMessage } from './mount-daemon.js';
 import { DAEMON_CHILD_ENV } from './mount.js';
 import { UserError } from './preflight.js';
 import { reportNotUploaded, syncAll } from './sync.js';
@@ -28,8 +29,6 @@ export function optionArgs(flags: RawOptions): string[] {
   }
   return out;
 }
-
-type ChildMessage = { type: 'ready' } | { type: 'error'; message: string };
 
 function startDaemonChild(
   bucketSpec: string,

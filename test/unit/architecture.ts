@@ -48,8 +48,9 @@ t.test('imports follow the arrows', async (t) => {
   for (const f of all) {
     const from = moduleOf(f);
     const text = await readFile(f, 'utf8');
-    for (const m of text.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)) {
-      const spec = m[1] as string;
+    // static imports, and dynamic ones (`await import('./x.js')`: loaded later, still a dependency)
+    for (const m of text.matchAll(/^import[^'"(]*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      const spec = (m[1] ?? m[2]) as string;
       if (spec.startsWith('.')) {
         const to = moduleOf(join(f, '..', spec.replace(/\.js$/, '.ts')));
         if (to === from) continue;
@@ -63,14 +64,14 @@ t.test('imports follow the arrows', async (t) => {
   }
 });
 
-/** The relative imports of a source file (also `import type` and `export ... from`), as files. */
+/** The relative imports of a source file (also `import type`, `export ... from` and `import('./x.js')`), as files. */
 async function importsOf(file: string): Promise<string[]> {
   const text = await readFile(file, 'utf8');
   const out: string[] = [];
   for (const m of text.matchAll(
-    /^(?:import|export)\b[^'";]*?\bfrom\s*['"](\.[^'"]+)['"]|^import\s*['"](\.[^'"]+)['"]/gm,
+    /^(?:import|export)\b[^'";]*?\bfrom\s*['"](\.[^'"]+)['"]|^import\s*['"](\.[^'"]+)['"]|\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/gm,
   )) {
-    const spec = (m[1] ?? m[2]) as string;
+    const spec = (m[1] ?? m[2] ?? m[3]) as string;
     out.push(join(file, '..', spec.replace(/\.js$/, '.ts')));
   }
   return out;

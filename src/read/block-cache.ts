@@ -156,6 +156,15 @@ export class BlockCache {
     return Buffer.allocUnsafe(length);
   }
 
+  /** Gives back the memory allocate() gave for `id`, unused (the block came from elsewhere). */
+  release(id: BlockId): void {
+    const k = blockCacheKey(id);
+    const slot = this.filling.get(k);
+    if (slot === undefined) return;
+    this.filling.delete(k);
+    this.free.push(slot);
+  }
+
   /**
    * Registers a fetch under way; it is cached when it resolves and forgotten when it
    * settles. `objectSize` lets FUSE threads serve the block once it is cached. `ahead`:

@@ -286,7 +286,17 @@ export class BlockFetcher {
     waiters: Deferred<Buffer>[],
     prefetch: boolean,
   ): Promise<void> {
-    const found = await Promise.all(indexes.map((index) => disk.read(this.diskId(obj, index))));
+    // each block read from its file straight into the memory it is cached in
+    const B = this.o.blockBytes;
+    const ids = indexes.map((index) => ({ key: obj.key, version: obj.version, index }));
+    const found = await Promise.all(
+      indexes.map((index, i) =>
+        disk.read(
+          this.diskId(obj, index),
+          this.o.cache.allocate(ids[i] as BlockId, Math.min(B, obj.size - index * B)),
+        ),
+      ),
+    );
     let runIndexes: number[] = [];
     let runWaiters: Deferred<Buffer>[] = [];
     const flush = () => {
@@ -299,11 +309,10 @@ export class BlockFetcher {
       const w = waiters[i] as Deferred<Buffer>;
       if (data) {
         flush();
-        const buf = this.o.cache.allocate({ key: obj.key, version: obj.version, index }, data.length);
-        data.copy(buf);
-        w.resolve(buf);
+        w.resolve(data);
         this.o.diskMap?.offer(obj, index, disk.pathOf(this.diskId(obj, index)));
       } else {
+        this.o.cache.release(ids[i] as BlockId);
         runIndexes.push(index);
         runWaiters.push(w);
       }

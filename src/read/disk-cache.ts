@@ -28,6 +28,8 @@ const WRITE_QUEUE_BYTES = 64 * 1024 * 1024;
  * has room, from wherever their bytes still are (the block cache): 1 GiB of 256 KiB blocks
  */
 const OWED_MAX = 4096;
+/** object versions whose identity hash is kept (all forgotten at once past this) */
+const IDENTITIES_KEPT = 1024;
 /** eviction brings the directory down to this fraction of maxBytes */
 const EVICT_TO = 0.9;
 
@@ -68,8 +70,13 @@ export class DiskCache {
   private evicting: Promise<void> | undefined;
   /** files being written: path → header and data */
   private readonly pending = new Map<string, Buffer>();
-  /** paths of the block files this mount found (at start) or wrote; others may add more */
-  private readonly known = new Set<string>();
+  /**
+   * paths of the block files this mount found (at start) or wrote (others may add more),
+   * each with when this mount last marked it used (0: never)
+   */
+  private readonly known = new Map<string, number>();
+  /** the identities of the object versions read last (hashed once, not once per block) */
+  private readonly identities = new Map<string, Buffer>();
   /** blocks not queued because the queue was full: path → the block and where its bytes may still be had */
   private readonly owed = new Map<
     string,
@@ -96,7 +103,7 @@ export class DiskCache {
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const files = await this.scan();
-    for (const f of files) this.known.add(f.path);
+    for (const f of files) this.known.set(f.path, 0);
     this.used = files.reduce((n, f) => n + f.size, 0);
     if (this.used > this.o.maxBytes) await this.evict();
   }
@@ -121,39 +128,41 @@ export class DiskCache {
     return this.known.has(path) || this.pending.has(path);
   }
 
-  /** The block's bytes if the cache has them intact, else undefined (never throws). */
-  async read(id: DiskBlockId): Promise<Buffer | undefined> {
-    const path = this.pathOf(id);
+  /**
+   * The block's bytes if the cache has them intact, else undefined (never throws). With
+   * `into` (the block's length), the bytes are read straight into it (a block cache slot:
+   * no copy) and `into` is returned; its contents are undefined on a miss.
+   */
+  async read(id: DiskBlockId, into?: Buffer): Promise<Buffer | undefined> {
+    const ident = this.identity(id);
+    const path = this.pathFor(ident, id.index);
+    const expected = this.lengthOf(id);
     const queued = this.pending.get(path);
     if (queued) {
       this.counters.hits++;
       this.counters.bytesRead += queued.length - HEADER_BYTES;
-      return queued.subarray(HEADER_BYTES);
+      if (into?.length !== expected) return queued.subarray(HEADER_BYTES);
+      queued.copy(into, 0, HEADER_BYTES);
+      return into;
     }
-    const expected = this.lengthOf(id);
-    let data: Buffer | undefined;
-    let mtimeMs: number;
+    const data = into?.length === expected ? into : Buffer.allocUnsafe(expected);
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    // one byte more than the file should hold: a longer file is found without a stat
+    const over = Buffer.allocUnsafe(1);
     try {
       const fh = await open(path, 'r');
       try {
-        const st = await fh.stat();
-        mtimeMs = st.mtimeMs;
-        if (st.size !== HEADER_BYTES + expected) {
-          await this.drop(path, `size ${st.size}, expected ${HEADER_BYTES + expected}`);
+        const { bytesRead } = await fh.readv([header, data, over], 0);
+        if (bytesRead !== HEADER_BYTES + expected) {
+          const size = bytesRead > HEADER_BYTES + expected ? 'longer' : `size ${bytesRead}`;
+          await this.drop(path, `${size}, expected ${HEADER_BYTES + expected}`);
           return this.miss();
         }
-        const file = Buffer.allocUnsafe(st.size);
-        const { bytesRead } = await fh.read(file, 0, st.size, 0);
-        if (bytesRead !== st.size) {
-          await this.drop(path, 'short read');
-          return this.miss();
-        }
-        const why = this.check(file, id, expected);
+        const why = this.check(header, data, ident, id.index);
         if (why) {
           await this.drop(path, why);
           return this.miss();
         }
-        data = file.subarray(HEADER_BYTES);
       } finally {
         await fh.close();
       }
@@ -161,11 +170,13 @@ export class DiskCache {
       this.known.delete(path);
       return this.miss(); // not cached (or unreadable: treated the same)
     }
-    this.known.add(path);
+    const now = Date.now();
+    // a hit marks the file recently used for every mount's eviction, at most once a minute
+    if (now - (this.known.get(path) ?? 0) > TOUCH_INTERVAL_MS)
+      void utimes(path, now / 1000, now / 1000).catch(() => undefined);
+    this.known.set(path, now);
     this.counters.hits++;
     this.counters.bytesRead += data.length;
-    const now = Date.now();
-    if (now - mtimeMs > TOUCH_INTERVAL_MS) void utimes(path, now / 1000, now / 1000).catch(() => undefined);
     return data;
   }
 
@@ -221,7 +232,7 @@ export class DiskCache {
       await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
       await writeFile(tmp, file, { mode: 0o600 });
       await rename(tmp, path);
-      this.known.add(path);
+      this.known.set(path, 0); // its first hit marks it used (an age set since is not known here)
       this.counters.writes++;
       this.counters.bytesWritten += file.length - HEADER_BYTES;
       this.used += file.length;
@@ -308,16 +319,26 @@ export class DiskCache {
     return Math.max(0, Math.min(this.o.blockBytes, id.size - id.index * this.o.blockBytes));
   }
 
+  /** what names an object version's blocks: a hash of the store, key, ETag, size and block size */
   private identity(id: DiskBlockId): Buffer {
-    return createHash('sha256')
-      .update(`${this.o.namespace}\0${id.key}\0${id.etag}\0${id.size}\0${this.o.blockBytes}`)
-      .digest();
+    const k = `${id.key}\0${id.etag}\0${id.size}`;
+    let ident = this.identities.get(k);
+    if (!ident) {
+      ident = createHash('sha256').update(`${this.o.namespace}\0${k}\0${this.o.blockBytes}`).digest();
+      if (this.identities.size >= IDENTITIES_KEPT) this.identities.clear();
+      this.identities.set(k, ident);
+    }
+    return ident;
   }
 
   /** where the block's file is (or would be) */
   pathOf(id: DiskBlockId): string {
-    const hex = this.identity(id).toString('hex');
-    return join(this.root, hex.slice(0, 2), `${hex.slice(2, 40)}.${id.index}`);
+    return this.pathFor(this.identity(id), id.index);
+  }
+
+  private pathFor(ident: Buffer, index: number): string {
+    const hex = ident.toString('hex');
+    return join(this.root, hex.slice(0, 2), `${hex.slice(2, 40)}.${index}`);
   }
 
   private header(id: DiskBlockId, data: Buffer): Buffer {
@@ -330,13 +351,13 @@ export class DiskCache {
     return h;
   }
 
-  /** why `file` is not this block, or undefined if it is */
-  private check(file: Buffer, id: DiskBlockId, expected: number): string | undefined {
-    if (!file.subarray(0, 8).equals(MAGIC)) return 'bad magic';
-    if (!file.subarray(8, 40).equals(this.identity(id))) return 'identity mismatch';
-    if (file.readUInt32LE(40) !== id.index) return 'index mismatch';
-    if (file.readUInt32LE(44) !== expected) return 'length mismatch';
-    if (file.readUInt32LE(48) !== crc32(file.subarray(HEADER_BYTES))) return 'checksum mismatch';
+  /** why the file's `header` and `data` are not this block, or undefined if they are */
+  private check(header: Buffer, data: Buffer, ident: Buffer, index: number): string | undefined {
+    if (!header.subarray(0, 8).equals(MAGIC)) return 'bad magic';
+    if (!header.subarray(8, 40).equals(ident)) return 'identity mismatch';
+    if (header.readUInt32LE(40) !== index) return 'index mismatch';
+    if (header.readUInt32LE(44) !== data.length) return 'length mismatch';
+    if (header.readUInt32LE(48) !== crc32(data)) return 'checksum mismatch';
     return undefined;
   }
 }

@@ -203,6 +203,9 @@ export class OpenFiles {
   /** close(): upload if dirty; waits for S3 unless write-back. */
   async flush(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
+    // the staged file's record is on disk: a crash from here on loses nothing (a create
+    // did not wait for it)
+    await of.staged.recorded();
     this.o.logger.debug('upload on close', {
       path: of.path,
       bytes: of.staged.size,
@@ -223,6 +226,7 @@ export class OpenFiles {
   /** fsync(): the data is in S3 when this returns, in both modes. */
   async fsync(of: OpenFile): Promise<void> {
     if (of.unlinked || !of.staged.dirty) return;
+    await of.staged.recorded();
     await this.freshMtime(of);
     await this.outcome(of.staged, await this.queue.uploadNow(of.staged));
   }

@@ -10,7 +10,7 @@ import {
   readdir,
   readFile,
   rename,
-  rm,
+  unlink,
   writeFile,
   type FileHandle,
 } from 'node:fs/promises';
@@ -78,8 +78,20 @@ export class StagedFile implements UploadSource, MultipartLog {
     private readonly recordPath: string,
     private readonly fh: FileHandle,
     size: number,
+    /** the first write of the record, when it is still under way */
+    firstRecordWrite?: Promise<void>,
   ) {
     this.sizeBytes = size;
+    if (firstRecordWrite) this.recordWrites = firstRecordWrite;
+  }
+
+  /**
+   * Settles once every record write so far has: resolved, the record on disk says what
+   * this file is (a crash of this daemon no longer loses it); rejected with that write's
+   * error (the record may be missing).
+   */
+  recorded(): Promise<void> {
+    return this.recordWrites;
   }
 
   get key(): string {
@@ -307,9 +319,18 @@ export class StagedFile implements UploadSource, MultipartLog {
     this.eagerUpload = undefined;
     await this.fh.close().catch(() => undefined); // already closed: nothing to release
     await this.recordWrites.catch(() => undefined); // a write under way must not outlive the removal
-    await rm(this.recordPath, { force: true });
-    await rm(`${this.recordPath}.tmp`, { force: true });
-    await rm(this.dataPath, { force: true });
+    // the record first: a crash in between leaves data without a record, which recovery skips
+    await removeIfThere(this.recordPath);
+    await Promise.all([removeIfThere(`${this.recordPath}.tmp`), removeIfThere(this.dataPath)]);
+  }
+}
+
+/** unlink(2), a missing file being fine (fs.rm would lstat first and cost twice the work) */
+async function removeIfThere(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 
@@ -344,13 +365,14 @@ export class StagingArea {
     };
     const dataPath = join(this.dir, `${id}.data`);
     const recordPath = join(this.dir, `${id}.json`);
-    // both at once: a create is on the path of every new file. The first record is
-    // written in place (one small write; a new name, so nothing older can be torn).
-    const [fh] = await Promise.all([
-      open(dataPath, 'w+', 0o600),
-      writeFile(recordPath, JSON.stringify(record), { mode: 0o600, flag: 'wx' }),
-    ]);
-    return new StagedFile(record, dataPath, recordPath, fh, 0);
+    // A create is on the path of every new file (a program creating files waits for each
+    // one): it waits only for the data file. The first record is written in place (one
+    // small write; a new name, so nothing older can be torn) while the program writes;
+    // close() waits for it (OpenFiles.flush), so what a close() accepted is recorded.
+    const fh = await open(dataPath, 'w+', 0o600);
+    const firstRecordWrite = writeFile(recordPath, JSON.stringify(record), { mode: 0o600, flag: 'wx' });
+    firstRecordWrite.catch(() => undefined); // its error goes to whoever awaits recorded()
+    return new StagedFile(record, dataPath, recordPath, fh, 0, firstRecordWrite);
   }
 
   /** Staged files a previous run of this mount left behind, oldest first. */

@@ -120,7 +120,7 @@ async function rig(t: { teardown(f: () => unknown): void }, writeBack = false) {
     return h;
   };
   const object = (key: string) => store.objects.get(key)?.data ?? Buffer.alloc(0);
-  return { fs, store, queue, openFiles, writeKeepOpen, object, stagingDir: dir };
+  return { fs, store, queue, openFiles, writeKeepOpen, object, staging, stagingDir: dir };
 }
 
 t.test('an O_TRUNC open while the last handle is released joins a staged copy that stays', async (t) => {
@@ -169,6 +169,44 @@ t.test('write-back: an O_TRUNC open while the background upload finishes', async
   await queue.drain();
   t.equal(sha(object('wb.bin')), sha(data), 'the object holds the second write');
 });
+
+t.test(
+  'a create does not wait for the staging record; close() does, and fails when it could not be written',
+  async (t) => {
+    const { fs, staging, stagingDir } = await rig(t, true);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let fail: Error | undefined;
+    const create = staging.create.bind(staging);
+    // every staged file's record write is held until the gate opens (or fails)
+    staging.create = async (key, metadata) => {
+      const f = await create(key, metadata);
+      const first = f.recorded();
+      f.recorded = () => gate.then(() => (fail ? Promise.reject(fail) : first));
+      return f;
+    };
+    const fh = await fs.create('/r.bin', 0o644); // returned with the record write held
+    await fs.write(fh, Buffer.from('recorded'), 0, 8);
+    let flushed = false;
+    const flushing = fs.flush(fh).then(() => (flushed = true));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    t.notOk(flushed, 'close() waits for the record');
+    open();
+    await flushing;
+    const found = await new StagingArea(stagingDir, 'm1', nullLogger()).recover();
+    t.ok(
+      found.some((f) => f.key === 'r.bin'),
+      'once close() returned, a restart finds the staged file',
+    );
+    await fs.release(fh);
+
+    fail = Object.assign(new Error('no space left on the staging disk'), { code: 'ENOSPC' });
+    const fh2 = await fs.create('/full.bin', 0o644);
+    await fs.write(fh2, Buffer.from('x'), 0, 1);
+    await t.rejects(fs.flush(fh2), { code: 'ENOSPC' }, 'a record that could not be written fails close()');
+    await fs.release(fh2);
+  },
+);
 
 t.test('overwrites in a loop, release and the next open in either order', async (t) => {
   for (const writeBack of [false, true]) {

@@ -286,17 +286,17 @@ export class BlockFetcher {
     waiters: Deferred<Buffer>[],
     prefetch: boolean,
   ): Promise<void> {
-    // each block read from its file straight into the memory it is cached in
+    // A block this mount knows is on disk is read from its file straight into the memory
+    // it is cached in. Memory is not taken for the others: taking it evicts a cached block
+    // (one still waiting for its own disk write, during a first read), and they mostly miss.
     const B = this.o.blockBytes;
-    const ids = indexes.map((index) => ({ key: obj.key, version: obj.version, index }));
-    const found = await Promise.all(
-      indexes.map((index, i) =>
-        disk.read(
-          this.diskId(obj, index),
-          this.o.cache.allocate(ids[i] as BlockId, Math.min(B, obj.size - index * B)),
-        ),
-      ),
+    const ids: BlockId[] = indexes.map((index) => ({ key: obj.key, version: obj.version, index }));
+    const slots = indexes.map((index, i) =>
+      disk.has(this.diskId(obj, index))
+        ? this.o.cache.allocate(ids[i] as BlockId, Math.min(B, obj.size - index * B))
+        : undefined,
     );
+    const found = await Promise.all(indexes.map((index, i) => disk.read(this.diskId(obj, index), slots[i])));
     let runIndexes: number[] = [];
     let runWaiters: Deferred<Buffer>[] = [];
     const flush = () => {
@@ -307,12 +307,17 @@ export class BlockFetcher {
     indexes.forEach((index, i) => {
       const data = found[i];
       const w = waiters[i] as Deferred<Buffer>;
+      const slot = slots[i];
       if (data) {
         flush();
-        w.resolve(data);
+        // the bytes in cache memory: read there, or copied (a file another mount wrote, or
+        // a block still in the disk write queue)
+        const buf = slot ?? this.o.cache.allocate(ids[i] as BlockId, data.length);
+        if (buf !== data) data.copy(buf);
+        w.resolve(buf);
         this.o.diskMap?.offer(obj, index, disk.pathOf(this.diskId(obj, index)));
       } else {
-        this.o.cache.release(ids[i] as BlockId);
+        if (slot) this.o.cache.release(ids[i] as BlockId);
         runIndexes.push(index);
         runWaiters.push(w);
       }

@@ -128,7 +128,18 @@ t.test(`install, use, uninstall, on ${kind}`, async (t) => {
     if (existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr'; // no header download
     const inst = await run(
       'npm',
-      ['install', '-g', '--no-audit', '--no-fund', '--allow-scripts=fuse-native', '--prefix', prefix, tgz],
+      // --prefer-offline: the dependencies from npm's cache (npm ci filled it), the registry only for what is missing
+      [
+        'install',
+        '-g',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--allow-scripts=fuse-native',
+        '--prefix',
+        prefix,
+        tgz,
+      ],
       { env, cwd: work, timeoutMs: 600_000 },
     );
     t.equal(inst.code, 0, `npm install -g ${inst.stderr.slice(-2000)}`);

@@ -10,7 +10,8 @@
 // while read; EIO on s3rver, which ignores If-Match). Anything else, and any read that
 // is not one whole version, is unexpected.
 //
-// S3_TEST_LOAD_SECONDS (default 120, the issue's figure) and S3_TEST_LOAD_WORKERS (per
+// S3_TEST_LOAD_SECONDS (default 120, the issue's figure, on Ceph RGW, our users' server;
+// 60 on s3rver, where the suite runs it a second time) and S3_TEST_LOAD_WORKERS (per
 // mount, default 16) scale it. The figures are printed as tap comments.
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -24,7 +25,7 @@ import { mount, type Mounted } from '../fixtures/mount.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 
 const kind = serverKindFromEnv();
-const SECONDS = Number(process.env.S3_TEST_LOAD_SECONDS ?? 120);
+const SECONDS = Number(process.env.S3_TEST_LOAD_SECONDS ?? (kind === 's3rver' ? 60 : 120));
 const WORKERS = Number(process.env.S3_TEST_LOAD_WORKERS ?? 16);
 const WORKER = fileURLToPath(new URL('../fixtures/load-worker.mjs', import.meta.url));
 /** a budget well under the default (512M), so that the RSS bound below means something */

@@ -10,7 +10,7 @@ import { OpenFiles } from '../../../src/fs/open-files.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { MetadataCache } from '../../../src/meta/metadata.js';
 import { BlockCache } from '../../../src/read/block-cache.js';
-import { BlockFetcher } from '../../../src/read/block-fetcher.js';
+import { testFetcher } from '../../fixtures/fetcher.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
@@ -35,15 +35,11 @@ async function setup(t: { teardown(f: () => unknown): void }, prefix: string) {
     ttlMs: 10_000,
     negativeTtlMs: 2_000,
   });
-  const fetcher = new BlockFetcher({
-    store,
-    cache: new BlockCache(16 * MiB),
+  const fetcher = testFetcher(store, new BlockCache(16 * MiB), {
     requests,
     getSlots: new Semaphore(2),
     blockBytes: MiB,
     requestBytes: MiB,
-    prefetchBudgetBytes: 8 * MiB,
-    logger,
   });
   const staging = new StagingArea(dir, 'm', logger);
   await staging.init();

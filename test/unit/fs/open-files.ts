@@ -15,7 +15,7 @@ import { OpenFiles } from '../../../src/fs/open-files.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { MetadataCache } from '../../../src/meta/metadata.js';
 import { BlockCache } from '../../../src/read/block-cache.js';
-import { BlockFetcher } from '../../../src/read/block-fetcher.js';
+import { testFetcher } from '../../fixtures/fetcher.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import type { CompletedPart } from '../../../src/s3/store.js';
 import { systemClock } from '../../../src/util/clock.js';
@@ -60,16 +60,7 @@ async function rig(t: { teardown(f: () => unknown): void }, writeBack = false) {
     negativeTtlMs: 0,
   });
   const cache = new BlockCache(16 * MiB);
-  const fetcher = new BlockFetcher({
-    store,
-    cache,
-    requests,
-    getSlots: new Semaphore(4),
-    blockBytes: MiB,
-    requestBytes: 8 * MiB,
-    prefetchBudgetBytes: 8 * MiB,
-    logger,
-  });
+  const fetcher = testFetcher(store, cache, { requests, blockBytes: MiB, requestBytes: 8 * MiB });
   const staging = new StagingArea(dir, 'm1', logger);
   await staging.init();
   const parts = new PartBuffers(4, PART);

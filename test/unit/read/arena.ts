@@ -4,12 +4,10 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { BlockCache } from '../../../src/read/block-cache.js';
-import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { FastReads } from '../../../src/read/fast-reads.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
-import { nullLogger } from '../../../src/log/logger.js';
+import { testFetcher } from '../../fixtures/fetcher.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
-import { Semaphore } from '../../../src/util/semaphore.js';
 import { ReadModel } from '../../fixtures/native/read-model.js';
 
 const B = 64 * 1024;
@@ -18,16 +16,7 @@ function setup(slots: number) {
   const store = new MemoryObjectStore();
   const port = new ReadModel();
   const cache = new BlockCache(slots * B, B, port);
-  const fetcher = new BlockFetcher({
-    store,
-    cache,
-    requests: new Semaphore(4),
-    getSlots: new Semaphore(4),
-    blockBytes: B,
-    requestBytes: 4 * B,
-    prefetchBudgetBytes: (slots * B) / 2,
-    logger: nullLogger(),
-  });
+  const fetcher = testFetcher(store, cache, { blockBytes: B });
   return { store, port, cache, fetcher, fast: new FastReads(port, cache) };
 }
 

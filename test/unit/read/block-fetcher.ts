@@ -1,9 +1,8 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { BlockCache } from '../../../src/read/block-cache.js';
-import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
-import { nullLogger } from '../../../src/log/logger.js';
+import { testFetcher } from '../../fixtures/fetcher.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { StoreError } from '../../../src/s3/errors.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
@@ -13,16 +12,7 @@ const B = 64 * 1024;
 function setup(cacheBytes = 64 * B, requestBytes = 4 * B) {
   const store = new MemoryObjectStore();
   const cache = new BlockCache(cacheBytes);
-  const fetcher = new BlockFetcher({
-    store,
-    cache,
-    requests: new Semaphore(4),
-    getSlots: new Semaphore(4),
-    blockBytes: B,
-    requestBytes,
-    prefetchBudgetBytes: cacheBytes / 2,
-    logger: nullLogger(),
-  });
+  const fetcher = testFetcher(store, cache, { blockBytes: B, requestBytes });
   return { store, cache, fetcher };
 }
 
@@ -140,17 +130,11 @@ t.test('a failed GET reaches the reader and is not cached', async (t) => {
 t.test('a read has its own deadline: GETs that never answer fail it with a Timeout', async (t) => {
   const store = new MemoryObjectStore();
   const cache = new BlockCache(64 * B);
-  const fetcher = new BlockFetcher({
-    store,
-    cache,
+  const fetcher = testFetcher(store, cache, {
+    blockBytes: B,
     // one request slot: the second read's GET waits behind the first's, which never ends
     requests: new Semaphore(1),
-    getSlots: new Semaphore(4),
-    blockBytes: B,
-    requestBytes: 4 * B,
-    prefetchBudgetBytes: 32 * B,
     readDeadlineMs: 200,
-    logger: nullLogger(),
   });
   const data = randomBytes(8 * B);
   const etag = store.putBytes('k', data);
@@ -176,17 +160,7 @@ t.test(
   async (t) => {
     const store = new MemoryObjectStore();
     const cache = new BlockCache(64 * B);
-    const fetcher = new BlockFetcher({
-      store,
-      cache,
-      requests: new Semaphore(4),
-      getSlots: new Semaphore(4),
-      blockBytes: B,
-      requestBytes: 4 * B,
-      prefetchBudgetBytes: 32 * B,
-      readDeadlineMs: 200,
-      logger: nullLogger(),
-    });
+    const fetcher = testFetcher(store, cache, { blockBytes: B, readDeadlineMs: 200 });
     const data = randomBytes(8 * B);
     const etag = store.putBytes('k', data);
     let stalled = true;

@@ -9,12 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockCache } from '../../../src/read/block-cache.js';
-import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { DiskCache } from '../../../src/read/disk-cache.js';
 import { FastReads } from '../../../src/read/fast-reads.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
+import { testFetcher } from '../../fixtures/fetcher.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { ReadModel } from '../../fixtures/native/read-model.js';
 
@@ -24,15 +24,11 @@ const MiB = 1024 * 1024;
 function setup(cacheBlocks: number, o: { disk?: DiskCache; port?: ReadModel } = {}) {
   const store = new MemoryObjectStore();
   const cache = new BlockCache(cacheBlocks * B, o.port ? B : 0, o.port);
-  const fetcher = new BlockFetcher({
-    store,
-    cache,
+  const fetcher = testFetcher(store, cache, {
     requests: new Semaphore(8),
     getSlots: new Semaphore(8),
     blockBytes: B,
     requestBytes: 8 * MiB,
-    prefetchBudgetBytes: (cacheBlocks * B) / 2,
-    logger: nullLogger(),
     ...(o.disk ? { disk: o.disk } : {}),
   });
   return { store, cache, fetcher };

@@ -62,7 +62,7 @@ const SMOKE = opt.smoke;
 /** runs of each workload per tool; the figure is their median */
 const REPEAT = opt.repeat ?? (SMOKE ? 1 : 3);
 const SIZES = SMOKE
-  ? { seq: 8 * MiB, rand: 8 * MiB, fio: opt.fioRuntime ?? 3, multiN: 8, multi: 4 * MiB, flat: 50, treeDirs: 5, treeFiles: 10, small: 20, smallSize: 4 * KiB }
+  ? { seq: 8 * MiB, rand: 8 * MiB, fio: opt.fioRuntime ?? 1, multiN: 8, multi: 4 * MiB, flat: 50, treeDirs: 5, treeFiles: 10, small: 20, smallSize: 4 * KiB }
   : { seq: 1 * GiB, rand: 256 * MiB, fio: opt.fioRuntime ?? 15, multiN: 8, multi: 128 * MiB, flat: 10_000, treeDirs: 1000, treeFiles: 10, small: 1000, smallSize: 4 * KiB };
 const STEP_TIMEOUT = SMOKE ? 90 : 900; // seconds, for one timed command
 const UNMOUNT_TIMEOUT = SMOKE ? 60 : 600; // daemon exit after unmount (pending uploads)

@@ -15,6 +15,7 @@ import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { Semaphore } from '../../../src/util/semaphore.js';
 import { eventually } from '../../fixtures/helpers.js';
+import { testFetcher } from '../../fixtures/fetcher.js';
 import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 import { ReadModel } from '../../fixtures/native/read-model.js';
 
@@ -41,15 +42,10 @@ function fetcherOver(o: {
   getSlots?: number;
   prefetchBudgetBytes: number;
 }): BlockFetcher {
-  return new BlockFetcher({
-    store: o.store,
-    cache: o.cache,
-    requests: new Semaphore(4),
+  return testFetcher(o.store, o.cache, {
     getSlots: new Semaphore(o.getSlots ?? 4),
     blockBytes: B,
-    requestBytes: 4 * B,
     prefetchBudgetBytes: o.prefetchBudgetBytes,
-    logger: nullLogger(),
     disk: o.disk,
     ...(o.diskMap ? { diskMap: o.diskMap } : {}),
   });
@@ -164,11 +160,16 @@ t.test('the directory stays under its limit, evicting the least recently used', 
   const size = 100 * B;
   for (let i = 0; i < 6; i++) c.write(id(i, '"e"', size), randomBytes(B));
   await written(c, 6);
-  // make blocks 0..5 old, block 0 the most recently used (a hit touches files older than a minute)
+  // make blocks 0..5 old, block 0 the most recently used (a hit touches its file a second
+  // later, unless this mount touched it within the last minute)
   const old = Date.now() / 1000 - 3600;
   for (const f of await files(dir)) await utimes(f, old, old);
   t.ok(await c.read(id(0, '"e"', size)), 'block 0 read: touched');
-  await eventually(async () => (await stat(await pathOfBlock(dir, 0))).mtimeMs > old * 1000 + 1000, 2000, 10);
+  await eventually(
+    async () => (await stat(await pathOfBlock(dir, 0))).mtimeMs > old * 1000 + 1000,
+    10_000,
+    20,
+  );
   for (let i = 6; i < 12; i++) c.write(id(i, '"e"', size), randomBytes(B));
   await written(c, 12);
   await c.evict();
@@ -251,6 +252,37 @@ t.test(
       [],
       'no temporary file left',
     );
+  },
+);
+
+t.test(
+  'a block the disk cache does not have takes no block cache memory until its GET brings bytes',
+  async (t) => {
+    const dir = await tempDir(t);
+    const store = new MemoryObjectStore();
+    const a = randomBytes(4 * B);
+    const b = randomBytes(2 * B);
+    const ea = store.putBytes('a', a);
+    const eb = store.putBytes('b', b);
+    const objA = { key: 'a', size: a.length, etag: ea, version: ea };
+    const objB = { key: 'b', size: b.length, etag: eb, version: eb };
+    const cache = new BlockCache(4 * B, B, new ReadModel()); // four slots: all of a's blocks
+    const disk = await diskCache(dir, 1 << 30);
+    const fetcher = fetcherOver({ store, cache, disk, prefetchBudgetBytes: 2 * B });
+    for (let i = 0; i < 4; i++) await fetcher.block(objA, i);
+    const cachedA = () =>
+      [0, 1, 2, 3].filter((index) => cache.hasCached({ key: 'a', version: ea, index })).length;
+    t.equal(cachedA(), 4, "a's four blocks are in memory");
+    let go!: () => void;
+    const gate = new Promise<void>((r) => (go = r));
+    store.beforeGet = () => gate;
+    const reading = fetcher.block(objB, 0);
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    // (taking a slot for the disk lookup evicted one of a's blocks while the GET waited)
+    t.equal(cachedA(), 4, 'while the GET waits, none of them was evicted');
+    go();
+    t.ok((await reading).equals(b.subarray(0, B)), "b's block, exact");
+    t.equal(cachedA(), 3, 'its bytes took one slot');
   },
 );
 

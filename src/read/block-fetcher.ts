@@ -9,16 +9,8 @@ import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
 import type { DiskBlockId, DiskCache } from './disk-cache.js';
 import type { DiskMap } from './disk-map.js';
-import { RandomGroup } from './random-group.js';
+import { RANDOM_READ_GROUP_MAX_BYTES, RANDOM_READ_GROUP_START_BYTES, RandomGroup } from './random-group.js';
 
-/**
- * a read that is not sequential fetches this much around itself while nothing is known
- * (less, down to its own block, when what is fetched around misses goes unread; more when
- * round trips are long: see RandomGroup)...
- */
-export const RANDOM_READ_GROUP_START_BYTES = 1024 * 1024;
-/** ...and at most this much */
-export const RANDOM_READ_GROUP_MAX_BYTES = 8 * 1024 * 1024;
 /**
  * with --cache-dir, an object read at random is fetched whole into the disk cache in the
  * background when it is at most this share of --cache-dir-size...

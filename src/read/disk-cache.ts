@@ -11,11 +11,11 @@
 // files this mount found or wrote are remembered (`has`: no disk I/O to decide whether a
 // block is worth fetching ahead).
 import { createHash, randomBytes } from 'node:crypto';
-import { close as fsClose, open as fsOpen, readv as fsReadv } from 'node:fs';
 import { mkdir, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../log/logger.js';
+import { preadvWhole } from '../util/local-files.js';
 
 const MAGIC = Buffer.from('S3MDC001');
 /** magic (8), identity (32), index (4), length (4), crc32 (4), reserved (12) */
@@ -35,24 +35,6 @@ const OWED_MAX = 4096;
 const IDENTITIES_KEPT = 1024;
 /** eviction brings the directory down to this fraction of maxBytes */
 const EVICT_TO = 0.9;
-
-/**
- * Opens `path`, reads it from its start into `bufs` with one preadv, and closes it without
- * waiting for the close: two trips through libuv's pool on the read path instead of three
- * (fs/promises' FileHandle costs more per call too).
- */
-function preadvWhole(path: string, bufs: Buffer[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fsOpen(path, 'r', (err, fd) => {
-      if (err) return reject(err);
-      fsReadv(fd, bufs, 0, (readErr, n) => {
-        fsClose(fd, () => undefined);
-        if (readErr) reject(readErr);
-        else resolve(n);
-      });
-    });
-  });
-}
 
 export interface DiskBlockId {
   key: string;

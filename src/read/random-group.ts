@@ -10,6 +10,14 @@
 //    the cache), the group shrinks to the block that was asked for; when they are read,
 //    it grows back. Pure, unit-tested.
 
+/**
+ * a read that is not sequential fetches this much around itself while nothing is known
+ * (less, down to its own block, when what is fetched around misses goes unread; more when
+ * round trips are long: below)...
+ */
+export const RANDOM_READ_GROUP_START_BYTES = 1024 * 1024;
+/** ...and at most this much */
+export const RANDOM_READ_GROUP_MAX_BYTES = 8 * 1024 * 1024;
 /** weight of the newest sample in the running averages of latency and throughput */
 const ALPHA = 0.25;
 /** weight of each block's outcome in the running average of the fraction used */

@@ -3,19 +3,10 @@
 // so a restarted daemon finds and uploads what a crashed one left, and aborts its uploads.
 // Directory 0700, files 0600; a file is removed only after upload.
 import { randomBytes } from 'node:crypto';
-import {
-  chmod,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  unlink,
-  writeFile,
-  type FileHandle,
-} from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { removeIfThere } from '../util/local-files.js';
 import { StoreError } from '../s3/errors.js';
 import { MAX_OBJECT_BYTES } from './part-plan.js';
 import {
@@ -322,15 +313,6 @@ export class StagedFile implements UploadSource, MultipartLog {
     // the record first: a crash in between leaves data without a record, which recovery skips
     await removeIfThere(this.recordPath);
     await Promise.all([removeIfThere(`${this.recordPath}.tmp`), removeIfThere(this.dataPath)]);
-  }
-}
-
-/** unlink(2), a missing file being fine (fs.rm would lstat first and cost twice the work) */
-async function removeIfThere(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

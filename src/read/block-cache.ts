@@ -158,7 +158,11 @@ export class BlockCache {
 
   /** Gives back the memory allocate() gave for `id`, unused (the block came from elsewhere). */
   release(id: BlockId): void {
-    const k = blockCacheKey(id);
+    this.unfill(blockCacheKey(id));
+  }
+
+  /** the slot allocated for key `k`, if any, back to the free list */
+  private unfill(k: string): void {
     const slot = this.filling.get(k);
     if (slot === undefined) return;
     this.filling.delete(k);
@@ -192,11 +196,7 @@ export class BlockCache {
       () => {
         // the error reaches whoever awaits this block; nothing is cached
         if (this.inflight.get(k) === fetch) this.inflight.delete(k);
-        const slot = this.filling.get(k);
-        if (slot !== undefined) {
-          this.filling.delete(k);
-          this.free.push(slot);
-        }
+        this.unfill(k);
       },
     );
   }

@@ -283,12 +283,13 @@ export class BlockFetcher {
     // (one still waiting for its own disk write, during a first read), and they mostly miss.
     const B = this.o.blockBytes;
     const ids: BlockId[] = indexes.map((index) => ({ key: obj.key, version: obj.version, index }));
+    const diskIds = indexes.map((index) => this.diskId(obj, index));
     const slots = indexes.map((index, i) =>
-      disk.has(this.diskId(obj, index))
+      disk.has(diskIds[i] as DiskBlockId)
         ? this.o.cache.allocate(ids[i] as BlockId, Math.min(B, obj.size - index * B))
         : undefined,
     );
-    const found = await Promise.all(indexes.map((index, i) => disk.read(this.diskId(obj, index), slots[i])));
+    const found = await Promise.all(diskIds.map((d, i) => disk.read(d, slots[i])));
     let runIndexes: number[] = [];
     let runWaiters: Deferred<Buffer>[] = [];
     const flush = () => {
@@ -307,7 +308,7 @@ export class BlockFetcher {
         const buf = slot ?? this.o.cache.allocate(ids[i] as BlockId, data.length);
         if (buf !== data) data.copy(buf);
         w.resolve(buf);
-        this.o.diskMap?.offer(obj, index, disk.pathOf(this.diskId(obj, index)));
+        this.o.diskMap?.offer(obj, index, disk.pathOf(diskIds[i] as DiskBlockId));
       } else {
         if (slot) this.o.cache.release(ids[i] as BlockId);
         runIndexes.push(index);

@@ -174,8 +174,10 @@ export class DiskCache {
     }
     const now = Date.now();
     // a hit marks the file recently used for every mount's eviction, at most once a minute
-    if (now - (this.known.get(path) ?? 0) > TOUCH_INTERVAL_MS) this.touch(path);
-    this.known.set(path, now);
+    if (now - (this.known.get(path) ?? 0) > TOUCH_INTERVAL_MS) {
+      this.touch(path);
+      this.known.set(path, now);
+    }
     this.counters.hits++;
     this.counters.bytesRead += data.length;
     return data;

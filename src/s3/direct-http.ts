@@ -45,12 +45,12 @@ export class DirectHttp implements ConnPool {
 
   /**
    * Sends `req` and reads its response. A 2xx response with `expect` bytes of body goes
-   * to `dest`; `onHead` may reject the response (throw) before any body byte is taken.
+   * to `dest` (without one, it is read whole, capped, as errors are); `onHead` may reject the response (throw) before any body byte is taken.
    * A reused socket the server had closed is replaced once, transparently.
    */
   async request(
     req: DirectRequest,
-    dest: BodyDest,
+    dest: BodyDest | undefined,
     expect: number,
     signal: AbortSignal,
     onHead?: (r: DirectResponse) => void,

@@ -19,6 +19,8 @@ export interface DirectRequest {
   /** request target: path and query string, already encoded */
   target: string;
   headers: Record<string, string>;
+  /** a body to send (its Content-Length among the headers) */
+  body?: Uint8Array;
 }
 
 export interface DirectResponse {
@@ -118,9 +120,10 @@ export class HttpConn {
     });
   }
 
+  /** `dest` undefined: a 2xx body is read whole (capped), like an error's */
   exchange(
     req: DirectRequest,
-    dest: BodyDest,
+    dest: BodyDest | undefined,
     expect: number,
     signal: AbortSignal,
     onHead?: (r: DirectResponse) => void,
@@ -151,7 +154,11 @@ export class HttpConn {
         if (/[\r\n]/.test(k + v)) return this.fail(new Error(`line break in request header ${k}`));
         head += `${k}: ${v}\r\n`;
       }
+      if (!req.body || req.body.length === 0) return void this.socket.write(head + '\r\n');
+      this.socket.cork();
       this.socket.write(head + '\r\n');
+      this.socket.write(req.body);
+      this.socket.uncork();
     });
   }
 
@@ -221,8 +228,8 @@ export class HttpConn {
     const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
     this.chunked = /chunked/i.test(headers['transfer-encoding'] ?? '');
 
-    if (statusCode >= 200 && statusCode < 300) {
-      this.onHead?.(this.response);
+    if (statusCode >= 200 && statusCode < 300) this.onHead?.(this.response);
+    if (statusCode >= 200 && statusCode < 300 && this.dest) {
       if (this.chunked || length !== this.expect)
         throw new Error(`response body of ${length ?? 'unknown'} bytes, expected ${this.expect}`);
       this.state = 'dest';
@@ -235,7 +242,7 @@ export class HttpConn {
       if (this.remaining === 0) this.finish();
       return;
     }
-    // anything else (an S3 error, 304): its body is small and read whole
+    // anything else (an S3 error, 304, a 2xx without a dest): its body is small and read whole
     this.state = 'collect';
     this.remaining =
       statusCode === 204 || statusCode === 304 || (statusCode >= 100 && statusCode < 200)

@@ -16,6 +16,8 @@ import type { BodyDest, DirectHttp } from './direct-http.js';
 import { parseRgwUsage, type BucketUsage } from './bucket-usage.js';
 import { classifyError, StoreError } from './errors.js';
 import { fastListMiddleware } from './fast-list.js';
+import { LeanS3 } from './lean-s3.js';
+import { contentTypeFor } from './content-type.js';
 import { normalizeEtag } from './xml-values.js';
 import { underDeserializer } from './middleware.js';
 import { presignGetUrl } from './presign.js';
@@ -45,6 +47,8 @@ export class SdkObjectStore implements ObjectStore {
   private readonly client: S3Client;
   /** the transport of block fills over plain http */
   private readonly direct: DirectHttp;
+  /** PUTs of bodies in memory and block fills without the SDK, where it can (plain http, path-style) */
+  private readonly lean: LeanS3 | undefined;
   /** requests sent, by S3 operation name (reported in the daemon's stop log line) */
   readonly requestCounts: Record<string, number> = {};
   /** failed requests, by S3 operation and StoreError kind (status reports) */
@@ -71,9 +75,21 @@ export class SdkObjectStore implements ObjectStore {
       this.requestCounts = parent.requestCounts;
       this.errorCounts = parent.errorCounts;
       this.listPagesParsed = parent.listPagesParsed;
+      this.lean = parent.lean;
       return;
     }
     ({ client: this.client, direct: this.direct } = makeClients(opts));
+    const endpoint = LeanS3.usable(opts.endpoint, opts.pathStyle);
+    this.lean =
+      endpoint && opts.retry
+        ? new LeanS3({
+            endpoint,
+            region: opts.region,
+            credentials: opts.credentials,
+            retry: opts.retry,
+            direct: this.direct,
+          })
+        : undefined;
   }
 
   /** the retry strategy and pace, for reports */
@@ -104,19 +120,26 @@ export class SdkObjectStore implements ObjectStore {
    * Sends one command under `abortSignal` (the call's deadline, see signal()), counted by operation; any
    * failure, also one `then` throws, becomes a StoreError for `op` and `key`.
    */
-  private async call<O, T>(
+  private call<O, T>(
     op: string,
     key: string | undefined,
     command: object,
     then: (output: O) => T,
     abortSignal: AbortSignal = this.signal(),
   ): Promise<T> {
-    this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
-    try {
+    return this.counted(op, key, async () => {
       const output = await (this.client.send as (c: unknown, o?: unknown) => Promise<O>)(command, {
         abortSignal,
       });
       return then(output);
+    });
+  }
+
+  /** Runs one request for `op`, counted; any failure becomes a StoreError for `op` and `key`. */
+  private async counted<T>(op: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
+    this.requestCounts[op] = (this.requestCounts[op] ?? 0) + 1;
+    try {
+      return await run();
     } catch (err) {
       const e = classifyError(err, op, key);
       const byKind = (this.errorCounts[op] ??= {});
@@ -264,8 +287,18 @@ export class SdkObjectStore implements ObjectStore {
   async readInto(req: RangeRequest, dest: BodyDest): Promise<void> {
     if (req.end <= req.start)
       throw new StoreError('InvalidRange', 'empty range', { key: req.key, op: 'GetObject' });
-    const command = this.rangeCommand(req);
     const signal = this.signal(req.signal);
+    const expect = req.end - req.start;
+    const lean = this.lean;
+    if (lean) {
+      const got = await this.counted('GetObject', req.key, () =>
+        lean.readInto(this.bucket, req, dest, signal),
+      );
+      if (got !== expect)
+        throw invalidResponse('GetObject', `a body of ${got} bytes for ${expect} asked`, req.key);
+      return;
+    }
+    const command = this.rangeCommand(req);
     const get = directGet(this.direct, req, dest, signal);
     underDeserializer(command, 's3mountDirectGet', get.middleware);
     await this.call(
@@ -275,7 +308,6 @@ export class SdkObjectStore implements ObjectStore {
       (r: GetObjectCommandOutput) => (r.Body as Readable | undefined)?.destroy(),
       signal,
     );
-    const expect = req.end - req.start;
     if (get.delivered() !== expect)
       throw invalidResponse('GetObject', `a body of ${get.delivered()} bytes for ${expect} asked`, req.key);
   }
@@ -290,6 +322,10 @@ export class SdkObjectStore implements ObjectStore {
   }
 
   put(p: PutParams): Promise<WriteResult> {
+    const type = p.contentType ?? contentTypeFor(p.key);
+    const lean = this.lean;
+    if (lean && LeanS3.canPut(p, type))
+      return this.counted('PutObject', p.key, () => lean.put(this.bucket, p, type, this.signal()));
     return writes.putObject(this.writer, p);
   }
 

@@ -98,15 +98,29 @@ export class LeanS3 {
     this.nowMs = o.nowMs ?? Date.now;
   }
 
-  /** This client for `endpoint`, or undefined when the SDK must send (https, a path on the endpoint). */
-  static usable(endpoint: string | undefined, pathStyle: boolean): URL | undefined {
-    if (endpoint === undefined || !pathStyle) return undefined;
+  /**
+   * The lean client of a store's options, or undefined when the SDK must send everything:
+   * https, virtual-hosted style, a path on the endpoint, or no retry strategy.
+   */
+  static forStore(
+    o: {
+      endpoint?: string;
+      pathStyle: boolean;
+      region: string;
+      credentials: RefreshingCredentials;
+      retry?: S3RetryStrategy;
+    },
+    direct: DirectHttp,
+  ): LeanS3 | undefined {
+    if (o.endpoint === undefined || !o.pathStyle || !o.retry) return undefined;
+    let u: URL;
     try {
-      const u = new URL(endpoint);
-      return u.protocol === 'http:' && (u.pathname === '/' || u.pathname === '') && !u.search ? u : undefined;
+      u = new URL(o.endpoint);
     } catch {
       return undefined;
     }
+    if (u.protocol !== 'http:' || (u.pathname !== '/' && u.pathname !== '') || u.search) return undefined;
+    return new LeanS3({ endpoint: u, region: o.region, credentials: o.credentials, retry: o.retry, direct });
   }
 
   /** Whether put() can send `p` (a body in memory, headers in plain ASCII). */

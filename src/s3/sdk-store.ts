@@ -21,7 +21,7 @@ import { contentTypeFor } from './content-type.js';
 import { normalizeEtag } from './xml-values.js';
 import { underDeserializer } from './middleware.js';
 import { presignGetUrl } from './presign.js';
-import { checkedBody, directGet, rangeExpectation } from './range-get.js';
+import { checkedBody, directGet, lowerKeys, rangeExpectation } from './range-get.js';
 import { checkRangeHead, invalidResponse } from './response-check.js';
 import * as writes from './sdk-writes.js';
 import type { S3RetryStrategy } from './retry.js';
@@ -79,17 +79,7 @@ export class SdkObjectStore implements ObjectStore {
       return;
     }
     ({ client: this.client, direct: this.direct } = makeClients(opts));
-    const endpoint = LeanS3.usable(opts.endpoint, opts.pathStyle);
-    this.lean =
-      endpoint && opts.retry
-        ? new LeanS3({
-            endpoint,
-            region: opts.region,
-            credentials: opts.credentials,
-            retry: opts.retry,
-            direct: this.direct,
-          })
-        : undefined;
+    this.lean = LeanS3.forStore(opts, this.direct);
   }
 
   /** the retry strategy and pace, for reports */
@@ -379,12 +369,6 @@ export class SdkObjectStore implements ObjectStore {
       () => undefined,
     );
   }
-}
-
-function lowerKeys(m: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m)) out[k.toLowerCase()] = v;
-  return out;
 }
 
 /** The page in the SDK's own ListObjectsV2 output. */

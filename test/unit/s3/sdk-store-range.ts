@@ -1,5 +1,7 @@
-// SdkObjectStore.readInto over both of its transports: plain http (DirectHttp reads the
-// body into the caller's memory) and https (the SDK's own handler, body copied in). The
+// SdkObjectStore.readInto over its three ways: plain http signed and sent by LeanS3 (with
+// a retry strategy, as every mount has), plain http built by the SDK and sent on DirectHttp
+// (both read the body into the caller's memory), and https (the SDK's own handler, body
+// copied in). The
 // server is a small local HTTP(S) server answering ranged GETs as S3 does; the S3 side
 // against real servers (s3rver, Ceph RGW) runs in every FUSE test, which are all http.
 import t from 'tap';
@@ -11,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo, Server } from 'node:net';
 import { SdkObjectStore } from '../../../src/s3/sdk-store.js';
+import { AdaptiveRateLimiter } from '../../../src/s3/rate.js';
+import { S3RetryStrategy } from '../../../src/s3/retry.js';
+import { systemClock } from '../../../src/util/clock.js';
 import { fixedCredentials } from '../../fixtures/helpers.js';
 
 const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256));
@@ -18,11 +23,14 @@ const ETAG = 'abc123';
 
 /** the Connection header of each GET: Node's http client sends one, DirectHttp none */
 const connectionHeaders: Array<string | undefined> = [];
+/** whether each GET came from the SDK (it sends x-amz-user-agent; LeanS3 does not) */
+const fromSdk: boolean[] = [];
 /** requests by key: attempts the SDK made */
 const attempts = new Map<string, number>();
 
 function answer(req: IncomingMessage, res: ServerResponse): void {
   connectionHeaders.push(req.headers.connection);
+  fromSdk.push(req.headers['x-amz-user-agent'] !== undefined);
   const key = decodeURIComponent((req.url ?? '').split('?')[0] as string).replace(/^\/bucket\//, '');
   const xmlError = (status: number, code: string) => {
     const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>x</Message></Error>`;
@@ -117,8 +125,9 @@ execFileSync(
   { stdio: 'ignore' },
 );
 
-for (const scheme of ['http', 'https'] as const) {
-  t.test(`readInto over ${scheme}`, async (t) => {
+for (const way of ['lean', 'http', 'https'] as const) {
+  const scheme = way === 'https' ? 'https' : 'http';
+  t.test(`readInto: ${way}`, async (t) => {
     const server =
       scheme === 'http'
         ? createHttp(answer)
@@ -143,7 +152,11 @@ for (const scheme of ['http', 'https'] as const) {
       requestDeadlineMs: 10_000,
       connectTimeoutMs: 2000,
       maxSockets: 4,
-      maxAttempts: 2,
+      ...(way === 'lean'
+        ? {
+            retry: new S3RetryStrategy({ limiter: new AdaptiveRateLimiter(systemClock), clock: systemClock }),
+          }
+        : { maxAttempts: 2 }),
     });
     t.teardown(() => store.destroy());
 
@@ -214,6 +227,7 @@ for (const scheme of ['http', 'https'] as const) {
       'a body shorter than the range asked',
     );
     t.equal(short.at, 0, 'no byte of it handed out');
+    const sdk = fromSdk.splice(0); // readInto's requests (getRange is always the SDK's)
     // the streaming GET (verify, the copy-in of an open for writing, readlink): never short data
     for (const key of ['short', 'cut']) {
       let got = 0;
@@ -228,6 +242,10 @@ for (const scheme of ['http', 'https'] as const) {
       t.ok(got < 100_000, `getRange ${key}: fewer bytes came (${got})`);
     }
     connectionHeaders.splice(0);
+    t.ok(
+      sdk.every((s) => s === (way !== 'lean')),
+      way === 'lean' ? 'built and signed by LeanS3' : 'built and signed by the SDK',
+    );
     if (scheme === 'http')
       t.ok(
         sent.every((c) => c === undefined),

@@ -15,15 +15,20 @@ import {
 /** node:crypto in the shape the SDK's signer takes (its sha256 option) */
 class NodeSha256 {
   private readonly h;
-  constructor(secret?: string | Uint8Array) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
   }
-  update(data: string | Uint8Array): void {
-    this.h.update(data);
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.h.update(bytes(data));
   }
   digest(): Promise<Uint8Array> {
     return Promise.resolve(this.h.digest());
   }
+}
+
+function bytes(d: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof d === 'string') return d;
+  return d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
 const keys = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
@@ -61,7 +66,7 @@ async function sdkSign(
 
 t.test('the same headers as the SDK signer, for a PUT and a ranged GET', async (t) => {
   const body = Buffer.from('hello, world\n');
-  const cases = [
+  const cases: Array<{ method: string; key: string; headers: Record<string, string>; payload: string }> = [
     {
       method: 'PUT',
       key: 'run42/input data (1).h5',

@@ -42,12 +42,12 @@ import { Uploader } from './write/uploader.js';
  */
 export const PREFETCH_REQUESTS_MAX = 8;
 
-/** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, until they succeed or fail for good */
 /**
  * disk cache block files FUSE threads may read at once (each holds a descriptor; the C
  * table, S3M_DISK_MAX, has as many entries): 4 GiB of 256 KiB blocks
  */
 export const DISK_MAP_MAX_FILES = 16384;
+/** failed uploads are retried after 1 s, 2 s, 4 s ... at most every minute, until they succeed or fail for good */
 export const UPLOAD_RETRY_BASE_MS = 1000;
 export const UPLOAD_RETRY_MAX_MS = 60_000;
 
@@ -201,7 +201,7 @@ export interface Core {
   verifier: Verifier;
   /** schedules the upload of files an earlier run left staged; how many there were */
   recover(): Promise<number>;
-  /** waits until every staged write is in S3 (retrying). Parked files are not waited for */
+  /** waits until every staged write is in S3 (retrying), then for the disk cache's writes. Parked files are not waited for */
   drain(onWait?: (pending: number) => void): Promise<void>;
   /** staged files whose upload failed in a way retrying cannot fix; they stay staged */
   parked(): ParkedUpload[];
@@ -378,6 +378,7 @@ export async function buildCore(o: CoreOptions): Promise<Core> {
     drain: async (onWait) => {
       await queue.drain(onWait);
       await openFiles.idle(); // the local copies of what was uploaded go before the daemon does
+      await disk?.settle(); // blocks read just before an unmount are still written to disk
     },
     parked: () => queue.parked(),
     stop: () => {

@@ -31,6 +31,8 @@ const WRITE_QUEUE_BYTES = 64 * 1024 * 1024;
  * has room, from wherever their bytes still are (the block cache): 1 GiB of 256 KiB blocks
  */
 const OWED_MAX = 4096;
+/** an unmount waits this long at most for blocks still queued for the disk (settle) */
+const SETTLE_MS = 30_000;
 /** object versions whose identity hash is kept (all forgotten at once past this) */
 const IDENTITIES_KEPT = 1024;
 /** eviction brings the directory down to this fraction of maxBytes */
@@ -88,6 +90,8 @@ export class DiskCache {
     string,
     { id: DiskBlockId; bytes: () => Buffer | undefined; stored: ((path: string) => void) | undefined }
   >();
+  /** settle() calls waiting for the next write to end */
+  private waiters: Array<() => void> = [];
   /** told of every file this mount's eviction deletes */
   private evicted: (path: string) => void = () => undefined;
   private readonly counters = {
@@ -237,7 +241,18 @@ export class DiskCache {
       this.queued -= data.length;
       this.pending.delete(path);
       this.payOwed();
+      for (const w of this.waiters.splice(0)) w();
     });
+  }
+
+  /** Resolves once every block queued or owed is on disk or given up, or after `limitMs`. */
+  async settle(limitMs = SETTLE_MS): Promise<void> {
+    const until = Date.now() + limitMs;
+    while (this.pending.size > 0 && Date.now() < until)
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, until - Date.now()).unref();
+      });
   }
 
   /** Queues owed blocks while the queue has room, oldest first. */
@@ -300,29 +315,12 @@ export class DiskCache {
 
   private async scan(): Promise<{ path: string; size: number; mtimeMs: number }[]> {
     const out: { path: string; size: number; mtimeMs: number }[] = [];
-    let dirs: string[];
-    try {
-      dirs = await readdir(this.root);
-    } catch {
-      return out;
-    }
-    for (const d of dirs) {
-      if (d.startsWith('.')) continue;
-      let names: string[];
-      try {
-        names = await readdir(join(this.root, d));
-      } catch {
-        continue;
-      }
-      for (const n of names) {
-        const path = join(this.root, d, n);
-        try {
-          const st = await stat(path);
-          if (st.isFile()) out.push({ path, size: st.size, mtimeMs: st.mtimeMs });
-        } catch {
-          // gone meanwhile
-        }
-      }
+    const names = await readdir(this.root, { recursive: true }).catch(() => [] as string[]);
+    for (const n of names) {
+      if (!n.includes('/')) continue; // the two-letter directories and temporary files
+      const path = join(this.root, n);
+      const st = await stat(path).catch(() => undefined); // gone meanwhile
+      if (st?.isFile()) out.push({ path, size: st.size, mtimeMs: st.mtimeMs });
     }
     return out;
   }

@@ -3,7 +3,9 @@
 import { KERNEL_ATTR_MS } from '../../../src/fs/object-handles.js';
 import t from 'tap';
 import { constants } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { S3FileSystem } from '../../../src/fs/filesystem.js';
 import { StoreError } from '../../../src/s3/errors.js';
 import {
@@ -379,3 +381,18 @@ t.test('slow S3: concurrent lookups of one name wait for one HEAD and LIST', asy
   faulty.heal();
   t.equal((await readFile(fs, '/slow.txt')).toString(), 'slow');
 });
+
+t.test(
+  'drain waits for the blocks a read queued for the disk cache (an unmount right after a read)',
+  async (t) => {
+    const store = new MemoryObjectStore();
+    const dir = await mkdtemp(join(tmpdir(), 's3mount-core-dcache-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const data = pattern(40 * 64 * KiB, 3); // 40 blocks of 64 KiB
+    store.putBytes('big.bin', data);
+    const core = await testCore(t, { store, flags: { 'cache-dir': dir } });
+    t.same(await readFile(core.fs, '/big.bin'), data, 'read through the core');
+    await core.drain();
+    t.equal(core.disk?.stats().writes, 40, 'every block is on disk when drain returns');
+  },
+);

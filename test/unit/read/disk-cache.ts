@@ -93,7 +93,7 @@ t.test('a stored block is read back by a new instance; another version or bucket
 });
 
 t.test(
-  'blocks that find the write queue full are stored once it has room, if their bytes remain',
+  'blocks that find the write queue full are stored once it has room, if their bytes remain; settle() waits for them',
   async (t) => {
     const dir = await tempDir(t);
     const MB = 1024 * 1024;
@@ -110,9 +110,11 @@ t.test(
     // the queue holds 64 MiB: blocks 64-79 are owed; of those, the odd ones' bytes are gone by then
     blocks.forEach((data, i) => c.write(big(i), data, () => (i % 2 === 0 ? data : undefined)));
     c.write(big(90), randomBytes(MB)); // no way to get it again: not cached
-    t.ok(
-      await eventually(() => c.stats().writes === 72, 10_000, 20),
-      'the queued and the owed blocks with bytes are written',
+    await c.settle(10_000);
+    t.equal(
+      c.stats().writes,
+      72,
+      'settle() returns once the queued and the owed blocks with bytes are written',
     );
     t.equal(
       c.stats().skipped,

@@ -2,7 +2,8 @@
 // files are written and closed ones wait for their upload, while close() uploads, and
 // during a multipart completion (CompleteMultipartUpload held in the fault proxy). After a
 // remount, everything a close() accepted is in S3 intact (hash), and so is what a file
-// still open held; the multipart upload the crash left is aborted, never left to keep its
+// still open held once its record was written (moments after its create: SEMANTICS.md,
+// crash safety); the multipart upload the crash left is aborted, never left to keep its
 // parts' storage: on Ceph RGW, ListMultipartUploads under the mount's prefix comes back
 // empty. (s3rver can neither list nor abort multipart uploads, 501 and 405: there the test
 // checks the data and that the recovery tried, from the log.) The mount is of a prefix,
@@ -10,7 +11,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -29,6 +30,15 @@ const canListUploads = kind !== 's3rver';
 async function uploadsUnder(s3: S3Client, Bucket: string): Promise<string[]> {
   const r = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: PREFIX }));
   return (r.Uploads ?? []).map((u) => `${u.Key} ${u.UploadId}`);
+}
+
+/** The staged files' records (<id>.json) as text. */
+async function stagedRecords(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const sub of await readdir(dir).catch(() => [] as string[]))
+    for (const f of await readdir(join(dir, sub)).catch(() => [] as string[]))
+      if (f.endsWith('.json')) out.push(await readFile(join(dir, sub, f), 'utf8').catch(() => ''));
+  return out;
 }
 
 /** SIGKILL; the dead mount is detached by hand. */
@@ -79,6 +89,13 @@ t.test(`a killed daemon loses nothing a close() accepted, on ${kind}`, async (t)
     const fh = await open(join(m.dir, 'open.bin'), 'w');
     await fh.write(open1);
     t.ok(await eventually(() => proxy.stalled() > 0, 10_000), 'uploads are under way (held in the proxy)');
+    t.ok(
+      await eventually(
+        async () => (await stagedRecords(staging)).some((r) => r.includes(`"${PREFIX}open.bin"`)),
+        10_000,
+      ),
+      "the open file's record is written (in the background, after its create)",
+    );
     await kill(m);
     await fh.close().catch(() => undefined); // the mount is gone
     proxy.clear();

@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto';
 import { isRejectedKeys, type RefreshingCredentials } from './credential-refresh.js';
 import type { BodyDest, DirectHttp, DirectResponse } from './direct-http.js';
-import { StoreError } from './errors.js';
+import { classifyError, StoreError } from './errors.js';
+import { rangeExpectation } from './range-get.js';
 import { checkRangeHead, checkResponseHead } from './response-check.js';
 import type { RetryErrorInfo, RetryToken, S3RetryStrategy } from './retry.js';
 import { EMPTY_SHA256, objectPath, sha256Hex, SigV4Signer } from './sigv4.js';
@@ -162,7 +163,7 @@ export class LeanS3 {
     const headers: Record<string, string> = { range: `bytes=${req.start}-${req.end - 1}` };
     if (req.etag) headers['if-match'] = `"${req.etag}"`;
     const expect = req.end - req.start;
-    const want = { key: req.key, start: req.start, end: req.end, ...(req.etag ? { etag: req.etag } : {}) };
+    const want = rangeExpectation(req);
     let delivered = 0;
     const counted: BodyDest = {
       space: () => dest.space(),
@@ -193,13 +194,8 @@ export class LeanS3 {
       });
     } catch (err) {
       if (delivered === 0) throw err;
-      const e =
-        err instanceof StoreError ? err : new StoreError('Other', (err as Error).message ?? String(err));
-      throw new StoreError(e.kind, `${e.message}, after ${delivered} of ${expect} bytes`, {
-        ...e.detail,
-        key: req.key,
-        op: 'GetObject',
-      });
+      const e = classifyError(err, 'GetObject', req.key); // as range-get.ts's final()
+      throw new StoreError(e.kind, `${e.message}, after ${delivered} of ${expect} bytes`, e.detail);
     }
     return delivered;
   }

@@ -21,7 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { eventually, getObjectOrUndefined, sha256, stagedData } from '../fixtures/helpers.js';
+import { eventually, getObjectOrUndefined, sha256, stagedData, stagedRecordOf } from '../fixtures/helpers.js';
 import { mount, runAsync, runS3mountAsync, serverEnv, type Mounted } from '../fixtures/mount.js';
 import {
   createTestBucket,
@@ -239,6 +239,7 @@ t.test(`whole-account mount on ${kind}`, async (t) => {
     const data = randomBytes(600 * KiB);
     const fh = await open(join(first.dir, b, 'staged.bin'), 'w');
     await fh.write(data, 0, data.length, 0);
+    t.ok(await eventually(() => stagedRecordOf(staging, 'staged.bin'), 10_000), 'its record is written');
     await kill(first); // never closed: nothing uploaded
     await fh.close().catch(() => undefined); // the mount is gone
     t.equal(await getObjectOrUndefined(s3, b, 'staged.bin'), undefined, 'not in S3 after the crash');

@@ -11,12 +11,12 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ALWAYS, startFaultProxy } from '../fixtures/fault-proxy.js';
-import { eventually, getObjectOrUndefined, sha256, stagedData } from '../fixtures/helpers.js';
+import { eventually, getObjectOrUndefined, sha256, stagedData, stagedRecordOf } from '../fixtures/helpers.js';
 import { mount, type Mounted } from '../fixtures/mount.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
 
@@ -30,15 +30,6 @@ const canListUploads = kind !== 's3rver';
 async function uploadsUnder(s3: S3Client, Bucket: string): Promise<string[]> {
   const r = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: PREFIX }));
   return (r.Uploads ?? []).map((u) => `${u.Key} ${u.UploadId}`);
-}
-
-/** The staged files' records (<id>.json) as text. */
-async function stagedRecords(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const sub of await readdir(dir).catch(() => [] as string[]))
-    for (const f of await readdir(join(dir, sub)).catch(() => [] as string[]))
-      if (f.endsWith('.json')) out.push(await readFile(join(dir, sub, f), 'utf8').catch(() => ''));
-  return out;
 }
 
 /** SIGKILL; the dead mount is detached by hand. */
@@ -90,10 +81,7 @@ t.test(`a killed daemon loses nothing a close() accepted, on ${kind}`, async (t)
     await fh.write(open1);
     t.ok(await eventually(() => proxy.stalled() > 0, 10_000), 'uploads are under way (held in the proxy)');
     t.ok(
-      await eventually(
-        async () => (await stagedRecords(staging)).some((r) => r.includes(`"${PREFIX}open.bin"`)),
-        10_000,
-      ),
+      await eventually(() => stagedRecordOf(staging, `${PREFIX}open.bin`), 10_000),
       "the open file's record is written (in the background, after its create)",
     );
     await kill(m);

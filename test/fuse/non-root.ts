@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { eventually, getObjectOrUndefined, stagedData } from '../fixtures/helpers.js';
+import { eventually, getObjectOrUndefined, stagedData, stagedRecordOf } from '../fixtures/helpers.js';
 import { S3MOUNT_BIN } from '../fixtures/mount.js';
 import { machineLock } from '../fixtures/machine-lock.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
@@ -145,6 +145,7 @@ t.test(`an ordinary user's mount, on ${kind}`, async (t) => {
       await eventually(async () => (await stagedData(staging)).some((b) => b.toString() === body), 20_000),
       'the write is staged',
     );
+    t.ok(await eventually(() => stagedRecordOf(staging, 'crash.txt'), 10_000), 'and its record written');
     t.equal(await getObjectOrUndefined(s3, bucket, 'crash.txt'), undefined, 'and not uploaded yet');
     process.kill(pid, 'SIGKILL');
     writer.kill('SIGKILL');

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { isRejectedKeys, type RefreshingCredentials } from './credential-refresh.js';
 import type { BodyDest, DirectHttp, DirectResponse } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
-import { rangeExpectation } from './range-get.js';
+import { countingDest, rangeExpectation } from './range-get.js';
 import { checkRangeHead, checkResponseHead } from './response-check.js';
 import type { RetryErrorInfo, RetryToken, S3RetryStrategy } from './retry.js';
 import { EMPTY_SHA256, objectPath, sha256Hex, SigV4Signer } from './sigv4.js';
@@ -164,14 +164,7 @@ export class LeanS3 {
     if (req.etag) headers['if-match'] = `"${req.etag}"`;
     const expect = req.end - req.start;
     const want = rangeExpectation(req);
-    let delivered = 0;
-    const counted: BodyDest = {
-      space: () => dest.space(),
-      filled: (n) => {
-        delivered += n;
-        dest.filled(n);
-      },
-    };
+    const { counted, delivered } = countingDest(dest);
     const path = objectPath(bucket, req.key);
     try {
       await this.attempts('GetObject', signal, async () => {
@@ -189,15 +182,15 @@ export class LeanS3 {
             (h) => checkRangeHead(want, h.statusCode, h.headers, normalizeEtag),
           );
         } catch (err) {
-          throw delivered > 0 ? new Final(err) : err;
+          throw delivered() > 0 ? new Final(err) : err;
         }
       });
     } catch (err) {
-      if (delivered === 0) throw err;
+      if (delivered() === 0) throw err;
       const e = classifyError(err, 'GetObject', req.key); // as range-get.ts's final()
-      throw new StoreError(e.kind, `${e.message}, after ${delivered} of ${expect} bytes`, e.detail);
+      throw new StoreError(e.kind, `${e.message}, after ${delivered()} of ${expect} bytes`, e.detail);
     }
-    return delivered;
+    return delivered();
   }
 
   /** One attempt: signed with the current keys, sent, its answer checked; an error answer thrown as S3HttpError. */

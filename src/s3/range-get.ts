@@ -34,25 +34,18 @@ export function directGet(
 ): { middleware: (next: RawHandler) => RawHandler; delivered(): number } {
   const expect = req.end - req.start;
   const want = rangeExpectation(req);
-  let delivered = 0;
-  const counted: BodyDest = {
-    space: () => dest.space(),
-    filled: (n) => {
-      delivered += n;
-      dest.filled(n);
-    },
-  };
+  const { counted, delivered } = countingDest(dest);
   const final = (err: unknown): StoreError => {
     const e = classifyError(err, 'GetObject', req.key);
-    return new StoreError(e.kind, `${e.message}, after ${delivered} of ${expect} bytes`, e.detail);
+    return new StoreError(e.kind, `${e.message}, after ${delivered()} of ${expect} bytes`, e.detail);
   };
   const middleware =
     (next: RawHandler): RawHandler =>
     async (args) => {
-      if (delivered > 0)
+      if (delivered() > 0)
         throw new StoreError(
           'Other',
-          `GetObject retried after ${delivered} of ${expect} bytes had been handed out`,
+          `GetObject retried after ${delivered()} of ${expect} bytes had been handed out`,
           { key: req.key, op: 'GetObject' },
         );
       const request = args.request as SignedRequest;
@@ -82,11 +75,26 @@ export function directGet(
         await pump(response.body, counted);
         return { ...out, response: { ...response, body: Readable.from([]) } };
       } catch (err) {
-        if (delivered > 0) throw final(err);
+        if (delivered() > 0) throw final(err);
         throw err;
       }
     };
-  return { middleware, delivered: () => delivered };
+  return { middleware, delivered };
+}
+
+/** `dest`, counting the bytes written into it (handed out: a retry must not write them again). */
+export function countingDest(dest: BodyDest): { counted: BodyDest; delivered(): number } {
+  let n = 0;
+  return {
+    counted: {
+      space: () => dest.space(),
+      filled: (k) => {
+        n += k;
+        dest.filled(k);
+      },
+    },
+    delivered: () => n,
+  };
 }
 
 /** A ranged GET's body as it streams; fails unless it is exactly `expect` bytes. */

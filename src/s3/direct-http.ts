@@ -3,9 +3,10 @@
 // connections (http-conn.ts reads each response in place). No HTTP parser, body stream,
 // Buffer per chunk or copy on the JavaScript thread, which were most of its work per byte.
 //
-// It is only a transport: sdk-store.ts lets the SDK build, sign, retry and deserialize
-// the request, and sends it here from a middleware placed after signing. A response
-// other than 2xx with the expected Content-Length is read whole (capped) and returned.
+// It is only a transport for requests signed elsewhere: by LeanS3 (lean-s3.ts: small PUTs
+// and block fills over plain http), or by the SDK, whose request a middleware placed
+// after signing sends here (range-get.ts). A response other than 2xx with the expected
+// Content-Length is read whole (capped) and returned.
 import {
   abortError,
   HttpConn,

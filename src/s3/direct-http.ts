@@ -18,6 +18,7 @@ import {
 } from './http-conn.js';
 
 export {
+  abortError,
   copyInto,
   decodeChunked,
   type BodyDest,

@@ -59,8 +59,9 @@ export function netError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
-export function abortError(): Error {
-  const e = new Error('Request aborted');
+/** what an aborted request throws (the SDK's AbortError); `cause`: the failure it ended */
+export function abortError(cause?: unknown): Error {
+  const e = new Error('Request aborted', cause === undefined ? undefined : { cause });
   e.name = 'AbortError';
   return e;
 }

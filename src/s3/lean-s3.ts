@@ -11,7 +11,7 @@
 // says it is skewed, the call's deadline, response checks, S3 error codes from the body.
 import { createHash } from 'node:crypto';
 import { isRejectedKeys, type RefreshingCredentials } from './credential-refresh.js';
-import type { BodyDest, DirectHttp, DirectResponse } from './direct-http.js';
+import { abortError, type BodyDest, type DirectHttp, type DirectResponse } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
 import { countingDest, rangeExpectation } from './range-get.js';
 import { checkRangeHead, checkResponseHead } from './response-check.js';
@@ -245,7 +245,7 @@ export class LeanS3 {
         return out;
       } catch (caught) {
         if (caught instanceof Final) throw caught.error;
-        if (signal.aborted) throw abortOf(signal, caught);
+        if (signal.aborted) throw abortError(caught);
         const used = (caught as { $keys?: Parameters<RefreshingCredentials['rejected']>[0] }).$keys;
         let info: RetryErrorInfo = {
           errorType: errorType(caught, this.skewCorrected(caught)),
@@ -256,7 +256,7 @@ export class LeanS3 {
         try {
           token = await untilAborted(this.o.retry.refreshRetryTokenForRetry(token, info), signal);
         } catch {
-          throw signal.aborted ? abortOf(signal, caught) : caught;
+          throw signal.aborted ? abortError(caught) : caught;
         }
       }
     }
@@ -309,9 +309,9 @@ export function errorType(err: unknown, skewCorrected = false): RetryErrorInfo['
 
 /** `p`, or an abort as soon as `signal` fires (the strategy's waits are not abortable). */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortOf(signal));
+  if (signal.aborted) return Promise.reject(abortError());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortOf(signal));
+    const onAbort = () => reject(abortError());
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(
       (v) => {
@@ -324,16 +324,4 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-/** what an aborted call throws: the SDK's AbortError, whose cause is the attempt's failure */
-function abortOf(signal: AbortSignal, cause?: unknown): Error {
-  const e = new Error(
-    `Request aborted${signal.reason instanceof Error ? `: ${signal.reason.message}` : ''}`,
-    {
-      cause,
-    },
-  );
-  e.name = 'AbortError';
-  return e;
 }

@@ -11,6 +11,7 @@
 // says it is skewed, the call's deadline, response checks, S3 error codes from the body.
 import { createHash } from 'node:crypto';
 import { isRejectedKeys, type RefreshingCredentials } from './credential-refresh.js';
+import type { Credentials } from './credentials.js';
 import { abortError, type BodyDest, type DirectHttp, type DirectResponse } from './direct-http.js';
 import { classifyError, StoreError } from './errors.js';
 import { countingDest, rangeExpectation } from './range-get.js';
@@ -145,8 +146,8 @@ export class LeanS3 {
     for (const [k, v] of Object.entries(p.metadata ?? {})) headers[`x-amz-meta-${k.toLowerCase()}`] = v;
     const payloadHash = p.sha256Hex ?? sha256Hex(p.body);
     const path = objectPath(bucket, p.key);
-    const r = await this.attempts('PutObject', signal, async () =>
-      this.send('PutObject', 'PUT', path, headers, payloadHash, p.body, undefined, 0, signal),
+    const r = await this.attempts('PutObject', signal, async (keys) =>
+      this.send(keys, 'PutObject', 'PUT', path, headers, payloadHash, p.body, undefined, 0, signal),
     );
     const sse = r.headers['x-amz-server-side-encryption'] ?? '';
     const encrypted =
@@ -167,9 +168,10 @@ export class LeanS3 {
     const { counted, delivered } = countingDest(dest);
     const path = objectPath(bucket, req.key);
     try {
-      await this.attempts('GetObject', signal, async () => {
+      await this.attempts('GetObject', signal, async (keys) => {
         try {
           return await this.send(
+            keys,
             'GetObject',
             'GET',
             path,
@@ -193,8 +195,9 @@ export class LeanS3 {
     return delivered();
   }
 
-  /** One attempt: signed with the current keys, sent, its answer checked; an error answer thrown as S3HttpError. */
+  /** One attempt: signed with `keys`, sent, its answer checked; an error answer thrown as S3HttpError. */
   private async send(
+    keys: Credentials,
     op: string,
     method: string,
     path: string,
@@ -206,7 +209,6 @@ export class LeanS3 {
     signal: AbortSignal,
     onHead?: (r: DirectResponse) => void,
   ): Promise<DirectResponse> {
-    const keys = await this.o.credentials.get();
     const signed = this.signer.sign(
       { method, host: this.hostHeader, path, headers, payloadHash },
       keys,
@@ -220,33 +222,36 @@ export class LeanS3 {
       headers: signed,
       ...(body ? { body } : {}),
     };
-    let r: DirectResponse;
-    try {
-      r = await this.o.direct.request(request, dest, expect, signal, onHead);
-    } catch (err) {
-      throw Object.assign(err as object, { $keys: keys });
-    }
+    const r = await this.o.direct.request(request, dest, expect, signal, onHead);
     if (r.statusCode >= 200 && r.statusCode < 300) {
       checkResponseHead(op, r.statusCode, r.headers);
       return r;
     }
     const err = errorOf(r);
     this.correctSkew(err, r.headers.date);
-    throw Object.assign(err, { $keys: keys });
+    throw err;
   }
 
-  /** Attempts of one request, paced and retried by the mount's strategy, until the deadline. */
-  private async attempts<T>(op: string, signal: AbortSignal, once: () => Promise<T>): Promise<T> {
+  /**
+   * Attempts of one request, each signed with the keys current when it starts, paced and
+   * retried by the mount's strategy, until the deadline.
+   */
+  private async attempts<T>(
+    op: string,
+    signal: AbortSignal,
+    once: (keys: Credentials) => Promise<T>,
+  ): Promise<T> {
     let token: RetryToken = await untilAborted(this.o.retry.acquireInitialRetryToken(op), signal);
     for (;;) {
+      let used: Credentials | undefined;
       try {
-        const out = await once();
+        used = await this.o.credentials.get();
+        const out = await once(used);
         this.o.retry.recordSuccess(token);
         return out;
       } catch (caught) {
         if (caught instanceof Final) throw caught.error;
         if (signal.aborted) throw abortError(caught);
-        const used = (caught as { $keys?: Parameters<RefreshingCredentials['rejected']>[0] }).$keys;
         let info: RetryErrorInfo = {
           errorType: errorType(caught, this.skewCorrected(caught)),
           error: caught,

@@ -119,7 +119,6 @@ t.test('random reads over an object that fits in the cache keep fetching groups'
 
 t.test('with a disk cache, random reads over an object 8x the memory cache fetch it once', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 's3mount-fetchbytes-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const disk = new DiskCache({
     dir,
     maxBytes: 64 * MiB,
@@ -128,6 +127,10 @@ t.test('with a disk cache, random reads over an object 8x the memory cache fetch
     logger: nullLogger(),
   });
   await disk.init();
+  t.teardown(async () => {
+    await disk.settle(5000); // its writes go on in the background: the directory goes after them
+    await rm(dir, { recursive: true, force: true });
+  });
   const { store, fetcher } = setup(16, { disk });
   const data = randomBytes(128 * B);
   const etag = store.putBytes('k', data);

@@ -9,6 +9,7 @@ import type { Semaphore } from '../util/semaphore.js';
 import type { BlockCache, BlockId } from './block-cache.js';
 import type { DiskBlockId, DiskCache } from './disk-cache.js';
 import type { DiskMap } from './disk-map.js';
+import { PrefetchBudget } from './prefetch-budget.js';
 import { RANDOM_READ_GROUP_MAX_BYTES, RANDOM_READ_GROUP_START_BYTES, RandomGroup } from './random-group.js';
 
 /**
@@ -53,13 +54,14 @@ export class BlockFetcher {
   readonly counters = { requests: 0, bytes: 0 };
   /** what a random read fetches around itself, learnt from the GETs */
   readonly randomGroup: RandomGroup;
-  /** readers currently prefetching: they share the prefetch budget */
-  private readonly prefetching = new Set<object>();
+  /** the prefetch budget, shared by the readers' streams */
+  private readonly budget: PrefetchBudget;
   /** object versions this mount has filled (or is filling) into the disk cache */
   private readonly filled = new Set<string>();
   readonly fillCounters = { objects: 0, failed: 0 };
 
   constructor(private readonly o: BlockFetcherOptions) {
+    this.budget = new PrefetchBudget(o.prefetchBudgetBytes);
     this.randomGroup = new RandomGroup(
       o.blockBytes,
       RANDOM_READ_GROUP_START_BYTES,
@@ -67,23 +69,14 @@ export class BlockFetcher {
     );
   }
 
-  /**
-   * How far ahead `reader` may prefetch: what its window asks, but no more than its
-   * share of the budget, so that many sequential readers do not evict each other's
-   * prefetched blocks before they are read.
-   */
-  prefetchAllowance(reader: object, wantedBytes: number): number {
-    if (wantedBytes <= 0) {
-      this.prefetching.delete(reader);
-      return 0;
-    }
-    this.prefetching.add(reader);
-    return Math.min(wantedBytes, Math.floor(this.o.prefetchBudgetBytes / this.prefetching.size));
+  /** How far ahead `reader`, reading `obj` at offset `at`, may prefetch (PrefetchBudget). */
+  prefetchAllowance(reader: object, wantedBytes: number, obj: ObjectVersion, at: number): number {
+    return this.budget.allow(reader, wantedBytes, `${obj.key}\0${obj.version}`, at);
   }
 
   /** The reader is closed. */
   forget(reader: object): void {
-    this.prefetching.delete(reader);
+    this.budget.forget(reader);
   }
 
   get blockBytes(): number {

@@ -47,7 +47,12 @@ export class ObjectReader implements FastReader {
     const B = this.fetcher.blockBytes;
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
-    const ahead = this.fetcher.prefetchAllowance(this, this.window.onRead(offset, end - offset));
+    const ahead = this.fetcher.prefetchAllowance(
+      this,
+      this.window.onRead(offset, end - offset),
+      this.object,
+      end,
+    );
     if (ahead > 0) {
       this.fetcher.ensure(this.object, first, last);
     } else {
@@ -93,7 +98,7 @@ export class ObjectReader implements FastReader {
   advance(end: number): void {
     if (end <= 0) return;
     const last = Math.floor((Math.min(end, this.object.size) - 1) / this.fetcher.blockBytes);
-    const ahead = this.fetcher.prefetchAllowance(this, this.window.onAdvance(end));
+    const ahead = this.fetcher.prefetchAllowance(this, this.window.onAdvance(end), this.object, end);
     this.prefetch(last, ahead);
     this.rearm(end, ahead);
   }

@@ -127,6 +127,20 @@ t.test(
   },
 );
 
+t.test('a block subdirectory removed under the cache is made again for the next block', async (t) => {
+  const dir = await tempDir(t);
+  const c = await diskCache(dir);
+  c.write(id(0), randomBytes(B));
+  await written(c, 1);
+  const [first] = await files(dir);
+  await rm(join(first as string, '..'), { recursive: true });
+  const data = randomBytes(B);
+  c.write(id(1), data); // same object version: same subdirectory, which this mount made once
+  await written(c, 2);
+  t.ok((await c.read(id(1)))?.equals(data), 'stored and read back');
+  t.equal(c.stats().writes, 2, 'no block lost');
+});
+
 t.test('the last, short block is stored with its own length; a wrong length is not stored', async (t) => {
   const dir = await tempDir(t);
   const c = await diskCache(dir);

@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { isRejectedKeys, type RefreshingCredentials } from './credential-refresh.js';
 import type { Credentials } from './credentials.js';
 import { abortError, type BodyDest, type DirectHttp, type DirectResponse } from './direct-http.js';
-import { classifyError, StoreError } from './errors.js';
 import { countingDest, rangeExpectation } from './range-get.js';
 import { checkRangeHead, checkResponseHead } from './response-check.js';
 import type { RetryErrorInfo, RetryToken, S3RetryStrategy } from './retry.js';
@@ -165,7 +164,7 @@ export class LeanS3 {
     if (req.etag) headers['if-match'] = `"${req.etag}"`;
     const expect = req.end - req.start;
     const want = rangeExpectation(req);
-    const { counted, delivered } = countingDest(dest);
+    const { counted, delivered, final } = countingDest(dest, req.key, expect);
     const path = objectPath(bucket, req.key);
     try {
       await this.attempts('GetObject', signal, async (keys) => {
@@ -189,8 +188,7 @@ export class LeanS3 {
       });
     } catch (err) {
       if (delivered() === 0) throw err;
-      const e = classifyError(err, 'GetObject', req.key); // as range-get.ts's final()
-      throw new StoreError(e.kind, `${e.message}, after ${delivered()} of ${expect} bytes`, e.detail);
+      throw final(err);
     }
     return delivered();
   }

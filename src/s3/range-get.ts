@@ -34,11 +34,7 @@ export function directGet(
 ): { middleware: (next: RawHandler) => RawHandler; delivered(): number } {
   const expect = req.end - req.start;
   const want = rangeExpectation(req);
-  const { counted, delivered } = countingDest(dest);
-  const final = (err: unknown): StoreError => {
-    const e = classifyError(err, 'GetObject', req.key);
-    return new StoreError(e.kind, `${e.message}, after ${delivered()} of ${expect} bytes`, e.detail);
-  };
+  const { counted, delivered, final } = countingDest(dest, req.key, expect);
   const middleware =
     (next: RawHandler): RawHandler =>
     async (args) => {
@@ -82,8 +78,16 @@ export function directGet(
   return { middleware, delivered };
 }
 
-/** `dest`, counting the bytes written into it (handed out: a retry must not write them again). */
-export function countingDest(dest: BodyDest): { counted: BodyDest; delivered(): number } {
+/**
+ * `dest`, counting the bytes written into it (handed out: a retry must not write them
+ * again), and `final(err)`: a failure of the ranged GET of `key` (`expect` bytes) once
+ * some were, as the call's error (classified, with how far it got).
+ */
+export function countingDest(
+  dest: BodyDest,
+  key: string,
+  expect: number,
+): { counted: BodyDest; delivered(): number; final(err: unknown): StoreError } {
   let n = 0;
   return {
     counted: {
@@ -94,6 +98,10 @@ export function countingDest(dest: BodyDest): { counted: BodyDest; delivered(): 
       },
     },
     delivered: () => n,
+    final: (err) => {
+      const e = classifyError(err, 'GetObject', key);
+      return new StoreError(e.kind, `${e.message}, after ${n} of ${expect} bytes`, e.detail);
+    },
   };
 }
 

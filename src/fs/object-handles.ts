@@ -42,6 +42,8 @@ export interface ObjectHandle {
   detached: boolean;
   /** its reads bypass the page cache (FUSE direct_io; bypassPageCache says when) */
   directIo: boolean;
+  /** how many times it moved to another version (versionGone): a read begun before is void */
+  moves: number;
 }
 
 export interface ObjectHandlesOptions {
@@ -119,6 +121,7 @@ export class ObjectHandles {
       served: false,
       detached: false,
       directIo: this.bypassPageCache(path, version, set),
+      moves: 0,
     };
     h.fh = add(h);
     if (this.o.fastReads) reader.attachFast(this.o.fastReads, h.fh);
@@ -284,15 +287,30 @@ export class ObjectHandles {
     for (let attempt = 0; ; attempt++) {
       if (h.stale)
         throw fsError('ESTALE', 'the object was replaced or deleted since it was opened', { path: h.path });
+      const moves = h.moves;
       try {
         const n = await h.reader.read(dest, offset, length);
+        this.stillValid(h, moves);
         if (n > 0) h.served = true;
         return n;
       } catch (err) {
         if (!isStoreError(err, 'PreconditionFailed') && !isStoreError(err, 'NotFound')) throw err;
-        await this.versionGone(h, attempt, err);
+        await this.versionGone(h, attempt, err, moves);
       }
     }
+  }
+
+  /**
+   * Throws ESTALE if the bytes a read of `h` just got may no longer be handed out: the
+   * handle moved to another version meanwhile, or, reading through the page cache, went
+   * stale. The kernel copies a read's pages out up to the size it holds when they arrive,
+   * and a getattr may have told it the new version's size while the read waited for S3:
+   * the old version's bytes would be cut at it, or padded with zeros to it. (A direct_io
+   * read is answered as it is: the kernel hands out exactly the bytes sent.)
+   */
+  private stillValid(h: ObjectHandle, moves: number): void {
+    if (h.moves !== moves || (h.stale && !h.directIo))
+      throw fsError('ESTALE', 'the object was replaced while this read waited for it', { path: h.path });
   }
 
   /**
@@ -301,7 +319,8 @@ export class ObjectHandles {
    * version, unless that is longer: the kernel may still hold the size seen at open (its
    * attribute cache) and would cut the new bytes at it.
    */
-  private async versionGone(h: ObjectHandle, attempt: number, err: unknown): Promise<void> {
+  private async versionGone(h: ObjectHandle, attempt: number, err: unknown, moves: number): Promise<void> {
+    if (h.moves !== moves) return; // another read of h moved it meanwhile: this one tries again
     this.o.meta.invalidate(h.path); // a new open looks it up again
     const servedNatively = this.o.fastReads !== undefined && this.o.fetcher.hasAnyBlock(h.reader.object);
     if (attempt > 0 || h.served || servedNatively || h.detached) {
@@ -310,7 +329,8 @@ export class ObjectHandles {
     }
     const now = await this.o.meta.lookup(h.path); // asks S3: tells onNode, which marks h stale
     if (now === undefined) throw fsError('ENOENT', 'the object was deleted', { path: h.path }, err);
-    if (now.kind === 'dir' || now.size > h.reader.object.size) {
+    // (another read of h may have handed out bytes of the old version meanwhile, or moved it)
+    if (now.kind === 'dir' || now.size > h.reader.object.size || h.served || h.moves !== moves) {
       this.markStale(h);
       throw fsError(
         'ESTALE',
@@ -321,6 +341,7 @@ export class ObjectHandles {
     }
     this.repin(h, now);
     h.stale = false;
+    h.moves++;
   }
 
   close(h: ObjectHandle): void {

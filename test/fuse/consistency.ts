@@ -19,6 +19,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { startFaultProxy } from '../fixtures/fault-proxy.js';
 import { eventually } from '../fixtures/helpers.js';
 import { mount } from '../fixtures/mount.js';
 import { serverKindFromEnv, serverWithBucket } from '../fixtures/servers.js';
@@ -259,4 +260,44 @@ t.test(`change from another node, on ${kind}`, async (t) => {
     await fd1.close();
     await fd2.close();
   });
+});
+
+t.test(`a read in flight when another version is learnt, on ${kind}`, async (t) => {
+  // The kernel's file size belongs to the file: a read through the page cache is copied
+  // out up to the size the kernel holds when its pages arrive. Here the GET of a first
+  // read is held back (fault proxy) while another client replaces the object with a
+  // longer one and a stat on the mount learns it (the kernel then holds the new size).
+  // The held answer is the old version's bytes: handed out, the kernel would pad them
+  // with zeros to the new size. The read must fail with ESTALE or return the old version
+  // whole, never a mix (the load test met this once in CI).
+  const { server, s3, bucket } = await serverWithBucket(t, 'inflight');
+  const proxy = await startFaultProxy(server.endpoint);
+  t.teardown(() => proxy.close());
+  const m = await mount(server, bucket, ['--metadata-ttl', '1'], {}, { endpoint: proxy.endpoint });
+  t.teardown(() => m.unmount());
+  const put = (key: string, body: Buffer) =>
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  for (const [what, size] of [
+    ['longer', 20_000],
+    ['shorter', 4_000],
+  ] as const) {
+    const name = `inflight-${what}.bin`;
+    const old = Buffer.alloc(10_000, 'A');
+    await put(name, old);
+    t.equal((await stat(join(m.dir, name))).size, old.length, `${what}: the mount sees the first version`);
+    const fh = await open(join(m.dir, name), 'r');
+    t.teardown(() => fh.close().catch(() => undefined));
+    const before = proxy.faulted['GET'] ?? 0;
+    proxy.inject({ kinds: ['GET'], fault: { kind: 'delay-answer', ms: 4000 }, times: 1 });
+    const reading = pread(fh, 65536, 0);
+    await sleep(300); // the GET is on its way
+    await put(name, Buffer.alloc(size, 'B'));
+    await sleep(1500); // the mount's metadata and the kernel's attributes expire
+    t.equal((await stat(join(m.dir, name))).size, size, `${what}: a stat learns the new version`);
+    const got = await reading;
+    t.equal((proxy.faulted['GET'] ?? 0) - before, 1, `${what}: the first read's GET was held back`);
+    if (typeof got === 'string') t.equal(got, 'ESTALE', `${what}: the read in flight fails with ESTALE`);
+    else t.same(got, old, `${what}: or returns the old version whole (${got.length} bytes)`);
+    await fh.close();
+  }
 });

@@ -273,3 +273,43 @@ t.test('a read open waits out another size the kernel was given for the name', a
   await fs.release(await fs.open('/s.txt', O_RDONLY)); // (would never end if it waited)
   t.pass('an open that nothing contradicts does not wait');
 });
+
+t.test(
+  'a read through the page cache that waited for S3 while the mount learnt another version: ESTALE',
+  async (t) => {
+    // the kernel copies the pages a read brings out up to the size it holds when they come;
+    // a getattr meanwhile told it the new version's: the old bytes would be padded or cut
+    const store = new MemoryObjectStore();
+    const { fs, clock } = await testCore(t, { store });
+    for (const [what, size] of [
+      ['longer', 20 * KiB],
+      ['shorter', 4 * KiB],
+    ] as const) {
+      const key = `held-${what}.bin`;
+      const v1 = pattern(10 * KiB, 7);
+      store.putBytes(key, v1);
+      const fh = await fs.open(`/${key}`, O_RDONLY);
+      t.equal(fs.bypassesPageCache(fh), false, `${what}: the handle reads through the page cache`);
+      let release = (): void => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      const getRange = store.getRange.bind(store);
+      store.getRange = async (req) => {
+        const body = await getRange(req); // the server answered (the first version)...
+        await held; // ...and the answer is on its way
+        return body;
+      };
+      const gets = store.calls['getRange'] ?? 0;
+      const buf = Buffer.alloc(READ_BYTES);
+      const reading = errnoOf(fs.read(fh, buf, 0, buf.length));
+      for (let i = 0; i < 50 && (store.calls['getRange'] ?? 0) === gets; i++)
+        await new Promise((r) => setImmediate(r));
+      store.putBytes(key, pattern(size, 8));
+      clock.advance(PAST_TTL_MS);
+      t.equal((await fs.getattr(`/${key}`)).size, size, `${what}: a stat learns the new version`);
+      release();
+      store.getRange = getRange;
+      t.equal(await reading, 'ESTALE', `${what}: the read that waited fails with ESTALE`);
+      await fs.release(fh);
+    }
+  },
+);

@@ -1,7 +1,7 @@
 // The SDK's middleware stack as s3mount uses it: typed helpers to place a middleware
 // under the deserializer (inside the retries, after signing: it sees each attempt) or at
 // the build step, and the off-thread payload hash that the signer then uses.
-import { webcrypto } from 'node:crypto';
+import { hashThreads } from '../util/hash-threads.js';
 
 /** What a middleware under the deserializer receives and returns, loosely typed. */
 export interface RawArgs {
@@ -31,7 +31,7 @@ const OFF_THREAD_HASH_MIN_BYTES = 256 * 1024;
 /**
  * SigV4 over http signs the payload: the SDK hashes every uploaded byte (SHA-256) on
  * the JavaScript thread, 13% of its time in a 1 GiB write (profiled). The hash is
- * computed on libuv's pool instead (WebCrypto) and handed to the signer, which uses an
+ * computed on a hash thread instead (util/hash-threads.ts) and handed to the signer, which uses an
  * x-amz-content-sha256 header it finds rather than hashing again. A caller that has the
  * hash already (`knownHex`) passes it.
  */
@@ -43,7 +43,7 @@ export async function withPayloadHash<C extends object>(
   if (!(body instanceof Uint8Array)) return command;
   // the uploader hashed this body already (the whole object's SHA-256 of a single PUT)
   if (knownHex === undefined && body.byteLength < OFF_THREAD_HASH_MIN_BYTES) return command;
-  const hex = knownHex ?? Buffer.from(await webcrypto.subtle.digest('SHA-256', body)).toString('hex');
+  const hex = knownHex ?? (await hashThreads.sha256(body));
   stackOf(command).add(
     (next: (args: RawArgs) => Promise<unknown>) => (args: RawArgs) => {
       const req = args.request as { headers?: Record<string, string> };

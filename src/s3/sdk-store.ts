@@ -330,8 +330,9 @@ export class SdkObjectStore implements ObjectStore {
     body: Uint8Array | NodeJS.ReadableStream,
     contentLength: number,
     md5?: Uint8Array,
+    sha256Hex?: string,
   ): Promise<CompletedPart> {
-    return writes.uploadPart(this.writer, key, uploadId, partNumber, body, contentLength, md5);
+    return writes.uploadPart(this.writer, key, uploadId, partNumber, body, contentLength, md5, sha256Hex);
   }
 
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }> {

@@ -97,6 +97,7 @@ export async function uploadPart(
   body: Uint8Array | NodeJS.ReadableStream,
   contentLength: number,
   md5?: Uint8Array,
+  sha256Hex?: string,
 ): Promise<CompletedPart> {
   const command = new UploadPartCommand({
     Bucket: s.bucket,
@@ -107,10 +108,15 @@ export async function uploadPart(
     ContentLength: contentLength,
     ...contentMd5(body, md5),
   });
-  return s.call('UploadPart', key, await withPayloadHash(command, body), (r: UploadPartCommandOutput) => ({
-    partNumber,
-    ...writeResult(r),
-  }));
+  return s.call(
+    'UploadPart',
+    key,
+    await withPayloadHash(command, body, sha256Hex),
+    (r: UploadPartCommandOutput) => ({
+      partNumber,
+      ...writeResult(r),
+    }),
+  );
 }
 
 export function completeMultipart(

@@ -102,6 +102,8 @@ export interface ObjectStore {
     contentLength: number,
     /** the part's MD5 (16 bytes), sent as Content-MD5; computed by the store when absent for a buffer */
     md5?: Uint8Array,
+    /** the part's SHA-256, hex, when the caller has it (the SigV4 payload hash) */
+    sha256Hex?: string,
   ): Promise<CompletedPart>;
   completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string): Promise<void>;

@@ -1,9 +1,10 @@
 // Upload integrity: the MD5 each PutObject and UploadPart carries (Content-MD5) and the
 // ETag the server answers checked against it, the multipart ETag checked at completion,
 // and the whole object's SHA-256 stored in its metadata (CHECKSUM_METADATA) for `verify`.
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { StoreError } from '../s3/errors.js';
 import type { CompletedPart, ObjectStore, PutParams, WriteResult } from '../s3/store.js';
+import { hashThreads, type HashStream } from '../util/hash-threads.js';
 import type { PartBuffers } from './part-buffers.js';
 import type { UploadSource } from './types.js';
 
@@ -35,9 +36,9 @@ export function md5Of(bytes: Uint8Array): Buffer {
   return createHash('md5').update(bytes).digest();
 }
 
-/** SHA-256 of a buffer in memory, hex, computed on libuv's pool (not the JavaScript thread). */
-export async function sha256Of(bytes: Uint8Array): Promise<string> {
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+/** SHA-256 of a buffer in memory, hex, computed on a hash thread (not the JavaScript thread) unless small. */
+export function sha256Of(bytes: Uint8Array): Promise<string> {
+  return hashThreads.sha256(bytes);
 }
 
 function mismatch(op: string, key: string, why: string): StoreError {
@@ -83,8 +84,9 @@ export async function uploadPartChecked(
   partNumber: number,
   body: Uint8Array,
 ): Promise<CompletedPart> {
-  const md5 = md5Of(body);
-  const r = await store.uploadPart(key, uploadId, partNumber, body, body.length, md5);
+  // Content-MD5 and the SigV4 payload hash, on the hash threads
+  const [md5, sha256Hex] = await Promise.all([hashThreads.md5(body), hashThreads.sha256(body)]);
+  const r = await store.uploadPart(key, uploadId, partNumber, body, body.length, md5, sha256Hex);
   checkWriteEtag('UploadPart', key, r, md5);
   return r;
 }
@@ -117,11 +119,11 @@ export function checkCompleteEtag(key: string, etag: string, parts: CompletedPar
 
 /**
  * A SHA-256 over pieces that arrive out of order (parts read concurrently): piece `seq`
- * is hashed once all before it are. A piece that will never come (its read failed) is
- * skipped: the hash is then unknown, and nobody waits for the missing piece.
+ * is hashed once all before it are (on a hash thread). A piece that will never come (its
+ * read failed) is skipped: the hash is then unknown, and nobody waits for the missing piece.
  */
 export class OrderedHash {
-  private readonly hash = createHash('sha256');
+  private readonly hash: HashStream = hashThreads.stream();
   private nextSeq: number;
   private broken = false;
   private readonly waiting = new Map<number, () => void>();
@@ -137,8 +139,10 @@ export class OrderedHash {
       this.broken = true; // fed twice: cannot happen unless a caller is wrong; the hash is unknown then
       return;
     }
-    if (!this.broken) this.hash.update(bytes);
+    // the thread takes pieces in the order they are sent: the next may go before this one is done
+    const hashed = this.broken ? undefined : this.hash.update(bytes);
     this.advance();
+    await hashed;
   }
 
   /** Piece `seq` will not come: the hash is unknown from now on. */
@@ -164,9 +168,17 @@ export class OrderedHash {
   }
 
   /** The hex digest, once every piece before `endSeq` is in; undefined if one was skipped. */
-  digest(endSeq: number): string | undefined {
-    if (this.broken || this.nextSeq !== endSeq) return undefined;
-    return this.hash.digest('hex');
+  async digest(endSeq: number): Promise<string | undefined> {
+    if (this.broken || this.nextSeq !== endSeq) {
+      this.hash.discard();
+      return undefined;
+    }
+    return this.hash.digest();
+  }
+
+  /** No digest will be asked (the upload was given up). */
+  discard(): void {
+    this.hash.discard();
   }
 }
 
@@ -180,13 +192,13 @@ export async function hashStagedFile(
   size: number,
   parts: PartBuffers,
   chunkBytes: number,
-): Promise<string> {
-  const hash = createHash('sha256');
+): Promise<string | undefined> {
+  const hash = hashThreads.stream();
   await parts.run(Math.min(size, chunkBytes), async (buf) => {
     for (let at = 0; at < size; at += buf.length) {
       const n = Math.min(buf.length, size - at);
-      hash.update(await file.readFully(buf.subarray(0, n), at));
+      await hash.update(await file.readFully(buf.subarray(0, n), at));
     }
   });
-  return hash.digest('hex');
+  return hash.digest();
 }

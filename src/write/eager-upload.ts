@@ -103,6 +103,7 @@ export class EagerUpload implements EarlyUpload {
   private abandon(why: string): void {
     if (this.abandoned) return;
     this.abandoned = true;
+    this.hash.discard();
     this.d.logger.debug('eager upload abandoned; the file is uploaded whole at close', {
       key: this.file.key,
       why,
@@ -147,7 +148,7 @@ export class EagerUpload implements EarlyUpload {
       throw err;
     }
     const etag = await up.complete(done); // aborts it if the completion fails
-    const sha256 = this.hash.digest(done.length + 1);
+    const sha256 = await this.hash.digest(done.length + 1);
     return {
       etag,
       metadata: { ...this.sentMetadata },

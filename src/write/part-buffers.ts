@@ -1,7 +1,9 @@
 // PartBuffers: the memory of upload parts in flight (a quarter of --memory-limit),
 // allocated once and reused. A fresh Buffer per 8 MiB part made the kernel fault in and
 // zero every page of it: the biggest single item (clear_page) in the daemon's CPU
-// profile of a 1 GiB write, on a machine whose CPU the S3 server needs too.
+// profile of a 1 GiB write, on a machine whose CPU the S3 server needs too. The memory
+// is shared (SharedArrayBuffer): the hash threads (util/hash-threads.ts) hash a part in
+// place, without a copy.
 import { Semaphore } from '../util/semaphore.js';
 
 export class PartBuffers {
@@ -24,7 +26,7 @@ export class PartBuffers {
     return this.slots.run(async () => {
       // a larger part (an object of over 10,000 parts) gets memory of its own
       if (length > this.bytes) return job(Buffer.allocUnsafe(length));
-      const own = this.free.pop() ?? Buffer.allocUnsafeSlow(this.bytes);
+      const own = this.free.pop() ?? Buffer.from(new SharedArrayBuffer(this.bytes));
       try {
         return await job(own.subarray(0, length));
       } finally {

@@ -11,11 +11,12 @@
 // files this mount found or wrote are remembered (`has`: no disk I/O to decide whether a
 // block is worth fetching ahead).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../log/logger.js';
 import { preadvWhole } from '../util/local-files.js';
+import { BlockFileWriter } from './block-file-writer.js';
 
 const MAGIC = Buffer.from('S3MDC001');
 /** magic (8), identity (32), index (4), length (4), crc32 (4), reserved (12) */
@@ -107,8 +108,12 @@ export class DiskCache {
     evicted: 0,
   };
 
+  /** writes block files on worker threads, from shared memory */
+  private readonly writer: BlockFileWriter;
+
   constructor(private readonly o: DiskCacheOptions) {
     this.root = join(o.dir, 'v1');
+    this.writer = new BlockFileWriter(HEADER_BYTES + o.blockBytes);
   }
 
   /** Creates the directory (0700) and measures what it holds. */
@@ -153,7 +158,8 @@ export class DiskCache {
     if (queued) {
       this.counters.hits++;
       this.counters.bytesRead += queued.length - HEADER_BYTES;
-      if (into?.length !== expected) return queued.subarray(HEADER_BYTES);
+      // (a copy: the queued memory is reused once the file is written)
+      if (into?.length !== expected) return Buffer.from(queued.subarray(HEADER_BYTES));
       queued.copy(into, 0, HEADER_BYTES);
       return into;
     }
@@ -234,14 +240,15 @@ export class DiskCache {
       return;
     }
     this.owed.delete(path);
-    const file = Buffer.allocUnsafe(HEADER_BYTES + data.length);
-    this.header(id, data).copy(file, 0);
+    const file = this.writer.slot(HEADER_BYTES + data.length);
+    this.header(id, data.length, file); // (its CRC-32 is the writer's)
     data.copy(file, HEADER_BYTES);
     this.queued += data.length;
     this.pending.set(path, file);
     void this.store(path, file, stored).finally(() => {
       this.queued -= data.length;
       this.pending.delete(path);
+      this.writer.release(file);
       this.payOwed();
       for (const w of this.waiters.splice(0)) w();
     });
@@ -271,15 +278,9 @@ export class DiskCache {
   private async store(path: string, file: Buffer, stored?: (path: string) => void): Promise<void> {
     const tmp = join(this.root, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
-      await writeFile(tmp, file, { mode: 0o600 });
       const dir = join(path, '..');
-      // its subdirectory made once per mount, and again if removed under it
-      if (!this.dirs.has(dir)) await mkdir(dir, { recursive: true, mode: 0o700 });
-      await rename(tmp, path).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT' || !this.dirs.has(dir)) throw err;
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        await rename(tmp, path);
-      });
+      // its subdirectory made once per mount, and again if removed under it (the writer)
+      await this.writer.write({ file, headerBytes: HEADER_BYTES, tmp, path, mkdir: !this.dirs.has(dir) });
       this.dirs.add(dir);
       this.known.set(path, 0); // its first hit marks it used (an age set since is not known here)
       this.counters.writes++;
@@ -288,7 +289,6 @@ export class DiskCache {
       if (this.used > this.o.maxBytes) void this.evict();
       stored?.(path);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
       this.o.logger.debug('disk cache: block not stored', { err: (err as Error).message });
     }
   }
@@ -373,14 +373,13 @@ export class DiskCache {
     return join(this.root, hex.slice(0, 2), `${hex.slice(2, 40)}.${index}`);
   }
 
-  private header(id: DiskBlockId, data: Buffer): Buffer {
-    const h = Buffer.alloc(HEADER_BYTES);
-    MAGIC.copy(h, 0);
-    this.identity(id).copy(h, 8);
-    h.writeUInt32LE(id.index, 40);
-    h.writeUInt32LE(data.length, 44);
-    h.writeUInt32LE(crc32(data), 48);
-    return h;
+  /** the header of block `id` with `length` bytes of data, into the start of `into`; its CRC-32 left 0 */
+  private header(id: DiskBlockId, length: number, into: Buffer): void {
+    into.fill(0, 0, HEADER_BYTES); // (the memory is reused)
+    MAGIC.copy(into, 0);
+    this.identity(id).copy(into, 8);
+    into.writeUInt32LE(id.index, 40);
+    into.writeUInt32LE(length, 44);
   }
 
   /** why the file's `header` and `data` are not this block, or undefined if they are */

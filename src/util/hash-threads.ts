@@ -73,7 +73,6 @@ class HashThread {
   private start(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(THREAD_SOURCE, { eval: true });
-    w.unref();
     w.on('message', (r: Reply) => {
       const call = this.waiting.get(r.id);
       if (!call) return;
@@ -89,6 +88,7 @@ class HashThread {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`hash thread exited (${code})`)));
+    w.unref(); // (after the listeners: adding one refs it again)
     this.worker = w;
     return w;
   }

@@ -7,8 +7,8 @@
 // copied to the thread. If a thread cannot run, the same is done here, asynchronously.
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { WorkerCalls } from '../util/worker-calls.js';
 
 /** where the data's CRC-32 goes in the header (disk-cache.ts's layout) */
 const CRC_AT = 48;
@@ -50,22 +50,17 @@ export interface BlockFile {
   mkdir: boolean;
 }
 
-interface Thread {
-  worker: Worker;
-  waiting: Map<number, { resolve(): void; reject(e: Error): void }>;
-}
-
 export class BlockFileWriter {
-  private readonly threads: Thread[] = [];
-  private failed = false;
-  private nextId = 1;
+  private readonly threads: WorkerCalls[];
   private readonly free: Buffer[] = [];
 
   constructor(
     /** the largest file: header and a whole block */
     private readonly slotBytes: number,
-    private readonly count = 2,
-  ) {}
+    count = 2,
+  ) {
+    this.threads = Array.from({ length: count }, () => new WorkerCalls(THREAD_SOURCE, 'block file writer'));
+  }
 
   /** Memory for one file of `length` bytes (shared with the threads); give it back with release(). */
   slot(length: number): Buffer {
@@ -81,18 +76,13 @@ export class BlockFileWriter {
 
   /** Writes the file to `tmp`, then renames it to `path`. Rejects (and leaves no `tmp`) on failure. */
   async write(f: BlockFile): Promise<void> {
-    const t = this.failed || !(f.file.buffer instanceof SharedArrayBuffer) ? undefined : this.thread();
-    if (!t) return this.writeHere(f);
-    const id = this.nextId++;
-    const done = new Promise<void>((resolve, reject) => t.waiting.set(id, { resolve, reject }));
-    if (t.waiting.size === 1) t.worker.ref();
-    t.worker.postMessage({ id, crcAt: CRC_AT, ...f });
-    return done;
+    const t = f.file.buffer instanceof SharedArrayBuffer ? this.idlest() : undefined;
+    if (!t) return this.writeHere(f); // (a thread that failed: written here from then on)
+    await t.call({ crcAt: CRC_AT, ...f });
   }
 
   async close(): Promise<void> {
-    this.failed = true;
-    await Promise.all(this.threads.splice(0).map((t) => t.worker.terminate()));
+    await Promise.all(this.threads.map((t) => t.close()));
   }
 
   private async writeHere(f: BlockFile): Promise<void> {
@@ -111,40 +101,10 @@ export class BlockFileWriter {
     }
   }
 
-  /** the thread with the fewest writes waiting, started on first use */
-  private thread(): Thread | undefined {
-    if (this.threads.length < this.count) {
-      try {
-        this.threads.push(this.start());
-      } catch {
-        this.failed = true;
-        return undefined;
-      }
-    }
-    let best = this.threads[0];
-    for (const t of this.threads) if (best && t.waiting.size < best.waiting.size) best = t;
+  /** the working thread with the fewest writes waiting, if any */
+  private idlest(): WorkerCalls | undefined {
+    let best: WorkerCalls | undefined;
+    for (const t of this.threads) if (!t.failed && (!best || t.busy < best.busy)) best = t;
     return best;
-  }
-
-  private start(): Thread {
-    const worker = new Worker(THREAD_SOURCE, { eval: true });
-    const t: Thread = { worker, waiting: new Map() };
-    worker.on('message', (r: { id: number; error?: string }) => {
-      const w = t.waiting.get(r.id);
-      if (!w) return;
-      t.waiting.delete(r.id);
-      if (t.waiting.size === 0) worker.unref();
-      if (r.error !== undefined) w.reject(new Error(r.error));
-      else w.resolve();
-    });
-    const fail = (err: Error) => {
-      this.failed = true; // from now on, written here
-      for (const w of t.waiting.values()) w.reject(err);
-      t.waiting.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`block file writer exited (${code})`)));
-    worker.unref(); // (after the listeners: adding one refs it again)
-    return t;
   }
 }

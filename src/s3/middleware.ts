@@ -1,7 +1,7 @@
 // The SDK's middleware stack as s3mount uses it: typed helpers to place a middleware
 // under the deserializer (inside the retries, after signing: it sees each attempt) or at
 // the build step, and the off-thread payload hash that the signer then uses.
-import { hashThreads } from '../util/hash-threads.js';
+import { hashThreads, INLINE_MAX_BYTES } from '../util/hash-threads.js';
 
 /** What a middleware under the deserializer receives and returns, loosely typed. */
 export interface RawArgs {
@@ -25,9 +25,6 @@ export function underDeserializer(command: object, name: string, mw: (next: RawH
   stackOf(command).addRelativeTo(mw, { relation: 'after', toMiddleware: 'deserializerMiddleware', name });
 }
 
-/** bodies smaller than this are hashed by the signer as before: a pool round trip costs more */
-const OFF_THREAD_HASH_MIN_BYTES = 256 * 1024;
-
 /**
  * SigV4 over http signs the payload: the SDK hashes every uploaded byte (SHA-256) on
  * the JavaScript thread, 13% of its time in a 1 GiB write (profiled). The hash is
@@ -41,8 +38,9 @@ export async function withPayloadHash<C extends object>(
   knownHex?: string,
 ): Promise<C> {
   if (!(body instanceof Uint8Array)) return command;
-  // the uploader hashed this body already (the whole object's SHA-256 of a single PUT)
-  if (knownHex === undefined && body.byteLength < OFF_THREAD_HASH_MIN_BYTES) return command;
+  // the uploader hashed this body already (the whole object's SHA-256 of a single PUT);
+  // a small one is left to the signer: a thread's round trip costs more
+  if (knownHex === undefined && body.byteLength < INLINE_MAX_BYTES) return command;
   const hex = knownHex ?? (await hashThreads.sha256(body));
   stackOf(command).add(
     (next: (args: RawArgs) => Promise<unknown>) => (args: RawArgs) => {

@@ -5,10 +5,10 @@
 // Part buffers are SharedArrayBuffers (part-buffers.ts): a thread hashes them where
 // they are. Other memory is copied to the thread, or hashed here when small.
 import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { WorkerCalls } from './worker-calls.js';
 
 /** a thread's round trip costs more than hashing this much here */
-const INLINE_MAX_BYTES = 256 * 1024;
+export const INLINE_MAX_BYTES = 256 * 1024;
 
 // CommonJS, run with eval: no file to find next to this module (dist/ or src/ under tsx)
 const THREAD_SOURCE = `
@@ -35,72 +35,6 @@ parentPort.on('message', (m) => {
 });
 `;
 
-type Op = 'md5' | 'sha256' | 'update' | 'digest' | 'drop';
-interface Reply {
-  id: number;
-  value?: unknown;
-  error?: string;
-}
-
-/** One worker thread and the calls waiting for it. */
-class HashThread {
-  private worker: Worker | undefined;
-  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private nextId = 1;
-  /** it failed (or could not start): one-shot hashes are made on the caller's thread from then on */
-  failed = false;
-
-  get busy(): number {
-    return this.waiting.size;
-  }
-
-  call(op: Op, fields: { bytes?: Uint8Array; stream?: number }): Promise<unknown> {
-    // (never started again: the streams it held are gone)
-    if (this.failed) return Promise.reject(new Error('hash thread failed'));
-    const w = this.start();
-    const id = this.nextId++;
-    const done = new Promise<unknown>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-    if (this.waiting.size === 1) w.ref(); // while a call waits, the process stays up for it
-    w.postMessage({ id, op, ...fields });
-    return done;
-  }
-
-  /** Fire and forget (no answer comes). */
-  post(op: Op, fields: { stream: number }): void {
-    if (!this.failed && this.worker) this.worker.postMessage({ id: 0, op, ...fields });
-  }
-
-  private start(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(THREAD_SOURCE, { eval: true });
-    w.on('message', (r: Reply) => {
-      const call = this.waiting.get(r.id);
-      if (!call) return;
-      this.waiting.delete(r.id);
-      if (this.waiting.size === 0) w.unref();
-      if (r.error !== undefined) call.reject(new Error(`hash thread: ${r.error}`));
-      else call.resolve(r.value);
-    });
-    const fail = (err: Error) => {
-      this.failed = true;
-      for (const c of this.waiting.values()) c.reject(err);
-      this.waiting.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`hash thread exited (${code})`)));
-    w.unref(); // (after the listeners: adding one refs it again)
-    this.worker = w;
-    return w;
-  }
-
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    this.failed = true;
-    if (w) await w.terminate();
-  }
-}
-
 /** A SHA-256 over pieces fed in order, made on one thread. */
 export interface HashStream {
   /** hashes `bytes` after the pieces fed before; resolves once `bytes` may be reused */
@@ -112,11 +46,11 @@ export interface HashStream {
 }
 
 export class HashThreads {
-  private readonly threads: HashThread[];
+  private readonly threads: WorkerCalls[];
   private nextStream = 1;
 
   constructor(count = 2) {
-    this.threads = Array.from({ length: count }, () => new HashThread());
+    this.threads = Array.from({ length: count }, () => new WorkerCalls(THREAD_SOURCE, 'hash thread'));
   }
 
   md5(bytes: Uint8Array): Promise<Buffer> {
@@ -148,7 +82,7 @@ export class HashThreads {
       update: async (bytes) => {
         if (broken) return;
         try {
-          await thread.call('update', { bytes, stream });
+          await thread.call({ op: 'update', bytes, stream });
         } catch {
           broken = true;
         }
@@ -156,14 +90,14 @@ export class HashThreads {
       digest: async () => {
         if (broken) return undefined;
         try {
-          return (await thread.call('digest', { stream })) as string;
+          return (await thread.call({ op: 'digest', stream })) as string;
         } catch {
           return undefined;
         }
       },
       discard: () => {
         broken = true; // a piece still on its way is not sent
-        thread.post('drop', { stream });
+        thread.post({ op: 'drop', stream });
       },
     };
   }
@@ -181,14 +115,14 @@ export class HashThreads {
     const thread = this.idlest();
     if (bytes.byteLength < INLINE_MAX_BYTES || thread.failed) return here();
     try {
-      return from(await thread.call(op, { bytes }));
+      return from(await thread.call({ op, bytes }));
     } catch {
       return here(); // the thread failed: hashed here rather than not at all
     }
   }
 
-  private idlest(): HashThread {
-    let best = this.threads[0] as HashThread;
+  private idlest(): WorkerCalls {
+    let best = this.threads[0] as WorkerCalls;
     for (const t of this.threads) if (!t.failed && (best.failed || t.busy < best.busy)) best = t;
     return best;
   }

@@ -152,6 +152,24 @@ static int s3m_hput (s3m_hmap_t *m, uint64_t k, uint32_t v) {
   }
 }
 
+// Removes every key of `file` (the high bits above bit 40, as s3m_key makes them); returns
+// how many there were.
+static void s3m_hdel (s3m_hmap_t *m, uint64_t k);
+static uint32_t s3m_hdel_file (s3m_hmap_t *m, uint32_t file) {
+  if (m->keys == NULL || m->count == 0) return 0;
+  uint64_t want = (uint64_t) file + 1;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i <= m->mask; i++) if (m->keys[i] != 0 && (m->keys[i] >> 40) == want) n++;
+  if (n == 0) return 0;
+  uint64_t *gone = malloc(sizeof(uint64_t) * n);
+  if (gone == NULL) return 0;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i <= m->mask && k < n; i++) if (m->keys[i] != 0 && (m->keys[i] >> 40) == want) gone[k++] = m->keys[i];
+  for (uint32_t i = 0; i < k; i++) s3m_hdel(m, gone[i]);
+  free(gone);
+  return k;
+}
+
 static void s3m_hdel (s3m_hmap_t *m, uint64_t k) {
   uint32_t i = s3m_hidx(m, k);
   for (;; i = (i + 1) & m->mask) {

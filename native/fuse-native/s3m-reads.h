@@ -192,19 +192,23 @@ NAPI_METHOD(s3m_file_open) {
   NAPI_RETURN_INT32(id)
 }
 
-// s3m_file_close(id): detaches its handles; JavaScript has unmapped its blocks.
+// s3m_file_close(id) -> blocks still mapped to it (0: JavaScript unmapped them all, as it
+// should): detaches its handles and unmaps what is left, so that the id, reused for
+// another object, never serves this one's bytes.
 NAPI_METHOD(s3m_file_close) {
   NAPI_ARGV(1)
   NAPI_ARGV_UINT32(id, 0)
-  if (id >= S3M_FILES) return NULL;
+  uint32_t left = 0;
+  if (id >= S3M_FILES) { NAPI_RETURN_UINT32(left) }
   s3m_dfile_drop_all(id);  // JavaScript unmaps them first; this only makes sure
   pthread_rwlock_wrlock(&s3m_lock);
   for (int i = 0; i < S3M_SLOTS; i++) {
     if (s3m_slots[i].fh != 0 && s3m_slots[i].file == id) s3m_slots[i].fh = 0;
   }
+  left = s3m_hdel_file(&s3m_blocks, id);
   s3m_files[id].used = 0;
   pthread_rwlock_unlock(&s3m_lock);
-  return NULL;
+  NAPI_RETURN_UINT32(left)
 }
 
 // s3m_map(id, block, slot): the slot holds that block, complete. A slot outside the

@@ -15,9 +15,11 @@ import { fsError } from './errno.js';
 /**
  * How long the kernel keeps attributes and names it was told (libfuse's attr_timeout and
  * entry_timeout, 1 s), with a margin for a reply a FUSE thread sent just before the
- * mount learnt of a change.
+ * mount learnt of a change: the kernel counts the second from when the reply reaches it,
+ * which on a loaded node (every core busy) can be a few hundred milliseconds after
+ * JavaScript made it.
  */
-export const KERNEL_ATTR_MS = 1100;
+export const KERNEL_ATTR_MS = 1500;
 
 /** How many paths seen changing the mount remembers (their opens bypass the page cache). */
 const CHANGED_PATHS_MAX = 10_000;

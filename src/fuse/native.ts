@@ -82,7 +82,7 @@ export interface Binding {
   s3m_attr_gen(): number;
   s3m_arena(slots: number, shift: number): Buffer;
   s3m_file_open(lo: number, hi: number): number;
-  s3m_file_close(id: number): void;
+  s3m_file_close(id: number): number;
   s3m_map(id: number, block: number, slot: number): void;
   s3m_unmap(id: number, block: number): number;
   s3m_dmap(id: number, block: number, path: string): number;

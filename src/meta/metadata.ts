@@ -316,6 +316,11 @@ export class MetadataCache {
     if (this.o.ttlMs <= 0) return;
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(this.o.ttlMs) });
     this.negative.delete(path);
+    // a listing still fresh says what readdir hands out (and the FUSE threads' attribute
+    // cache takes from it): never an older version than the one just learnt
+    const parent = this.dirs.peek(parentPath(path));
+    if (this.fresh(parent) && parent.value.entries.has(baseName(path)))
+      parent.value.entries.set(baseName(path), node);
   }
 
   /** Records a node this mount just created or changed (read-your-writes). */

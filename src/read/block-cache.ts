@@ -20,8 +20,11 @@ export interface ArenaPort {
   arena(slots: number, blockShift: number): Buffer;
   /** registers an object version of `size` bytes; its id, or -1 when the table is full */
   openFile(size: number): number;
-  /** forgets it (its blocks are unmapped already) and detaches its handles */
-  closeFile(id: number): void;
+  /**
+   * forgets it and detaches its handles; returns how many of its blocks were still mapped
+   * (unmapped now: 0 unless the cache lost count)
+   */
+  closeFile(id: number): number | void;
   map(id: number, block: number, slot: number): void;
   /**
    * once this returns no FUSE thread reads that block's slot; true if one read from it
@@ -75,8 +78,8 @@ interface Entry {
 export class BlockCache {
   private readonly lru: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<Buffer>>();
-  /** arena slots of blocks being fetched, by block key */
-  private readonly filling = new Map<string, number>();
+  /** arena slots of blocks being fetched, by block key, with the fetch that fills each */
+  private readonly filling = new Map<string, { slot: number; fetch: Promise<Buffer> | undefined }>();
   private readonly arena: Buffer | undefined;
   private readonly free: number[] = [];
   private readonly files = new Map<string, FileRef>();
@@ -84,7 +87,7 @@ export class BlockCache {
    * aheadUsed / aheadWasted: blocks fetched ahead (`track(..., ahead)`) that were read
    * before eviction (here or by a FUSE thread) / evicted unread: what RandomGroup learns from
    */
-  readonly counters = { hits: 0, misses: 0, joined: 0, aheadUsed: 0, aheadWasted: 0 };
+  readonly counters = { hits: 0, misses: 0, joined: 0, aheadUsed: 0, aheadWasted: 0, leftMapped: 0 };
 
   constructor(
     readonly maxBytes: number,
@@ -145,11 +148,14 @@ export class BlockCache {
    * recently used block if need be), else ordinary memory.
    */
   allocate(id: BlockId, length: number): Buffer {
-    if (this.arena && length <= this.blockBytes) {
+    // (a second fetch of a block being filled gets ordinary memory: one slot per key in
+    // `filling`, owned by the fetch that took it, which alone gives it back)
+    const k = blockCacheKey(id);
+    if (this.arena && length <= this.blockBytes && !this.filling.has(k)) {
       if (this.free.length === 0 && this.lru.size > 0) this.lru.pop();
       const slot = this.free.pop();
       if (slot !== undefined) {
-        this.filling.set(blockCacheKey(id), slot);
+        this.filling.set(k, { slot, fetch: this.inflight.get(k) });
         return this.arena.subarray(slot * this.blockBytes, slot * this.blockBytes + length);
       }
     }
@@ -158,15 +164,16 @@ export class BlockCache {
 
   /** Gives back the memory allocate() gave for `id`, unused (the block came from elsewhere). */
   release(id: BlockId): void {
-    this.unfill(blockCacheKey(id));
+    const k = blockCacheKey(id);
+    this.unfill(k, this.inflight.get(k));
   }
 
-  /** the slot allocated for key `k`, if any, back to the free list */
-  private unfill(k: string): void {
-    const slot = this.filling.get(k);
-    if (slot === undefined) return;
+  /** the slot allocated for key `k` to `fetch`'s fill, if any, back to the free list */
+  private unfill(k: string, fetch: Promise<Buffer> | undefined): void {
+    const f = this.filling.get(k);
+    if (f === undefined || (f.fetch !== undefined && f.fetch !== fetch)) return; // another fill's
     this.filling.delete(k);
-    this.free.push(slot);
+    this.free.push(f.slot);
   }
 
   /**
@@ -181,7 +188,7 @@ export class BlockCache {
     fetch.then(
       (buf) => {
         if (this.inflight.get(k) === fetch) this.inflight.delete(k);
-        const slot = this.takeSlot(k, buf);
+        const slot = this.takeSlot(k, buf, fetch);
         if (this.lru.has(k)) {
           // already cached (defensive: ensure() and block() never fetch a cached block)
           if (slot >= 0) this.free.push(slot);
@@ -196,7 +203,7 @@ export class BlockCache {
       () => {
         // the error reaches whoever awaits this block; nothing is cached
         if (this.inflight.get(k) === fetch) this.inflight.delete(k);
-        this.unfill(k);
+        this.unfill(k, fetch);
       },
     );
   }
@@ -227,18 +234,21 @@ export class BlockCache {
     return this.lru.calculatedSize;
   }
 
-  /** the slot `buf` was filled in, if it is one */
-  private takeSlot(k: string, buf: Buffer): number {
-    const slot = this.filling.get(k);
-    if (slot === undefined) return -1;
-    this.filling.delete(k);
+  /** the slot `buf` was filled in, if it is one (`fetch` brought it) */
+  private takeSlot(k: string, buf: Buffer, fetch: Promise<Buffer>): number {
+    const f = this.filling.get(k);
+    if (f === undefined) return -1;
     if (
       this.arena &&
       buf.buffer === this.arena.buffer &&
-      buf.byteOffset === this.arena.byteOffset + slot * this.blockBytes
-    )
-      return slot;
-    this.free.push(slot); // not the block's memory after all
+      buf.byteOffset === this.arena.byteOffset + f.slot * this.blockBytes
+    ) {
+      this.filling.delete(k);
+      return f.slot;
+    }
+    // not the block's memory after all: the slot is free again if it was this fetch's,
+    // else it stays with the fill that took it (which may still be writing into it)
+    this.unfill(k, fetch);
     return -1;
   }
 
@@ -261,6 +271,7 @@ export class BlockCache {
     f.refs--;
     if (f.refs > 0) return;
     if (this.files.get(fk) === f) this.files.delete(fk);
-    this.port?.closeFile(f.id);
+    // (the port unmaps blocks still mapped: counted, as each should have been unmapped first)
+    this.counters.leftMapped += this.port?.closeFile(f.id) ?? 0;
   }
 }

@@ -347,7 +347,7 @@ export class BlockFetcher {
     const t0 = performance.now();
     let firstByte = -1;
     await this.o.store.readInto(
-      { key: obj.key, start, end, ...(obj.etag ? { etag: obj.etag } : {}) },
+      { key: obj.key, start, end, objectSize: obj.size, ...(obj.etag ? { etag: obj.etag } : {}) },
       {
         space: () => {
           if (w >= waiters.length)

@@ -10,7 +10,13 @@ import { checkRangeHead, invalidResponse, type RangeExpectation } from './respon
 import type { RangeRequest } from './store.js';
 
 export function rangeExpectation(req: RangeRequest): RangeExpectation {
-  return { key: req.key, start: req.start, end: req.end, ...(req.etag ? { etag: req.etag } : {}) };
+  return {
+    key: req.key,
+    start: req.start,
+    end: req.end,
+    ...(req.etag ? { etag: req.etag } : {}),
+    ...(req.objectSize !== undefined ? { objectSize: req.objectSize } : {}),
+  };
 }
 
 /**

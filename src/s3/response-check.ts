@@ -50,12 +50,14 @@ export interface RangeExpectation {
   end: number;
   /** the ETag the bytes must come from, when pinned */
   etag?: string;
+  /** the size of the object they must come from, when known */
+  objectSize?: number;
 }
 
 /**
  * Checks the head of a ranged GET's answer before any body byte is used: the bytes are
  * exactly [start, end) of the object (Content-Range and Content-Length), of the pinned
- * version (ETag). A 200 (a server that ignored Range) is accepted only when it is the
+ * version (ETag) and of the object's known size (Content-Range's total). A 200 (a server that ignored Range) is accepted only when it is the
  * whole object and exactly the bytes asked.
  */
 export function checkRangeHead(
@@ -73,6 +75,20 @@ export function checkRangeHead(
       throw new StoreError('PreconditionFailed', 'object changed (ETag mismatch)', { key: want.key, op });
   }
   const length = headers['content-length'];
+  // another size: another version, whether or not the read is pinned (a version known
+  // without an ETag, a server that ignores If-Match): its bytes are not the ones asked for
+  if (want.objectSize !== undefined) {
+    const total = statusCode === 206 ? /\/(\d+)\s*$/.exec(headers['content-range'] ?? '')?.[1] : length;
+    if (total !== undefined && statusCode < 300 && Number(total) !== want.objectSize)
+      throw new StoreError(
+        'PreconditionFailed',
+        `object changed (its size is ${total}, not ${want.objectSize})`,
+        {
+          key: want.key,
+          op,
+        },
+      );
+  }
   const expect = want.end - want.start;
   if (length !== undefined && Number(length) !== expect)
     throw invalidResponse(op, `Content-Length ${length}, asked for ${expect} bytes`, want.key);

@@ -38,6 +38,8 @@ export interface RangeRequest {
   end: number;
   /** the read fails with PreconditionFailed if the object no longer has this ETag */
   etag?: string;
+  /** the size of the object the range is taken from: an answer for another size fails with PreconditionFailed */
+  objectSize?: number;
   signal?: AbortSignal;
 }
 

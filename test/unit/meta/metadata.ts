@@ -232,3 +232,21 @@ t.test('listing again never brings back a name removed, nor overrides one record
   t.notOk(listed?.has('gone'), 'the removed name is not brought back by the LIST that began before');
   t.match(listed?.get('mine'), { etag: 'local' }, "this mount's record stays");
 });
+
+t.test(
+  'a version learnt by HEAD replaces the one a fresh listing holds (readdir never hands out the older)',
+  async (t) => {
+    const { store, meta } = setup();
+    store.putBytes('d/s5', 'x'.repeat(8129));
+    t.match((await meta.list('/d')).get('s5'), { size: 8129 }, 'listed');
+    store.putBytes('d/s5', 'y'.repeat(14466));
+    // a HEAD while the listing is fresh: an open for writing, --object-metadata
+    t.match(await meta.lookupWithAttrs('/d/s5'), { size: 14466 }, 'learnt by HEAD');
+    t.match(
+      (await meta.list('/d')).get('s5'),
+      { size: 14466 },
+      'the fresh listing hands out what HEAD learnt',
+    );
+    t.match(meta.listed('/d')?.get('s5'), { size: 14466 });
+  },
+);

@@ -129,3 +129,28 @@ t.test('FUSE threads serving reads wake the reader to keep prefetching', async (
   t.ok(served >= 30, `FUSE threads served ${served} reads`);
   r.close();
 });
+
+t.test('a second allocation for a block being filled never takes over its slot', async (t) => {
+  // Two fills of one key each holding an arena slot: the first to finish freed the slot
+  // `filling` named, the other's, while that fill still wrote into it; the slot then went
+  // to another block, mapped for FUSE threads, whose bytes the late fill overwrote.
+  const { cache, port } = setup(4);
+  const id = { key: 'k', version: 'v1', index: 0 };
+  cache.track(id, new Promise<Buffer>(() => undefined), 100); // the first fill, under way
+  const first = cache.allocate(id, 100);
+  const second = cache.allocate(id, 100);
+  t.not(second.buffer, first.buffer, 'the second fill gets ordinary memory');
+  first.fill(1);
+  second.fill(2);
+  cache.track(id, Promise.resolve(second), 100);
+  await new Promise((r) => setImmediate(r));
+  // the slot of `first` is still the key's, not free: three others are
+  const others = [1, 2, 3].map((i) => cache.allocate({ key: `o${i}`, version: 'v', index: 0 }, 100));
+  for (const o of others)
+    t.not(o.byteOffset, first.byteOffset, 'another block never gets the slot of a fill under way');
+  t.ok(
+    first.every((b) => b === 1),
+    'the fill under way keeps its bytes',
+  );
+  t.equal(port.serve(1, 0, 1), undefined, 'nothing served: the block cached is in ordinary memory');
+});

@@ -93,6 +93,34 @@ t.test('checkRangeHead', async (t) => {
     { name: 'StoreError', kind: 'InvalidResponse' },
     '200 with more than asked (Range ignored)',
   );
+  // unpinned (a version known without an ETag): the object's size stands for its version
+  const sized = { key: 'k', start: 0, end: 100, objectSize: 8129 };
+  t.doesNotThrow(
+    () =>
+      checkRangeHead(
+        sized,
+        206,
+        { 'content-length': '100', 'content-range': 'bytes 0-99/8129' },
+        normalizeEtag,
+      ),
+    'a range of an object of the size known',
+  );
+  t.throws(
+    () =>
+      checkRangeHead(
+        sized,
+        206,
+        { 'content-length': '100', 'content-range': 'bytes 0-99/14466' },
+        normalizeEtag,
+      ),
+    { name: 'StoreError', kind: 'PreconditionFailed' },
+    'a range of an object of another size: another version, cut at the size known',
+  );
+  t.throws(
+    () => checkRangeHead({ ...sized, end: 8129 }, 200, { 'content-length': '14466' }, normalizeEtag),
+    { name: 'StoreError', kind: 'PreconditionFailed' },
+    'a whole object (200) of another size',
+  );
   t.throws(
     () => checkRangeHead(want, 304, ok, normalizeEtag),
     { name: 'StoreError', kind: 'InvalidResponse' },

@@ -24,7 +24,7 @@ export interface ArenaPort {
    * forgets it and detaches its handles; returns how many of its blocks were still mapped
    * (unmapped now: 0 unless the cache lost count)
    */
-  closeFile(id: number): number | void;
+  closeFile(id: number): number;
   map(id: number, block: number, slot: number): void;
   /**
    * once this returns no FUSE thread reads that block's slot; true if one read from it

@@ -100,6 +100,8 @@ t.test(`bytes fetched on ${kind}`, async (t) => {
     const st = await status(m.dir);
     const got = st.s3.downloadedBytes;
     t.ok(got <= data.length, `${(got / MiB).toFixed(1)} MiB fetched for the 32 MiB object`);
-    t.ok((st.diskCache?.hits ?? 0) > 0, 'later misses were served from the disk');
+    // from the disk: read by JavaScript (hits), or by FUSE threads from block files (fileReads)
+    const fromDisk = (st.diskCache?.hits ?? 0) + (st.diskCache?.fileReads ?? 0);
+    t.ok(fromDisk > 0, `later misses were served from the disk (${fromDisk} reads)`);
   });
 });

@@ -291,7 +291,10 @@ t.test(`load on ${kind}: ${WORKERS} processes on each of two mounts for ${SECOND
   // closed (an id reused with a block still mapped would serve another object's bytes)
   for (const [i, m] of mounts.entries()) {
     await m.unmount(); // the daemon logs its counters as it stops
-    const stopped = m.output().split('\n').find((l) => l.includes('"msg":"stopped"'));
+    const stopped = m
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"msg":"stopped"'));
     const left = stopped === undefined ? undefined : /"leftMapped":(\d+)/.exec(stopped)?.[1];
     t.equal(left, '0', `mount ${'ab'[i]}: no block still mapped when its file id was closed`);
   }

@@ -314,6 +314,7 @@ export class S3FileSystem {
     const open = this.o.openFiles.get(path);
     const n = open ? undefined : await this.node(path);
     if (n?.kind === 'dir') throw fsError('EISDIR', 'is a directory', { path });
+    this.objects.goneHere(path); // (an open the kernel began before may come in after)
     await this.o.namespace.removeObject(path);
     await this.o.openFiles.unlinked(path);
   }

@@ -191,11 +191,29 @@ export class ObjectHandles {
   onNode(path: string, node: Node | undefined, before?: Node, local = false): void {
     if (local && node?.kind === 'file') this.toldKernel(path, node.size);
     if (sizeChanged(before, node)) this.noteSizeChange(path);
-    if (before?.kind === 'file' && before.etag !== '' && node?.kind === 'file' && node.etag !== before.etag)
+    // another version, or gone (a new open may race the kernel's old inode: goneHere)
+    if (
+      before?.kind === 'file' &&
+      before.etag !== '' &&
+      (node === undefined || (node.kind === 'file' && node.etag !== before.etag))
+    )
       this.changedPaths.set(path, this.clock.nowMs());
     const set = this.byPath.get(path);
     if (!set) return;
     for (const h of set) if (!h.stale && !sameVersion(h.reader.object, node)) this.markStale(h);
+  }
+
+  /**
+   * The file at `path` is being replaced (renamed over) or removed here. The kernel gives
+   * the name to another inode, or to none; but an open it began before (its path walk
+   * found the old file's inode) reaches this mount by name once the change is done, and
+   * is given whatever has the name then: the kernel would cut that descriptor's reads at
+   * the old file's size (or pad them to it), which is all it knows of that inode. So the
+   * path counts as seen changing: opens bypass the page cache for a while
+   * (CHANGED_RECENTLY_MS), and their reads are what the version has.
+   */
+  goneHere(path: string): void {
+    this.changedPaths.set(path, this.clock.nowMs());
   }
 
   private noteSizeChange(path: string): void {

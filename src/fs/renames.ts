@@ -30,6 +30,10 @@ export class Renames {
       throw fsError('ENOTEMPTY', 'target directory not empty', { path: to });
     if (isHiddenName(to)) return this.hide(from, to);
     await this.o.openFiles.beforeRename(from);
+    // an open of `to` the kernel began before the rename is of the file it replaces (its
+    // inode, its size) but may reach here by name after it: it gets the file renamed onto
+    // it (marked before the rename records it, so that no open sees the one without the other)
+    if ((await this.o.meta.lookup(to))?.kind === 'file') this.o.objects.goneHere(to);
     const file = await this.o.namespace.rename(from, to);
     await this.o.openFiles.renamed(from, to);
     // read handles follow their file: to the copy, if it has their version's ETag
@@ -54,6 +58,7 @@ export class Renames {
     // reads at that size (what the cache knows of the name may be another version)
     const held = of ? undefined : this.o.objects.heldVersion(path);
     const known = of || held ? undefined : await this.o.meta.lookup(path);
+    this.o.objects.goneHere(path);
     await this.o.namespace.removeObject(path); // DeleteObject of a missing key succeeds
     await this.o.openFiles.unlinked(path);
     this.o.objects.unlinked(path);

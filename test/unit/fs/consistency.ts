@@ -313,3 +313,48 @@ t.test(
     }
   },
 );
+
+t.test(
+  'a name renamed over or removed here: opens bypass the page cache (an open the kernel began on the old file may come in after)',
+  async (t) => {
+    // The load test's trace: an open whose path walk found the old file's inode reached
+    // the mount after a rename here had replaced the name. It was given the new version
+    // through the page cache, and the kernel cut its reads at the old file's size (or
+    // padded them to it with zeros): "fstat 2095, read@0 2095 (699 zeros), fstat 1396".
+    const store = new MemoryObjectStore();
+    const { fs, clock } = await testCore(t, { store });
+    for (const [name, n] of [
+      ['s4', 2095],
+      ['s5', 8129],
+    ] as const) {
+      store.putBytes(`shared/${name}`, pattern(n, n));
+      const before = await fs.open(`/shared/${name}`, O_RDONLY);
+      t.equal(fs.bypassesPageCache(before), false, `${name}: an open before: the page cache`);
+      await fs.release(before);
+    }
+    // renamed over here
+    await writeFile(fs, '/shared/.tmp-1', pattern(1396, 1));
+    await fs.rename('/shared/.tmp-1', '/shared/s4');
+    const after = await fs.open('/shared/s4', O_RDONLY);
+    t.equal(fs.bypassesPageCache(after), true, 'renamed over: an open after bypasses it');
+    t.same(await readHandle(fs, after, 0), pattern(1396, 1), 'and reads the new version whole');
+    await fs.release(after);
+    // removed here, then a file renamed onto the free name
+    await fs.unlink('/shared/s5');
+    await writeFile(fs, '/shared/.tmp-2', pattern(14466, 2));
+    await fs.rename('/shared/.tmp-2', '/shared/s5');
+    const again = await fs.open('/shared/s5', O_RDONLY);
+    t.equal(fs.bypassesPageCache(again), true, 'removed, then renamed onto: bypasses it');
+    await fs.release(again);
+    clock.advance(CHANGED_RECENTLY_MS + KERNEL_ATTR_MS);
+    const later = await fs.open('/shared/s4', O_RDONLY);
+    t.equal(fs.bypassesPageCache(later), false, 'a minute later: the page cache again');
+    await fs.release(later);
+    // a file only created here (no file had the name) keeps the page cache
+    await writeFile(fs, '/shared/.tmp-3', pattern(10, 3));
+    await fs.rename('/shared/.tmp-3', '/shared/fresh');
+    const fresh = await fs.open('/shared/fresh', O_RDONLY);
+    t.equal(fs.bypassesPageCache(fresh), false, 'renamed onto a free name: the page cache');
+    await fs.release(fresh);
+  },
+);

@@ -57,8 +57,9 @@ export interface RangeExpectation {
 /**
  * Checks the head of a ranged GET's answer before any body byte is used: the bytes are
  * exactly [start, end) of the object (Content-Range and Content-Length), of the pinned
- * version (ETag) and of the object's known size (Content-Range's total). A 200 (a server that ignored Range) is accepted only when it is the
- * whole object and exactly the bytes asked.
+ * version (ETag) and of the object's known size (Content-Range's total). A 200 (a server
+ * that ignored Range) is accepted only when it is the whole object and exactly the bytes
+ * asked.
  */
 export function checkRangeHead(
   want: RangeExpectation,
@@ -79,15 +80,10 @@ export function checkRangeHead(
   // without an ETag, a server that ignores If-Match): its bytes are not the ones asked for
   if (want.objectSize !== undefined) {
     const total = statusCode === 206 ? /\/(\d+)\s*$/.exec(headers['content-range'] ?? '')?.[1] : length;
-    if (total !== undefined && statusCode < 300 && Number(total) !== want.objectSize)
-      throw new StoreError(
-        'PreconditionFailed',
-        `object changed (its size is ${total}, not ${want.objectSize})`,
-        {
-          key: want.key,
-          op,
-        },
-      );
+    if (total !== undefined && statusCode < 300 && Number(total) !== want.objectSize) {
+      const why = `object changed (its size is ${total}, not ${want.objectSize})`;
+      throw new StoreError('PreconditionFailed', why, { key: want.key, op });
+    }
   }
   const expect = want.end - want.start;
   if (length !== undefined && Number(length) !== expect)

@@ -35,11 +35,8 @@ export interface MetadataOptions {
   maxEntries?: number;
   /** called on every change this cache records, so that caches copied from it drop too */
   onChange?: () => void;
-  /**
-   * told what this cache learns or records of a path (undefined: nothing there), so open
-   * read handles can compare versions; with what it knew of it before (even expired) when
-   * it learnt it from S3 (undefined for a change this mount made)
-   */
+  /** told what this cache learns or records of a path (undefined: nothing there), and what it
+   *  knew of it before (even expired) when learnt from S3 (undefined: a change made here) */
   onNode?: (path: string, node: Node | undefined, before: Node | undefined, local: boolean) => void;
   /** most keys a directory walk's subtree listing takes in (walks.ts); 0 or absent: directories are listed one by one */
   walkMaxKeys?: number;
@@ -141,10 +138,7 @@ export class MetadataCache {
     return this.lookups.run(path, () => this.remoteLookup(path));
   }
 
-  /**
-   * HEAD "name" and LIST "name/" (max 1) together. Any key below "name/" makes it a
-   * directory, which shadows an object of the same name.
-   */
+  /** HEAD "name" and LIST "name/" (max 1) together: a key below "name/" makes it a directory. */
   private async remoteLookup(path: string): Promise<Node | undefined> {
     this.counters.remoteLookups++;
     const gen = this.generation;
@@ -316,8 +310,7 @@ export class MetadataCache {
     if (this.o.ttlMs <= 0) return;
     this.stats.set(path, { value: node, expiresAtMs: this.expiry(this.o.ttlMs) });
     this.negative.delete(path);
-    // a listing still fresh says what readdir hands out (and the FUSE threads' attribute
-    // cache takes from it): never an older version than the one just learnt
+    // a fresh listing is what readdir (and the FUSE threads' attributes) hand out: never older
     const parent = this.dirs.peek(parentPath(path));
     if (this.fresh(parent) && parent.value.entries.has(baseName(path)))
       parent.value.entries.set(baseName(path), node);

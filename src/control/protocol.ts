@@ -47,6 +47,8 @@ export interface MountStatus {
     writes: number;
     bytesWritten: number;
     skipped: number;
+    /** prefetches that waited for the disk writer to catch up */
+    paced: number;
     /** damaged, partial or mismatched block files found and dropped */
     corrupt: number;
     evicted: number;

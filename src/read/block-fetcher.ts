@@ -322,9 +322,12 @@ export class BlockFetcher {
     const last = indexes[indexes.length - 1] as number;
     const start = first * B;
     const end = Math.min(obj.size, (last + 1) * B);
-    // prefetch waits for a memory slot; a demand fetch (small, someone waits) does not
+    // prefetch waits for a memory slot (and, for the disk cache, for its writer to keep
+    // up); a demand fetch (small, someone waits) does not
     const run = () => this.o.requests.run(() => this.stream(obj, start, end, waiters));
-    void (prefetch ? this.o.getSlots.run(run) : run()).catch((err: unknown) => {
+    const disk = obj.etag ? this.o.disk : undefined;
+    const paced = () => (disk ? disk.room().then(() => this.o.getSlots.run(run)) : this.o.getSlots.run(run));
+    void (prefetch ? paced() : run()).catch((err: unknown) => {
       for (const w of waiters) w.reject(err);
     });
   }

@@ -4,23 +4,20 @@
 // hash of (endpoint+bucket, key, ETag, size, block size) and the block index: a replaced
 // object has a new ETag, so its old blocks are never found again and age out. Each file
 // carries a header with that identity, the data length and a CRC-32 of the data; anything
-// that does not match is dropped and counted, and the block is fetched from S3 again.
-// Size: LRU by file mtime (a hit touches the file), evicting the oldest files once the
+// that does not match is dropped and counted, and the block is fetched from S3 again
+// (disk-block-file.ts). Size: LRU by file mtime (a hit touches the file), evicting the oldest files once the
 // directory holds more than maxBytes. A block waiting to be written is served from its
-// queued copy (so a block evicted from memory meanwhile is not fetched again), and the
-// files this mount found or wrote are remembered (`has`: no disk I/O to decide whether a
-// block is worth fetching ahead).
+// queued copy; prefetches wait while the writer is behind (room()); the files this mount
+// found or wrote are remembered (`has`: no disk I/O to decide what to fetch ahead).
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import type { Logger } from '../log/logger.js';
 import { preadvWhole } from '../util/local-files.js';
 import { BlockFileWriter } from './block-file-writer.js';
+import { HEADER_BYTES, blockFileProblem, writeBlockHeader } from './disk-block-file.js';
 
-const MAGIC = Buffer.from('S3MDC001');
-/** magic (8), identity (32), index (4), length (4), crc32 (4), reserved (12) */
-export const HEADER_BYTES = 64;
+export { HEADER_BYTES };
 /** a hit re-touches its file at most this often (an mtime write per read would be waste) */
 const TOUCH_INTERVAL_MS = 60_000;
 /** hits mark their files used this long after, together */
@@ -32,6 +29,8 @@ const WRITE_QUEUE_BYTES = 64 * 1024 * 1024;
  * has room, from wherever their bytes still are (the block cache): 1 GiB of 256 KiB blocks
  */
 const OWED_MAX = 4096;
+/** a prefetch waits (room()) while blocks are owed, never longer than this at a time (a stuck disk must not stall reads) */
+const PACE_WAIT_MS = 2000;
 /** an unmount waits this long at most for blocks still queued for the disk (settle) */
 const SETTLE_MS = 30_000;
 /** object versions whose identity hash is kept (all forgotten at once past this) */
@@ -53,6 +52,8 @@ export interface DiskCacheOptions {
   namespace: string;
   blockBytes: number;
   logger: Logger;
+  /** the write queue's size (WRITE_QUEUE_BYTES; tests make it small) */
+  writeQueueBytes?: number;
 }
 
 export interface DiskCacheStats {
@@ -63,6 +64,8 @@ export interface DiskCacheStats {
   bytesWritten: number;
   /** blocks not written because the write queue was full */
   skipped: number;
+  /** prefetches that waited for the disk writer to catch up (room()) */
+  paced: number;
   /** damaged, partial or mismatched files found and dropped */
   corrupt: number;
   evicted: number;
@@ -95,6 +98,8 @@ export class DiskCache {
   >();
   /** settle() calls waiting for the next write to end */
   private waiters: Array<() => void> = [];
+  /** room() calls waiting for the writer to catch up */
+  private roomWaiters: Array<() => void> = [];
   /** told of every file this mount's eviction deletes */
   private evicted: (path: string) => void = () => undefined;
   private readonly counters = {
@@ -104,16 +109,19 @@ export class DiskCache {
     writes: 0,
     bytesWritten: 0,
     skipped: 0,
+    paced: 0,
     corrupt: 0,
     evicted: 0,
   };
 
   /** writes block files on worker threads, from shared memory */
   private readonly writer: BlockFileWriter;
+  private readonly queueBytes: number;
 
   constructor(private readonly o: DiskCacheOptions) {
     this.root = join(o.dir, 'v1');
     this.writer = new BlockFileWriter(HEADER_BYTES + o.blockBytes);
+    this.queueBytes = o.writeQueueBytes ?? WRITE_QUEUE_BYTES;
   }
 
   /** Creates the directory (0700) and measures what it holds. */
@@ -179,7 +187,7 @@ export class DiskCache {
       await this.drop(path, `${size}, expected ${HEADER_BYTES + expected}`);
       return this.miss();
     }
-    const why = this.check(header, data, ident, id.index);
+    const why = blockFileProblem(header, data, ident, id.index);
     if (why) {
       await this.drop(path, why);
       return this.miss();
@@ -233,7 +241,7 @@ export class DiskCache {
     if (data.length !== this.lengthOf(id)) return;
     const path = this.pathOf(id);
     if (this.pending.has(path)) return;
-    if (this.queued + data.length > WRITE_QUEUE_BYTES) {
+    if (this.queued + data.length > this.queueBytes) {
       if (again && this.owed.size < OWED_MAX && !this.owed.has(path))
         this.owed.set(path, { id, bytes: again, stored });
       else if (!this.owed.has(path)) this.counters.skipped++;
@@ -241,7 +249,7 @@ export class DiskCache {
     }
     this.owed.delete(path);
     const file = this.writer.slot(HEADER_BYTES + data.length);
-    this.header(id, data.length, file); // (its CRC-32 is the writer's)
+    writeBlockHeader(file, this.identity(id), id.index, data.length); // (its CRC-32 is the writer's)
     data.copy(file, HEADER_BYTES);
     this.queued += data.length;
     this.pending.set(path, file);
@@ -251,6 +259,23 @@ export class DiskCache {
       this.writer.release(file);
       this.payOwed();
       for (const w of this.waiters.splice(0)) w();
+      if (this.owed.size === 0 && this.queued <= this.queueBytes / 2)
+        for (const w of this.roomWaiters.splice(0)) w();
+    });
+  }
+
+  /**
+   * Resolves at once while the writer keeps up; once blocks are owed, when the queue is
+   * half empty and nothing is owed, or after `limitMs`. Prefetches bound for the disk wait
+   * on it, so a first read cannot outrun the disk (owed blocks evicted from memory first
+   * would be skipped, and fetched again by the next read).
+   */
+  room(limitMs = PACE_WAIT_MS): Promise<void> {
+    if (this.owed.size === 0) return Promise.resolve();
+    this.counters.paced++;
+    return new Promise<void>((r) => {
+      this.roomWaiters.push(r);
+      setTimeout(r, limitMs).unref();
     });
   }
 
@@ -267,7 +292,7 @@ export class DiskCache {
   /** Queues owed blocks while the queue has room, oldest first. */
   private payOwed(): void {
     for (const [path, o] of this.owed) {
-      if (this.queued + this.o.blockBytes > WRITE_QUEUE_BYTES) return;
+      if (this.queued + this.o.blockBytes > this.queueBytes) return;
       this.owed.delete(path);
       const data = o.bytes();
       if (data === undefined || data.length !== this.lengthOf(o.id)) this.counters.skipped++;
@@ -371,24 +396,5 @@ export class DiskCache {
   private pathFor(ident: Buffer, index: number): string {
     const hex = ident.toString('hex');
     return join(this.root, hex.slice(0, 2), `${hex.slice(2, 40)}.${index}`);
-  }
-
-  /** the header of block `id` with `length` bytes of data, into the start of `into`; its CRC-32 left 0 */
-  private header(id: DiskBlockId, length: number, into: Buffer): void {
-    into.fill(0, 0, HEADER_BYTES); // (the memory is reused)
-    MAGIC.copy(into, 0);
-    this.identity(id).copy(into, 8);
-    into.writeUInt32LE(id.index, 40);
-    into.writeUInt32LE(length, 44);
-  }
-
-  /** why the file's `header` and `data` are not this block, or undefined if they are */
-  private check(header: Buffer, data: Buffer, ident: Buffer, index: number): string | undefined {
-    if (!header.subarray(0, 8).equals(MAGIC)) return 'bad magic';
-    if (!header.subarray(8, 40).equals(ident)) return 'identity mismatch';
-    if (header.readUInt32LE(40) !== index) return 'index mismatch';
-    if (header.readUInt32LE(44) !== data.length) return 'length mismatch';
-    if (header.readUInt32LE(48) !== crc32(data)) return 'checksum mismatch';
-    return undefined;
   }
 }

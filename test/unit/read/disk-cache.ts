@@ -127,6 +127,85 @@ t.test(
   },
 );
 
+t.test('room() holds a prefetch while blocks are owed, until the queue is half empty', async (t) => {
+  const dir = await tempDir(t);
+  const c = new DiskCache({
+    dir,
+    maxBytes: 64 * B,
+    namespace: 'ep\nbucket',
+    blockBytes: B,
+    logger: nullLogger(),
+    writeQueueBytes: 8 * B,
+  });
+  await c.init();
+  await c.room();
+  t.equal(c.stats().paced, 0, 'a writer keeping up holds nothing');
+  const blocks = Array.from({ length: 12 }, () => randomBytes(B));
+  const big = (index: number): DiskBlockId => ({ key: 'k', etag: '"e1"', size: 12 * B, index });
+  blocks.forEach((data, i) => c.write(big(i), data, () => data)); // 8 queued, 4 owed
+  let writesThen = -1;
+  await c.room(10_000).then(() => {
+    writesThen = c.stats().writes;
+  });
+  t.ok(
+    writesThen >= 8,
+    `released once nothing is owed and at most 4 blocks are queued (${writesThen} written)`,
+  );
+  t.equal(c.stats().paced, 1, 'the wait is counted');
+  await c.settle(10_000);
+  t.same([c.stats().writes, c.stats().skipped], [12, 0]);
+});
+
+t.test(
+  'a first read paced to a slow disk writer leaves no block unstored; a remount needs no GET',
+  async (t) => {
+    const dir = await tempDir(t);
+    const store = new MemoryObjectStore();
+    const data = randomBytes(40 * B + 7);
+    const etag = store.putBytes('k', data);
+    const obj = { key: 'k', size: data.length, etag, version: etag };
+    const mount = async (slow: boolean) => {
+      const disk = new DiskCache({
+        dir,
+        maxBytes: 1 << 30,
+        namespace: 'ep\nbucket',
+        blockBytes: B,
+        logger: nullLogger(),
+        writeQueueBytes: 4 * B,
+      });
+      await disk.init();
+      if (slow) {
+        // one block file at a time, 5 ms each: the reader, all in memory, is far faster
+        const writer = (disk as unknown as { writer: { write: (f: unknown) => Promise<void> } }).writer;
+        const write = writer.write.bind(writer);
+        let chain = Promise.resolve();
+        writer.write = (f) => {
+          const done = chain.then(() => new Promise((r) => setTimeout(r, 5))).then(() => write(f));
+          chain = done.catch(() => undefined);
+          return done;
+        };
+      }
+      const fetcher = fetcherOver({ store, cache: new BlockCache(8 * B), disk, prefetchBudgetBytes: 4 * B });
+      return { disk, reader: new ObjectReader(obj, fetcher, 4 * B) };
+    };
+    const readAll = async (r: ObjectReader) => {
+      const out = Buffer.alloc(data.length);
+      for (let off = 0; off < data.length; off += 50_000)
+        await r.read(out.subarray(off), off, Math.min(50_000, data.length - off));
+      return out;
+    };
+    const first = await mount(true);
+    t.ok((await readAll(first.reader)).equals(data), 'first read: the bytes');
+    await first.disk.settle(20_000);
+    t.equal(first.disk.stats().skipped, 0, 'no block was skipped');
+    t.ok(first.disk.stats().paced > 0, 'prefetches waited for the writer');
+    const gets = store.calls['getRange'] ?? 0;
+    const second = await mount(false);
+    t.ok((await readAll(second.reader)).equals(data), 'after a remount: the same bytes');
+    t.equal(store.calls['getRange'] ?? 0, gets, 'and no GET');
+  },
+);
+
 t.test('a block subdirectory removed under the cache is made again for the next block', async (t) => {
   const dir = await tempDir(t);
   const c = await diskCache(dir);

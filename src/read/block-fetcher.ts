@@ -17,7 +17,7 @@ import { RANDOM_READ_GROUP_MAX_BYTES, RANDOM_READ_GROUP_START_BYTES, RandomGroup
  * background when it is at most this share of --cache-dir-size...
  */
 export const DISK_FILL_MAX_SHARE = 1 / 4;
-/** ...in ranged GETs of --request-size, this many at a time (prefetch slots: reads go first) */
+/** ...in ranged GETs of --request-size, this many in flight (prefetch slots: reads go first) */
 export const DISK_FILL_REQUESTS = 4;
 
 export interface ObjectVersion {
@@ -38,10 +38,7 @@ export interface BlockFetcherOptions {
   requestBytes: number;
   /** prefetched-but-unread bytes all readers together may keep (part of the cache) */
   prefetchBudgetBytes: number;
-  /**
-   * a read that waits for blocks fails with a Timeout after this long (--request-timeout),
-   * however many GETs it took or waited behind; default: no deadline of its own
-   */
+  /** a read waiting for blocks fails (Timeout) after this long, however many GETs it took (--request-timeout) */
   readDeadlineMs?: number;
   logger: Logger;
   /** --cache-dir: blocks are looked for there before S3, and stored there once fetched */
@@ -132,11 +129,10 @@ export class BlockFetcher {
   }
 
   /**
-   * Fetches every block of `obj` the disk cache lacks, in order, DISK_FILL_REQUESTS ranged
-   * GETs at a time waiting for prefetch slots (so demand reads go first): a program that
-   * reads an object at random (HDF5, NetCDF, a database file) soon finds every block on
-   * local disk, where FUSE threads read it, instead of a GET per miss. Once per object
-   * version per mount; a failure ends the fill (reads still fetch what they miss).
+   * Fetches every block of `obj` the disk cache lacks, in order, as prefetches (demand
+   * reads go first): a program reading an object at random (HDF5, NetCDF) soon finds it all
+   * on local disk instead of a GET per miss. Once per object version per mount; a failure
+   * ends the fill (reads still fetch what they miss).
    */
   private fillDisk(disk: DiskCache, obj: ObjectVersion): void {
     const k = `${obj.version}\n${obj.key}`;
@@ -144,18 +140,28 @@ export class BlockFetcher {
     this.filled.add(k);
     this.fillCounters.objects++;
     const run = async () => {
+      const t0 = performance.now();
       const n = this.blockCount(obj);
-      const step = this.requestBlocks * DISK_FILL_REQUESTS;
-      for (let first = 0; first < n; first += step) {
-        const last = Math.min(n - 1, first + step - 1);
+      // DISK_FILL_REQUESTS GETs kept in flight: the next starts as soon as one is in
+      const inflight = new Set<Promise<void>>();
+      for (let first = 0; first < n; first += this.requestBlocks) {
+        const last = Math.min(n - 1, first + this.requestBlocks - 1);
         this.ensure(obj, first, last, true, { skip: (i) => disk.has(this.diskId(obj, i)) });
         const waits: Promise<Buffer>[] = [];
         for (let i = first; i <= last; i++) {
           const p = this.o.cache.pending({ key: obj.key, version: obj.version, index: i });
           if (p) waits.push(p);
         }
-        await Promise.all(waits);
+        if (waits.length === 0) continue;
+        const done: Promise<void> = Promise.all(waits).then(() => {
+          inflight.delete(done);
+        });
+        done.catch(() => undefined); // (awaited below, or the fill has already stopped)
+        inflight.add(done);
+        if (inflight.size >= DISK_FILL_REQUESTS) await Promise.race(inflight);
       }
+      await Promise.all(inflight);
+      this.o.logger.debug('disk cache fill done', { key: obj.key, ms: Math.round(performance.now() - t0) });
     };
     void run().catch((err: unknown) => {
       this.fillCounters.failed++;

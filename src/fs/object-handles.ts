@@ -336,8 +336,7 @@ export class ObjectHandles {
   /**
    * The version `h` reads is no longer in S3. A handle that has handed out bytes of it
    * (or may have, through FUSE threads) is stale. One that has not moves to the current
-   * version, unless that is longer: the kernel may still hold the size seen at open (its
-   * attribute cache) and would cut the new bytes at it.
+   * version if it can (canMove), else is stale too.
    */
   private async versionGone(h: ObjectHandle, attempt: number, err: unknown, moves: number): Promise<void> {
     if (h.moves !== moves) return; // another read of h moved it meanwhile: this one tries again
@@ -350,11 +349,11 @@ export class ObjectHandles {
     const now = await this.o.meta.lookup(h.path); // asks S3: tells onNode, which marks h stale
     if (now === undefined) throw fsError('ENOENT', 'the object was deleted', { path: h.path }, err);
     // (another read of h may have handed out bytes of the old version meanwhile, or moved it)
-    if (now.kind === 'dir' || now.size > h.reader.object.size || h.served || h.moves !== moves) {
+    if (now.kind === 'dir' || !this.canMove(h, now.size) || h.served || h.moves !== moves) {
       this.markStale(h);
       throw fsError(
         'ESTALE',
-        'the object was replaced by a longer one since it was opened',
+        'the object was replaced by one of another size since it was opened',
         { path: h.path },
         err,
       );
@@ -362,6 +361,19 @@ export class ObjectHandles {
     this.repin(h, now);
     h.stale = false;
     h.moves++;
+  }
+
+  /**
+   * Whether `h` may read a version of `size` instead of its own. Not a longer one: the
+   * kernel may still hold the size seen at open and would cut the new bytes at it. Through
+   * the page cache, not a shorter one either: the kernel pads a short answer with zeros
+   * to the size it holds, and shrinks that size only if no attribute reply for the file
+   * came in while the read was out (two mounts replacing shared files met it). A direct_io
+   * read is handed out exactly as answered.
+   */
+  private canMove(h: ObjectHandle, size: number): boolean {
+    const own = h.reader.object.size;
+    return h.directIo ? size <= own : size === own;
   }
 
   close(h: ObjectHandle): void {

@@ -57,11 +57,26 @@ t.test('a handle that handed out bytes never moves to another version', async (t
 
 t.test('written here, replaced by another client, opened anew: the new version', async (t) => {
   const store = new MemoryObjectStore();
-  const { fs } = await testCore(t, { store });
+  const { fs, clock } = await testCore(t, { store });
   await writeFile(fs, '/w.txt', Buffer.from('written through the mount'));
   store.putBytes('w.txt', Buffer.from('other client')); // shorter
-  t.same(await readFile(fs, '/w.txt'), Buffer.from('other client'), 'no ESTALE: the new bytes');
-  t.equal((await fs.getattr('/w.txt')).size, 'other client'.length, 'stat agrees');
+  // through the page cache the kernel holds the size seen at open and could pad the
+  // shorter version's bytes to it with zeros: that first read fails instead
+  t.equal(await errnoOf(readFile(fs, '/w.txt')), 'ESTALE', 'a page-cache open: ESTALE, not padded bytes');
+  t.equal((await fs.getattr('/w.txt')).size, 'other client'.length, 'stat learns the new size');
+  clock.advance(KERNEL_ATTR_MS);
+  t.same(await readFile(fs, '/w.txt'), Buffer.from('other client'), 'a new open reads the new version');
+  // the path was seen changing: opens bypass the page cache, and such a handle may move to
+  // a shorter version without an error (the kernel hands out exactly the bytes answered)
+  store.putBytes('w.txt', Buffer.from('a third version, not read here'));
+  clock.advance(PAST_TTL_MS);
+  t.equal((await fs.getattr('/w.txt')).size, 30, 'stat learns the third version (its blocks not cached)');
+  clock.advance(KERNEL_ATTR_MS);
+  const fh = await fs.open('/w.txt', O_RDONLY);
+  t.ok(fs.bypassesPageCache(fh), 'the open bypasses the page cache');
+  store.putBytes('w.txt', Buffer.from('other')); // shorter, before any read
+  t.same(await readHandle(fs, fh), Buffer.from('other'), 'a direct_io handle moves to the shorter version');
+  await fs.release(fh);
 });
 
 t.test('a name put elsewhere is looked up although a cached listing misses it', async (t) => {

@@ -17,6 +17,13 @@ import { MemoryObjectStore } from '../../fixtures/memory-store.js';
 
 const B = 64 * 1024;
 
+/** a GET the test holds until it lets it go */
+interface Held {
+  req: RangeRequest;
+  go: () => void;
+  gone: boolean;
+}
+
 t.test('the fill starts its next GET as soon as one of its window is in', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 's3mount-diskfill-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -31,9 +38,9 @@ t.test('the fill starts its next GET as soon as one of its window is in', async 
 
   // every GET waits until the test lets it go
   const store = new MemoryObjectStore();
-  const held: { req: RangeRequest; go: () => void; gone: boolean }[] = [];
+  const held: Held[] = [];
   store.beforeGet = (req) => new Promise<void>((go) => held.push({ req, go, gone: false }));
-  const release = (h: { go: () => void; gone: boolean }) => {
+  const release = (h: Held) => {
     h.gone = true;
     h.go();
   };
@@ -58,7 +65,7 @@ t.test('the fill starts its next GET as soon as one of its window is in', async 
   t.same(fillStarts(), steps(0), `${DISK_FILL_REQUESTS} fill GETs in flight, no more`);
 
   // the first is in while the others wait: the next starts at once
-  release(held.find((h) => h.req.start === 0) as (typeof held)[number]);
+  release(held.find((h) => h.req.start === 0) as Held);
   const next = 4 * DISK_FILL_REQUESTS;
   t.ok(
     await eventually(() => fillStarts().includes(next), 5000, 5),

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { BlockFileWriter } from '../../../src/read/block-file-writer.js';
+import { BlockFileWriter, WRITE_CHUNK } from '../../../src/read/block-file-writer.js';
 
 const HEADER = 64;
 
@@ -40,6 +40,24 @@ t.test('files land whole, with the CRC-32 of their data, from shared or ordinary
   );
   const again = w.slot(HEADER + 10);
   t.equal(again.buffer, cases[1][1].buffer, 'a released slot is used again');
+});
+
+t.test('a file of several WRITE_CHUNKs lands whole, piece after piece', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 's3mount-bfw-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const length = HEADER + 3 * WRITE_CHUNK + 1000; // (not a multiple: a short last piece)
+  const w = new BlockFileWriter(length);
+  t.teardown(() => w.close());
+  for (const [i, file] of [w.slot(length), Buffer.alloc(length)].entries()) {
+    file.fill(0, 0, HEADER);
+    randomBytes(length - HEADER).copy(file, HEADER);
+    const path = join(dir, `big${i}`);
+    await w.write({ file, headerBytes: HEADER, tmp: join(dir, `.tmp-big${i}`), path, mkdir: false });
+    const got = await readFile(path);
+    const where = i === 0 ? 'from a thread' : 'written here';
+    t.equal(got.length, length, `${where}: its length`);
+    t.ok(got.subarray(HEADER).equals(file.subarray(HEADER)), `${where}: every piece in its place`);
+  }
 });
 
 t.test('a missing directory is made; a write that cannot be done rejects and leaves nothing', async (t) => {

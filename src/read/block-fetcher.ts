@@ -146,7 +146,8 @@ export class BlockFetcher {
       const inflight = new Set<Promise<void>>();
       for (let first = 0; first < n; first += this.requestBlocks) {
         const last = Math.min(n - 1, first + this.requestBlocks - 1);
-        this.ensure(obj, first, last, true, { skip: (i) => disk.has(this.diskId(obj, i)) });
+        // (not looked for on disk: 4,096 failed opens a GiB; another mount's blocks are refetched)
+        this.ensure(obj, first, last, true, { skip: (i) => disk.has(this.diskId(obj, i)), probe: false });
         const waits: Promise<Buffer>[] = [];
         for (let i = first; i <= last; i++) {
           const p = this.o.cache.pending({ key: obj.key, version: obj.version, index: i });
@@ -178,7 +179,7 @@ export class BlockFetcher {
     first: number,
     last: number,
     prefetch = false,
-    how: { ahead?: (index: number) => boolean; skip?: (index: number) => boolean } = {},
+    how: { ahead?: (index: number) => boolean; skip?: (index: number) => boolean; probe?: boolean } = {},
   ): void {
     const maxRun = this.requestBlocks;
     let run: number[] = [];
@@ -186,13 +187,10 @@ export class BlockFetcher {
       // a run longer than one request goes out as equal requests (33 blocks: 17 + 16,
       // not 32 + a 1-block request whose overhead is that of a large one)
       const n = Math.ceil(run.length / maxRun);
-      for (let k = 0; k < n; k++)
-        this.fetchRun(
-          obj,
-          run.slice(Math.floor((k * run.length) / n), Math.floor(((k + 1) * run.length) / n)),
-          prefetch,
-          how.ahead,
-        );
+      for (let k = 0; k < n; k++) {
+        const part = run.slice(Math.floor((k * run.length) / n), Math.floor(((k + 1) * run.length) / n));
+        this.fetchRun(obj, part, prefetch, how.ahead, how.probe);
+      }
       run = [];
     };
     for (let i = first; i <= last; i++) {
@@ -252,6 +250,8 @@ export class BlockFetcher {
     indexes: number[],
     prefetch: boolean,
     ahead?: (index: number) => boolean,
+    /** look for the blocks in the disk cache first (false: straight to S3) */
+    probe = true,
   ): void {
     const waiters: Deferred<Buffer>[] = indexes.map(() => deferred<Buffer>());
     indexes.forEach((index, i) => {
@@ -262,7 +262,7 @@ export class BlockFetcher {
       this.o.cache.track(id, d.promise, obj.size, ahead?.(index) ?? false);
     });
     const disk = this.o.disk;
-    if (disk && obj.etag)
+    if (disk && obj.etag && probe)
       void this.fromDisk(disk, obj, indexes, waiters, prefetch).catch((err: unknown) => {
         for (const w of waiters) w.reject(err);
       });

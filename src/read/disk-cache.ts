@@ -113,11 +113,11 @@ export class DiskCache {
     corrupt: 0,
     evicted: 0,
   };
-
   /** writes block files on worker threads, from shared memory */
   private readonly writer: BlockFileWriter;
   private readonly queueBytes: number;
-
+  private readonly tmpTag = randomBytes(4).toString('hex'); // temporary names: pid, this tag, a count
+  private tmpCount = 0;
   constructor(private readonly o: DiskCacheOptions) {
     this.root = join(o.dir, 'v1');
     this.writer = new BlockFileWriter(HEADER_BYTES + o.blockBytes);
@@ -301,7 +301,7 @@ export class DiskCache {
   }
 
   private async store(path: string, file: Buffer, stored?: (path: string) => void): Promise<void> {
-    const tmp = join(this.root, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const tmp = join(this.root, `.tmp-${process.pid}-${this.tmpTag}-${++this.tmpCount}`);
     try {
       const dir = join(path, '..');
       // its subdirectory made once per mount, and again if removed under it (the writer)
@@ -363,7 +363,6 @@ export class DiskCache {
     this.counters.misses++;
     return undefined;
   }
-
   private async drop(path: string, why: string): Promise<void> {
     this.counters.corrupt++;
     this.known.delete(path);

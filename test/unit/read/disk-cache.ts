@@ -10,6 +10,7 @@ import { BlockCache } from '../../../src/read/block-cache.js';
 import { BlockFetcher } from '../../../src/read/block-fetcher.js';
 import { DiskCache, HEADER_BYTES, type DiskBlockId } from '../../../src/read/disk-cache.js';
 import { DiskMap } from '../../../src/read/disk-map.js';
+import { RANDOM_READ_GROUP_START_BYTES } from '../../../src/read/random-group.js';
 import { FastReads } from '../../../src/read/fast-reads.js';
 import { ObjectReader } from '../../../src/read/object-reader.js';
 import { nullLogger } from '../../../src/log/logger.js';
@@ -454,6 +455,9 @@ t.test(
     await written(disk, 41);
     t.equal(fetcher.counters.bytes, data.length, 'the object fetched exactly once');
     t.equal(fetcher.fillCounters.objects, 1, 'one fill');
+    // the read's group was looked for on disk (misses); the fill's blocks were not
+    const group = RANDOM_READ_GROUP_START_BYTES / B;
+    t.ok(disk.stats().misses <= group, `the fill does not look on disk first: ${disk.stats().misses} misses`);
     for (const i of [0, 17, 40]) {
       const got = await disk.read({ key: 'k', etag, size: data.length, index: i });
       t.ok(

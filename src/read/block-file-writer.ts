@@ -10,9 +10,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { WorkerCalls } from '../util/worker-calls.js';
-
-/** where the data's CRC-32 goes in the header (disk-cache.ts's layout) */
-const CRC_AT = 48;
+import { CRC_AT } from './disk-block-file.js';
 
 /**
  * a file is written this much per write(): on the machines measured here (Linux 6.18,

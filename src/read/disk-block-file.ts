@@ -6,6 +6,8 @@ import { crc32 } from 'node:zlib';
 const MAGIC = Buffer.from('S3MDC001');
 /** magic (8), identity (32), index (4), length (4), crc32 (4), reserved (12) */
 export const HEADER_BYTES = 64;
+/** where the header holds the data's CRC-32 */
+export const CRC_AT = 48;
 
 /** The header of block `index` of version `ident` with `length` bytes, into the start of `into`; its CRC-32 left 0. */
 export function writeBlockHeader(into: Buffer, ident: Buffer, index: number, length: number): void {
@@ -27,6 +29,6 @@ export function blockFileProblem(
   if (!header.subarray(8, 40).equals(ident)) return 'identity mismatch';
   if (header.readUInt32LE(40) !== index) return 'index mismatch';
   if (header.readUInt32LE(44) !== data.length) return 'length mismatch';
-  if (header.readUInt32LE(48) !== crc32(data)) return 'checksum mismatch';
+  if (header.readUInt32LE(CRC_AT) !== crc32(data)) return 'checksum mismatch';
   return undefined;
 }

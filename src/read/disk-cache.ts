@@ -180,17 +180,17 @@ export class DiskCache {
       bytesRead = await preadvWhole(path, [header, data, over]);
     } catch {
       this.known.delete(path);
-      return this.miss(); // not cached (or unreadable: treated the same)
+      return this.missed(); // not cached (or unreadable: treated the same)
     }
     if (bytesRead !== HEADER_BYTES + expected) {
       const size = bytesRead > HEADER_BYTES + expected ? 'longer' : `size ${bytesRead}`;
       await this.drop(path, `${size}, expected ${HEADER_BYTES + expected}`);
-      return this.miss();
+      return this.missed();
     }
     const why = blockFileProblem(header, data, ident, id.index);
     if (why) {
       await this.drop(path, why);
-      return this.miss();
+      return this.missed();
     }
     const now = Date.now();
     // a hit marks the file recently used for every mount's eviction, at most once a minute
@@ -359,8 +359,9 @@ export class DiskCache {
     return out;
   }
 
-  private miss(): undefined {
-    this.counters.misses++;
+  /** `n` blocks not found here (read and missing, or fetched by the fill without looking) */
+  missed(n = 1): undefined {
+    this.counters.misses += n;
     return undefined;
   }
   private async drop(path: string, why: string): Promise<void> {
